@@ -1,0 +1,226 @@
+"""The takt engine's arithmetic: available time, takt, cumulative plan, board rows, condition.
+
+Everything here is pure: no clock, no I/O. ``plan(t) = floor(available(shift_start, t) / takt)``
+is the single source of truth; an interval's plan is ``plan(end) - plan(start)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from andon.calendar import ShiftInstance, Span
+
+CONDITIONS = ("off", "normal", "warning", "abnormal", "stale")
+
+
+def merge_spans(spans: Iterable[Span], lo: float, hi: float) -> tuple[Span, ...]:
+    """Clip spans to [lo, hi) and merge overlaps, so no second is subtracted twice."""
+    clipped = sorted((max(a, lo), min(b, hi)) for a, b in spans if min(b, hi) > max(a, lo))
+    merged: list[list[float]] = []
+    for a, b in clipped:
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return tuple((a, b) for a, b in merged)
+
+
+@dataclass(frozen=True)
+class Target:
+    """How a shift's takt is set: a takt time or a demand (one of the two)."""
+
+    takt_seconds: float | None = None
+    demand_per_shift: int | None = None
+
+
+class ShiftPlan:
+    """The plan of one shift instance: excluded time, takt and the cumulative plan curve."""
+
+    def __init__(self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = ()) -> None:
+        self.instance = instance
+        self.excluded = merge_spans([*instance.breaks, *downtime], instance.start, instance.end)
+        self.net_available = self.available_until(instance.end)
+        self.takt: Fraction | None
+        if target.takt_seconds is not None:
+            self.takt = Fraction(str(target.takt_seconds))
+        elif target.demand_per_shift and self.net_available > 0:
+            self.takt = Fraction(self.net_available) / target.demand_per_shift
+        else:
+            self.takt = None
+        self.target = self.plan_at(instance.end)
+
+    def available_until(self, t: float) -> float:
+        """Return the available seconds from shift start to ``t`` (breaks and downtime removed)."""
+        start, end = self.instance.start, self.instance.end
+        t = min(max(t, start), end)
+        total = t - start
+        for a, b in self.excluded:
+            if a >= t:
+                break
+            total -= min(b, t) - a
+        return total
+
+    def available_between(self, t0: float, t1: float) -> float:
+        """Return the available seconds in [t0, t1)."""
+        return self.available_until(t1) - self.available_until(t0)
+
+    def plan_at(self, t: float) -> int:
+        """Return the cumulative plan at ``t``: floor(available / takt)."""
+        if self.takt is None:
+            return 0
+        return math.floor(Fraction(self.available_until(t)) / self.takt)
+
+    def in_excluded(self, t: float) -> bool:
+        """Tell whether ``t`` falls in a break or planned downtime."""
+        return any(a <= t < b for a, b in self.excluded)
+
+    @property
+    def takt_seconds(self) -> float | None:
+        """Return takt as a float for display and JSON."""
+        return float(self.takt) if self.takt is not None else None
+
+    def interval_bounds(self, interval_seconds: int) -> list[Span]:
+        """Return the rows' (start, end): aligned to shift start, the last one cut at shift end."""
+        start, end = self.instance.start, self.instance.end
+        bounds = []
+        t = start
+        while t < end:
+            bounds.append((t, min(t + interval_seconds, end)))
+            t += interval_seconds
+        return bounds
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Parts behind for warning and abnormal, and the silence that means a stopped line."""
+
+    warning_behind: int = 1
+    abnormal_behind: int = 3
+    stop_after_seconds: float | None = None
+
+    def stop_after(self, takt: Fraction | None) -> float | None:
+        """Return the stop time: configured, else three takts (None without a takt)."""
+        if self.stop_after_seconds is not None:
+            return self.stop_after_seconds
+        return float(3 * takt) if takt is not None else None
+
+
+@dataclass
+class BoardRow:
+    """One hour-by-hour row. Actual and delta are None for rows that have not started."""
+
+    start: float
+    end: float
+    planned: int
+    actual: int | None
+    delta: int | None
+    cum_planned: int
+    cum_actual: int | None
+    cum_delta: int | None
+    scrap: int | None
+    condition: str
+    current: bool = False
+    reason: str | None = None
+    problem_id: int | None = None
+
+
+def behind_condition(delta: int, thresholds: Thresholds) -> str:
+    """Map a cumulative delta to normal, warning or abnormal."""
+    if delta < -thresholds.abnormal_behind:
+        return "abnormal"
+    if delta < -thresholds.warning_behind:
+        return "warning"
+    return "normal"
+
+
+def row_condition(delta: int, thresholds: Thresholds) -> str:
+    """Map a row's delta: met is normal, any miss is warning, beyond abnormal_behind abnormal."""
+    if delta >= 0:
+        return "normal"
+    return "abnormal" if delta < -thresholds.abnormal_behind else "warning"
+
+
+def bucket_of(plan: ShiftPlan, interval_seconds: int, ts: float) -> int:
+    """Return the row index an event time falls in (events must lie inside the shift)."""
+    return int((ts - plan.instance.start) // interval_seconds)
+
+
+def build_rows(
+    plan: ShiftPlan,
+    interval_seconds: int,
+    tallies: Mapping[int, tuple[int, int]],
+    now: float,
+    thresholds: Thresholds,
+) -> list[BoardRow]:
+    """Build the board rows of a shift from per-row (good, scrap) tallies as seen at ``now``."""
+    rows: list[BoardRow] = []
+    cum_actual = 0
+    for index, (r0, r1) in enumerate(plan.interval_bounds(interval_seconds)):
+        p0, p1 = plan.plan_at(r0), plan.plan_at(r1)
+        planned = p1 - p0
+        if r0 > now:
+            rows.append(BoardRow(r0, r1, planned, None, None, p1, None, None, None, "pending"))
+            continue
+        good, scrap = tallies.get(index, (0, 0))
+        cum_actual += good
+        current = r0 <= now < r1
+        if plan.available_between(r0, r1) <= 0:
+            condition = "off"
+        elif current:
+            condition = row_condition(good - (plan.plan_at(now) - p0), thresholds)
+        else:
+            condition = row_condition(good - planned, thresholds)
+        rows.append(
+            BoardRow(
+                r0, r1, planned, good, good - planned, p1, cum_actual, cum_actual - p1, scrap,
+                condition, current,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the engine knows of one count source: when it last spoke and whether it answers."""
+
+    source_id: str
+    online: bool
+    last_seen: float | None
+    stale_after: float
+    detail: str = ""
+
+    def is_stale(self, now: float) -> bool:
+        """Tell whether this source is offline or silent too long."""
+        if not self.online:
+            return True
+        return self.last_seen is None or now - self.last_seen > self.stale_after
+
+
+def line_condition(
+    plan: ShiftPlan | None,
+    now: float,
+    cum_delta: int,
+    last_count_at: float | None,
+    thresholds: Thresholds,
+    sources: Iterable[SourceHealth] = (),
+) -> tuple[str, str]:
+    """Return the line condition and a reason in words, at ``now``."""
+    if plan is None:
+        return "off", "no shift"
+    if plan.in_excluded(now):
+        return "off", "break"
+    stale = [s for s in sources if s.is_stale(now)]
+    if stale:
+        return "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
+    stop_after = thresholds.stop_after(plan.takt)
+    if stop_after is not None:
+        since = plan.instance.start if last_count_at is None else max(last_count_at, plan.instance.start)
+        if plan.available_between(since, now) >= stop_after:
+            return "abnormal", "line stopped"
+    condition = behind_condition(cum_delta, thresholds)
+    if condition == "normal":
+        return "normal", "on plan" if cum_delta <= 0 else "ahead"
+    return condition, f"{-cum_delta} behind"

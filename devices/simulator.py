@@ -1,0 +1,75 @@
+"""A simulated line: cycles with jitter, occasional stops and a little scrap."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import Field
+
+from devices.base import CountSource, SourceConfigBase
+from devices.registry import register_source
+
+
+class SimulatorSourceConfig(SourceConfigBase):
+    """A simulated machine producing parts, for demos and tests."""
+
+    type: Literal["simulator"] = "simulator"
+    cycle_seconds: float = Field(55.0, gt=0, description="Mean cycle time.")
+    jitter: float = Field(0.15, ge=0, le=1, description="Cycle time spread as a fraction of the mean.")
+    stop_chance: float = Field(0.02, ge=0, le=1, description="Chance per cycle of a stop.")
+    stop_seconds: float = Field(300.0, ge=0, description="Mean length of a stop.")
+    scrap_rate: float = Field(0.02, ge=0, le=1, description="Fraction of parts that are scrap.")
+    seed: int | None = Field(None, description="Random seed, for a repeatable line.")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One simulated cycle: how long it took and whether its part is scrap."""
+
+    seconds: float
+    kind: Literal["good", "scrap"]
+
+
+class SimulatedLine:
+    """The pure model behind the simulator: draws cycles from a seeded random source."""
+
+    def __init__(self, config: SimulatorSourceConfig) -> None:
+        self.config = config
+        self._random = random.Random(config.seed)
+
+    def next_cycle(self) -> Cycle:
+        """Draw the next cycle."""
+        c = self.config
+        seconds = max(0.1 * c.cycle_seconds, self._random.gauss(c.cycle_seconds, c.jitter * c.cycle_seconds))
+        if self._random.random() < c.stop_chance:
+            seconds += self._random.expovariate(1.0 / c.stop_seconds) if c.stop_seconds else 0.0
+        kind: Literal["good", "scrap"] = "scrap" if self._random.random() < c.scrap_rate else "good"
+        return Cycle(seconds, kind)
+
+
+class SimulatorSource(CountSource):
+    """Feed a simulated line's parts to the sink in real time."""
+
+    config: SimulatorSourceConfig
+
+    async def run(self) -> None:
+        """Produce parts until cancelled."""
+        line = SimulatedLine(self.config)
+        self.sink.online()
+        while True:
+            cycle = line.next_cycle()
+            await asyncio.sleep(cycle.seconds)
+            value = 1 if self.config.mode != "cumulative" else None
+            if value is None:
+                raise RuntimeError("the simulator counts in increment or pulse mode only")
+            self.sink.reading(value, ts=self.context.clock.now(), kind=cycle.kind)
+
+    def describe(self) -> str:
+        """Say what this source simulates."""
+        return f"simulator (cycle {self.config.cycle_seconds:g} s)"
+
+
+register_source("simulator", SimulatorSourceConfig, SimulatorSource)
