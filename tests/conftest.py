@@ -1,0 +1,145 @@
+"""Fixtures shared by the tests: free ports, a real Mosquitto broker, a recording sink."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 10.0) -> None:
+    """Wait until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout} s")
+
+
+class Mosquitto:
+    """A real Mosquitto broker on a free loopback port, with persistence, that can be restarted."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "persistence true\n"
+            f"persistence_location {workdir}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 0\n"
+            "max_inflight_messages 0\n"
+            "user root\n"
+        )
+        self.conf = conf
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections."""
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        self.proc = subprocess.Popen(
+            [binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(self.workdir / "mosquitto.log", "ab"),  # noqa: SIM115
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop the broker cleanly (it saves its persistence file)."""
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """Run a real Mosquitto broker for one test."""
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@dataclass
+class RecordingSink:
+    """A ReadingSink that records what a driver delivers (the driver under test is real)."""
+
+    readings: list[dict[str, Any]] = field(default_factory=list)
+    events: list[tuple[str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reading(
+        self,
+        value: Any,
+        *,
+        ts: Any = None,
+        event_id: str | None = None,
+        kind: str | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Record a reading and acknowledge it at once."""
+        with self.lock:
+            self.readings.append({"value": value, "ts": ts, "event_id": event_id, "kind": kind})
+        if on_stored is not None:
+            on_stored()
+
+    def online(self) -> None:
+        """Record that the source answers."""
+        with self.lock:
+            self.events.append(("online", ""))
+
+    def offline(self, reason: str) -> None:
+        """Record that the source does not answer."""
+        with self.lock:
+            self.events.append(("offline", reason))
+
+    def values(self) -> list[Any]:
+        """Return the values recorded so far."""
+        with self.lock:
+            return [r["value"] for r in self.readings]
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float = 0.02) -> None:
+    """Poll ``predicate`` until true; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    raise AssertionError(f"condition not met within {timeout} s")
