@@ -1,0 +1,236 @@
+"""Counts sent as text lines over a serial port (RS-232/RS-485 adapters, USB serial counters)."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import re
+import threading
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
+from devices.registry import register_source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REGEX = r"^\s*(?P<count>[+-]?\d+)\s*$"
+
+
+class SerialSourceConfig(SourceConfigBase):
+    """A device that writes one line of text per reading to a serial port."""
+
+    type: Literal["serial"] = "serial"
+    port: str = Field(..., min_length=1, description="Serial device, e.g. /dev/ttyUSB0.")
+    baud: int = Field(9600, gt=0, description="Baud rate.")
+    bytesize: Literal[5, 6, 7, 8] = Field(8, description="Data bits per character.")
+    parity: Literal["N", "E", "O", "M", "S"] = Field(
+        "N", description="Parity: N(one), E(ven), O(dd), M(ark) or S(pace)."
+    )
+    stopbits: float = Field(1, description="Stop bits: 1, 1.5 or 2.")
+    regex: str = Field(
+        DEFAULT_REGEX,
+        description="Python regex a line must match, with a named group `count` and optional "
+        "named groups `ts` (epoch seconds or ISO 8601 with offset) and `id` (event id); "
+        "the default matches a bare integer.",
+    )
+    encoding: str = Field("ascii", description="Text encoding of the lines.")
+    newline: str = Field(
+        "\n", min_length=1, description="What ends a line; a trailing CR is ignored."
+    )
+    max_line_bytes: int = Field(
+        4096, ge=16, description="A line longer than this is garbage and is thrown away."
+    )
+    retry_max_seconds: float = Field(
+        10.0, gt=0, description="Longest wait between attempts to reopen a vanished port."
+    )
+
+    @field_validator("regex")
+    @classmethod
+    def _check_regex(cls, value: str) -> str:
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"regex does not compile: {exc}") from None
+        if "count" not in pattern.groupindex:
+            raise ValueError("regex needs a named group `count`, e.g. (?P<count>\\d+)")
+        return value
+
+    @field_validator("stopbits")
+    @classmethod
+    def _check_stopbits(cls, value: float) -> float:
+        if value not in (1, 1.5, 2):
+            raise ValueError(f"stopbits must be 1, 1.5 or 2, not {value:g}")
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _check_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+        return value
+
+
+class SerialLineSource(CountSource):
+    """Read text lines from a serial port in a thread and hand matching ones to the sink."""
+
+    config: SerialSourceConfig
+
+    def __init__(
+        self, config: SerialSourceConfig, sink: ReadingSink, context: SourceContext
+    ) -> None:
+        super().__init__(config, sink, context)
+        self.rejected = 0
+        self.accepted = 0
+        self._pattern = re.compile(config.regex)
+        self._newline = config.newline.encode(config.encoding)
+        self._warned_garbage = False
+
+    async def run(self) -> None:
+        """Read lines until cancelled, reopening the port when it vanishes."""
+        loop = asyncio.get_running_loop()
+        finished: asyncio.Future[None] = loop.create_future()
+        stop = threading.Event()
+
+        def report_end(error: BaseException | None) -> None:
+            if finished.done():
+                return
+            if error is None:
+                finished.set_result(None)
+            else:
+                finished.set_exception(error)
+
+        def work() -> None:
+            error: BaseException | None = None
+            try:
+                self._read_forever(stop)
+            except BaseException as exc:  # handed to the awaiting task, not swallowed
+                error = exc
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(report_end, error)
+
+        thread = threading.Thread(target=work, name=f"serial {self.config.port}", daemon=True)
+        thread.start()
+        try:
+            await finished
+        finally:
+            stop.set()
+            await asyncio.to_thread(thread.join)
+
+    def _read_forever(self, stop: threading.Event) -> None:
+        """Open, read and reopen the port until ``stop`` is set."""
+        import serial  # lazily: pyserial is an optional extra
+
+        c = self.config
+        delay = 0.1
+        is_offline: bool | None = None
+        while not stop.is_set():
+            try:
+                port = serial.Serial(
+                    c.port,
+                    c.baud,
+                    bytesize=c.bytesize,
+                    parity=c.parity,
+                    stopbits=c.stopbits,
+                    timeout=0.1,
+                )
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if is_offline is not True:
+                    log.error("serial %s unavailable: %s", c.port, exc)
+                    self.sink.offline(f"serial {c.port} unavailable: {exc}")
+                    is_offline = True
+                else:
+                    log.debug("serial %s still unavailable: %s", c.port, exc)
+                stop.wait(delay)
+                delay = min(delay * 2, c.retry_max_seconds)
+                continue
+            delay = 0.1
+            if is_offline:
+                log.info("serial %s is back", c.port)
+            is_offline = False
+            self.sink.online()
+            try:
+                self._read_lines(port, stop)
+            except (serial.SerialException, OSError) as exc:
+                log.error("serial %s unavailable: %s", c.port, exc)
+                self.sink.offline(f"serial {c.port} unavailable: {exc}")
+                is_offline = True
+            finally:
+                port.close()
+
+    def _read_lines(self, port: Any, stop: threading.Event) -> None:
+        """Split what arrives into lines and handle each until ``stop`` is set."""
+        buffer = b""
+        skipping = False  # inside an over-long line: drop bytes up to its end, count it once
+        limit = self.config.max_line_bytes
+        while not stop.is_set():
+            chunk = port.read(port.in_waiting or 1)
+            if not chunk:
+                continue
+            buffer += chunk
+            *lines, buffer = buffer.split(self._newline)
+            if skipping and lines:
+                lines.pop(0)
+                skipping = False
+            if not skipping:
+                for line in lines:
+                    if len(line) > limit:
+                        self._reject(line[:64], f"line longer than {limit} bytes")
+                    else:
+                        self.handle_line(line)
+            if len(buffer) > limit:
+                if not skipping:
+                    self._reject(buffer[:64], f"no line end within {limit} bytes")
+                skipping = True
+                keep = len(self._newline) - 1  # a line end may straddle two reads
+                buffer = buffer[-keep:] if keep else b""
+
+    def handle_line(self, raw: bytes) -> None:
+        """Decode and match one line; hand a match to the sink, count anything else as rejected."""
+        try:
+            text = raw.decode(self.config.encoding).strip("\r\n")
+        except UnicodeDecodeError as exc:
+            self._reject(raw, f"undecodable bytes ({exc.reason})")
+            return
+        if not text.strip():
+            return  # blank lines (e.g. CR LF pairs split oddly) carry nothing
+        match = self._pattern.search(text)
+        if match is None:
+            self._reject(raw, "line does not match the regex")
+            return
+        groups = match.groupdict()
+        count_text = (groups.get("count") or "").strip()
+        value: Any
+        try:
+            value = int(count_text)
+        except ValueError:
+            value = count_text  # the collector refuses non-numbers with its own reason and metric
+        ts = groups.get("ts") or self.context.clock.now()
+        event_id = groups.get("id") or None
+        self.accepted += 1
+        self.sink.reading(value, ts=ts, event_id=event_id)
+
+    def _reject(self, raw: bytes, why: str) -> None:
+        self.rejected += 1
+        level = logging.DEBUG if self._warned_garbage else logging.WARNING
+        self._warned_garbage = True
+        log.log(
+            level,
+            "serial %s: rejected %r: %s (%d so far)",
+            self.config.port,
+            raw[:64],
+            why,
+            self.rejected,
+        )
+
+    def describe(self) -> str:
+        """Say which port and settings this source reads."""
+        c = self.config
+        return f"serial {c.port} {c.baud} {c.bytesize}{c.parity}{c.stopbits:g}"
+
+
+register_source("serial", SerialSourceConfig, SerialLineSource)
