@@ -8,7 +8,12 @@ from typing import Any
 
 # Modules holding one driver each; importing them must not import protocol libraries
 # (those load lazily inside the driver), so config checks work without the extras installed.
-SOURCE_MODULES: tuple[str, ...] = ("devices.simulator", "devices.http", "devices.serial_line")
+SOURCE_MODULES: tuple[str, ...] = (
+    "devices.simulator",
+    "devices.http",
+    "devices.serial_line",
+    "devices.gpio_pulse",
+)
 LIGHT_MODULES: tuple[str, ...] = ()
 BUTTON_MODULES: tuple[str, ...] = ()
 
