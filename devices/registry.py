@@ -13,6 +13,8 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.http",
     "devices.serial_line",
     "devices.gpio_pulse",
+    "devices.modbus",
+    "devices.s7",
 )
 LIGHT_MODULES: tuple[str, ...] = ()
 BUTTON_MODULES: tuple[str, ...] = ()
