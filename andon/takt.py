@@ -189,13 +189,15 @@ class SourceHealth:
     source_id: str
     online: bool
     last_seen: float | None
-    stale_after: float
+    stale_after: float | None
     detail: str = ""
 
     def is_stale(self, now: float) -> bool:
-        """Tell whether this source is offline or silent too long."""
+        """Tell whether this source is offline, or silent longer than its stale_after."""
         if not self.online:
             return True
+        if self.stale_after is None:
+            return False
         return self.last_seen is None or now - self.last_seen > self.stale_after
 
 

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from andon.clock import Clock
+from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternRules, PatternTable
 
 
 class StrictModel(BaseModel):
@@ -38,8 +44,12 @@ class SourceConfigBase(StrictModel):
     debounce_seconds: float = Field(
         0.0, ge=0, description="Pulse mode: edges closer together than this are one edge."
     )
-    stale_after_seconds: float = Field(
-        30.0, gt=0, description="Mark the line stale when this source is silent or offline this long."
+    stale_after_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Mark the line stale when this source sends nothing for this long (for sources "
+        "that report regularly, such as polled counters); default: stale only while the driver "
+        "reports the source offline.",
     )
 
 
@@ -93,3 +103,280 @@ class CountSource(abc.ABC):
     def describe(self) -> str:
         """Say where this source reads from, for logs and the board."""
         return str(getattr(self.config, "type", type(self).__name__))
+
+
+# --- Stack lights and andon buttons ---------------------------------------------------------
+
+_device_log = logging.getLogger("devices")
+
+
+class FaultLog:
+    """Log a device fault once at ERROR, its repeats at DEBUG and the recovery at INFO."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.current: str | None = None
+
+    def fault(self, message: str) -> None:
+        """Report a fault (logged at ERROR when new, DEBUG when it repeats)."""
+        if message != self.current:
+            self.logger.error("%s: %s", self.what, message)
+        else:
+            self.logger.debug("%s: %s (still)", self.what, message)
+        self.current = message
+
+    def ok(self) -> None:
+        """Report that the device works (logged at INFO after a fault)."""
+        if self.current is not None:
+            self.logger.info("%s: recovered (was: %s)", self.what, self.current)
+            self.current = None
+
+
+class StackLightError(Exception):
+    """A stack light refused or garbled a command (NAK, exception response, unknown answer)."""
+
+
+class StackLightConfigBase(StrictModel):
+    """Keys every stack light has, whatever its protocol."""
+
+    id: str | None = Field(default=None, description="Name of this light, for logs.")
+    fail_safe: LightPattern = Field(
+        default=DEFAULT_FAIL_SAFE,
+        description="Pattern shown when no line state arrives for fail_safe_after_seconds, before "
+        "the first state, and for a stale line (default: yellow flashing alone).",
+    )
+    fail_safe_after_seconds: float = Field(
+        default=15.0, gt=0, description="Go to fail-safe when no state was shown for this long."
+    )
+    refresh_seconds: float = Field(
+        default=10.0, gt=0, description="Write the pattern again this often (power-cycled lights)."
+    )
+    retry_seconds: float = Field(
+        default=2.0, gt=0, description="Wait this long before retrying a failed write."
+    )
+    patterns: PatternTable = Field(
+        default=PatternTable(), description="Overrides of the default line-state-to-pattern rules."
+    )
+
+
+class StackLight(abc.ABC):
+    """A stack light: shows a pattern, writing only on change plus a periodic refresh.
+
+    The caller shows a pattern (``show``) or a line state (``show_state``) on every state change and
+    at least every few seconds; ``run`` refreshes the device, animates flashing for devices that
+    cannot flash and falls back to the fail-safe pattern when the caller goes quiet.
+    """
+
+    def __init__(self, config: Any, context: SourceContext) -> None:
+        self.config = config
+        self.context = context
+        self.clock = context.clock
+        self.rules = PatternRules(config.patterns, config.fail_safe)
+        self.faults = FaultLog(_device_log, f"stack light {self.describe()}")
+        self.changed_at = self.clock.now()
+        self._desired: LightPattern | None = None
+        self._shown_at = self.changed_at
+        self._target: LightPattern | None = None
+        self._written: LightPattern | None = None
+        self._written_at = -math.inf
+        self._next_try = -math.inf
+        self._lock = asyncio.Lock()
+        self._wake: asyncio.Event | None = None
+
+    @abc.abstractmethod
+    async def write(self, pattern: LightPattern) -> None:
+        """Send the whole pattern to the device; raise on a fault."""
+
+    async def animate(self, now: float) -> None:  # noqa: B027 - optional hook
+        """Advance flashing made by the driver; devices that flash on their own leave this alone."""
+
+    def next_animation_at(self, now: float) -> float | None:
+        """Return when ``animate`` next has something to do (None: never)."""
+        return None
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection or pins."""
+
+    def describe(self) -> str:
+        """Say which light this is, for logs."""
+        return str(getattr(self.config, "id", None) or getattr(self.config, "type", "light"))
+
+    def target(self, now: float) -> LightPattern:
+        """Return what the light should show at ``now``: the last pattern shown, or fail-safe."""
+        if self._desired is None or now - self._shown_at >= self.config.fail_safe_after_seconds:
+            fail_safe: LightPattern = self.config.fail_safe
+            return fail_safe
+        return self._desired
+
+    @property
+    def written(self) -> LightPattern | None:
+        """Return the pattern last written to the device successfully (None after a fault)."""
+        return self._written
+
+    async def show(self, pattern: LightPattern) -> None:
+        """Show a pattern now (written only if it differs from what the device shows)."""
+        self._desired = pattern
+        self._shown_at = self.clock.now()
+        await self.step()
+        if self._wake is not None:
+            self._wake.set()
+
+    async def show_state(self, state: Mapping[str, Any]) -> None:
+        """Show the pattern the rules give for a line state (docs/interfaces.md shape)."""
+        await self.show(self.rules.pattern_for_state(state))
+
+    async def step(self) -> float:
+        """Bring the device up to date at the clock's time; return seconds until the next step."""
+        async with self._lock:
+            now = self.clock.now()
+            target = self.target(now)
+            if target != self._target:
+                self._target = target
+                self.changed_at = now
+            if target != self._written:
+                if self.faults.current is None or now >= self._next_try:
+                    await self._try_write(target, now)
+            elif now - self._written_at >= self.config.refresh_seconds:
+                await self._try_write(target, now)
+            else:
+                await self.animate(now)
+            return max(0.0, self._next_due(now) - now)
+
+    async def _try_write(self, pattern: LightPattern, now: float) -> None:
+        try:
+            await self.write(pattern)
+        except Exception as exc:  # a device fault must never stop the light's loop
+            self._written = None
+            self._next_try = now + self.config.retry_seconds
+            self.faults.fault(str(exc) or type(exc).__name__)
+            return
+        self._written = pattern
+        self._written_at = now
+        self.faults.ok()
+
+    def _next_due(self, now: float) -> float:
+        due = [self._written_at + self.config.refresh_seconds]
+        if self._written is None:
+            due.append(self._next_try)
+        if self._desired is not None and now - self._shown_at < self.config.fail_safe_after_seconds:
+            due.append(self._shown_at + self.config.fail_safe_after_seconds)
+        animation = self.next_animation_at(now)
+        if animation is not None:
+            due.append(animation)
+        return min(due)
+
+    async def run(self) -> None:
+        """Refresh, animate and fall back to fail-safe until cancelled; then close."""
+        self._wake = asyncio.Event()
+        try:
+            while True:
+                delay = await self.step()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        finally:
+            await self.close()
+
+
+ButtonAction = Literal["raise", "acknowledge", "resolve"]
+BUTTON_ACTIONS: tuple[ButtonAction, ...] = ("raise", "acknowledge", "resolve")
+
+
+class AndonActions(Protocol):
+    """What an andon button asks of the andon service. Safe to call from any thread.
+
+    Raising is idempotent in the service: raising again for an open line+station+category returns
+    the open call. Acknowledge and resolve act on the open call of that line+station+category.
+    """
+
+    def raise_call(self, line: str, station: str, category: str, source: str) -> Any:
+        """Raise an andon call (or return the open one)."""
+        ...
+
+    def acknowledge(self, line: str, station: str, category: str, source: str) -> Any:
+        """Acknowledge the open call of this station and category."""
+        ...
+
+    def resolve(self, line: str, station: str, category: str, source: str) -> Any:
+        """Resolve the open call of this station and category."""
+        ...
+
+
+class ButtonConfigBase(StrictModel):
+    """Keys every andon button has, whatever its protocol."""
+
+    id: str | None = Field(default=None, description="Name of this button, recorded on calls.")
+    repeat_guard_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="The same action for the same station and category within this time is one.",
+    )
+
+
+class AndonButton(abc.ABC):
+    """An andon button: turns presses or messages into raise, acknowledge and resolve on a line."""
+
+    def __init__(
+        self, config: Any, line: str, actions: AndonActions, context: SourceContext
+    ) -> None:
+        self.config = config
+        self.line = line
+        self.actions = actions
+        self.context = context
+        self.clock = context.clock
+        self.faults = FaultLog(_device_log, f"andon button {self.describe()} on {line}")
+        self._last: dict[tuple[str, str, str], float] = {}
+        self._guard = threading.Lock()
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Listen for presses until cancelled."""
+
+    def describe(self) -> str:
+        """Say which button this is, for logs and as the call's source."""
+        return str(getattr(self.config, "id", None) or getattr(self.config, "type", "button"))
+
+    @property
+    def source(self) -> str:
+        """Return who raised the call, as recorded on it."""
+        return f"button:{self.describe()}"
+
+    def perform(self, action: str, station: str, category: str) -> bool:
+        """Ask the andon service for one action; return False if dropped as a repeat or refused."""
+        if action not in BUTTON_ACTIONS:
+            raise ValueError(
+                f"unknown andon action {action!r}; expected raise, acknowledge or resolve"
+            )
+        key = (action, station, category)
+        now = self.clock.now()
+        with self._guard:
+            last = self._last.get(key)
+            if last is not None and now - last < self.config.repeat_guard_seconds:
+                _device_log.debug(
+                    "%s: %s %s %s repeated within the guard time; dropped",
+                    self.describe(), action, station, category,
+                )
+                return False
+            self._last[key] = now
+        method = {
+            "raise": self.actions.raise_call,
+            "acknowledge": self.actions.acknowledge,
+            "resolve": self.actions.resolve,
+        }[action]
+        try:
+            method(self.line, station, category, self.source)
+        except Exception as exc:  # the service refused (unknown category, no open call): go on
+            _device_log.error(
+                "%s: %s %s %s on %s refused: %s",
+                self.describe(), action, station, category, self.line, exc,
+            )
+            return False
+        _device_log.info(
+            "%s: %s %s %s on %s", self.describe(), action, station, category, self.line
+        )
+        return True
+
+    async def perform_async(self, action: str, station: str, category: str) -> bool:
+        """Run ``perform`` in a worker thread so a slow service never blocks the event loop."""
+        return await asyncio.to_thread(self.perform, action, station, category)

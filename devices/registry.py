@@ -13,8 +13,10 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.http",
     "devices.serial_line",
     "devices.gpio_pulse",
+    "devices.ethernetip",
     "devices.modbus",
     "devices.s7",
+    "devices.mqtt",
 )
 LIGHT_MODULES: tuple[str, ...] = ()
 BUTTON_MODULES: tuple[str, ...] = ()

@@ -149,7 +149,7 @@ class ShiftConfig(StrictModel):
                     f"break {brk.start}-{brk.end} is outside the shift {self.start}-{self.end}"
                 )
         ordered = sorted(spans)
-        for (a0, a1), (b0, _b1) in zip(ordered, ordered[1:], strict=False):
+        for (_a0, a1), (b0, _b1) in zip(ordered, ordered[1:], strict=False):
             if b0 < a1:
                 raise ValueError("breaks overlap each other")
         return self
@@ -336,6 +336,6 @@ def _no_overlap(line_id: str, shifts: list[ShiftConfig]) -> None:
             if b > week:
                 spans.append((0, b - week, shift.id))
     spans.sort()
-    for (a0, a1, a_id), (b0, _b1, b_id) in zip(spans, spans[1:], strict=False):
+    for (_a0, a1, a_id), (b0, _b1, b_id) in zip(spans, spans[1:], strict=False):
         if b0 < a1 and a_id != b_id:
             raise ValueError(f"line {line_id!r} has overlapping shifts {a_id!r} and {b_id!r}")

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): lines, boards, counts, andon calls, problems, live stream, metrics."""

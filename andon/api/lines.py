@@ -1,0 +1,89 @@
+"""Routes for lines: live state, the hour-by-hour board, and counts posted over HTTP."""
+
+from __future__ import annotations
+
+from datetime import date as Date
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import PlainTextResponse, Response
+
+from andon.api.deps import Services, get_line, get_services
+from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut
+from andon.board import board_csv, board_dict
+from andon.line import LineRuntime
+
+router = APIRouter(prefix="/api", tags=["lines"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+
+
+def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
+    """Return a line's live state with its open andon calls."""
+    state = line.state()
+    andons = services.extras.get("andons")
+    if andons is not None:
+        state["open_andons"] = andons.open_brief(line.id)
+    return state
+
+
+@router.get("/lines", response_model=list[LineOut])
+def list_lines(services: Annotated[Services, Depends(get_services)]) -> list[dict[str, Any]]:
+    """List the configured lines with their live state."""
+    return [
+        {"id": line.id, "name": line.config.display_name, "state": line_state(services, line)}
+        for line in services.plant.lines.values()
+    ]
+
+
+@router.get("/lines/{line}/state", response_model=LineStateOut, responses=NOT_FOUND)
+def get_state(
+    line: Annotated[LineRuntime, Depends(get_line)], services: Annotated[Services, Depends(get_services)]
+) -> dict[str, Any]:
+    """Return the live state of one line."""
+    return line_state(services, line)
+
+
+@router.get(
+    "/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}}
+)
+def get_board(
+    line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
+    date: Annotated[Date | None, Query(description="Local date the shift starts on.")] = None,
+    shift: Annotated[str | None, Query(description="Shift id.", max_length=64)] = None,
+    format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
+) -> Any:
+    """Return the hour-by-hour board of a shift (default: the current, else the latest)."""
+    now = services.clock.now()
+    if shift is not None and shift not in {s.id for s in line.calendar.shifts}:
+        raise HTTPException(404, f"line {line.id!r} has no shift {shift!r}")
+    instance = line.instance_for(date, shift, now)
+    if instance is None:
+        if shift is None and date is not None and len(line.calendar.on_date(date)) > 1:
+            raise HTTPException(400, f"several shifts start on {date}; say which with ?shift=")
+        raise HTTPException(404, f"line {line.id!r} has no shift {shift or ''} on {date or 'that date'}")
+    board = board_dict(line, instance, now)
+    if format == "csv":
+        return PlainTextResponse(
+            board_csv(board), media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{line.id}-{board["date"]}-{board["shift"]}.csv"'},
+        )
+    return board
+
+
+@router.post(
+    "/lines/{line}/counts", response_model=CountOut,
+    responses={**NOT_FOUND, 422: {"model": ErrorOut}},
+)
+def post_count(
+    body: CountIn,
+    line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
+    response: Response,
+) -> dict[str, Any]:
+    """Count parts from a device that speaks HTTP (id-deduplicated, timestamped)."""
+    result = services.plant.post_count(line.id, body.count, ts=body.ts, event_id=body.id, kind=body.kind)
+    if result.status == "rejected":
+        raise HTTPException(422, f"count rejected ({result.reason}): {result.message}")
+    response.status_code = 201 if result.status == "accepted" else 200
+    return {"status": result.status, "count": result.count}

@@ -1,0 +1,80 @@
+"""The hour-by-hour board as data: rows with reasons, problem links and trust marks; CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from sqlalchemy import select
+
+from andon.calendar import ShiftInstance
+from andon.counting import FLAG_NAMES
+from andon.line import LineRuntime, iso
+from andon.storage.tables import CounterIncidentRow, ProblemRow
+
+CSV_COLUMNS = (
+    "start", "end", "planned", "actual", "delta", "cum_planned", "cum_actual", "cum_delta",
+    "scrap", "condition", "reason", "problem_id", "problem_status", "trust",
+)
+
+
+def trust_marks(flags: int, incidents: list[str]) -> list[str]:
+    """Name why a row's actual is not fully trusted (empty: fully trusted)."""
+    marks = [name for bit, name in FLAG_NAMES.items() if flags & bit and name != "rollover"]
+    for kind in incidents:
+        mark = {"reset": "counter_reset", "offline": "gap"}.get(kind)
+        if mark and mark not in marks:
+            marks.append(mark)
+    return marks
+
+
+def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
+    """Build a shift's board for the API (docs/interfaces.md)."""
+    plan, rows, flags = line.rows(instance, now)
+    store = line.store
+    reasons = store.reasons(line.id, instance.start, instance.end)
+    problem_ids = {p for _, p in reasons.values() if p is not None}
+    with store.session() as s:
+        statuses = dict(
+            s.execute(select(ProblemRow.id, ProblemRow.status).where(ProblemRow.id.in_(problem_ids)))
+            .tuples()
+            .all()
+        ) if problem_ids else {}
+        incidents = s.execute(
+            select(CounterIncidentRow.ts, CounterIncidentRow.kind).where(
+                CounterIncidentRow.line_id == line.id,
+                CounterIncidentRow.ts >= instance.start, CounterIncidentRow.ts < instance.end,
+            )
+        ).tuples().all()
+    by_row: dict[int, list[str]] = {}
+    for ts, kind in incidents:
+        by_row.setdefault(int((ts - instance.start) // line.interval_seconds), []).append(kind)
+    out_rows = []
+    for index, row in enumerate(rows):
+        reason, problem_id = reasons.get(row.start, (None, None))
+        out_rows.append({
+            "start": iso(row.start), "end": iso(row.end), "planned": row.planned, "actual": row.actual,
+            "delta": row.delta, "cum_planned": row.cum_planned, "cum_actual": row.cum_actual,
+            "cum_delta": row.cum_delta, "scrap": row.scrap, "condition": row.condition,
+            "current": row.current, "reason": reason, "problem_id": problem_id,
+            "problem_status": statuses.get(problem_id) if problem_id is not None else None,
+            "trust": trust_marks(flags.get(index, 0), by_row.get(index, [])),
+        })
+    return {
+        "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),
+        "shift": instance.shift_id, "start": iso(instance.start), "end": iso(instance.end),
+        "takt_seconds": plan.takt_seconds, "shift_target": plan.target, "rows": out_rows,
+    }
+
+
+def board_csv(board: dict[str, Any]) -> str:
+    """Render a board as CSV, one row per interval, blanks for rows not yet started."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in board["rows"]:
+        writer.writerow([
+            "" if row[c] is None else (";".join(row[c]) if c == "trust" else row[c]) for c in CSV_COLUMNS
+        ])
+    return buffer.getvalue()

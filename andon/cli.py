@@ -1,0 +1,148 @@
+"""The `andon` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import random
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+
+from andon.config.loader import ConfigError, load_config
+
+
+def _load_or_exit(path: str):  # type: ignore[no-untyped-def]
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"{exc.source}: {len(exc.problems)} error(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file and print every error with its YAML line."""
+    config = _load_or_exit(args.config)
+    sources = sum(len(line.sources) for line in config.lines)
+    print(f"{args.config}: OK — {len(config.lines)} line(s), {len(config.shifts)} shift(s), {sources} source(s)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run API, engine, collector and outputs in one process."""
+    from andon.runtime import run
+
+    config = _load_or_exit(args.config)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run(config, args.host, args.port, with_sources=args.command == "run"))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """Apply or inspect database migrations."""
+    from andon.storage import migrate
+    from andon.storage.store import open_database
+
+    config = _load_or_exit(args.config)
+    engine = open_database(config.database, upgrade=False)
+    if args.action == "upgrade":
+        migrate.upgrade(engine, args.revision or "head")
+    elif args.action == "downgrade":
+        migrate.downgrade(engine, args.revision or "base")
+    print(f"database at revision {migrate.current(engine) or 'none'}")
+    engine.dispose()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Feed a running system with simulated parts over HTTP."""
+    import httpx
+
+    rng = random.Random(args.seed)
+    headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+    sent = 0
+    with httpx.Client(base_url=args.server, headers=headers, timeout=5) as client:
+        while args.count is None or sent < args.count:
+            body = {"count": 1, "id": str(uuid.uuid4()), "ts": time.time(),
+                    "kind": "scrap" if rng.random() < args.scrap_rate else "good"}
+            for attempt in range(5):
+                try:
+                    reply = client.post(f"/api/lines/{args.line}/counts", json=body)
+                    break
+                except httpx.HTTPError as exc:
+                    # Same id on retry: the server counts it once.
+                    print(f"server unreachable ({exc}); retrying", file=sys.stderr)
+                    time.sleep(min(2**attempt, 10))
+            else:
+                return 1
+            if reply.status_code >= 400:
+                print(f"refused: {reply.status_code} {reply.text}", file=sys.stderr)
+                return 1
+            sent += 1
+            if args.count is None or sent < args.count:
+                time.sleep(max(0.0, rng.gauss(args.cycle, args.cycle * 0.1)))
+    print(f"sent {sent} part(s) to {args.line}")
+    return 0
+
+
+def cmd_display(args: argparse.Namespace) -> int:
+    """Run the fullscreen line display."""
+    from display import app
+
+    return int(app.main(args.rest) or 0)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the command."""
+    parser = argparse.ArgumentParser(prog="andon", description="Andon and takt system.")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, text in (("run", "API, engine, collector and outputs in one process"),
+                       ("serve", "API and engine only (counts arrive over HTTP or from edges)")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("config")
+        p.add_argument("--host", help="listen address (overrides api.host)")
+        p.add_argument("--port", type=int, help="listen port (overrides api.port)")
+        p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("check-config", help="validate a config file")
+    p.add_argument("config")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("db", help="database migrations")
+    p.add_argument("action", choices=["upgrade", "downgrade", "current"])
+    p.add_argument("config")
+    p.add_argument("--revision", help="target revision (default: head / base)")
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("simulate", help="feed a running system with simulated parts over HTTP")
+    p.add_argument("--server", default="http://127.0.0.1:8000")
+    p.add_argument("--line", required=True)
+    p.add_argument("--cycle", type=float, default=5.0, help="mean seconds between parts")
+    p.add_argument("--count", type=int, help="stop after this many parts (default: run forever)")
+    p.add_argument("--scrap-rate", type=float, default=0.02)
+    p.add_argument("--token", help="bearer token, when the server asks for one")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("display", help="fullscreen line display (see `andon display --help`)", add_help=False)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_display)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

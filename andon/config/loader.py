@@ -1,0 +1,144 @@
+"""Load a YAML config, fill ${ENV} secrets, validate it, and map errors to YAML lines."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from andon.config.schema import Config
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a config file: where (line, key path) and what."""
+
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else "file"
+        return f"{where}: {self.path or '(top)'}: {self.message}"
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``problems`` lists every error found."""
+
+    def __init__(self, source: str, problems: list[ConfigProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
+
+
+def _lines_by_path(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            _lines_by_path(value_node, (*path, key), out)
+            out[(*path, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines_by_path(item, (*path, index), out)
+
+
+def _expand_env(data: Any, path: tuple[Any, ...], problems: list[tuple[tuple[Any, ...], str]]) -> Any:
+    if isinstance(data, dict):
+        return {k: _expand_env(v, (*path, k), problems) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_expand_env(v, (*path, i), problems) for i, v in enumerate(data)]
+    if isinstance(data, str):
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                problems.append((path, f"environment variable {name} is not set"))
+                return ""
+            return os.environ[name]
+
+        return _ENV.sub(replace, data)
+    return data
+
+
+def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
+    """Drop pydantic's union tags (the driver type names) from an error location."""
+    path: list[Any] = []
+    current = data
+    for part in loc:
+        in_dict = isinstance(current, dict) and part in current
+        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
+        if in_dict or in_list:
+            current = current[part]
+            path.append(part)
+        elif isinstance(current, dict) and current.get("type") == part:
+            continue
+        else:
+            path.append(part)
+            current = None
+    return tuple(path)
+
+
+def _format_path(path: tuple[Any, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _nearest_line(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
+    for cut in range(len(path), -1, -1):
+        if path[:cut] in lines:
+            return lines[path[:cut]]
+    return None
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Validate config text; raise ConfigError listing every problem with its YAML line."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError(source, [ConfigProblem(line, "", f"not valid YAML: {exc}")]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem(1, "", "the file must be a mapping of sections")])
+    lines: dict[tuple[Any, ...], int] = {}
+    if node is not None:
+        _lines_by_path(node, (), lines)
+    env_problems: list[tuple[tuple[Any, ...], str]] = []
+    data = _expand_env(data, (), env_problems)
+    problems = [ConfigProblem(lines.get(p), _format_path(p), m) for p, m in env_problems]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        for error in exc.errors():
+            path = _data_path(tuple(error["loc"]), data)
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(ConfigProblem(_nearest_line(path, lines), _format_path(path), message))
+        raise ConfigError(source, problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return config
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [ConfigProblem(None, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, str(p))

@@ -1,0 +1,239 @@
+"""The count normaliser: raw readings from a source become count events, or are rejected.
+
+Cumulative counters: the first reading ever is a baseline; a wrap at the counter width is a
+rollover; any other drop is a reset (adds nothing, recorded, new baseline). A forward jump above
+``max_jump`` is rejected; if the next reading carries on from the jumped value, the jump was real
+and the jumped value becomes the baseline (a reset is recorded). The last value is kept by the
+caller and handed back after a restart: the first delta then is credited and flagged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from devices.base import SourceConfigBase
+
+# Flags on a count event, saying how far its actual can be trusted (a bitmask).
+CREDITED_AFTER_OUTAGE = 1
+MANUAL = 2
+BUFFERED = 4
+AFTER_RESET = 8
+ROLLOVER = 16
+
+FLAG_NAMES = {
+    CREDITED_AFTER_OUTAGE: "credited_after_outage",
+    MANUAL: "manual",
+    BUFFERED: "buffered",
+    AFTER_RESET: "after_reset",
+    ROLLOVER: "rollover",
+}
+
+MAX_FUTURE_SECONDS = 300.0
+MAX_AGE_SECONDS = 31 * 24 * 3600.0
+
+
+class RejectedReading(ValueError):
+    """A reading that was refused; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class CounterState:
+    """What is remembered of a cumulative counter between readings and across restarts."""
+
+    value: int | None = None
+    pending: int | None = None
+    restored: bool = False
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Something notable about a counter: baseline, reset, rollover, accepted jump, credit."""
+
+    kind: str
+    old_value: int | None
+    new_value: int | None
+    note: str = ""
+
+
+@dataclass
+class Outcome:
+    """What one accepted reading produced: parts (0 or more) and any incidents."""
+
+    count: int
+    kind: str
+    ts: float
+    flags: int = 0
+    incidents: list[Incident] = field(default_factory=list)
+
+
+def parse_number(value: Any) -> float:
+    """Turn a raw value (number, numeric string or bytes) into a finite float."""
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        value = value.strip()
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RejectedReading("not_a_number", f"reading {value!r} is not a number") from None
+    if not math.isfinite(number):
+        raise RejectedReading("not_a_number", f"reading {value!r} is not a finite number")
+    return number
+
+
+def parse_whole(value: Any) -> int:
+    """Turn a raw value into an integer, refusing fractions."""
+    number = parse_number(value)
+    if number != int(number):
+        raise RejectedReading("not_whole", f"reading {value!r} is not a whole number")
+    return int(number)
+
+
+def parse_time(value: Any, received_at: float) -> float:
+    """Turn an event time (epoch seconds or ISO 8601 with offset) into epoch seconds, checked."""
+    if value is None:
+        return received_at
+    if isinstance(value, str) and not _looks_numeric(value):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise RejectedReading("bad_time", f"time {value!r} is not ISO 8601") from None
+        if parsed.tzinfo is None:
+            raise RejectedReading("bad_time", f"time {value!r} has no UTC offset")
+        ts = parsed.timestamp()
+    else:
+        try:
+            ts = parse_number(value)
+        except RejectedReading:
+            raise RejectedReading("bad_time", f"time {value!r} is not a time") from None
+    if ts > received_at + MAX_FUTURE_SECONDS:
+        raise RejectedReading("future_time", f"time {value!r} is {ts - received_at:.0f} s in the future")
+    if ts < received_at - MAX_AGE_SECONDS:
+        raise RejectedReading("too_old", f"time {value!r} is more than 31 days old")
+    return ts
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Normaliser:
+    """Turn one source's raw readings into counted parts, following its mode."""
+
+    def __init__(self, config: SourceConfigBase, state: CounterState | None = None) -> None:
+        self.config = config
+        self.state = state or CounterState()
+        self.modulus = 1 << config.bits
+        self._last_edge: float | None = None
+
+    def accept(self, value: Any, ts: float, kind: str | None = None) -> Outcome:
+        """Normalise one reading taken at ``ts`` (already checked); raise RejectedReading if bad."""
+        kind = kind or self.config.kind
+        if kind not in ("good", "scrap"):
+            raise RejectedReading("bad_kind", f"kind {kind!r} is neither good nor scrap")
+        mode = self.config.mode
+        if mode == "increment":
+            n = parse_whole(value)
+            if n < 0:
+                raise RejectedReading("negative", f"increment {n} is negative")
+            if n > self.config.max_jump:
+                raise RejectedReading("jump", f"increment {n} is above max_jump {self.config.max_jump}")
+            return Outcome(n * self.config.parts_per_cycle, kind, ts)
+        if mode == "pulse":
+            last = self._last_edge
+            if last is not None and 0 <= ts - last < self.config.debounce_seconds:
+                raise RejectedReading("bounce", f"edge {ts - last:.3f} s after the last one")
+            self._last_edge = ts
+            return Outcome(self.config.parts_per_cycle, kind, ts)
+        return self._cumulative(parse_whole(value), ts, kind)
+
+    def _unsigned(self, value: int) -> int:
+        bits = self.config.bits
+        if self.config.signed:
+            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        else:
+            lo, hi = 0, (1 << bits) - 1
+        if not lo <= value <= hi:
+            raise RejectedReading(
+                "out_of_range", f"counter value {value} is outside a {bits}-bit counter's range"
+            )
+        return value % self.modulus
+
+    def _cumulative(self, raw: int, ts: float, kind: str) -> Outcome:
+        value = self._unsigned(raw)
+        state = self.state
+        max_jump = self.config.max_jump
+        ppc = self.config.parts_per_cycle
+        if state.value is None:
+            state.value = value
+            state.restored = False
+            return Outcome(0, kind, ts, incidents=[Incident("baseline", None, value)])
+        previous = state.value
+        forward = (value - previous) % self.modulus
+        if value >= previous and forward <= max_jump:
+            return self._advance(value, forward, ts, kind, 0, [])
+        if value < previous and forward <= max_jump:
+            note = f"rollover at {self.config.bits} bits"
+            return self._advance(value, forward, ts, kind, ROLLOVER, [Incident("rollover", previous, value, note)])
+        pending = state.pending
+        if pending is not None and (value - pending) % self.modulus <= max_jump and value >= pending:
+            state.pending = None
+            state.value = value
+            incidents = [Incident("reset", previous, pending, f"jump to {pending} confirmed as new baseline")]
+            return Outcome((value - pending) * ppc, kind, ts, AFTER_RESET, incidents)
+        if value < previous:
+            state.value = value
+            state.pending = None
+            return Outcome(0, kind, ts, AFTER_RESET, [Incident("reset", previous, value, "counter dropped")])
+        state.pending = value
+        raise RejectedReading("jump", f"counter jumped by {forward}, above max_jump {max_jump}")
+
+    def _advance(
+        self, value: int, forward: int, ts: float, kind: str, flags: int, incidents: list[Incident]
+    ) -> Outcome:
+        state = self.state
+        state.value = value
+        state.pending = None
+        if state.restored and forward > 0:
+            flags |= CREDITED_AFTER_OUTAGE
+            incidents.append(Incident("credited", value - forward, value, "parts made while the collector was down"))
+        if forward > 0:
+            state.restored = False
+        return Outcome(forward * self.config.parts_per_cycle, kind, ts, flags, incidents)
+
+
+class SeenIds:
+    """Event ids already counted, bounded, oldest forgotten first."""
+
+    def __init__(self, capacity: int = 200_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, event_id: str) -> bool:
+        """Remember an id; return False when it was already seen."""
+        if event_id in self._ids:
+            return False
+        self._ids[event_id] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+        return True
+
+    def __contains__(self, event_id: object) -> bool:
+        return event_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)

@@ -1,0 +1,250 @@
+"""One line at run time: its counters, tallies per shift, source health, state and board."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from andon.calendar import ShiftCalendar, ShiftInstance
+from andon.clock import Clock
+from andon.config.schema import LineConfig
+from andon.counting import CounterState, Normaliser
+from andon.storage.store import Store
+from andon.takt import (
+    BoardRow,
+    ShiftPlan,
+    SourceHealth,
+    Target,
+    Thresholds,
+    bucket_of,
+    build_rows,
+    line_condition,
+)
+from devices.http import HttpSourceConfig
+
+log = logging.getLogger(__name__)
+
+HTTP_SOURCE = "http"
+
+
+@dataclass
+class SourceStatus:
+    """Mutable health of one source, as reported by its driver."""
+
+    source_id: str
+    stale_after: float | None
+    online: bool = True
+    last_seen: float | None = None
+    detail: str = ""
+    description: str = ""
+
+    def snapshot(self) -> SourceHealth:
+        """Return an immutable copy for the engine."""
+        return SourceHealth(self.source_id, self.online, self.last_seen, self.stale_after, self.detail)
+
+
+class LineRuntime:
+    """The live engine of one line; every public method is safe to call from any thread."""
+
+    def __init__(
+        self, config: LineConfig, calendar: ShiftCalendar, store: Store, clock: Clock,
+        counter_states: dict[str, tuple[int | None, int | None]] | None = None,
+        overrides: dict[tuple[str, str], Target] | None = None,
+        keep_shifts: int = 64,
+    ) -> None:
+        self.config = config
+        self.id = config.id
+        self.calendar = calendar
+        self.store = store
+        self.clock = clock
+        self.lock = threading.RLock()
+        self.interval_seconds = config.interval_minutes * 60
+        self.thresholds = Thresholds(
+            config.thresholds.warning_behind, config.thresholds.abnormal_behind,
+            config.thresholds.stop_after_seconds,
+        )
+        self.overrides: dict[tuple[str, str], Target] = dict(overrides or {})
+        self._plans: dict[tuple[str, str], ShiftPlan] = {}
+        self._tallies: OrderedDict[tuple[str, str], dict[int, list[int]]] = OrderedDict()
+        self._keep_shifts = keep_shifts
+        self.last_count_at: float | None = None
+        self.normalisers: dict[str, Normaliser] = {}
+        self.sources: dict[str, SourceStatus] = {}
+        states = counter_states or {}
+        for source_id, source in zip(config.source_ids(), config.sources, strict=True):
+            value, pending = states.get(source_id, (None, None))
+            state = CounterState(value, pending, restored=value is not None)
+            self.normalisers[source_id] = Normaliser(source, state)
+            self.sources[source_id] = SourceStatus(source_id, source.stale_after_seconds, last_seen=clock.now())
+        if HTTP_SOURCE not in self.normalisers:
+            # Counts POSTed over HTTP without a configured http source: plain increments.
+            self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig())
+
+    # --- plan -------------------------------------------------------------------------
+    def target_for(self, instance: ShiftInstance) -> Target:
+        """Return the shift's takt or demand: the override if set, else the line's."""
+        override = self.overrides.get(instance.key)
+        if override is not None:
+            return override
+        return Target(self.config.takt_seconds, self.config.demand_per_shift)
+
+    def plan_for(self, instance: ShiftInstance) -> ShiftPlan:
+        """Return the (cached) plan of a shift instance."""
+        with self.lock:
+            plan = self._plans.get(instance.key)
+            if plan is None:
+                downtime = self.store.downtime(self.id, instance.start, instance.end)
+                plan = ShiftPlan(instance, self.target_for(instance), downtime)
+                self._plans[instance.key] = plan
+            return plan
+
+    def set_override(self, key: tuple[str, str], target: Target) -> None:
+        """Apply a takt or demand override to one shift (the caller stores it)."""
+        with self.lock:
+            self.overrides[key] = target
+            self._plans.pop(key, None)
+
+    def forget_plan(self, key: tuple[str, str]) -> None:
+        """Drop a cached plan after its planned downtime changed."""
+        with self.lock:
+            self._plans.pop(key, None)
+
+    # --- counts -----------------------------------------------------------------------
+    def _tally(self, instance: ShiftInstance) -> dict[int, list[int]]:
+        key = instance.key
+        tally = self._tallies.get(key)
+        if tally is None:
+            counts = self.store.tallies(self.id, instance.start, instance.end, self.interval_seconds)
+            flags = self.store.flags_by_bucket(self.id, instance.start, instance.end, self.interval_seconds)
+            tally = {b: [g, s, flags.get(b, 0)] for b, (g, s) in counts.items()}
+            self._tallies[key] = tally
+            while len(self._tallies) > self._keep_shifts:
+                self._tallies.popitem(last=False)
+        else:
+            self._tallies.move_to_end(key)
+        return tally
+
+    def add(self, ts: float, count: int, kind: str, flags: int) -> None:
+        """Add counted parts at event time ``ts`` to the live tallies."""
+        with self.lock:
+            if kind == "good" and count > 0 and (self.last_count_at is None or ts > self.last_count_at):
+                self.last_count_at = ts
+            instance = self.calendar.at(ts)
+            if instance is None:
+                return
+            row = self._tally(instance).setdefault(
+                bucket_of(self.plan_for(instance), self.interval_seconds, ts), [0, 0, 0]
+            )
+            row[0 if kind == "good" else 1] += count
+            row[2] |= flags
+
+    def prime(self, instance: ShiftInstance) -> None:
+        """Load a shift's tallies from the database before events for it are added."""
+        with self.lock:
+            self._tally(instance)
+
+    def is_primed(self, instance: ShiftInstance) -> bool:
+        """Tell whether a shift's tallies are in memory."""
+        with self.lock:
+            return instance.key in self._tallies
+
+    # --- sources ----------------------------------------------------------------------
+    def seen(self, source_id: str, at: float) -> None:
+        """Note that a source delivered something."""
+        status = self.sources.get(source_id)
+        if status is not None:
+            status.last_seen = at
+
+    def set_online(self, source_id: str, online: bool, detail: str = "") -> bool:
+        """Record a source's availability; return True when it changed."""
+        status = self.sources.get(source_id)
+        if status is None:
+            return False
+        with self.lock:
+            changed = status.online != online
+            status.online = online
+            status.detail = "" if online else detail
+            if online:
+                status.last_seen = self.clock.now()
+        return changed
+
+    # --- views ------------------------------------------------------------------------
+    def rows(self, instance: ShiftInstance, now: float) -> tuple[ShiftPlan, list[BoardRow], dict[int, int]]:
+        """Return a shift's plan, rows and per-row trust flags as seen at ``now``."""
+        with self.lock:
+            plan = self.plan_for(instance)
+            tally = self._tally(instance)
+            counts = {b: (v[0], v[1]) for b, v in tally.items()}
+            flags = {b: v[2] for b, v in tally.items() if v[2]}
+        return plan, build_rows(plan, self.interval_seconds, counts, now, self.thresholds), flags
+
+    def state(self, now: float | None = None) -> dict[str, Any]:
+        """Return the live line state (docs/interfaces.md)."""
+        now = self.clock.now() if now is None else now
+        instance = self.calendar.at(now)
+        sources = [s.snapshot() for s in self.sources.values()]
+        source_view = [
+            {"id": s.source_id, "online": s.online, "stale": s.is_stale(now),
+             "last_seen": iso(s.last_seen), "detail": s.detail}
+            for s in sources
+        ]
+        base: dict[str, Any] = {
+            "line": self.id, "name": self.config.display_name, "at": iso(now),
+            "shift": None, "takt_seconds": None, "plan_to_date": 0, "actual_to_date": 0,
+            "scrap_to_date": 0, "delta": 0, "shift_target": 0, "current_interval": None,
+            "last_count_at": iso(self.last_count_at), "sources": source_view, "open_andons": [],
+        }
+        if instance is None:
+            condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
+            return {**base, "condition": condition, "reason": reason}
+        plan, rows, _flags = self.rows(instance, now)
+        actual = sum(r.actual or 0 for r in rows)
+        scrap = sum(r.scrap or 0 for r in rows)
+        planned = plan.plan_at(now)
+        condition, reason = line_condition(
+            plan, now, actual - planned, self.last_count_at, self.thresholds, sources
+        )
+        current = next((r for r in rows if r.current), None)
+        return {
+            **base,
+            "condition": condition, "reason": reason,
+            "shift": shift_view(instance),
+            "takt_seconds": plan.takt_seconds, "plan_to_date": planned, "actual_to_date": actual,
+            "scrap_to_date": scrap, "delta": actual - planned, "shift_target": plan.target,
+            "current_interval": None if current is None else {
+                "start": iso(current.start), "end": iso(current.end), "planned": current.planned,
+                "actual": current.actual, "delta": current.delta,
+            },
+        }
+
+    def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
+        """Pick the shift a board asks for: given date/shift, else the current, else the latest."""
+        if day is None and shift_id is None:
+            return self.calendar.at(now) or self.calendar.latest_started(now)
+        if day is None:
+            day = self.calendar.local_date(now)
+        if shift_id is None:
+            shifts = self.calendar.on_date(day)
+            return shifts[0] if len(shifts) == 1 else None
+        return self.calendar.instance(shift_id, day)
+
+
+def iso(t: float | None) -> str | None:
+    """Format epoch seconds as ISO 8601 UTC with offset."""
+    if t is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).isoformat()
+
+
+def shift_view(instance: ShiftInstance) -> dict[str, Any]:
+    """Describe a shift instance for JSON."""
+    return {
+        "id": instance.shift_id, "name": instance.name, "date": instance.date.isoformat(),
+        "start": iso(instance.start), "end": iso(instance.end),
+    }

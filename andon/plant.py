@@ -1,0 +1,248 @@
+"""The plant service: every line's runtime, the count intake, metrics and change listeners."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter
+
+from andon.calendar import ShiftCalendar
+from andon.clock import Clock
+from andon.config.schema import Config
+from andon.counting import MANUAL, RejectedReading, SeenIds, parse_time
+from andon.line import HTTP_SOURCE, LineRuntime
+from andon.storage.store import EventWriter, PendingEvent, Store
+from andon.takt import Target
+
+log = logging.getLogger(__name__)
+
+DEDUPE_WINDOW_SECONDS = 48 * 3600
+
+
+class UnknownLine(KeyError):
+    """A line id that is not in the configuration."""
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What became of one reading: accepted (with parts), duplicate, or rejected with a reason."""
+
+    status: str
+    count: int = 0
+    reason: str = ""
+    message: str = ""
+
+
+class Metrics:
+    """Prometheus counters of the count intake, on a registry owned by the plant."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.accepted = Counter("andon_events_accepted", "Readings accepted", ["line"], registry=registry)
+        self.parts = Counter("andon_parts", "Parts counted", ["line", "kind"], registry=registry)
+        self.rejected = Counter(
+            "andon_events_rejected", "Readings rejected, by reason", ["line", "reason"], registry=registry
+        )
+        self.duplicates = Counter(
+            "andon_events_duplicate", "Readings dropped as already counted", ["line"], registry=registry
+        )
+
+
+class Plant:
+    """Every line of the plant, fed by sources and the API, read by boards and outputs."""
+
+    def __init__(
+        self, config: Config, store: Store, clock: Clock,
+        registry: CollectorRegistry | None = None, writer: EventWriter | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.writer = writer or EventWriter(store)
+        self.metrics = Metrics(registry or CollectorRegistry())
+        self._listeners: list[Callable[[str], None]] = []
+        self._warned: set[tuple[str, str, str]] = set()
+        self._intake_lock = threading.Lock()
+        counter_states = store.counter_states()
+        overrides = store.overrides()
+        self.lines: dict[str, LineRuntime] = {}
+        for line in config.lines:
+            calendar = ShiftCalendar(config.shifts_of(line), config.plant.timezone)
+            self.lines[line.id] = LineRuntime(
+                line, calendar, store, clock,
+                counter_states={s: v for (lid, s), v in counter_states.items() if lid == line.id},
+                overrides={
+                    (d, sh): Target(t, n) for (lid, d, sh), (t, n) in overrides.items() if lid == line.id
+                },
+            )
+            self.lines[line.id].last_count_at = store.last_count_at(line.id, clock.now() + 3600)
+        self.seen: dict[str, SeenIds] = {lid: SeenIds() for lid in self.lines}
+        for line_id, event_id in store.event_ids_since(clock.now() - DEDUPE_WINDOW_SECONDS):
+            if line_id in self.seen:
+                self.seen[line_id].add(event_id)
+
+    def line(self, line_id: str) -> LineRuntime:
+        """Return a line's runtime or raise UnknownLine."""
+        try:
+            return self.lines[line_id]
+        except KeyError:
+            raise UnknownLine(line_id) from None
+
+    def on_change(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(line_id)`` whenever a line's counts or sources change."""
+        self._listeners.append(listener)
+
+    def notify(self, line_id: str) -> None:
+        """Tell every listener that a line changed."""
+        for listener in list(self._listeners):
+            try:
+                listener(line_id)
+            except Exception:
+                log.exception("a change listener failed")
+
+    def intake(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, event_id: str | None = None,
+        kind: str | None = None, flags: int = 0, on_stored: Callable[[], None] | None = None,
+    ) -> Intake:
+        """Take one reading from a source or the API: dedupe, normalise, tally and queue it."""
+        line = self.line(line_id)
+        received = self.clock.now()
+        with self._intake_lock:
+            line.seen(source_id, received)
+            try:
+                result = self._intake(line, source_id, value, ts, event_id, kind, flags, received, on_stored)
+            except RejectedReading as exc:
+                self.metrics.rejected.labels(line_id, exc.reason).inc()
+                self._warn_once(line_id, source_id, exc.reason, str(exc))
+                if on_stored is not None:
+                    # Acknowledge a bad message too, or the broker would redeliver it forever.
+                    self.writer.put(("callback", on_stored))
+                return Intake("rejected", reason=exc.reason, message=str(exc))
+        if result.count:
+            self.notify(line_id)
+        return result
+
+    def _intake(
+        self, line: LineRuntime, source_id: str, value: Any, ts: Any, event_id: str | None,
+        kind: str | None, flags: int, received: float, on_stored: Callable[[], None] | None,
+    ) -> Intake:
+        normaliser = line.normalisers.get(source_id)
+        if normaliser is None:
+            raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
+        seen = self.seen[line.id]
+        if event_id is not None:
+            event_id = str(event_id)
+            if len(event_id) > 128:
+                raise RejectedReading("bad_id", "event id is longer than 128 characters")
+            if event_id in seen:
+                self.metrics.duplicates.labels(line.id).inc()
+                if on_stored is not None:
+                    self.writer.put(("callback", on_stored))
+                return Intake("duplicate")
+        event_ts = parse_time(ts, received)
+        before = (normaliser.state.value, normaliser.state.pending)
+        outcome = normaliser.accept(value, event_ts, kind)
+        if event_id is not None:
+            seen.add(event_id)
+        self.metrics.accepted.labels(line.id).inc()
+        for incident in outcome.incidents:
+            log.info("line %s source %s: %s %s -> %s %s", line.id, source_id, incident.kind,
+                     incident.old_value, incident.new_value, incident.note)
+            self.writer.put(("incident", {
+                "line_id": line.id, "source_id": source_id, "ts": event_ts, "kind": incident.kind,
+                "old_value": incident.old_value, "new_value": incident.new_value, "note": incident.note,
+            }))
+        after = (normaliser.state.value, normaliser.state.pending)
+        if after != before:
+            self.writer.put(("counter", ((line.id, source_id), (*after, received))))
+        if outcome.count > 0:
+            instance = line.calendar.at(event_ts)
+            if instance is not None and not line.is_primed(instance):
+                self.writer.flush()  # so the shift's first load sees every earlier event
+                line.prime(instance)
+            line.add(event_ts, outcome.count, outcome.kind, outcome.flags | flags)
+            self.metrics.parts.labels(line.id, outcome.kind).inc(outcome.count)
+            self.writer.put(PendingEvent(
+                line.id, source_id, event_ts, received, outcome.count, outcome.kind, event_id,
+                outcome.flags | flags, on_stored,
+            ))
+        elif on_stored is not None:
+            self.writer.put(("callback", on_stored))
+        return Intake("accepted", count=outcome.count)
+
+    def post_count(
+        self, line_id: str, count: Any, ts: Any = None, event_id: str | None = None,
+        kind: str = "good", manual: bool = False, source_id: str = HTTP_SOURCE,
+    ) -> Intake:
+        """Take a count posted over HTTP (an increment of ``count`` parts)."""
+        return self.intake(
+            line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=MANUAL if manual else 0
+        )
+
+    def set_source_online(self, line_id: str, source_id: str, online: bool, detail: str = "") -> None:
+        """Record a source going offline or coming back; log each change once."""
+        line = self.line(line_id)
+        if line.set_online(source_id, online, detail):
+            if online:
+                log.info("line %s source %s is back online", line_id, source_id)
+            else:
+                log.error("line %s source %s offline: %s", line_id, source_id, detail)
+            self.notify(line_id)
+
+    def set_override(
+        self, line_id: str, date: str, shift_id: str, takt_seconds: float | None,
+        demand_per_shift: int | None, set_by: str,
+    ) -> None:
+        """Store and apply a takt or demand override for one shift."""
+        line = self.line(line_id)
+        self.store.set_override(line_id, date, shift_id, takt_seconds, demand_per_shift, set_by, self.clock.now())
+        line.set_override((date, shift_id), Target(takt_seconds, demand_per_shift))
+        self.notify(line_id)
+
+    def sink(self, line_id: str, source_id: str) -> SourceSink:
+        """Return the ReadingSink a driver of this line's source delivers to."""
+        self.line(line_id)
+        return SourceSink(self, line_id, source_id)
+
+    def close(self) -> None:
+        """Write everything queued and stop the writer."""
+        self.writer.close()
+
+    def _warn_once(self, line_id: str, source_id: str, reason: str, message: str) -> None:
+        key = (line_id, source_id, reason)
+        if key in self._warned:
+            log.debug("line %s source %s: reading rejected: %s", line_id, source_id, message)
+        else:
+            self._warned.add(key)
+            log.warning("line %s source %s: reading rejected: %s (further ones at DEBUG)",
+                        line_id, source_id, message)
+
+
+class SourceSink:
+    """The ReadingSink of one source of one line."""
+
+    def __init__(self, plant: Plant, line_id: str, source_id: str) -> None:
+        self.plant = plant
+        self.line_id = line_id
+        self.source_id = source_id
+
+    def reading(
+        self, value: Any, *, ts: Any = None, event_id: str | None = None, kind: str | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Deliver one reading to the plant."""
+        self.plant.intake(
+            self.line_id, self.source_id, value, ts=ts, event_id=event_id, kind=kind, on_stored=on_stored
+        )
+
+    def online(self) -> None:
+        """Report that the source answers."""
+        self.plant.set_source_online(self.line_id, self.source_id, True)
+
+    def offline(self, reason: str) -> None:
+        """Report that the source does not answer."""
+        self.plant.set_source_online(self.line_id, self.source_id, False, reason)

@@ -1,0 +1,309 @@
+"""The store: opening the database, batched writes of count events, and the board queries."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from andon.storage import migrate
+from andon.storage.tables import (
+    CounterIncidentRow,
+    CounterStateRow,
+    CountEventRow,
+    PlannedDowntimeRow,
+    RowReasonRow,
+    ShiftOverrideRow,
+)
+
+log = logging.getLogger(__name__)
+
+
+def open_database(url: str, *, upgrade: bool = True) -> Engine:
+    """Create the engine (SQLite in WAL mode by default) and bring the schema to head."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if upgrade:
+        migrate.upgrade(engine)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    # WAL lets board reads run while the writer commits; NORMAL sync is durable across a
+    # process crash and loses at most the last commit on power loss, the usual trade-off for WAL.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+@dataclass
+class PendingEvent:
+    """A count event waiting to be written, with the callback to run once it is stored."""
+
+    line_id: str
+    source_id: str
+    ts: float
+    received_at: float
+    count: int
+    kind: str
+    event_id: str | None
+    flags: int
+    on_stored: Callable[[], None] | None = None
+
+
+@dataclass
+class PendingBatch:
+    """Everything one commit writes: events, counter values and incidents."""
+
+    events: list[PendingEvent] = field(default_factory=list)
+    counters: dict[tuple[str, str], tuple[int | None, int | None, float]] = field(default_factory=dict)
+    incidents: list[dict[str, object]] = field(default_factory=list)
+    callbacks: list[Callable[[], None]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.events or self.counters or self.incidents or self.callbacks)
+
+
+class Store:
+    """Reads and writes of the count tables, on one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        """Open a new ORM session."""
+        return self.sessions()
+
+    def write(self, batch: PendingBatch) -> None:
+        """Write one batch in one transaction (events, counter values, incidents)."""
+        dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        with self.engine.begin() as conn:
+            if batch.events:
+                # The in-memory id check comes first; this only guards ids older than its window.
+                conn.execute(
+                    dialect_insert(CountEventRow).on_conflict_do_nothing(),
+                    [
+                        {
+                            "line_id": e.line_id, "source_id": e.source_id, "ts": e.ts,
+                            "received_at": e.received_at, "count": e.count, "kind": e.kind,
+                            "event_id": e.event_id, "flags": e.flags,
+                        }
+                        for e in batch.events
+                    ],
+                )
+            if batch.counters:
+                rows = [
+                    {"line_id": k[0], "source_id": k[1], "value": v[0], "pending": v[1], "updated_at": v[2]}
+                    for k, v in batch.counters.items()
+                ]
+                stmt = dialect_insert(CounterStateRow).values(rows)
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=["line_id", "source_id"],
+                    set_={"value": stmt.excluded.value, "pending": stmt.excluded.pending,
+                          "updated_at": stmt.excluded.updated_at},
+                )
+                conn.execute(stmt)
+            if batch.incidents:
+                conn.execute(insert(CounterIncidentRow), batch.incidents)
+
+    def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
+        """Return every persisted counter value and pending jump, by (line, source)."""
+        with self.session() as s:
+            rows = s.execute(select(CounterStateRow)).scalars()
+            return {(r.line_id, r.source_id): (r.value, r.pending) for r in rows}
+
+    def event_ids_since(self, since: float) -> list[tuple[str, str]]:
+        """Return (line, event id) of events received since ``since``, oldest first."""
+        stmt = (
+            select(CountEventRow.line_id, CountEventRow.event_id)
+            .where(CountEventRow.received_at >= since, CountEventRow.event_id.is_not(None))
+            .order_by(CountEventRow.id)
+        )
+        with self.engine.connect() as conn:
+            return [(str(a), str(b)) for a, b in conn.execute(stmt)]
+
+    def has_event_id(self, line_id: str, event_id: str) -> bool:
+        """Tell whether an event with this id was stored for the line."""
+        stmt = select(CountEventRow.id).where(
+            CountEventRow.line_id == line_id, CountEventRow.event_id == event_id
+        )
+        with self.engine.connect() as conn:
+            return conn.execute(stmt.limit(1)).first() is not None
+
+    def tallies(
+        self, line_id: str, start: float, end: float, interval_seconds: int
+    ) -> dict[int, tuple[int, int]]:
+        """Return (good, scrap) per row index for events in [start, end)."""
+        bucket = func.floor((CountEventRow.ts - start) / interval_seconds).label("bucket")
+        good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
+        scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
+        stmt = (
+            select(bucket, good, scrap)
+            .where(CountEventRow.line_id == line_id, CountEventRow.ts >= start, CountEventRow.ts < end)
+            .group_by(bucket)
+        )
+        with self.engine.connect() as conn:
+            return {int(b): (int(g or 0), int(s or 0)) for b, g, s in conn.execute(stmt)}
+
+    def flags_by_bucket(
+        self, line_id: str, start: float, end: float, interval_seconds: int
+    ) -> dict[int, int]:
+        """Return the OR of event flags per row index (SQL has no portable bitwise OR aggregate)."""
+        bucket = func.floor((CountEventRow.ts - start) / interval_seconds).label("bucket")
+        stmt = (
+            select(bucket, CountEventRow.flags)
+            .where(
+                CountEventRow.line_id == line_id, CountEventRow.ts >= start, CountEventRow.ts < end,
+                CountEventRow.flags != 0,
+            )
+            .distinct()
+        )
+        out: dict[int, int] = {}
+        with self.engine.connect() as conn:
+            for b, f in conn.execute(stmt):
+                out[int(b)] = out.get(int(b), 0) | int(f)
+        return out
+
+    def last_count_at(self, line_id: str, before: float) -> float | None:
+        """Return the event time of the line's last good count before ``before``."""
+        stmt = select(func.max(CountEventRow.ts)).where(
+            CountEventRow.line_id == line_id, CountEventRow.ts < before, CountEventRow.kind == "good",
+            CountEventRow.count > 0,
+        )
+        with self.engine.connect() as conn:
+            value = conn.execute(stmt).scalar()
+        return float(value) if value is not None else None
+
+    def overrides(self) -> dict[tuple[str, str, str], tuple[float | None, int | None]]:
+        """Return every shift override by (line, date, shift)."""
+        with self.session() as s:
+            rows = s.execute(select(ShiftOverrideRow)).scalars()
+            return {(r.line_id, r.date, r.shift_id): (r.takt_seconds, r.demand_per_shift) for r in rows}
+
+    def set_override(
+        self, line_id: str, date: str, shift_id: str, takt_seconds: float | None,
+        demand_per_shift: int | None, set_by: str, at: float,
+    ) -> None:
+        """Store (or replace) a shift override."""
+        with self.session() as s, s.begin():
+            s.merge(ShiftOverrideRow(
+                line_id=line_id, date=date, shift_id=shift_id, takt_seconds=takt_seconds,
+                demand_per_shift=demand_per_shift, set_by=set_by, set_at=at,
+            ))
+
+    def downtime(self, line_id: str, start: float, end: float) -> list[tuple[float, float]]:
+        """Return planned downtime spans of a line overlapping [start, end)."""
+        stmt = select(PlannedDowntimeRow.start, PlannedDowntimeRow.end).where(
+            PlannedDowntimeRow.line_id == line_id, PlannedDowntimeRow.start < end,
+            PlannedDowntimeRow.end > start,
+        )
+        with self.engine.connect() as conn:
+            return [(float(a), float(b)) for a, b in conn.execute(stmt)]
+
+    def reasons(self, line_id: str, start: float, end: float) -> dict[float, tuple[str, int | None]]:
+        """Return row reasons (and problem links) of a line for rows starting in [start, end)."""
+        stmt = select(RowReasonRow.row_start, RowReasonRow.reason, RowReasonRow.problem_id).where(
+            RowReasonRow.line_id == line_id, RowReasonRow.row_start >= start, RowReasonRow.row_start < end
+        )
+        with self.engine.connect() as conn:
+            return {float(a): (str(b), c) for a, b, c in conn.execute(stmt)}
+
+
+class EventWriter:
+    """Write count events in batches on a thread of its own; run callbacks after each commit."""
+
+    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.05) -> None:
+        self.store = store
+        self.max_batch = max_batch
+        self.max_delay = max_delay
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
+        self._stop = object()
+        self.failures = 0
+        self.written = 0
+        self._thread.start()
+
+    def put(self, item: PendingEvent | tuple[str, object]) -> None:
+        """Queue an event, or a ('counter'|'incident'|'callback', payload) item."""
+        self._queue.put(item)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until everything queued so far is committed."""
+        done = threading.Event()
+        self._queue.put(("callback", done.set))
+        if not done.wait(timeout):
+            raise TimeoutError("event writer did not flush in time")
+
+    def close(self) -> None:
+        """Write what is queued and stop the thread."""
+        self._queue.put(self._stop)
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            batch = PendingBatch()
+            item = self._queue.get()
+            while True:
+                if item is self._stop:
+                    stopping = True
+                else:
+                    self._add(batch, item)
+                if stopping or len(batch.events) >= self.max_batch:
+                    break
+                try:
+                    item = self._queue.get(timeout=self.max_delay if batch.events else 0.001)
+                except queue.Empty:
+                    break
+            if batch:
+                self._commit(batch)
+
+    @staticmethod
+    def _add(batch: PendingBatch, item: object) -> None:
+        if isinstance(item, PendingEvent):
+            batch.events.append(item)
+            if item.on_stored is not None:
+                batch.callbacks.append(item.on_stored)
+            return
+        kind, payload = item  # type: ignore[misc]
+        if kind == "counter":
+            key, value = payload
+            batch.counters[key] = value
+        elif kind == "incident":
+            batch.incidents.append(payload)
+        elif kind == "callback":
+            batch.callbacks.append(payload)
+
+    def _commit(self, batch: PendingBatch) -> None:
+        while True:
+            try:
+                self.store.write(batch)
+                break
+            except Exception:  # the database is away or full: keep the batch, retry, never drop it
+                self.failures += 1
+                if self.failures == 1 or self.failures % 100 == 0:
+                    log.exception("writing %d count events failed; retrying", len(batch.events))
+                threading.Event().wait(1.0)
+        self.written += len(batch.events)
+        for callback in batch.callbacks:
+            try:
+                callback()
+            except Exception:  # a driver's ack failing must not stop the writer
+                log.exception("a stored-callback failed")
+
+

@@ -1,0 +1,166 @@
+"""SQLAlchemy 2 table models. Count events are append-only; everything else is small."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class CountEventRow(Base):
+    """One counted event: good parts or scrap, at its event time (append-only)."""
+
+    __tablename__ = "count_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[float] = mapped_column(Float, doc="Event time, epoch seconds UTC.")
+    received_at: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(8))
+    event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    flags: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_count_events_line_ts", "line_id", "ts", "kind", "count", "flags"),
+        Index("ux_count_events_line_event_id", "line_id", "event_id", unique=True),
+    )
+
+
+class CounterStateRow(Base):
+    """The last value of a cumulative counter, so a restart credits parts made while down."""
+
+    __tablename__ = "counter_states"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pending: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class CounterIncidentRow(Base):
+    """A counter baseline, reset, rollover, confirmed jump or credit after an outage."""
+
+    __tablename__ = "counter_incidents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    source_id: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[float] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(16))
+    old_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    new_value: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ShiftOverrideRow(Base):
+    """A supervisor's takt or demand for one shift of one date on one line."""
+
+    __tablename__ = "shift_overrides"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    date: Mapped[str] = mapped_column(String(10), primary_key=True)
+    shift_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    takt_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    demand_per_shift: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    set_by: Mapped[str] = mapped_column(String(128), default="")
+    set_at: Mapped[float] = mapped_column(Float)
+
+
+class PlannedDowntimeRow(Base):
+    """Planned downtime (maintenance, meeting) that is taken out of available time."""
+
+    __tablename__ = "planned_downtime"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class ProblemRow(Base):
+    """A problem in the improvement loop, moving open -> plan -> do -> check -> act -> closed."""
+
+    __tablename__ = "problems"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(64), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(128), default="")
+    due_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    root_cause: Mapped[str] = mapped_column(Text, default="")
+    countermeasure: Mapped[str] = mapped_column(Text, default="")
+    countermeasure_date: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+
+class RowReasonRow(Base):
+    """The reason written for one board row (by its start), optionally linked to a problem."""
+
+    __tablename__ = "row_reasons"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_start: Mapped[float] = mapped_column(Float, primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    problem_id: Mapped[int | None] = mapped_column(ForeignKey("problems.id"), nullable=True)
+    written_by: Mapped[str] = mapped_column(String(128), default="")
+    written_at: Mapped[float] = mapped_column(Float)
+
+
+class AndonCallRow(Base):
+    """An andon call: raised -> acknowledged -> resolved, with its escalation tier."""
+
+    __tablename__ = "andon_calls"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    station: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16), default="raised")
+    raised_at: Mapped[float] = mapped_column(Float)
+    raised_by: Mapped[str] = mapped_column(String(128), default="")
+    acknowledged_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    resolved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    resolved_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    tier_index: Mapped[int] = mapped_column(Integer, default=0)
+    tier: Mapped[str] = mapped_column(String(64), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_andon_calls_line_state", "line_id", "state"),)
+
+
+class AndonEscalationRow(Base):
+    """One escalation step of an andon call."""
+
+    __tablename__ = "andon_escalations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("andon_calls.id"), index=True)
+    tier_index: Mapped[int] = mapped_column(Integer)
+    tier: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+
+
+class ProblemLinkRow(Base):
+    """A link from a problem to an andon call or a board row that caused it."""
+
+    __tablename__ = "problem_links"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), index=True)
+    andon_call_id: Mapped[int | None] = mapped_column(ForeignKey("andon_calls.id"), nullable=True)
+    line_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    row_start: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ApiTokenRow(Base):
+    """A bearer token created with ``andon token create``, stored as its SHA-256."""
+
+    __tablename__ = "api_tokens"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,1 @@
+"""Web pages served by the API (plain HTML and JavaScript, no build step)."""
