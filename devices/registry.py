@@ -18,7 +18,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.s7",
     "devices.mqtt",
 )
-LIGHT_MODULES: tuple[str, ...] = ()
+LIGHT_MODULES: tuple[str, ...] = ("devices.light_gpio",)
 BUTTON_MODULES: tuple[str, ...] = ()
 
 
