@@ -1,0 +1,261 @@
+"""Fetch line state and board from the API, and know when the data has gone stale.
+
+HTTP polling is the baseline and the fallback: it runs all the time and is what proves the data
+fresh. WebSocket pushes (see ``display.live``) go through ``apply_message`` and only make changes
+show sooner. A failed fetch never clears the last good data; it marks it, and after
+``stale_after`` seconds without a good fetch the board shows STALE with the time of the last data.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from andon.clock import Clock
+
+log = logging.getLogger(__name__)
+
+UNREACHABLE = "SERVER UNREACHABLE"
+BAD_DATA = "BAD DATA FROM SERVER"
+
+
+class FetchError(Exception):
+    """A fetch failed; ``problem`` is the words the board shows."""
+
+    def __init__(self, problem: str, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class FeedSnapshot:
+    """The data the display has, as of one moment: what to draw and how fresh it is."""
+
+    state: dict[str, Any] | None = None
+    board: dict[str, Any] | None = None
+    states: tuple[dict[str, Any], ...] = field(default=())
+    last_good: float | None = None
+    problem: str | None = None
+    version: int = 0
+
+    def is_stale(self, now: float, stale_after: float) -> bool:
+        """Return True when no good data came in the last ``stale_after`` seconds."""
+        return self.last_good is None or now - self.last_good > stale_after
+
+
+def _check_state(data: Any, where: str) -> dict[str, Any]:
+    if not isinstance(data, dict) or not isinstance(data.get("condition"), str):
+        raise FetchError(BAD_DATA, f"{where}: expected a line state object with a 'condition'")
+    return data
+
+
+class ApiFeed:
+    """What both layouts share: an HTTP client, the fault log, the snapshot and its lock."""
+
+    def __init__(
+        self,
+        server: str,
+        *,
+        clock: Clock,
+        stale_after: float = 5.0,
+        timeout: float = 2.0,
+        http: httpx.Client | None = None,
+    ) -> None:
+        self.server = server.rstrip("/")
+        self.clock = clock
+        self.stale_after = stale_after
+        self._http = http or httpx.Client(base_url=self.server, timeout=timeout)
+        self._lock = threading.Lock()
+        self._snapshot = FeedSnapshot()
+        self._faulted = False
+        self.changed = threading.Event()
+        self.fetch_wanted = threading.Event()
+
+    def snapshot(self) -> FeedSnapshot:
+        """Return the current data and its freshness."""
+        with self._lock:
+            return self._snapshot
+
+    @property
+    def stale(self) -> bool:
+        """Return True when the data is older than ``stale_after`` seconds (or there is none)."""
+        return self.snapshot().is_stale(self.clock.now(), self.stale_after)
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._http.close()
+
+    def fetch(self) -> bool:
+        """Fetch once; return True when the server gave good data."""
+        raise NotImplementedError
+
+    def apply_message(self, message: Mapping[str, Any]) -> bool:
+        """Take one pushed message (WebSocket); return True when it changed what is shown."""
+        raise NotImplementedError
+
+    def _get_json(self, path: str, allow_404: bool = False) -> Any:
+        try:
+            response = self._http.get(path)
+        except httpx.TransportError as exc:
+            raise FetchError(UNREACHABLE, f"{self.server}{path}: {exc!r}") from exc
+        if allow_404 and response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            problem = f"SERVER ERROR {response.status_code}"
+            raise FetchError(problem, f"{self.server}{path}: HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise FetchError(BAD_DATA, f"{self.server}{path}: not JSON") from exc
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            old = self._snapshot
+            data_changed = any(getattr(old, k) != v for k, v in changes.items() if k not in ("last_good",))
+            values = {**old.__dict__, **changes}
+            if data_changed:
+                values["version"] = old.version + 1
+            self._snapshot = FeedSnapshot(**values)
+        if data_changed:
+            self.changed.set()
+
+    def _good(self, **data: Any) -> None:
+        if self._faulted:
+            log.info("%s answers again", self.server)
+            self._faulted = False
+        self._update(last_good=self.clock.now(), problem=None, **data)
+
+    def _fault(self, error: FetchError) -> None:
+        if self._faulted:
+            log.debug("fetch failed again: %s", error.detail)
+        else:
+            log.error("fetch failed: %s", error.detail)
+            self._faulted = True
+        self._update(problem=error.problem)
+
+
+class LineClient(ApiFeed):
+    """Fetches one line's state and board."""
+
+    def __init__(self, server: str, line: str, **kwargs: Any) -> None:
+        super().__init__(server, **kwargs)
+        self.line = line
+
+    def fetch(self) -> bool:
+        """Fetch state and board once; return True when the server gave good data."""
+        try:
+            state = _check_state(self._get_json(f"/api/lines/{self.line}/state"), f"line {self.line} state")
+            board = self._get_json(f"/api/lines/{self.line}/board", allow_404=True)
+            if board is not None and not isinstance(board, dict):
+                raise FetchError(BAD_DATA, f"line {self.line} board: expected an object")
+        except FetchError as error:
+            if error.problem == "SERVER ERROR 404":
+                error = FetchError(f"LINE {self.line} UNKNOWN TO SERVER", error.detail)
+            self._fault(error)
+            return False
+        self._good(state=state, board=board)
+        return True
+
+    def apply_message(self, message: Mapping[str, Any]) -> bool:
+        """Take one pushed message (WebSocket); return True when it changed what is shown."""
+        kind = message.get("type")
+        if kind == "state" and message.get("line") == self.line:
+            try:
+                state = _check_state(message.get("state"), "pushed state")
+            except FetchError as error:
+                log.warning("ignored a pushed message: %s", error.detail)
+                return False
+            before = self.snapshot().version
+            self._update(state=state)
+            self.fetch_wanted.set()  # the board's rows follow the state; fetch them now
+            return self.snapshot().version != before
+        if kind == "andon":
+            self.fetch_wanted.set()  # the state carries the open calls with their tiers
+        return False
+
+
+class PlantClient(ApiFeed):
+    """Fetches every line's state for the plant overview."""
+
+    def fetch(self) -> bool:
+        """Fetch all line states once; return True when the server gave good data."""
+        try:
+            listed = self._get_json("/api/lines")
+            if isinstance(listed, dict):
+                listed = listed.get("lines")
+            if not isinstance(listed, list):
+                raise FetchError(BAD_DATA, "/api/lines: expected a list of lines")
+            states = []
+            for item in listed:
+                if isinstance(item, dict) and "condition" in item:
+                    states.append(_check_state(item, "/api/lines item"))
+                    continue
+                line = item.get("id") or item.get("line") if isinstance(item, dict) else item
+                states.append(_check_state(self._get_json(f"/api/lines/{line}/state"), f"line {line}"))
+        except FetchError as error:
+            self._fault(error)
+            return False
+        self._good(states=tuple(states))
+        return True
+
+    def apply_message(self, message: Mapping[str, Any]) -> bool:
+        """Take one pushed message (WebSocket); return True when it changed what is shown."""
+        if message.get("type") == "state":
+            try:
+                state = _check_state(message.get("state"), "pushed state")
+            except FetchError as error:
+                log.warning("ignored a pushed message: %s", error.detail)
+                return False
+            line = message.get("line")
+            old = self.snapshot().states
+            if not any(s.get("line") == line for s in old):
+                self.fetch_wanted.set()  # a line we do not know yet: fetch the whole list
+                return False
+            before = self.snapshot().version
+            self._update(states=tuple(state if s.get("line") == line else s for s in old))
+            return self.snapshot().version != before
+        if message.get("type") == "andon":
+            self.fetch_wanted.set()
+        return False
+
+
+class Poller:
+    """Calls ``fetch`` every ``interval`` seconds on a thread, sooner when ``wanted`` is set."""
+
+    def __init__(
+        self,
+        fetch: Callable[[], bool],
+        interval: float = 1.0,
+        wanted: threading.Event | None = None,
+    ) -> None:
+        self.fetch = fetch
+        self.interval = interval
+        self.wanted = wanted or threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="display-poller", daemon=True)
+
+    def start(self) -> None:
+        """Start polling."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling and wait for the thread to end."""
+        self._stop.set()
+        self.wanted.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.fetch()
+            except Exception:  # the board must keep running whatever the server sends
+                log.exception("unexpected error while fetching")
+            self.wanted.wait(self.interval)
+            self.wanted.clear()

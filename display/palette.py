@@ -1,0 +1,83 @@
+"""Colours and words for line conditions: colour is never the only signal, a word goes with it."""
+
+from __future__ import annotations
+
+Colour = tuple[int, int, int]
+
+BACKGROUND: Colour = (12, 12, 16)
+PANEL: Colour = (32, 32, 40)
+PANEL_CURRENT: Colour = (48, 48, 70)
+TEXT: Colour = (240, 240, 240)
+TEXT_DIM: Colour = (150, 150, 160)
+TEXT_DARK: Colour = (10, 10, 10)
+GRID: Colour = (60, 60, 70)
+
+CONDITION_COLOURS: dict[str, Colour] = {
+    "normal": (0, 150, 60),
+    "warning": (245, 170, 0),
+    "abnormal": (210, 25, 25),
+    "off": (90, 90, 96),
+    "stale": (120, 70, 160),
+    "pending": (70, 70, 78),
+}
+
+# Amber is too light for white text; everything else reads best in white.
+_TEXT_ON: dict[str, Colour] = {"warning": TEXT_DARK}
+
+# Table cells show the delta as coloured text on a dark panel; pure red is hard to read there.
+ROW_TEXT_COLOURS: dict[str, Colour] = {
+    "normal": (60, 210, 110),
+    "warning": (255, 190, 40),
+    "abnormal": (255, 80, 80),
+    "off": TEXT_DIM,
+    "stale": (180, 140, 220),
+    "pending": TEXT_DIM,
+}
+
+# Andon banner: safety is red, material blue (as on the stack light), the rest amber.
+ANDON_COLOURS: dict[str, Colour] = {
+    "safety": (220, 20, 20),
+    "material": (20, 90, 220),
+}
+ANDON_DEFAULT: Colour = (245, 150, 0)
+ANDON_DIM_FACTOR = 0.35
+
+
+def condition_colour(condition: str) -> Colour:
+    """Return the fill colour for a line condition (unknown conditions look stale, never green)."""
+    return CONDITION_COLOURS.get(condition, CONDITION_COLOURS["stale"])
+
+
+def text_on(condition: str) -> Colour:
+    """Return the text colour that reads on a condition's fill."""
+    return _TEXT_ON.get(condition, TEXT)
+
+
+def row_text_colour(condition: str) -> Colour:
+    """Return the colour of a table row's delta text for the row's condition."""
+    return ROW_TEXT_COLOURS.get(condition, TEXT_DIM)
+
+
+def andon_colour(category: str, bright: bool) -> Colour:
+    """Return the banner colour of an andon category, bright or dimmed (the flash's two phases)."""
+    base = ANDON_COLOURS.get(category, ANDON_DEFAULT)
+    if bright:
+        return base
+    r, g, b = base
+    return (int(r * ANDON_DIM_FACTOR), int(g * ANDON_DIM_FACTOR), int(b * ANDON_DIM_FACTOR))
+
+
+def condition_word(condition: str, delta: int | None, reason: str | None) -> str:
+    """Return the word that says what the colour says: AHEAD, ON PLAN, BEHIND, STOPPED, ..."""
+    why = (reason or "").lower()
+    if condition == "stale":
+        return "STALE"
+    if condition == "off":
+        return "BREAK" if "break" in why else "OFF SHIFT"
+    if condition == "abnormal" and "stop" in why:
+        return "STOPPED"
+    if condition in ("abnormal", "warning"):
+        return "BEHIND"
+    if condition == "normal":
+        return "AHEAD" if delta is not None and delta > 0 else "ON PLAN"
+    return condition.upper() or "UNKNOWN"

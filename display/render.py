@@ -1,0 +1,314 @@
+"""Draw the line board on a Surface: full redraws on change, the clock and banner each second.
+
+The renderer keeps what it drew last, so ``draw`` returns only the dirty rectangles: the whole
+screen when the view changed, else the clock when its second changed and the andon banner while
+calls are open (it flashes and its ages count up).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, tzinfo
+from typing import Any
+
+import pygame
+
+from display import layout as L
+from display.layout import LineLayout, line_layout
+from display.palette import (
+    BACKGROUND,
+    GRID,
+    PANEL,
+    PANEL_CURRENT,
+    TEXT,
+    TEXT_DARK,
+    TEXT_DIM,
+    Colour,
+    andon_colour,
+    condition_colour,
+    row_text_colour,
+    text_on,
+)
+from display.text import TextCache
+from display.view import AndonView, LineView, RowView, age_text, line_view
+
+CLOCK_SAMPLE = "88:88:88"
+MAX_BANNER_CALLS = 3
+
+
+def clock_text(now: float, tz: tzinfo) -> str:
+    """Return the wall clock as the board shows it (local HH:MM:SS)."""
+    return datetime.fromtimestamp(now, tz).strftime("%H:%M:%S")
+
+
+def flash_on(now: float) -> bool:
+    """Return True in the bright half of the andon flash (one second bright, one second dim)."""
+    return int(now) % 2 == 0
+
+
+class LineBoardRenderer:
+    """Draws one line's board for one screen size, remembering what is on screen."""
+
+    def __init__(self, size: tuple[int, int], tz: tzinfo, text: TextCache | None = None) -> None:
+        self.size = size
+        self.tz = tz
+        self.text = text or TextCache()
+        self._head_size = round(size[1] * L.HEADER_FONT)
+        clock_w = self.text.font(self._head_size).size(CLOCK_SAMPLE)[0] + 4
+        self.layout: LineLayout = line_layout(size, clock_w)
+        self._view: LineView | None = None
+        self._clock: str | None = None
+        self._banner_key: tuple[object, ...] | None = None
+
+    # -- the three entry points -------------------------------------------------------------
+
+    def draw(self, surface: pygame.Surface, view: LineView, now: float) -> list[pygame.Rect]:
+        """Draw what changed since the last call and return the dirty rectangles."""
+        if view != self._view:
+            return self.draw_full(surface, view, now)
+        rects = self.draw_clock(surface, now)
+        if view.andons:
+            rects += self.draw_banner(surface, now)
+        return rects
+
+    def draw_full(self, surface: pygame.Surface, view: LineView, now: float) -> list[pygame.Rect]:
+        """Redraw the whole board and return the screen's rectangle."""
+        lay = self.layout
+        surface.fill(BACKGROUND)
+        self._view = view
+        self._clock = None
+        self._banner_key = None
+        h = lay.px(L.HEADER_FONT)
+        name, size = self.text.fit(view.name, h, lay.name.width, h // 2)
+        self._blit(surface, self.text.render(name, size, TEXT, BACKGROUND), lay.name, "left")
+        info, size = self.text.fit(view.info, lay.px(L.INFO_FONT), lay.info.width, lay.px(0.03))
+        self._blit(surface, self.text.render(info, size, TEXT_DIM, BACKGROUND), lay.info, "center")
+        self._draw_figures(surface, view)
+        self._draw_status(surface, view)
+        table = lay.table.copy()
+        if view.andons:
+            table.height = lay.banner.top - lay.px(L.MARGIN) - table.top
+        self._draw_table(surface, view.rows, table, view.stale)
+        if view.stale:
+            self._draw_stale(surface, view)
+        self.draw_clock(surface, now)
+        if view.andons:
+            self.draw_banner(surface, now)
+        return [surface.get_rect()]
+
+    def draw_clock(self, surface: pygame.Surface, now: float) -> list[pygame.Rect]:
+        """Redraw the clock if its text changed; return its rectangle (or nothing)."""
+        text = clock_text(now, self.tz)
+        if text == self._clock:
+            return []
+        self._clock = text
+        rect = self.layout.clock
+        surface.fill(BACKGROUND, rect)
+        self._blit(surface, self.text.render(text, self._head_size, TEXT, BACKGROUND), rect, "right")
+        return [rect]
+
+    def draw_banner(self, surface: pygame.Surface, now: float) -> list[pygame.Rect]:
+        """Redraw the andon banner if its flash phase or an age changed; return its rectangle."""
+        view = self._view
+        if view is None or not view.andons:
+            return []
+        bright = flash_on(now)
+        calls = view.andons[:MAX_BANNER_CALLS]
+        ages = tuple(age_text(now - c.raised_at) if c.raised_at else "" for c in calls)
+        key = (bright, ages)
+        if key == self._banner_key:
+            return []
+        self._banner_key = key
+        self._draw_banner(surface, view.andons, ages, bright)
+        return [self.layout.banner]
+
+    # -- parts -------------------------------------------------------------------------------
+
+    def _blit(self, surface: pygame.Surface, text: pygame.Surface, box: pygame.Rect, align: str) -> None:
+        r = text.get_rect()
+        r.centery = box.centery
+        if align == "left":
+            r.left = box.left
+        elif align == "right":
+            r.right = box.right
+        else:
+            r.centerx = box.centerx
+        surface.blit(text, r)
+
+    def _draw_tile(
+        self,
+        surface: pygame.Surface,
+        box: pygame.Rect,
+        label: str,
+        value: str,
+        fill: Colour,
+        ink: Colour,
+        label_size: int,
+    ) -> None:
+        lay = self.layout
+        surface.fill(fill, box)
+        pad = lay.px(0.01)
+        label_text, size = self.text.fit(label, label_size, box.width - 2 * pad, label_size // 2)
+        label_surf = self.text.render(label_text, size, ink, fill)
+        label_box = pygame.Rect(box.x, box.y + pad, box.width, label_surf.get_height())
+        self._blit(surface, label_surf, label_box, "center")
+        fig_box = pygame.Rect(box.x, label_box.bottom, box.width, box.bottom - label_box.bottom)
+        fig_size = lay.px(L.FIGURE_FONT)
+        value_text, size = self.text.fit(value, fig_size, box.width - 2 * pad, fig_size // 2)
+        self._blit(surface, self.text.render(value_text, size, ink, fill), fig_box, "center")
+
+    def _draw_figures(self, surface: pygame.Surface, view: LineView) -> None:
+        lay = self.layout
+        label = lay.px(L.LABEL_FONT)
+        self._draw_tile(surface, lay.plan, "PLAN TO DATE", view.plan, PANEL, TEXT, label)
+        self._draw_tile(surface, lay.actual, "ACTUAL", view.actual, PANEL, TEXT, label)
+        fill = condition_colour(view.condition)
+        ink = text_on(view.condition)
+        self._draw_tile(surface, lay.delta, view.word, view.delta, fill, ink, lay.px(L.WORD_FONT))
+
+    def _draw_status(self, surface: pygame.Surface, view: LineView) -> None:
+        lay = self.layout
+        box = lay.status
+        size = lay.px(L.STATUS_FONT)
+        right = view.problem
+        right_w = 0
+        if right:
+            surf = self.text.render(right, size, condition_colour("abnormal"), BACKGROUND)
+            right_w = surf.get_width() + lay.px(0.02)
+            self._blit(surface, surf, box, "right")
+        status, fitted = self.text.fit(view.status, size, box.width - right_w, size // 2)
+        if status:
+            surf = self.text.render(status, fitted, TEXT_DIM, BACKGROUND)
+            self._blit(surface, surf, box, "left")
+
+    def _visible_rows(self, rows: tuple[RowView, ...], fits: int) -> tuple[RowView, ...]:
+        if len(rows) <= fits:
+            return rows
+        current = next((i for i, r in enumerate(rows) if r.current), len(rows) - 1)
+        # Keep the current hour near the bottom with the next hour under it.
+        start = max(0, min(current - (fits - 2), len(rows) - fits))
+        return rows[start : start + fits]
+
+    def _draw_table(
+        self,
+        surface: pygame.Surface,
+        rows: tuple[RowView, ...],
+        box: pygame.Rect,
+        stale: bool,
+    ) -> None:
+        lay = self.layout
+        head_h = lay.px(L.TABLE_HEADER)
+        body_h = box.height - head_h
+        if body_h <= 0:
+            return
+        min_row = lay.px(L.ROW_MIN)
+        fits = max(1, body_h // min_row)
+        shown = self._visible_rows(rows, fits)
+        row_h = min(lay.px(L.ROW_MAX), body_h // max(1, len(shown)))
+        xs: list[pygame.Rect] = []
+        x = box.x
+        for _, _, frac in L.COLUMNS:
+            width = round(box.width * frac) if frac else box.right - x
+            xs.append(pygame.Rect(x, 0, width, 0))
+            x += width
+        pad = lay.px(0.008)
+        head_size = round(head_h * 0.8)
+        for (_, title, _), col in zip(L.COLUMNS, xs, strict=True):
+            cell = pygame.Rect(col.x + pad, box.y, col.width - 2 * pad, head_h)
+            surf = self.text.render(title, head_size, TEXT_DIM, BACKGROUND)
+            self._blit(surface, surf, cell, "left" if title in ("HOUR", "REASON") else "right")
+        if not shown:
+            surf = self.text.render("no board for this shift", head_size, TEXT_DIM, BACKGROUND)
+            self._blit(surface, surf, pygame.Rect(box.x, box.y + head_h, box.width, row_h), "left")
+            return
+        size = round(row_h * 0.78)
+        y = box.y + head_h
+        for row in shown:
+            fill = PANEL_CURRENT if row.current else PANEL
+            rect = pygame.Rect(box.x, y, box.width, row_h - max(1, row_h // 12))
+            surface.fill(fill, rect)
+            for (key, _, _), col in zip(L.COLUMNS, xs, strict=True):
+                value: Any = getattr(row, key)
+                colour = TEXT if row.condition != "pending" else TEXT_DIM
+                if key == "delta":
+                    colour = row_text_colour("stale" if stale else row.condition)
+                cell = pygame.Rect(col.x + pad, rect.y, col.width - 2 * pad, rect.height)
+                text, fitted = self.text.fit(str(value), size, cell.width, size // 2)
+                if not text:
+                    continue
+                surf = self.text.render(text, fitted, colour, fill)
+                self._blit(surface, surf, cell, "left" if key in ("hours", "reason") else "right")
+            y += row_h
+        pygame.draw.line(surface, GRID, (box.x, box.y + head_h - 1), (box.right, box.y + head_h - 1))
+
+    def _draw_stale(self, surface: pygame.Surface, view: LineView) -> None:
+        lay = self.layout
+        box = lay.stale
+        fill = condition_colour("stale")
+        surface.fill(fill, box)
+        pygame.draw.rect(surface, TEXT, box, max(2, lay.px(0.006)))
+        big = self.text.render("STALE", lay.px(0.16), TEXT, fill)
+        lines = [view.stale_since]
+        if view.problem:
+            lines.append(view.problem)
+        small = lay.px(0.06)
+        surfs = [self.text.render(t, small, TEXT, fill) for t in lines]
+        total = big.get_height() + sum(s.get_height() for s in surfs)
+        y = box.centery - total // 2
+        for surf in [big, *surfs]:
+            r = surf.get_rect(midtop=(box.centerx, y))
+            surface.blit(surf, r)
+            y += surf.get_height()
+
+    def _draw_banner(
+        self,
+        surface: pygame.Surface,
+        calls: tuple[AndonView, ...],
+        ages: tuple[str, ...],
+        bright: bool,
+    ) -> None:
+        lay = self.layout
+        box = lay.banner
+        surface.fill(BACKGROUND, box)
+        shown = calls[:MAX_BANNER_CALLS]
+        extra = len(calls) - len(shown)
+        gap = lay.px(L.MARGIN)
+        seg_w = (box.width - gap * (len(shown) - 1)) // len(shown)
+        big, small = lay.px(0.07), lay.px(0.05)
+        for i, (call, age) in enumerate(zip(shown, ages, strict=True)):
+            seg = pygame.Rect(box.x + i * (seg_w + gap), box.y, seg_w, box.height)
+            fill = andon_colour(call.category, bright)
+            ink = TEXT_DARK if bright and call.category not in ("safety", "material") else TEXT
+            surface.fill(fill, seg)
+            pad = lay.px(0.01)
+            inner = seg.inflate(-2 * pad, 0)
+            top = f"ANDON {call.station}  {call.category.upper()}"
+            bottom = "   ".join(p for p in (age, call.tier.replace("_", " ")) if p)
+            if extra and i == len(shown) - 1:
+                bottom += f"   +{extra} more"
+            text, size = self.text.fit(top, big, inner.width, big // 2)
+            t1 = self.text.render(text, size, ink, fill)
+            text, size = self.text.fit(bottom, small, inner.width, small // 2)
+            t2 = self.text.render(text, size, ink, fill)
+            y = seg.centery - (t1.get_height() + t2.get_height()) // 2
+            surface.blit(t1, (inner.x, y))
+            surface.blit(t2, (inner.x, y + t1.get_height()))
+
+
+def render_line(
+    surface: pygame.Surface,
+    line: str,
+    state: Mapping[str, Any] | None,
+    board: Mapping[str, Any] | None,
+    now: float,
+    *,
+    tz: tzinfo,
+    stale: bool = False,
+    last_good: float | None = None,
+    problem: str | None = None,
+    renderer: LineBoardRenderer | None = None,
+) -> list[pygame.Rect]:
+    """Draw a whole line board from the API's state and board dicts onto ``surface``."""
+    renderer = renderer or LineBoardRenderer(surface.get_size(), tz)
+    view = line_view(line, state, board, stale=stale, last_good=last_good, problem=problem, tz=tz)
+    return renderer.draw_full(surface, view, now)

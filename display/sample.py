@@ -1,0 +1,236 @@
+"""A sample line in the documented JSON shapes, and a tiny API serving it.
+
+Used by the tests, the benchmark and the docs' screenshots: `python -m display.sample --port P`
+serves fixed state and board JSON so the display can run without the real server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
+
+SHIFT_START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+SAMPLE_NOW = datetime(2026, 11, 28, 9, 30, 0, tzinfo=UTC).timestamp()
+
+REASONS = {1: "Material shortage st3", 2: "Changeover overran 5 min"}
+
+
+def _iso(t: datetime) -> str:
+    return t.isoformat()
+
+
+def sample_board(line: str = "line1", name: str = "Assembly 1", behind: bool = True) -> dict[str, Any]:
+    """Return an 8-hour board at 09:30, four hours done (behind or ahead of plan)."""
+    rows: list[dict[str, Any]] = []
+    plans = [60, 60, 60, 45, 60, 30, 60, 45]
+    actuals = [58, 49, 55, 34] if behind else [61, 62, 60, 47]
+    cum_p = cum_a = 0
+    for i, planned in enumerate(plans):
+        start = SHIFT_START + timedelta(hours=i)
+        cum_p += planned
+        row: dict[str, Any] = {
+            "start": _iso(start),
+            "end": _iso(start + timedelta(hours=1)),
+            "planned": planned,
+            "cum_planned": cum_p,
+            "actual": None,
+            "delta": None,
+            "cum_actual": None,
+            "cum_delta": None,
+            "scrap": None,
+            "condition": "pending",
+            "current": i == 3,
+            "reason": None,
+            "problem_id": None,
+        }
+        if i < len(actuals):
+            cum_a += actuals[i]
+            delta = actuals[i] - planned
+            row.update(
+                actual=actuals[i],
+                delta=delta,
+                cum_actual=cum_a,
+                cum_delta=cum_a - cum_p,
+                scrap=i % 2,
+                condition="normal" if delta >= -1 else "abnormal",
+            )
+            if behind and i in REASONS:
+                row["reason"] = REASONS[i]
+                row["problem_id"] = 12 if i == 1 else None
+        rows.append(row)
+    return {
+        "line": line,
+        "name": name,
+        "date": "2026-11-28",
+        "shift": "early",
+        "start": _iso(SHIFT_START),
+        "end": _iso(SHIFT_START + timedelta(hours=8)),
+        "takt_seconds": 60.0,
+        "shift_target": sum(plans),
+        "rows": rows,
+    }
+
+
+def sample_state(
+    line: str = "line1",
+    name: str = "Assembly 1",
+    behind: bool = True,
+    andons: int = 0,
+    condition: str | None = None,
+) -> dict[str, Any]:
+    """Return a line state at 09:30 consistent with ``sample_board``."""
+    plan, actual = 210, (196 if behind else 230)
+    now = datetime.fromtimestamp(SAMPLE_NOW, UTC)
+    calls = [
+        {
+            "id": 7 + i,
+            "station": f"st{3 + i}",
+            "category": cat,
+            "state": "raised",
+            "raised_at": _iso(now - timedelta(seconds=252 + 60 * i)),
+            "tier": tier,
+            "tier_index": ti,
+        }
+        for i, (cat, tier, ti) in enumerate(
+            [
+                ("material", "team_leader", 0),
+                ("quality", "supervisor", 1),
+                ("safety", "team_leader", 0),
+                ("maintenance", "team_leader", 0),
+            ][:andons]
+        )
+    ]
+    return {
+        "line": line,
+        "name": name,
+        "at": _iso(now),
+        "condition": condition or ("abnormal" if behind else "normal"),
+        "reason": "14 behind" if behind else "",
+        "shift": {
+            "id": "early",
+            "name": "early",
+            "date": "2026-11-28",
+            "start": _iso(SHIFT_START),
+            "end": _iso(SHIFT_START + timedelta(hours=8)),
+        },
+        "takt_seconds": 60.0,
+        "plan_to_date": plan,
+        "actual_to_date": actual,
+        "scrap_to_date": 1,
+        "delta": actual - plan,
+        "shift_target": 420,
+        "current_interval": {
+            "start": _iso(SHIFT_START + timedelta(hours=3)),
+            "end": _iso(SHIFT_START + timedelta(hours=4)),
+            "planned": 30,
+            "actual": 26 if behind else 35,
+            "delta": -4 if behind else 5,
+        },
+        "last_count_at": _iso(now - timedelta(seconds=20)),
+        "sources": [{"id": "plc", "online": True, "stale": False, "last_seen": _iso(now), "detail": ""}],
+        "open_andons": calls,
+    }
+
+
+class SampleData:
+    """The JSON a sample API serves; tests change it while the server runs."""
+
+    def __init__(self, states: list[dict[str, Any]], boards: dict[str, dict[str, Any]]) -> None:
+        self.states = {s["line"]: s for s in states}
+        self.boards = boards
+        self.messages: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def publish(self, line: str, state: dict[str, Any]) -> None:
+        """Replace a line's state and push it to WebSocket clients, as the real server does."""
+        with self._lock:
+            self.states[line] = state
+            self.messages.append({"type": "state", "line": line, "state": copy.deepcopy(state)})
+
+    def messages_since(self, index: int) -> list[dict[str, Any]]:
+        """Return the pushed messages from ``index`` on."""
+        with self._lock:
+            return list(self.messages[index:])
+
+    def state(self, line: str) -> dict[str, Any] | None:
+        """Return a copy of one line's state."""
+        found = self.states.get(line)
+        return copy.deepcopy(found) if found is not None else None
+
+
+def sample_api(data: SampleData) -> FastAPI:
+    """Return a FastAPI app serving ``data`` at the documented state and board paths."""
+    app = FastAPI(title="sample andon API")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/api/lines")
+    def lines() -> list[dict[str, Any]]:
+        return [copy.deepcopy(s) for s in data.states.values()]
+
+    @app.get("/api/lines/{line}/state")
+    def state(line: str) -> dict[str, Any]:
+        found = data.state(line)
+        if found is None:
+            raise HTTPException(404, f"no line {line!r}")
+        return found
+
+    @app.get("/api/lines/{line}/board")
+    def board(line: str) -> dict[str, Any]:
+        found = data.boards.get(line)
+        if found is None:
+            raise HTTPException(404, f"no board for line {line!r}")
+        return copy.deepcopy(found)
+
+    @app.websocket("/ws")
+    async def ws(socket: WebSocket) -> None:
+        await socket.accept()
+        sent = len(data.messages_since(0))
+        try:
+            while True:
+                for message in data.messages_since(sent):
+                    await socket.send_json(message)
+                    sent += 1
+                try:
+                    received = await asyncio.wait_for(socket.receive(), timeout=0.05)
+                except TimeoutError:
+                    continue
+                if received["type"] == "websocket.disconnect":
+                    return
+        except (WebSocketDisconnect, RuntimeError):  # the client went away
+            return
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve a sample plant of three lines on 127.0.0.1 (for the benchmark and for trying out)."""
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    states = [
+        sample_state("line1", "Assembly 1", behind=True, andons=1),
+        sample_state("line2", "Assembly 2", behind=False),
+        sample_state("line3", "Paint", behind=False, condition="off"),
+    ]
+    boards = {s["line"]: sample_board(s["line"], s["name"], behind=s["delta"] < 0) for s in states}
+    uvicorn.run(
+        sample_api(SampleData(states, boards)),
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Turn the API's state and board JSON into what the board shows: strings, a condition, rows.
+
+Pure: no pygame, no I/O, no clock. Two views compare equal exactly when the board would look the
+same (apart from the clock and the andon ages, which the renderer updates every second), so the
+display redraws only on change.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from display.palette import condition_word
+
+log = logging.getLogger(__name__)
+
+NO_FIGURE = "--"
+
+
+@dataclass(frozen=True)
+class RowView:
+    """One hour-by-hour row as shown."""
+
+    hours: str
+    planned: str
+    actual: str
+    delta: str
+    cum_delta: str
+    scrap: str
+    reason: str
+    condition: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class AndonView:
+    """One open andon call as shown on the banner (its age is worked out at draw time)."""
+
+    station: str
+    category: str
+    tier: str
+    raised_at: float | None
+
+
+@dataclass(frozen=True)
+class LineView:
+    """Everything the line board shows except the clock and the andon ages."""
+
+    line: str
+    name: str
+    info: str
+    condition: str
+    word: str
+    plan: str
+    actual: str
+    delta: str
+    status: str
+    stale: bool
+    stale_since: str
+    problem: str
+    rows: tuple[RowView, ...]
+    andons: tuple[AndonView, ...]
+
+
+def parse_time(value: Any) -> float | None:
+    """Return epoch seconds from an ISO 8601 string or a number; None when absent or unreadable."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            log.debug("unreadable time %r", value)
+            return None
+        if parsed.tzinfo is None:
+            return None  # a naive time is ambiguous; the interface says UTC with offset
+        return parsed.timestamp()
+    return None
+
+
+def local_hhmm(epoch: float | None, tz: tzinfo, seconds: bool = False) -> str:
+    """Format epoch seconds as local HH:MM (or HH:MM:SS)."""
+    if epoch is None:
+        return NO_FIGURE
+    fmt = "%H:%M:%S" if seconds else "%H:%M"
+    return datetime.fromtimestamp(epoch, tz).strftime(fmt)
+
+
+def signed(value: Any) -> str:
+    """Format a delta with its sign (+3, -5, 0); '--' when not a number."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return NO_FIGURE
+    n = int(value)
+    return f"+{n}" if n > 0 else str(n)
+
+
+def figure(value: Any) -> str:
+    """Format a count; '--' when not a number."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return NO_FIGURE
+    return str(int(value))
+
+
+def age_text(seconds: float) -> str:
+    """Format an age as M:SS under an hour, else Hh MMm."""
+    s = max(0, int(seconds))
+    if s < 3600:
+        return f"{s // 60}:{s % 60:02d}"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
+    start, end = parse_time(row.get("start")), parse_time(row.get("end"))
+    reason = str(row.get("reason") or "")
+    problem_id = row.get("problem_id")
+    if problem_id is not None:
+        reason = f"{reason}  [problem #{problem_id}]".strip()
+    return RowView(
+        hours=f"{local_hhmm(start, tz)}-{local_hhmm(end, tz)}",
+        planned=figure(row.get("planned")),
+        actual=figure(row.get("actual")),
+        delta=signed(row.get("delta")),
+        cum_delta=signed(row.get("cum_delta")),
+        scrap=figure(row.get("scrap")),
+        reason=reason,
+        condition=str(row.get("condition") or "pending"),
+        current=bool(row.get("current")),
+    )
+
+
+def _info(state: Mapping[str, Any]) -> str:
+    parts: list[str] = []
+    shift = state.get("shift")
+    if isinstance(shift, Mapping):
+        parts.append(f"Shift {shift.get('name') or shift.get('id') or ''}".strip())
+    takt = state.get("takt_seconds")
+    if isinstance(takt, int | float) and not isinstance(takt, bool):
+        parts.append(f"Takt {takt:g} s")
+    target = state.get("shift_target")
+    if isinstance(target, int) and not isinstance(target, bool):
+        parts.append(f"Target {target}")
+    return "   ".join(parts) if parts else "No shift"
+
+
+def _status(state: Mapping[str, Any], tz: tzinfo) -> str:
+    parts: list[str] = []
+    reason = state.get("reason")
+    if reason:
+        parts.append(str(reason))
+    last = parse_time(state.get("last_count_at"))
+    if last is not None:
+        parts.append(f"last count {local_hhmm(last, tz)}")
+    for source in state.get("sources") or ():
+        if isinstance(source, Mapping) and not source.get("online", True):
+            detail = source.get("detail") or f"source {source.get('id', '?')} offline"
+            parts.append(str(detail))
+    return "   ".join(parts)
+
+
+def _andons(state: Mapping[str, Any]) -> tuple[AndonView, ...]:
+    calls = []
+    for call in state.get("open_andons") or ():
+        if not isinstance(call, Mapping):
+            continue
+        calls.append(
+            AndonView(
+                station=str(call.get("station") or "?"),
+                category=str(call.get("category") or "help"),
+                tier=str(call.get("tier") or ""),
+                raised_at=parse_time(call.get("raised_at")),
+            )
+        )
+    return tuple(calls)
+
+
+def line_view(
+    line: str,
+    state: Mapping[str, Any] | None,
+    board: Mapping[str, Any] | None,
+    *,
+    stale: bool,
+    last_good: float | None,
+    problem: str | None,
+    tz: tzinfo,
+) -> LineView:
+    """Build the line board's view from the API's state and board (either may be missing)."""
+    state = state or {}
+    condition = str(state.get("condition") or "stale")
+    delta_value = state.get("delta")
+    if stale or not state:
+        condition = "stale"
+    word = condition_word(condition, delta_value if isinstance(delta_value, int) else None, state.get("reason"))
+    rows = tuple(_row_view(r, tz) for r in (board or {}).get("rows") or () if isinstance(r, Mapping))
+    since = f"no data since {local_hhmm(last_good, tz, seconds=True)}" if last_good else "no data"
+    return LineView(
+        line=line,
+        name=str(state.get("name") or (board or {}).get("name") or line),
+        info=_info(state),
+        condition=condition,
+        word=word,
+        plan=figure(state.get("plan_to_date")),
+        actual=figure(state.get("actual_to_date")),
+        delta=signed(delta_value),
+        status=_status(state, tz),
+        stale=stale or not state,
+        stale_since=since,
+        problem=problem or "",
+        rows=rows,
+        andons=_andons(state),
+    )
+
+
+@dataclass(frozen=True)
+class TileView:
+    """One line's tile on the plant overview."""
+
+    line: str
+    name: str
+    condition: str
+    word: str
+    plan: str
+    actual: str
+    delta: str
+    andons: int
+
+
+def tile_view(state: Mapping[str, Any], *, stale: bool) -> TileView:
+    """Build one plant-overview tile from a line state."""
+    condition = "stale" if stale else str(state.get("condition") or "stale")
+    delta_value = state.get("delta")
+    line = str(state.get("line") or "?")
+    return TileView(
+        line=line,
+        name=str(state.get("name") or line),
+        condition=condition,
+        word=condition_word(condition, delta_value if isinstance(delta_value, int) else None, state.get("reason")),
+        plan=figure(state.get("plan_to_date")),
+        actual=figure(state.get("actual_to_date")),
+        delta=signed(delta_value),
+        andons=len([c for c in state.get("open_andons") or () if isinstance(c, Mapping)]),
+    )
