@@ -1,0 +1,1 @@
+"""Reads counts from sources, feeds the engine, and pushes line state to outputs."""

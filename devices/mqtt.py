@@ -1,0 +1,467 @@
+"""Counts from MQTT topics: QoS 1, a persistent session, and acknowledgement only after storage."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
+from devices.registry import register_source
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as paho
+
+    from andon.config.schema import MqttConfig
+
+log = logging.getLogger(__name__)
+
+# Connection refusals worth retrying: the broker is there but cannot take us right now.
+_TRANSIENT_REFUSALS = {"Server unavailable", "Server busy", "Connection rate exceeded"}
+
+
+class MqttSourceConfig(SourceConfigBase):
+    """Counts published on an MQTT topic, as a bare number or a field of a JSON object."""
+
+    type: Literal["mqtt"] = "mqtt"
+    topic: str = Field(description="Topic filter to subscribe to; the wildcards + and # are allowed.")
+    field: str | None = Field(
+        None,
+        description="JSON field holding the count (a.b reaches into objects); absent: bare number.",
+    )
+    time_field: str | None = Field(
+        None,
+        description="JSON field holding the event time: epoch seconds or ISO 8601 with offset.",
+    )
+    id_field: str | None = Field(None, description="JSON field holding the event id, for de-duplication.")
+    qos: Literal[0, 1, 2] = Field(1, description="Subscription QoS; 1 or 2 lets the broker keep counts.")
+    host: str | None = Field(None, description="Broker host, if not the plant's mqtt.host.")
+    port: int | None = Field(None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
+
+
+class RejectedPayload(ValueError):
+    """A payload that holds no usable count; ``reason`` is the short name counted in metrics."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MqttReading:
+    """What one payload says: the count, its time (epoch seconds) and its event id."""
+
+    value: int
+    ts: float
+    event_id: str | None
+
+
+def _whole_number(raw: Any, what: str) -> int:
+    """Return ``raw`` as an int, or reject it."""
+    if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
+        raise RejectedPayload("not a number", f"{what} is {json.dumps(raw)}")
+    if isinstance(raw, str):
+        text = raw.strip()
+        if "_" in text:  # Python would read 1_000; a device never means that
+            raise RejectedPayload("not a number", f"{what} is {raw[:40]!r}")
+        try:
+            raw = int(text)
+        except ValueError:
+            try:
+                raw = float(text)
+            except ValueError:
+                raise RejectedPayload("not a number", f"{what} is {raw[:40]!r}") from None
+    if isinstance(raw, float):
+        if not math.isfinite(raw):
+            raise RejectedPayload("not a number", f"{what} is {raw}")
+        if not raw.is_integer():
+            raise RejectedPayload("not a whole number", f"{what} is {raw}")
+        return int(raw)
+    if isinstance(raw, int):
+        return raw
+    raise RejectedPayload("not a number", f"{what} is {raw!r}")
+
+
+def _event_time(raw: Any, field: str) -> float:
+    """Return epoch seconds from epoch seconds or an ISO 8601 time with an offset."""
+    if isinstance(raw, str):
+        with contextlib.suppress(ValueError):
+            raw = float(raw)
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        if not math.isfinite(raw):
+            raise RejectedPayload("bad time", f"{field} is {raw}")
+        return float(raw)
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.strip())
+        except ValueError:
+            raise RejectedPayload("bad time", f"{field} {raw[:40]!r} is not ISO 8601") from None
+        if parsed.tzinfo is None:
+            raise RejectedPayload("bad time", f"{field} {raw[:40]!r} has no UTC offset")
+        return parsed.timestamp()
+    raise RejectedPayload("bad time", f"{field} is {json.dumps(raw)}")
+
+
+def _lookup(document: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """Follow a dotted path into a JSON object; return (found, value)."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def parse_payload(payload: bytes, config: MqttSourceConfig, received_at: float) -> MqttReading:
+    """Read the count, time and id from one payload, or raise RejectedPayload saying why."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RejectedPayload("not UTF-8", f"{len(payload)} bytes of binary") from None
+    if config.field is None:
+        return MqttReading(_whole_number(text, "payload"), received_at, None)
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise RejectedPayload("not JSON", f"payload {text[:40]!r}") from None
+    if not isinstance(document, dict):
+        raise RejectedPayload("not a JSON object", f"payload {text[:40]!r}")
+    found, raw = _lookup(document, config.field)
+    if not found:
+        raise RejectedPayload("missing field", f"no {config.field!r} in {text[:60]!r}")
+    value = _whole_number(raw, config.field)
+    ts = received_at
+    if config.time_field is not None:
+        found, raw_time = _lookup(document, config.time_field)
+        if found and raw_time is not None:
+            ts = _event_time(raw_time, config.time_field)
+    event_id = None
+    if config.id_field is not None:
+        found, raw_id = _lookup(document, config.id_field)
+        if found and isinstance(raw_id, (str, int, float)) and not isinstance(raw_id, bool):
+            event_id = str(raw_id)
+    return MqttReading(value, ts, event_id)
+
+
+def new_client(settings: MqttConfig, client_id: str, *, persistent: bool) -> paho.Client:
+    """Make a paho client (callback API 2) with the broker's credentials, TLS and backoff set."""
+    import paho.mqtt.client as paho
+
+    client = paho.Client(
+        callback_api_version=paho.CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        clean_session=not persistent,
+        protocol=paho.MQTTv311,
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls:
+        client.tls_set(ca_certs=settings.ca_file)
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def refusal_is_final(reason_name: str) -> bool:
+    """Say whether a refused connection will not cure itself (bad credentials, not authorised)."""
+    return reason_name not in _TRANSIENT_REFUSALS
+
+
+class _Delivery:
+    """One QoS 1/2 message waiting for every source it matched to store it."""
+
+    __slots__ = ("mid", "qos", "generation", "remaining")
+
+    def __init__(self, mid: int, qos: int, generation: int, remaining: int) -> None:
+        self.mid = mid
+        self.qos = qos
+        self.generation = generation
+        self.remaining = remaining
+
+
+class BrokerConnection:
+    """One persistent-session client per broker, shared by every MQTT source that reads from it."""
+
+    unmatched_grace_seconds = 60.0
+
+    def __init__(self, settings: MqttConfig, context: SourceContext) -> None:
+        self.settings = settings
+        self.context = context
+        self.address = f"{settings.host}:{settings.port}"
+        self.unmatched = 0
+        self._lock = threading.Lock()
+        self._sources: list[MqttSource] = []
+        self._held: list[tuple[Any, float, int]] = []
+        self._warned_topics: set[str] = set()
+        self._generation = 0
+        self._connected = False
+        self._fault: str | None = None
+        self._closing = False
+        self._client: paho.Client | None = None
+
+    @classmethod
+    def shared(cls, context: SourceContext, settings: MqttConfig) -> BrokerConnection:
+        """Return the connection to this broker kept in ``context.shared``, making it if needed."""
+        key = f"mqtt-client:{settings.host}:{settings.port}"
+        connection = context.shared.get(key)
+        if connection is None:
+            connection = cls(settings, context)
+            context.shared[key] = connection
+        return connection
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has accepted the connection and it is up."""
+        return self._connected
+
+    def attach(self, source: MqttSource) -> None:
+        """Start delivering a source's topic to it; connect on the first source."""
+        with self._lock:
+            self._sources.append(source)
+            first = self._client is None and self._fault is None
+            connected, fault = self._connected, self._fault
+        if first:
+            self._start()
+        elif connected:
+            source.sink.online()
+            assert self._client is not None
+            self._client.subscribe(source.config.topic, source.config.qos)
+            self._redispatch_held()
+        elif fault is not None:
+            source.sink.offline(fault)
+
+    def detach(self, source: MqttSource) -> None:
+        """Stop delivering to a source; disconnect (keeping the session) after the last one."""
+        with self._lock:
+            if source in self._sources:
+                self._sources.remove(source)
+            last = not self._sources
+            client = self._client if last else None
+            if last:
+                self._closing = True
+                self._client = None
+                self._fault = None
+                key = f"mqtt-client:{self.settings.host}:{self.settings.port}"
+                if self.context.shared.get(key) is self:
+                    del self.context.shared[key]
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    def sweep(self) -> None:
+        """Acknowledge and drop messages no source has claimed within the grace period."""
+        now = self.context.clock.now()
+        with self._lock:
+            expired = [h for h in self._held if now - h[1] >= self.unmatched_grace_seconds]
+            self._held = [h for h in self._held if now - h[1] < self.unmatched_grace_seconds]
+            self.unmatched += len(expired)
+        for message, _, generation in expired:
+            topic = message.topic
+            level = logging.DEBUG if topic in self._warned_topics else logging.WARNING
+            self._warned_topics.add(topic)
+            log.log(
+                level,
+                "MQTT %s: message on %s matches no configured source; dropped",
+                self.address,
+                topic,
+            )
+            self._ack(message.mid, message.qos, generation)
+
+    def _start(self) -> None:
+        try:
+            client = new_client(self.settings, self.settings.client_id, persistent=True)
+        except Exception as exc:  # a missing CA file or bad TLS setting must not kill the collector
+            self._refused(f"MQTT broker {self.address}: {exc}")
+            return
+        client.manual_ack_set(True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_message = self._on_message
+        with self._lock:
+            self._client = client
+            self._closing = False
+        client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
+        client.loop_start()
+
+    def _refused(self, reason: str) -> None:
+        log.error("%s; not retrying until the configuration is fixed", reason)
+        with self._lock:
+            self._fault = reason
+            sources = list(self._sources)
+        for source in sources:
+            source.sink.offline(reason)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            name = reason.getName()
+            message = f"MQTT broker {self.address} refused the connection: {name}"
+            if refusal_is_final(name):
+                with self._lock:
+                    self._closing = True  # the disconnect below is ours, not a drop
+                client.disconnect()
+                self._refused(message)
+            else:
+                self._went_offline(message)
+            return
+        with self._lock:
+            self._generation += 1
+            was_down = self._fault is not None
+            self._connected = True
+            self._fault = None
+            sources = list(self._sources)
+        if was_down:
+            log.info("MQTT broker %s reachable again", self.address)
+        topics = sorted({(s.config.topic, s.config.qos) for s in sources})
+        if topics:
+            client.subscribe(topics)
+        for source in sources:
+            source.sink.online()
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._went_offline(f"MQTT broker {self.address} unreachable")
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        with self._lock:
+            self._connected = False
+            closing = self._closing
+        if not closing:
+            self._went_offline(f"MQTT broker {self.address} unreachable")
+
+    def _went_offline(self, reason: str) -> None:
+        with self._lock:
+            self._connected = False
+            repeat = self._fault is not None
+            self._fault = reason
+            sources = list(self._sources) if not repeat else []
+        if repeat:
+            log.debug("%s (still)", reason)
+            return
+        log.error("%s; reconnecting with backoff", reason)
+        for source in sources:
+            source.sink.offline(reason)
+
+    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+        with self._lock:
+            generation = self._generation
+        try:
+            self._dispatch(message, generation)
+        except Exception:  # an escaping exception would end paho's network thread
+            log.exception("MQTT %s: failed to handle a message on %s", self.address, message.topic)
+
+    def _dispatch(self, message: Any, generation: int) -> None:
+        from paho.mqtt.client import topic_matches_sub
+
+        with self._lock:
+            targets = [s for s in self._sources if topic_matches_sub(s.config.topic, message.topic)]
+            if not targets:
+                self._held.append((message, self.context.clock.now(), generation))
+                return
+        delivery = _Delivery(message.mid, message.qos, generation, len(targets))
+        for source in targets:
+            source.handle_message(message, self._settler(delivery))
+
+    def _settler(self, delivery: _Delivery) -> Callable[[], None]:
+        done = threading.Event()
+
+        def stored() -> None:
+            if done.is_set():
+                return
+            done.set()
+            with self._lock:
+                delivery.remaining -= 1
+                ready = delivery.remaining == 0
+            if ready:
+                self._ack(delivery.mid, delivery.qos, delivery.generation)
+
+        return stored
+
+    def _ack(self, mid: int, qos: int, generation: int) -> None:
+        with self._lock:
+            client = self._client
+            # An ack for an older connection would hit whatever message now has that id;
+            # the broker redelivers the old one instead.
+            current = self._connected and generation == self._generation
+        if client is not None and current and qos > 0:
+            client.ack(mid, qos)
+
+    def _redispatch_held(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+            generation = self._generation
+        for message, _, message_generation in held:
+            if message_generation == generation:
+                self._dispatch(message, generation)
+
+
+class MqttSource(CountSource):
+    """Subscribe to a topic and hand each count to the sink, acknowledging it once stored."""
+
+    config: MqttSourceConfig
+
+    def __init__(self, config: MqttSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
+        super().__init__(config, sink, context)
+        self.rejected: Counter[str] = Counter()
+        self._logged_reasons: set[str] = set()
+        self.connection: BrokerConnection | None = None
+
+    def broker_settings(self) -> MqttConfig:
+        """Return the plant's broker settings with this source's host/port overrides applied."""
+        from andon.config.schema import MqttConfig
+
+        settings = self.context.shared.get("mqtt") or MqttConfig.model_validate({})
+        overrides = (("host", self.config.host), ("port", self.config.port))
+        update = {k: v for k, v in overrides if v is not None}
+        return settings.model_copy(update=update) if update else settings
+
+    async def run(self) -> None:
+        """Read until cancelled; the shared connection reconnects by itself."""
+        connection = BrokerConnection.shared(self.context, self.broker_settings())
+        self.connection = connection
+        connection.attach(self)
+        try:
+            while True:
+                await asyncio.sleep(1.0)
+                connection.sweep()
+        finally:
+            await asyncio.to_thread(connection.detach, self)
+
+    def handle_message(self, message: Any, stored: Callable[[], None]) -> None:
+        """Parse one message and pass it on; ``stored`` acknowledges it to the broker."""
+        if message.retain and self.config.mode != "cumulative":
+            # A retained message is an old value replayed on subscribe, not a new part.
+            log.debug("%s: retained message on %s skipped", self.describe(), message.topic)
+            stored()
+            return
+        try:
+            reading = parse_payload(message.payload, self.config, self.context.clock.now())
+        except RejectedPayload as exc:
+            self.rejected[exc.reason] += 1
+            level = logging.DEBUG if exc.reason in self._logged_reasons else logging.WARNING
+            self._logged_reasons.add(exc.reason)
+            log.log(level, "%s: rejected message on %s: %s", self.describe(), message.topic, exc)
+            stored()  # acknowledged so the broker does not redeliver garbage forever
+            return
+        try:
+            self.sink.reading(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored)
+        except Exception:
+            # Not acknowledged: the broker redelivers it after the next reconnect.
+            log.exception("%s: the sink failed on a message from %s", self.describe(), message.topic)
+
+    def describe(self) -> str:
+        """Say which broker and topic this source reads."""
+        host = self.config.host or getattr(self.context.shared.get("mqtt"), "host", "127.0.0.1")
+        port = self.config.port or getattr(self.context.shared.get("mqtt"), "port", 1883)
+        return f"MQTT {host}:{port} {self.config.topic}"
+
+
+register_source("mqtt", MqttSourceConfig, MqttSource)

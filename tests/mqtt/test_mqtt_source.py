@@ -1,0 +1,435 @@
+"""The MQTT count source against a real Mosquitto broker: payloads, session, restarts and acks."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from andon.clock import ManualClock
+from andon.config.schema import MqttConfig
+from devices.base import SourceContext
+from devices.mqtt import (
+    BrokerConnection,
+    MqttReading,
+    MqttSource,
+    MqttSourceConfig,
+    RejectedPayload,
+    parse_payload,
+)
+from devices.registry import sources
+from tests.conftest import Mosquitto, RecordingSink, wait_until
+from tests.mqtt.conftest import SourceRunner, TestClient
+
+T0 = 1_800_000_000.0
+
+
+def make_source(
+    broker: Mosquitto,
+    sink: Any,
+    *,
+    clock: ManualClock | None = None,
+    shared: dict[str, Any] | None = None,
+    client_id: str = "andon-test",
+    **keys: Any,
+) -> MqttSource:
+    """Build an MQTT source on the test broker."""
+    if shared is None:
+        shared = {}
+    shared.setdefault("mqtt", broker_settings(host="127.0.0.1", port=broker.port, client_id=client_id))
+    config = source_config(**keys)
+    return MqttSource(config, sink, SourceContext(clock or ManualClock(T0), shared))
+
+
+def online(sink: RecordingSink) -> Callable[[], bool]:
+    """Return a predicate: the sink has been told the source is online."""
+    return lambda: ("online", "") in sink.events
+
+
+class HoldingSink(RecordingSink):
+    """A sink that records readings but never stores them (never calls ``on_stored``)."""
+
+    def reading(self, value: Any, *, on_stored: Callable[[], None] | None = None, **kw: Any) -> None:
+        """Record the reading and drop the acknowledgement."""
+        super().reading(value, **kw)
+
+
+def test_registered_as_type_mqtt() -> None:
+    driver = sources()["mqtt"]
+    assert driver.config_model is MqttSourceConfig
+    assert driver.driver_class is MqttSource
+
+
+def source_config(**keys: Any) -> MqttSourceConfig:
+    """Build an MQTT source config from keys, as the YAML loader would."""
+    return MqttSourceConfig.model_validate({"type": "mqtt", **keys})
+
+
+def broker_settings(**keys: Any) -> MqttConfig:
+    """Build the plant's broker settings from keys."""
+    return MqttConfig.model_validate(keys)
+
+
+CFG = source_config(topic="t", field="n", time_field="ts", id_field="id")
+BARE = source_config(topic="t")
+
+
+@pytest.mark.parametrize(
+    ("config", "payload", "expected"),
+    [
+        (BARE, b"5", MqttReading(5, T0, None)),
+        (BARE, b" 17\n", MqttReading(17, T0, None)),
+        (BARE, b"12.0", MqttReading(12, T0, None)),
+        (BARE, b"-3", MqttReading(-3, T0, None)),
+        (CFG, b'{"n": 2}', MqttReading(2, T0, None)),
+        (CFG, b'{"n": "3", "id": 42}', MqttReading(3, T0, "42")),
+        (CFG, b'{"n": 1, "ts": 1795856400, "id": "a"}', MqttReading(1, 1795856400.0, "a")),
+        (CFG, b'{"n": 1, "ts": "1795856400.5"}', MqttReading(1, 1795856400.5, None)),
+        (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00Z"}', MqttReading(1, 1795856400.0, None)),
+        (CFG, b'{"n": 1, "ts": "2027-01-15T08:00:00+01:00"}', MqttReading(1, 1799996400.0, None)),
+        (CFG, b'{"n": 1, "ts": null, "id": null}', MqttReading(1, T0, None)),
+        (
+            source_config(topic="t", field="m.count", id_field="m.uid"),
+            b'{"m": {"count": 9, "uid": "x-1"}}',
+            MqttReading(9, T0, "x-1"),
+        ),
+    ],
+)
+def test_payloads_read(config: MqttSourceConfig, payload: bytes, expected: MqttReading) -> None:
+    assert parse_payload(payload, config, T0) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "payload", "reason"),
+    [
+        (BARE, b"abc", "not a number"),
+        (BARE, b"", "not a number"),
+        (BARE, b"1_000", "not a number"),
+        (BARE, b"nan", "not a number"),
+        (BARE, b"2.5", "not a whole number"),
+        (BARE, b'{"n": 1}', "not a number"),
+        (BARE, b"\xff\xfe", "not UTF-8"),
+        (CFG, b"7", "not a JSON object"),
+        (CFG, b"n=7", "not JSON"),
+        (CFG, b"[1]", "not a JSON object"),
+        (CFG, b'{"count": 1}', "missing field"),
+        (CFG, b'{"n": "x"}', "not a number"),
+        (CFG, b'{"n": true}', "not a number"),
+        (CFG, b'{"n": null}', "not a number"),
+        (CFG, b'{"n": 1, "ts": "yesterday"}', "bad time"),
+        (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00"}', "bad time"),
+        (CFG, b'{"n": 1, "ts": [1]}', "bad time"),
+    ],
+)
+def test_payloads_rejected(config: MqttSourceConfig, payload: bytes, reason: str) -> None:
+    with pytest.raises(RejectedPayload) as caught:
+        parse_payload(payload, config, T0)
+    assert caught.value.reason == reason
+
+
+def test_bare_numbers_carry_the_receive_time(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/counter", mode="cumulative"))
+    wait_until(online(sink))
+    device = mqtt_client()
+    for payload in (b"5", b"6", b" 7\n"):
+        device.publish("plant/line1/counter", payload)
+    wait_until(lambda: len(sink.readings) == 3)
+    assert sink.readings == [{"value": v, "ts": T0, "event_id": None, "kind": None} for v in (5, 6, 7)]
+    assert sink.events == [("online", "")]
+
+
+def test_json_payloads_with_count_time_and_id_fields(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    source = make_source(mosquitto, sink, topic="plant/line1/parts", field="n", time_field="ts", id_field="id")
+    runner.start(source)
+    wait_until(online(sink))
+    device = mqtt_client()
+    device.publish("plant/line1/parts", json.dumps({"n": 2, "ts": 1795856400, "id": "a1"}))
+    device.publish("plant/line1/parts", json.dumps({"n": "3", "ts": "2027-01-15T08:00:00+01:00", "id": 42}))
+    device.publish("plant/line1/parts", json.dumps({"n": 1}))
+    wait_until(lambda: len(sink.readings) == 3)
+    assert sink.readings == [
+        {"value": 2, "ts": 1795856400.0, "event_id": "a1", "kind": None},
+        {"value": 3, "ts": 1799996400.0, "event_id": "42", "kind": None},
+        {"value": 1, "ts": T0, "event_id": None, "kind": None},
+    ]
+    assert source.rejected == {}
+
+
+@pytest.mark.parametrize(
+    ("topic_filter", "expected"),
+    [
+        ("plant/+/parts", [1, 2]),
+        ("plant/line1/#", [1, 3, 4]),
+        ("plant/#", [1, 2, 3, 4]),
+        ("plant/line1/parts", [1]),
+    ],
+)
+def test_wildcard_topics(
+    topic_filter: str,
+    expected: list[int],
+    mosquitto: Mosquitto,
+    mqtt_client: Callable[..., TestClient],
+    runner: SourceRunner,
+) -> None:
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic=topic_filter))
+    wait_until(online(sink))
+    device = mqtt_client()
+    device.publish("plant/line1/parts", b"1")
+    device.publish("plant/line2/parts", b"2")
+    device.publish("plant/line1/scrap", b"3")
+    device.publish("plant/line1/parts/extra", b"4")
+    device.publish("other/line1/parts", b"5")
+    # A last message every filter matches: once it is in, everything before it has been routed.
+    device.publish("plant/line1/parts", b"100")
+    wait_until(lambda: 100 in sink.values())
+    assert sink.values() == [*expected, 100]
+
+
+def test_garbage_is_rejected_counted_and_acknowledged(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    source = make_source(mosquitto, sink, topic="plant/line1/parts", field="count", time_field="ts")
+    task = runner.start(source)
+    wait_until(online(sink))
+    device = mqtt_client()
+    garbage = [
+        b"abc",
+        b"[1]",
+        b'{"x": 1}',
+        b'{"count": "x"}',
+        b'{"count": true}',
+        b'{"count": 1.5}',
+        b'{"count": 1, "ts": "yesterday"}',
+        b"\xff\xfe",
+        b"",
+    ]
+    for payload in garbage:
+        device.publish("plant/line1/parts", payload)
+    device.publish("plant/line1/parts", b'{"count": 4}')
+    wait_until(lambda: sink.values() == [4])
+    assert source.rejected == {
+        "not JSON": 2,
+        "not a JSON object": 1,
+        "missing field": 1,
+        "not a number": 2,
+        "not a whole number": 1,
+        "bad time": 1,
+        "not UTF-8": 1,
+    }
+    runner.stop(task)
+
+    # Same client id again: the broker would redeliver anything not acknowledged.
+    sink2 = RecordingSink()
+    runner.start(make_source(mosquitto, sink2, topic="plant/line1/parts", field="count"))
+    wait_until(online(sink2))
+    device.publish("plant/line1/parts", b'{"count": 8}')
+    wait_until(lambda: 8 in sink2.values())
+    assert sink2.values() == [8]
+
+
+def test_duplicate_deliveries_carry_the_same_event_id(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(online(sink))
+    device = mqtt_client()
+    for _ in range(2):
+        device.publish("plant/line1/parts", b'{"n": 1, "id": "evt-9"}')
+    wait_until(lambda: len(sink.readings) == 2)
+    assert [r["event_id"] for r in sink.readings] == ["evt-9", "evt-9"]
+
+
+def test_persistent_session_keeps_counts_while_the_source_is_stopped(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    task = runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(online(sink))
+    runner.stop(task)
+
+    device = mqtt_client()
+    for i in range(1, 101):
+        device.publish("plant/line1/parts", json.dumps({"n": i, "id": f"m{i}"}), wait=False)
+    device.publish("plant/line1/parts", json.dumps({"n": 1000, "id": "last"}))
+
+    sink2 = RecordingSink()
+    runner.start(make_source(mosquitto, sink2, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(lambda: 1000 in sink2.values())
+    assert sink2.values() == [*range(1, 101), 1000]
+    assert [r["event_id"] for r in sink2.readings][:3] == ["m1", "m2", "m3"]
+
+
+def test_broker_restart_mid_stream_loses_nothing(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(online(sink))
+    device = mqtt_client("device-line1", persistent=True)
+    infos = []
+    for i in range(1, 201):
+        if i == 101:
+            mosquitto.restart()
+        infos.append(device.publish("plant/line1/parts", json.dumps({"n": 1, "id": f"m{i}"}), wait=False))
+        time.sleep(0.002)
+    wait_until(lambda: {r["event_id"] for r in sink.readings} == {f"m{i}" for i in range(1, 201)}, 20)
+    # QoS 1 is at least once: a redelivery repeats its id, so the core counts it once.
+    assert len({r["event_id"] for r in sink.readings}) == 200
+    address = f"127.0.0.1:{mosquitto.port}"
+    assert sink.events == [
+        ("online", ""),
+        ("offline", f"MQTT broker {address} unreachable"),
+        ("online", ""),
+    ]
+
+
+def test_acknowledged_only_when_stored(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    holding = HoldingSink()
+    task = runner.start(make_source(mosquitto, holding, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(online(holding))
+    device = mqtt_client()
+    for i in range(1, 6):
+        device.publish("plant/line1/parts", json.dumps({"n": 1, "id": f"m{i}"}))
+    wait_until(lambda: len(holding.readings) == 5)
+    runner.stop(task)  # as if the collector died before its storage committed
+
+    sink = RecordingSink()
+    task = runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(lambda: len(sink.readings) == 5)
+    assert [r["event_id"] for r in sink.readings] == ["m1", "m2", "m3", "m4", "m5"]
+    runner.stop(task)
+
+    # Stored and acknowledged this time: nothing comes back.
+    sink3 = RecordingSink()
+    runner.start(make_source(mosquitto, sink3, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(online(sink3))
+    device.publish("plant/line1/parts", json.dumps({"n": 1, "id": "m6"}))
+    wait_until(lambda: len(sink3.readings) >= 1)
+    time.sleep(0.2)
+    assert [r["event_id"] for r in sink3.readings] == ["m6"]
+
+
+def test_sources_on_one_broker_share_one_connection(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    shared: dict[str, Any] = {}
+    sink1, sink2 = RecordingSink(), RecordingSink()
+    s1 = make_source(mosquitto, sink1, shared=shared, topic="plant/line1/parts")
+    s2 = make_source(mosquitto, sink2, shared=shared, topic="plant/+/parts")
+    t1 = runner.start(s1)
+    runner.start(s2)
+    wait_until(lambda: online(sink1)() and online(sink2)())
+    key = f"mqtt-client:127.0.0.1:{mosquitto.port}"
+    assert [k for k in shared if k.startswith("mqtt-client:")] == [key]
+    assert s1.connection is s2.connection is shared[key]
+    device = mqtt_client()
+    device.publish("plant/line1/parts", b"1")
+    device.publish("plant/line2/parts", b"2")
+    wait_until(lambda: sink2.values() == [1, 2])
+    assert sink1.values() == [1]
+    runner.stop(t1)
+    assert shared[key] is s2.connection  # still serving the other source
+    device.publish("plant/line2/parts", b"3")
+    wait_until(lambda: sink2.values() == [1, 2, 3])
+
+
+def test_message_for_no_source_is_dropped_after_the_grace_period(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    # An old config subscribed this client id to a topic no source reads any more.
+    old = mqtt_client("andon-test", persistent=True)
+    old.subscribe("plant/old/parts")
+    old.close()
+    device = mqtt_client()
+    device.publish("plant/old/parts", b"1")
+
+    clock = ManualClock(T0)
+    sink = RecordingSink()
+    source = make_source(mosquitto, sink, clock=clock, topic="plant/line1/parts")
+    task = runner.start(source)
+    wait_until(online(sink))
+    assert source.connection is not None
+    connection: BrokerConnection = source.connection
+    wait_until(lambda: len(connection._held) == 1)
+    connection.sweep()
+    assert connection.unmatched == 0
+    clock.advance(BrokerConnection.unmatched_grace_seconds)
+    connection.sweep()
+    assert connection.unmatched == 1
+    runner.stop(task)
+    # Acknowledged: a new session start does not bring it back.
+    source = make_source(mosquitto, RecordingSink(), clock=clock, topic="plant/line1/parts")
+    runner.start(source)
+    time.sleep(0.3)
+    assert source.connection is not None and source.connection._held == []
+
+
+def test_refused_connection_reports_offline_once_and_stops(
+    tmp_path: Path, runner: SourceRunner, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker = Mosquitto(tmp_path)
+    broker.conf.write_text(broker.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    broker.start()
+    try:
+        sink = RecordingSink()
+        shared: dict[str, Any] = {
+            "mqtt": broker_settings(
+                host="127.0.0.1", port=broker.port, client_id="andon-test", username="u", password="p"
+            )
+        }
+        source = make_source(broker, sink, shared=shared, topic="plant/line1/parts")
+        runner.start(source)
+        reason = f"MQTT broker 127.0.0.1:{broker.port} refused the connection: Not authorized"
+        wait_until(lambda: sink.events == [("offline", reason)])
+        time.sleep(1.5)  # the reconnect backoff starts at 1 s: a spinning client would be back
+        assert sink.events == [("offline", reason)]
+        log_text = (tmp_path / "mosquitto.log").read_text()
+        assert log_text.count("disconnected, not authorised") == 1
+        errors = [r for r in caplog.records if r.levelname == "ERROR" and "refused" in r.message]
+        assert len(errors) == 1
+    finally:
+        broker.stop()
+
+
+def test_broker_down_at_start_is_offline_then_online(tmp_path: Path, runner: SourceRunner) -> None:
+    broker = Mosquitto(tmp_path)
+    sink = RecordingSink()
+    runner.start(make_source(broker, sink, topic="plant/line1/parts"))
+    address = f"127.0.0.1:{broker.port}"
+    wait_until(lambda: sink.events == [("offline", f"MQTT broker {address} unreachable")])
+    broker.start()
+    try:
+        wait_until(lambda: len(sink.events) == 2, 10)
+        assert sink.events == [("offline", f"MQTT broker {address} unreachable"), ("online", "")]
+    finally:
+        broker.stop()
+
+
+def test_network_thread_stops_with_the_last_source(mosquitto: Mosquitto, runner: SourceRunner) -> None:
+    def paho_threads() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("paho-mqtt-client")]
+
+    shared: dict[str, Any] = {}
+    sink = RecordingSink()
+    task = runner.start(make_source(mosquitto, sink, shared=shared, topic="plant/line1/parts"))
+    wait_until(online(sink))
+    assert paho_threads() == ["paho-mqtt-client-andon-test"]
+    runner.stop(task)
+    assert paho_threads() == []
+    assert [k for k in shared if k.startswith("mqtt-client:")] == []
