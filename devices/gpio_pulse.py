@@ -46,9 +46,7 @@ class GpioSourceConfig(SourceConfigBase):
         if self.pull_up is None and self.active_state is None:
             raise ValueError("pull_up is null (external resistor): set active_state true or false")
         if self.pull_up is not None and self.active_state is not None:
-            raise ValueError(
-                "active_state is only for pull_up: null; with an internal pull it follows pull_up"
-            )
+            raise ValueError("active_state is only for pull_up: null; with an internal pull it follows pull_up")
         if self.mode == "cumulative":
             raise ValueError("a gpio source sends 1 per edge: use mode increment or pulse")
         return self

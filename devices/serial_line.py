@@ -37,15 +37,9 @@ class SerialSourceConfig(SourceConfigBase):
         "the default matches a bare integer.",
     )
     encoding: str = Field("ascii", description="Text encoding of the lines.")
-    newline: str = Field(
-        "\n", min_length=1, description="What ends a line; a trailing CR is ignored."
-    )
-    max_line_bytes: int = Field(
-        4096, ge=16, description="A line longer than this is garbage and is thrown away."
-    )
-    retry_max_seconds: float = Field(
-        10.0, gt=0, description="Longest wait between attempts to reopen a vanished port."
-    )
+    newline: str = Field("\n", min_length=1, description="What ends a line; a trailing CR is ignored.")
+    max_line_bytes: int = Field(4096, ge=16, description="A line longer than this is garbage and is thrown away.")
+    retry_max_seconds: float = Field(10.0, gt=0, description="Longest wait between attempts to reopen a vanished port.")
 
     @field_validator("regex")
     @classmethod
@@ -80,9 +74,7 @@ class SerialLineSource(CountSource):
 
     config: SerialSourceConfig
 
-    def __init__(
-        self, config: SerialSourceConfig, sink: ReadingSink, context: SourceContext
-    ) -> None:
+    def __init__(self, config: SerialSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
         super().__init__(config, sink, context)
         self.rejected = 0
         self.accepted = 0

@@ -21,9 +21,7 @@ from tests.conftest import RecordingSink
 T0 = 1_700_000_000.0
 
 
-def make_source(
-    factory: MockFactory, clock: ManualClock, **keys: Any
-) -> tuple[GpioPulseSource, RecordingSink]:
+def make_source(factory: MockFactory, clock: ManualClock, **keys: Any) -> tuple[GpioPulseSource, RecordingSink]:
     """Build a GPIO source on pin 17 of a mock factory."""
     config = GpioSourceConfig.model_validate({"pin": 17, "retry_seconds": 0.02, **keys})
     sink = RecordingSink()
@@ -31,13 +29,13 @@ def make_source(
     return GpioPulseSource(config, sink, context), sink
 
 
-def run_with(source: GpioPulseSource, scenario: Callable[[], Awaitable[None]]) -> None:
-    """Run the source as a task, play ``scenario`` against it, then cancel it."""
+def run_with(source: GpioPulseSource, scenario: Callable[[], Awaitable[None]], *, claimed: bool = True) -> None:
+    """Run the source as a task (until it has claimed its pin), play ``scenario``, cancel it."""
 
     async def main() -> None:
         task = asyncio.create_task(source.run())
         try:
-            for _ in range(500):
+            for _ in range(500 if claimed else 0):
                 if source.device is not None or task.done():
                     break
                 await asyncio.sleep(0.01)
@@ -158,7 +156,7 @@ def test_pin_in_use_is_offline_once_then_claimed() -> None:
         play(factory.pin(17), clock, [(5.0, True), (6.0, False)])
 
     try:
-        run_with(source, scenario)
+        run_with(source, scenario, claimed=False)
     finally:
         squatter.close()
     assert [e[0] for e in sink.events] == ["offline", "online"]

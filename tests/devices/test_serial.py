@@ -118,9 +118,7 @@ def socat_pair(tmp_path: Path) -> Iterator[SocatPair]:
 
 def make_source(port: Path, **keys: Any) -> tuple[SerialLineSource, RecordingSink]:
     """Build a serial source on ``port`` with a manual clock and a recording sink."""
-    config = SerialSourceConfig.model_validate(
-        {"port": str(port), "retry_max_seconds": 0.2, **keys}
-    )
+    config = SerialSourceConfig.model_validate({"port": str(port), "retry_max_seconds": 0.2, **keys})
     sink = RecordingSink()
     return SerialLineSource(config, sink, SourceContext(ManualClock(T0))), sink
 
