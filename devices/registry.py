@@ -15,6 +15,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.gpio_pulse",
     "devices.ethernetip",
     "devices.modbus",
+    "devices.opcua",
     "devices.s7",
     "devices.mqtt",
 )

@@ -1,0 +1,218 @@
+"""OPC UA count source: one variable node, by data-change subscription or by polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+
+from devices.base import CountSource, SourceConfigBase, SourceContext
+from devices.registry import register_source
+
+log = logging.getLogger(__name__)
+
+NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?[isgb]=.+$")
+SECURITY_MODES = ("Sign", "SignAndEncrypt")
+
+
+class OpcuaSourceConfig(SourceConfigBase):
+    """A counter (or part-done flag) exposed as a variable by an OPC UA server."""
+
+    type: Literal["opcua"] = "opcua"
+    url: str = Field(..., description="Server endpoint, such as opc.tcp://10.0.0.9:4840.")
+    node: str = Field(
+        ..., description='Node id of the variable, such as "ns=2;i=2" or "ns=2;s=Line1.Counter".'
+    )
+    subscribe: bool = Field(
+        True, description="true: the server pushes changes (data-change subscription); false: poll."
+    )
+    poll_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Poll mode: time between reads. Subscribe mode: publishing interval and "
+        "the period of the connection check.",
+    )
+    timeout_seconds: float = Field(4.0, gt=0, description="How long to wait for an answer.")
+    reconnect_max_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between reconnect attempts (the wait doubles from poll_seconds).",
+    )
+    security: str | None = Field(
+        None,
+        description='asyncua security string "Policy,Mode,certificate,private_key[,server_certificate]", '
+        'such as "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem"; none: no security.',
+    )
+    username: str | None = Field(None, description="User name, if the server asks for one.")
+    password: str | None = Field(None, description="Password for username.")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, url: str) -> str:
+        if not url.startswith("opc.tcp://") or len(url) <= len("opc.tcp://"):
+            raise ValueError(f"an OPC UA url starts with opc.tcp:// and names a host, not {url!r}")
+        return url
+
+    @field_validator("node")
+    @classmethod
+    def _check_node(cls, node: str) -> str:
+        if not NODE_ID.match(node):
+            raise ValueError(
+                f'{node!r} is not a node id: write it like "ns=2;i=2" or "ns=2;s=Counter"'
+            )
+        return node
+
+    @field_validator("security")
+    @classmethod
+    def _check_security(cls, security: str | None) -> str | None:
+        if security is None:
+            return None
+        parts = security.split(",")
+        if len(parts) not in (4, 5) or parts[1] not in SECURITY_MODES:
+            raise ValueError(
+                "security is 'Policy,Mode,certificate,private_key[,server_certificate]' with Mode "
+                f"Sign or SignAndEncrypt, not {security!r}"
+            )
+        return security
+
+
+class SourceFault(Exception):
+    """A value could not be had; the message is what the board shows."""
+
+
+class ServerUnreachable(SourceFault):
+    """The server does not answer (no connection, lost session, timeout)."""
+
+
+def epoch_seconds(stamp: datetime | None, fallback: float) -> float:
+    """Return a source timestamp as epoch seconds (naive means UTC), or ``fallback`` if absent."""
+    if stamp is None:
+        return fallback
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return stamp.timestamp()
+
+
+class OpcuaSource(CountSource):
+    """Read one OPC UA variable and hand each value to the sink, reconnecting on loss."""
+
+    config: OpcuaSourceConfig
+
+    def __init__(self, config: OpcuaSourceConfig, sink: Any, context: SourceContext) -> None:
+        super().__init__(config, sink, context)
+        self._healthy: bool | None = None
+        self._last_on: bool | None = None
+        self._connected_once = False
+
+    async def run(self) -> None:
+        """Connect, read until the connection fails, wait (doubling) and connect again."""
+        from asyncua import ua
+
+        c = self.config
+        wait = min(c.poll_seconds, c.reconnect_max_seconds)
+        while True:
+            self._connected_once = False
+            try:
+                await self._session()
+            except SourceFault as exc:
+                self._fault(exc)
+            except ua.UaStatusCodeError as exc:
+                self._fault(SourceFault(f"OPC UA server {c.url} refused node {c.node}: {exc}"))
+            except (TimeoutError, OSError, ua.UaError) as exc:
+                why = str(exc) or type(exc).__name__
+                self._fault(ServerUnreachable(f"OPC UA server {c.url} unreachable: {why}"))
+            if self._connected_once:
+                wait = min(c.poll_seconds, c.reconnect_max_seconds)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, c.reconnect_max_seconds)
+
+    async def _session(self) -> None:
+        from asyncua import Client
+
+        c = self.config
+        client = Client(c.url, timeout=c.timeout_seconds, watchdog_intervall=c.poll_seconds)
+        if c.username is not None:
+            client.set_user(c.username)
+        if c.password is not None:
+            client.set_password(c.password)
+        lost: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
+
+        async def on_lost(exc: Exception) -> None:
+            if not lost.done():
+                lost.set_result(exc)
+
+        client.connection_lost_callback = on_lost
+        try:
+            if c.security is not None:
+                await client.set_security_string(c.security)
+            await client.connect()
+            self._connected_once = True
+            node = client.get_node(c.node)
+            first = await node.read_data_value()  # proves the node exists before subscribing
+            if c.subscribe:
+                subscription = await client.create_subscription(c.poll_seconds * 1000, self)
+                await subscription.subscribe_data_change(node)
+                exc = await lost
+                raise ServerUnreachable(f"OPC UA server {c.url} unreachable: {exc}")
+            self.on_value(first)
+            while True:
+                await asyncio.sleep(c.poll_seconds)
+                self.on_value(await node.read_data_value())
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), c.timeout_seconds)
+
+    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
+        """Take a value the server pushed (asyncua subscription callback)."""
+        self.on_value(data.monitored_item.Value)
+
+    def status_change_notification(self, status: Any) -> None:
+        """Note a subscription status change (loss is handled by the connection check)."""
+        log.debug("%s: subscription status %s", self.describe(), status)
+
+    def on_value(self, data_value: Any) -> None:
+        """Hand one OPC UA DataValue to the sink, or report its bad status."""
+        c = self.config
+        status = data_value.StatusCode
+        if status is not None and not status.is_good():
+            self._fault(SourceFault(f"OPC UA node {c.node} on {c.url} reports {status.name}"))
+            return
+        if self._healthy is not True:
+            if self._healthy is False:
+                log.info("%s: reading again", self.describe())
+            self._healthy = True
+            self.sink.online()
+        value = data_value.Value.Value if data_value.Value is not None else None
+        if isinstance(value, bool):
+            value = int(value)
+        ts = epoch_seconds(data_value.SourceTimestamp, self.context.clock.now())
+        if c.mode == "pulse":
+            # A part-done flag: count each change to non-zero; the first value only learns it.
+            on = bool(value)
+            if self._last_on is False and on:
+                self.sink.reading(1, ts=ts)
+            self._last_on = on
+            return
+        self.sink.reading(value, ts=ts)
+
+    def _fault(self, fault: SourceFault) -> None:
+        if self._healthy is False:
+            log.debug("%s: %s", self.describe(), fault)
+            return
+        log.error("%s: %s", self.describe(), fault)
+        self._healthy = False
+        self._last_on = None
+        self.sink.offline(str(fault))
+
+    def describe(self) -> str:
+        """Say which server and node this source reads."""
+        c = self.config
+        return f"opcua {c.url} {c.node} ({'subscription' if c.subscribe else 'poll'})"
+
+
+register_source("opcua", OpcuaSourceConfig, OpcuaSource)
