@@ -210,7 +210,7 @@ def line_condition(
     sources: Iterable[SourceHealth] = (),
 ) -> tuple[str, str]:
     """Return the line condition and a reason in words, at ``now``."""
-    if plan is None:
+    if plan is None or not plan.instance.contains(now):
         return "off", "no shift"
     if plan.in_excluded(now):
         return "off", "break"

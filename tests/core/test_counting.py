@@ -1,0 +1,186 @@
+"""The count normaliser: modes, rollover, resets, jumps, bad readings; hypothesis properties."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from andon.counting import (
+    AFTER_RESET,
+    CREDITED_AFTER_OUTAGE,
+    ROLLOVER,
+    CounterState,
+    Normaliser,
+    RejectedReading,
+    SeenIds,
+    parse_time,
+)
+from devices.simulator import SimulatorSourceConfig
+
+
+def source(**kw: Any) -> SimulatorSourceConfig:
+    return SimulatorSourceConfig(**kw)
+
+
+def run(normaliser: Normaliser, values: list[Any]) -> list[int | str]:
+    """Feed values; return each reading's count, or the rejection reason."""
+    out: list[int | str] = []
+    for i, v in enumerate(values):
+        try:
+            out.append(normaliser.accept(v, float(i)).count)
+        except RejectedReading as exc:
+            out.append(exc.reason)
+    return out
+
+
+CUMULATIVE_CASES = [
+    # bits, signed, max_jump, readings, counts per reading
+    (32, False, 10_000, [100, 101, 105, 105, 110], [0, 1, 4, 0, 5]),
+    (16, False, 10_000, [65530, 65535, 0, 3], [0, 5, 1, 3]),
+    (16, False, 10_000, [65534, 2], [0, 4]),
+    (16, True, 10_000, [32766, 32767, -32768, -32766], [0, 1, 1, 2]),
+    (32, False, 10_000, [4294967290, 5], [0, 11]),
+    (32, True, 10_000, [2147483647, -2147483648], [0, 1]),
+    # Drop that is not a wrap: reset, adds nothing, new baseline.
+    (32, False, 10_000, [500, 510, 0, 4], [0, 10, 0, 4]),
+    (16, False, 100, [5000, 20, 25], [0, 0, 5]),
+    # Jump above max_jump: rejected; a glitch returns to the old track and is forgotten.
+    (32, False, 1000, [100, 999_999, 102], [0, "jump", 2]),
+    # A real jump (the next reading carries on from it) becomes the new baseline.
+    (32, False, 1000, [100, 50_000, 50_003, 50_004], [0, "jump", 3, 1]),
+    # Bad readings.
+    (16, False, 10_000, [10, "abc", 11, 70_000, -1, 12.5, 13], [0, "not_a_number", 1, "out_of_range", "out_of_range", "not_whole", 2]),
+    (32, False, 10_000, [" 7 ", b"9", float("nan"), 9.0], [0, 2, "not_a_number", 0]),
+]
+
+
+@pytest.mark.parametrize(("bits", "signed", "max_jump", "values", "expected"), CUMULATIVE_CASES)
+def test_cumulative_counter(bits: int, signed: bool, max_jump: int, values: list[Any], expected: list[Any]) -> None:
+    n = Normaliser(source(mode="cumulative", bits=bits, signed=signed, max_jump=max_jump))
+    assert run(n, values) == expected
+
+
+def test_rollover_and_reset_are_flagged_and_recorded() -> None:
+    n = Normaliser(source(mode="cumulative", bits=16))
+    assert n.accept(65535, 0).incidents[0].kind == "baseline"
+    wrap = n.accept(1, 1)
+    assert (wrap.count, wrap.flags, wrap.incidents[0].kind) == (2, ROLLOVER, "rollover")
+    reset = n.accept(0, 2)  # 1 -> 0 is a drop of one, not a wrap of 65535
+    assert (reset.count, reset.flags, reset.incidents[0].kind) == (0, AFTER_RESET, "reset")
+    assert (reset.incidents[0].old_value, reset.incidents[0].new_value) == (1, 0)
+
+
+def test_parts_per_cycle_multiplies_every_mode() -> None:
+    assert run(Normaliser(source(mode="cumulative", parts_per_cycle=4)), [10, 12]) == [0, 8]
+    assert run(Normaliser(source(mode="increment", parts_per_cycle=3)), [1, 2, 0]) == [3, 6, 0]
+    assert run(Normaliser(source(mode="pulse", parts_per_cycle=2)), [1, 1]) == [2, 2]
+
+
+def test_increment_rejects_negative_and_absurd() -> None:
+    n = Normaliser(source(mode="increment", max_jump=50))
+    assert run(n, [1, -1, 51, 50, "2", True]) == [1, "negative", "jump", 50, 2, 1]
+
+
+def test_pulse_debounce_uses_event_times() -> None:
+    n = Normaliser(source(mode="pulse", debounce_seconds=0.05))
+    counts = []
+    for t in [0.0, 0.01, 0.049, 0.05, 0.2, 0.21]:
+        try:
+            counts.append(n.accept(1, t).count)
+        except RejectedReading as exc:
+            counts.append(exc.reason)  # type: ignore[arg-type]
+    assert counts == [1, "bounce", "bounce", 1, 1, "bounce"]
+
+
+def test_restart_credits_parts_made_while_down_and_flags_them() -> None:
+    restored = Normaliser(source(mode="cumulative"), CounterState(value=1000, restored=True))
+    unchanged = restored.accept(1000, 0)
+    assert (unchanged.count, unchanged.flags) == (0, 0)
+    credited = restored.accept(1042, 1)
+    assert (credited.count, credited.flags) == (42, CREDITED_AFTER_OUTAGE)
+    assert credited.incidents[0].kind == "credited"
+    after = restored.accept(1043, 2)
+    assert (after.count, after.flags) == (1, 0)
+
+
+def test_kind_override_and_bad_kind() -> None:
+    n = Normaliser(source(mode="increment"))
+    assert n.accept(1, 0, "scrap").kind == "scrap"
+    assert n.accept(1, 0).kind == "good"
+    with pytest.raises(RejectedReading) as err:
+        n.accept(1, 0, "bogus")
+    assert err.value.reason == "bad_kind"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (None, 1_000_000.0),
+        (999_999.5, 999_999.5),
+        ("999999.5", 999_999.5),
+        ("1970-01-12T13:46:40+00:00", 1_000_000.0),
+        ("1970-01-12T14:46:40+01:00", 1_000_000.0),
+        ("1970-01-12T13:46:40Z", 1_000_000.0),
+        ("1970-01-12T13:46:40", "bad_time"),
+        ("yesterday", "bad_time"),
+        (1_000_000 + 301, "future_time"),
+        (1_000_000 + 299, 1_000_299.0),
+        (1_000_000 - 32 * 86400, "too_old"),
+    ],
+)
+def test_event_times(raw: Any, expected: Any) -> None:
+    try:
+        got: Any = parse_time(raw, 1_000_000.0)
+    except RejectedReading as exc:
+        got = exc.reason
+    assert got == expected
+
+
+def test_seen_ids_forget_the_oldest() -> None:
+    seen = SeenIds(capacity=3)
+    assert [seen.add(i) for i in "abca"] == [True, True, True, False]
+    seen.add("d")
+    assert "a" not in seen and "d" in seen and len(seen) == 3
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bits=st.sampled_from([16, 32]),
+    start=st.integers(0, 2**16 - 1),
+    steps=st.lists(st.integers(0, 500), min_size=1, max_size=60),
+)
+def test_cumulative_counts_equal_true_production_across_rollovers(bits: int, start: int, steps: list[int]) -> None:
+    """Whatever the wraps, counted parts equal the parts the machine made."""
+    n = Normaliser(source(mode="cumulative", bits=bits, max_jump=1000))
+    value = start
+    n.accept(value, 0)
+    total = 0
+    for i, step in enumerate(steps, 1):
+        value = (value + step) % (1 << bits)
+        total += n.accept(value, float(i)).count
+    assert total == sum(steps)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.integers(-5, 20), st.text(max_size=3), st.floats(allow_nan=True)), max_size=40))
+def test_increments_count_exactly_the_good_readings(values: list[Any]) -> None:
+    """Garbage never crashes the normaliser and never changes what good readings add."""
+    n = Normaliser(source(mode="increment"))
+    total = 0
+    expected = 0
+    for v in values:
+        try:
+            total += n.accept(v, 0.0).count
+        except RejectedReading:
+            pass
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(f) and 0 <= f <= 10_000 and f == int(f):
+            expected += int(f)
+    assert total == expected

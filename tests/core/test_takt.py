@@ -1,0 +1,243 @@
+"""The takt engine's arithmetic, as tables of exact numbers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from andon.calendar import ShiftCalendar
+from andon.takt import ShiftPlan, Target, Thresholds, build_rows, line_condition, SourceHealth
+from tests.core.engine_fixtures import instance, shift, utc
+
+DAY = date(2026, 11, 25)  # a Wednesday
+EARLY = shift("06:00", "14:00", ("09:00", "09:15"), ("11:30", "12:00"))
+
+
+def row_plans(plan: ShiftPlan, interval: int = 3600) -> list[int]:
+    rows = build_rows(plan, interval, {}, plan.instance.start - 1, Thresholds())
+    return [r.planned for r in rows]
+
+
+def test_fifteen_minute_break_inside_an_hour() -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
+    assert plan.net_available == 8 * 3600 - 45 * 60
+    assert row_plans(plan) == [60, 60, 60, 45, 60, 30, 60, 60]
+    assert plan.target == 435
+    assert plan.plan_at(utc("2026-11-25 09:10")) == 180
+    assert plan.plan_at(utc("2026-11-25 09:20")) == 185
+    assert plan.plan_at(utc("2026-11-25 09:20") + 59.9) == 185
+    assert plan.plan_at(utc("2026-11-25 09:21")) == 186
+
+
+def test_takt_70_rows_add_up_to_the_shift_target() -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=70))
+    assert row_plans(plan) == [51, 51, 52, 38, 52, 26, 51, 51]
+    assert plan.target == 372 == sum(row_plans(plan))
+
+
+def test_demand_sets_takt_and_hits_demand_exactly() -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(demand_per_shift=420))
+    assert plan.takt_seconds == pytest.approx(26100 / 420)
+    assert plan.target == 420
+    assert sum(row_plans(plan)) == 420
+    assert row_plans(plan) == [57, 58, 58, 44, 58, 29, 58, 58]
+
+
+def test_row_wholly_inside_a_break_has_plan_zero_and_is_off() -> None:
+    pattern = shift("06:00", "10:00", ("07:00", "07:30"))
+    plan = ShiftPlan(instance(pattern, DAY), Target(takt_seconds=60))
+    rows = build_rows(plan, 1800, {}, utc("2026-11-25 10:00"), Thresholds())
+    assert [r.planned for r in rows] == [30, 30, 0, 30, 30, 30, 30, 30]
+    assert rows[2].condition == "off"
+    assert rows[1].condition == "abnormal"  # 0 made against 30 planned
+
+
+def test_last_row_is_cut_at_shift_end() -> None:
+    pattern = shift("06:00", "08:30")
+    plan = ShiftPlan(instance(pattern, DAY), Target(takt_seconds=60))
+    rows = build_rows(plan, 3600, {}, 0, Thresholds())
+    assert [(r.end - r.start) for r in rows] == [3600, 3600, 1800]
+    assert [r.planned for r in rows] == [60, 60, 30]
+
+
+def test_shift_across_midnight_belongs_to_its_start_date() -> None:
+    night = shift("22:00", "06:00", ("01:00", "01:30"), sid="night")
+    inst = instance(night, DAY)
+    assert (inst.start, inst.end) == (utc("2026-11-25 22:00"), utc("2026-11-26 06:00"))
+    assert inst.breaks == ((utc("2026-11-26 01:00"), utc("2026-11-26 01:30")),)
+    plan = ShiftPlan(inst, Target(takt_seconds=60))
+    assert row_plans(plan) == [60, 60, 60, 30, 60, 60, 60, 60]
+    assert plan.target == 450
+    cal = ShiftCalendar([night], "UTC")
+    assert cal.at(utc("2026-11-26 03:00")) == inst
+    assert cal.at(utc("2026-11-26 05:59")) == inst
+    assert cal.at(utc("2026-11-26 06:00")) is None
+    assert cal.at(utc("2026-11-26 22:30")).date == date(2026, 11, 26)  # type: ignore[union-attr]
+    assert cal.at(utc("2026-11-26 12:00")) is None
+
+
+# Night shift 22:00-06:00 (no breaks, takt 60 s) on the nights clocks change.
+DST_NIGHTS = [
+    # zone, start date, start UTC, end UTC, hours, rows
+    ("Europe/London", date(2026, 3, 28), "2026-03-28 22:00", "2026-03-29 05:00", 7, 7),
+    ("Europe/London", date(2026, 10, 24), "2026-10-24 21:00", "2026-10-25 06:00", 9, 9),
+    ("America/Chicago", date(2026, 3, 7), "2026-03-08 04:00", "2026-03-08 11:00", 7, 7),
+    ("America/Chicago", date(2026, 10, 31), "2026-11-01 03:00", "2026-11-01 12:00", 9, 9),
+]
+
+
+@pytest.mark.parametrize(("zone", "day", "start", "end", "hours", "rows"), DST_NIGHTS)
+def test_dst_nights_have_their_real_length(zone: str, day: date, start: str, end: str, hours: int, rows: int) -> None:
+    night = shift("22:00", "06:00", sid="night")
+    inst = instance(night, day, zone)
+    assert (inst.start, inst.end) == (utc(start), utc(end))
+    plan = ShiftPlan(inst, Target(takt_seconds=60))
+    assert plan.target == hours * 60
+    assert row_plans(plan) == [60] * rows
+
+
+def test_dst_fall_back_break_in_the_repeated_hour_means_the_first_one() -> None:
+    night = shift("22:00", "06:00", ("01:30", "02:00"), sid="night")
+    inst = instance(night, date(2026, 10, 24), "Europe/London")
+    # 01:30 BST is 00:30 UTC (the first of the two 01:30s); the break ends 02:00 GMT = 02:00 UTC.
+    assert inst.breaks == ((utc("2026-10-25 00:30"), utc("2026-10-25 02:00")),)
+    plan = ShiftPlan(inst, Target(takt_seconds=60))
+    assert plan.target == 9 * 60 - 90
+
+
+def test_dst_spring_forward_shift_on_the_short_day_in_local_time() -> None:
+    day_shift = shift("06:00", "14:00", ("09:00", "09:15"), sid="early")
+    inst = instance(day_shift, date(2026, 3, 29), "Europe/London")
+    assert (inst.start, inst.end) == (utc("2026-03-29 05:00"), utc("2026-03-29 13:00"))
+    assert inst.breaks == ((utc("2026-03-29 08:00"), utc("2026-03-29 08:15")),)
+
+
+def test_planned_downtime_overlapping_a_break_is_not_subtracted_twice() -> None:
+    inst = instance(EARLY, DAY)
+    plan = ShiftPlan(inst, Target(takt_seconds=60), [(utc("2026-11-25 09:10"), utc("2026-11-25 09:40"))])
+    assert plan.net_available == 8 * 3600 - 45 * 60 - 25 * 60
+    assert plan.target == 410
+    assert sum(row_plans(plan)) == 410
+
+
+def test_weekday_filter_and_calendar_lookup() -> None:
+    weekdays = shift("06:00", "14:00", days=["mon", "tue", "wed", "thu", "fri"])
+    cal = ShiftCalendar([weekdays], "Europe/London")
+    assert cal.instance("s", date(2026, 11, 28)) is None  # Saturday
+    assert cal.at(utc("2026-11-28 10:00")) is None
+    assert cal.latest_started(utc("2026-11-28 10:00")).date == date(2026, 11, 27)  # type: ignore[union-attr]
+
+
+THRESHOLDS = Thresholds(warning_behind=1, abnormal_behind=3, stop_after_seconds=None)
+
+
+@pytest.mark.parametrize(
+    ("now", "cum_delta", "last_count", "expected"),
+    [
+        ("2026-11-25 05:00", 0, None, ("off", "no shift")),
+        ("2026-11-25 09:05", -10, None, ("off", "break")),
+        ("2026-11-25 07:00", 0, "2026-11-25 06:59", ("normal", "on plan")),
+        ("2026-11-25 07:00", 2, "2026-11-25 06:59", ("normal", "ahead")),
+        ("2026-11-25 07:00", -1, "2026-11-25 06:59", ("normal", "on plan")),
+        ("2026-11-25 07:00", -2, "2026-11-25 06:59", ("warning", "2 behind")),
+        ("2026-11-25 07:00", -3, "2026-11-25 06:59", ("warning", "3 behind")),
+        ("2026-11-25 07:00", -4, "2026-11-25 06:59", ("abnormal", "4 behind")),
+        # Three takts (180 s) without a count: stopped.
+        ("2026-11-25 07:00", 0, "2026-11-25 06:57", ("abnormal", "line stopped")),
+        ("2026-11-25 07:00", 0, "2026-11-25 06:57:01", ("normal", "on plan")),
+        # The break does not count towards the stop: 09:14 -> 09:17 is only 2 available minutes.
+        ("2026-11-25 09:17", 0, "2026-11-25 08:59", ("abnormal", "line stopped")),
+        ("2026-11-25 09:16", 0, "2026-11-25 08:59:30", ("normal", "on plan")),
+    ],
+)
+def test_line_condition(now: str, cum_delta: int, last_count: str | None, expected: tuple[str, str]) -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
+
+    def t(text: str) -> float:
+        parts = text.split(":")
+        return utc(":".join(parts[:2])) + (float(parts[2]) if len(parts) > 2 else 0)
+
+    assert line_condition(plan, t(now), cum_delta, t(last_count) if last_count else None, THRESHOLDS) == expected
+
+
+def test_stale_source_wins_over_behind() -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
+    now = utc("2026-11-25 07:00")
+    offline = SourceHealth("plc", online=False, last_seen=now - 5, stale_after=None, detail="PLC 10.0.0.5 unreachable")
+    silent = SourceHealth("mqtt", online=True, last_seen=now - 31, stale_after=30)
+    fine = SourceHealth("sim", online=True, last_seen=now - 31, stale_after=None)
+    assert line_condition(plan, now, -10, now, THRESHOLDS, [offline]) == ("stale", "PLC 10.0.0.5 unreachable")
+    assert line_condition(plan, now, -10, now, THRESHOLDS, [silent]) == ("stale", "no data from mqtt")
+    assert line_condition(plan, now, 0, now, THRESHOLDS, [fine]) == ("normal", "on plan")
+
+
+def test_rows_carry_actuals_deltas_and_cumulatives() -> None:
+    plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
+    tallies = {0: (62, 1), 1: (55, 0), 3: (44, 2)}
+    rows = build_rows(plan, 3600, tallies, utc("2026-11-25 09:30"), Thresholds())
+    got = [(r.actual, r.delta, r.cum_planned, r.cum_actual, r.cum_delta, r.scrap, r.condition) for r in rows[:5]]
+    assert got == [
+        (62, 2, 60, 62, 2, 1, "normal"),
+        (55, -5, 120, 117, -3, 0, "abnormal"),
+        (0, -60, 180, 117, -63, 0, "abnormal"),
+        (44, -1, 225, 161, -64, 2, "normal"),  # current row: 44 made against 30 planned so far
+        (None, None, 285, None, None, None, "pending"),
+    ]
+    assert rows[3].current and not rows[2].current
+
+
+@st.composite
+def shift_and_takt(draw: st.DrawFn) -> tuple[ShiftPlan, int]:
+    start = draw(st.integers(0, 23 * 60 + 59))
+    length = draw(st.integers(30, 24 * 60 - 1))
+    breaks: list[tuple[str, str]] = []
+    cursor = start + draw(st.integers(1, 120))
+    while len(breaks) < 3 and cursor + 5 < start + length:
+        b_len = draw(st.integers(1, 60))
+        if cursor + b_len >= start + length:
+            break
+        breaks.append((_hhmm(cursor), _hhmm(cursor + b_len)))
+        cursor += b_len + draw(st.integers(1, 180))
+    pattern = shift(_hhmm(start), _hhmm(start + length), *breaks)
+    zone = draw(st.sampled_from(["UTC", "Europe/London", "America/Chicago"]))
+    day = draw(st.dates(date(2026, 1, 1), date(2027, 12, 31)))
+    inst = ShiftCalendar([pattern], zone).instance("s", day)
+    assert inst is not None
+    if draw(st.booleans()):
+        target = Target(takt_seconds=draw(st.floats(1, 600).map(lambda x: round(x, 2))))
+    else:
+        target = Target(demand_per_shift=draw(st.integers(1, 5000)))
+    interval = draw(st.sampled_from([15, 30, 45, 60, 90, 120])) * 60
+    return ShiftPlan(inst, target), interval
+
+
+def _hhmm(minutes: int) -> str:
+    minutes %= 24 * 60
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@settings(max_examples=300, deadline=None)
+@given(shift_and_takt())
+def test_row_plans_sum_to_the_shift_target(case: tuple[ShiftPlan, int]) -> None:
+    plan, interval = case
+    assert sum(row_plans(plan, interval)) == plan.target
+    rows = build_rows(plan, interval, {}, plan.instance.start - 1, Thresholds())
+    assert rows[-1].cum_planned == plan.target
+
+
+@settings(max_examples=200, deadline=None)
+@given(shift_and_takt(), st.lists(st.floats(0, 1), min_size=2, max_size=30))
+def test_plan_never_decreases(case: tuple[ShiftPlan, int], fractions: list[float]) -> None:
+    plan, _ = case
+    span = plan.instance.end - plan.instance.start
+    times = sorted(plan.instance.start + f * span for f in fractions)
+    plans = [plan.plan_at(t) for t in times]
+    assert plans == sorted(plans)
+    assert plan.plan_at(plan.instance.start) == 0
+    if plan.target and plan.takt is not None and plan.takt_seconds is not None:
+        assert plan.target == int(plan.net_available // plan.takt_seconds) or plan.target == int(
+            plan.net_available / float(plan.takt) + 1e-9
+        )
