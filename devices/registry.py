@@ -19,7 +19,7 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.s7",
     "devices.mqtt",
 )
-LIGHT_MODULES: tuple[str, ...] = ("devices.light_gpio",)
+LIGHT_MODULES: tuple[str, ...] = ("devices.light_gpio", "devices.light_patlite", "devices.light_modbus")
 BUTTON_MODULES: tuple[str, ...] = ()
 
 
