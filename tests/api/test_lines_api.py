@@ -1,0 +1,125 @@
+"""The lines API through FastAPI's test client on a real SQLite database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from andon.api.app import create_app
+from andon.api.deps import Services
+from andon.clock import ManualClock
+from tests.core.engine_fixtures import utc
+from tests.core.plant_fixtures import make_config, make_plant
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(utc("2026-11-25 07:30"))
+
+
+@pytest.fixture
+def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
+    config = make_config(tmp_path)
+    plant = make_plant(config, clock)
+    services = Services(config=config, plant=plant, store=plant.store, clock=clock)
+    with TestClient(create_app(services)) as c:
+        yield c
+    plant.close()
+
+
+def test_healthz_and_lines(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    lines = client.get("/api/lines").json()
+    assert [(x["id"], x["name"], x["state"]["condition"]) for x in lines] == [
+        ("line1", "Assembly 1", "abnormal"), ("line2", "line2", "abnormal"),
+    ]
+
+
+def test_post_counts_then_state_and_board(client: TestClient) -> None:
+    r = client.post("/api/lines/line1/counts", json={"count": 80, "ts": "2026-11-25T06:30:00Z", "id": "a"})
+    assert (r.status_code, r.json()) == (201, {"status": "accepted", "count": 80})
+    r = client.post("/api/lines/line1/counts", json={"count": 80, "ts": "2026-11-25T06:30:00Z", "id": "a"})
+    assert (r.status_code, r.json()) == (200, {"status": "duplicate", "count": 0})
+    client.post("/api/lines/line1/counts", json={"count": 4, "kind": "scrap"})
+    client.post("/api/lines/line1/counts", json={})  # one good part, now
+    state = client.get("/api/lines/line1/state").json()
+    assert {k: state[k] for k in ("plan_to_date", "actual_to_date", "delta", "scrap_to_date", "shift_target",
+                                  "condition", "takt_seconds")} == {
+        "plan_to_date": 90, "actual_to_date": 81, "delta": -9, "scrap_to_date": 4, "shift_target": 435,
+        "condition": "abnormal", "takt_seconds": 60.0,
+    }
+    board = client.get("/api/lines/line1/board").json()
+    assert (board["date"], board["shift"], board["shift_target"]) == ("2026-11-25", "early", 435)
+    first, second = board["rows"][0], board["rows"][1]
+    assert (first["planned"], first["actual"], first["delta"], first["condition"]) == (60, 80, 20, "normal")
+    assert (second["actual"], second["scrap"], second["cum_actual"], second["cum_delta"], second["current"]) == (
+        1, 4, 81, -39, True,
+    )
+    assert board["rows"][2]["actual"] is None and board["rows"][2]["condition"] == "pending"
+
+
+def test_board_csv(client: TestClient) -> None:
+    client.post("/api/lines/line1/counts", json={"count": 61, "ts": utc("2026-11-25 06:10")})
+    r = client.get("/api/lines/line1/board?date=2026-11-25&shift=early&format=csv")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.text.splitlines()
+    assert lines[0] == ("start,end,planned,actual,delta,cum_planned,cum_actual,cum_delta,scrap,condition,"
+                        "reason,problem_id,problem_status,trust")
+    assert lines[1] == "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,60,61,1,60,61,1,0,normal,,,,"
+    assert lines[3] == "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,60,,,180,,,,pending,,,,"
+    assert len(lines) == 9
+
+
+def test_board_of_another_shift_and_date(client: TestClient) -> None:
+    r = client.get("/api/lines/line1/board?date=2026-11-24&shift=late")
+    body = r.json()
+    assert (r.status_code, body["start"], body["end"], len(body["rows"])) == (
+        200, "2026-11-24T14:00:00+00:00", "2026-11-24T22:00:00+00:00", 8,
+    )
+    assert [row["actual"] for row in body["rows"]] == [0] * 8
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "status", "says"),
+    [
+        ("get", "/api/lines/nope/state", None, 404, "no line 'nope'"),
+        ("get", "/api/lines/nope/board", None, 404, "no line 'nope'"),
+        ("get", "/api/lines/line1/board?shift=graveyard", None, 404, "has no shift 'graveyard'"),
+        ("get", "/api/lines/line1/board?date=2026-13-01", None, 422, "query.date"),
+        ("get", "/api/lines/line1/board?date=2026-11-25", None, 400, "several shifts start on 2026-11-25"),
+        ("get", "/api/lines/line1/board?format=xml", None, 422, "query.format"),
+        ("post", "/api/lines/line1/counts", {"count": "many"}, 422, "count:"),
+        ("post", "/api/lines/line1/counts", {"count": -1}, 422, "count:"),
+        ("post", "/api/lines/line1/counts", {"count": 1, "kind": "meh"}, 422, "kind:"),
+        ("post", "/api/lines/line1/counts", {"count": 1, "colour": "red"}, 422, "colour: Extra inputs"),
+        ("post", "/api/lines/line1/counts", {"count": 1, "ts": "soon"}, 422, "count rejected (bad_time)"),
+        ("post", "/api/lines/line1/counts", {"count": 1, "ts": 4102444800}, 422, "count rejected (future_time)"),
+        ("post", "/api/lines/line1/counts", {"count": 20000}, 422, "count rejected (jump)"),
+        ("post", "/api/lines/nope/counts", {"count": 1}, 404, "no line 'nope'"),
+    ],
+)
+def test_bad_requests_get_a_4xx_saying_what_is_wrong(
+    client: TestClient, method: str, url: str, body: object, status: int, says: str
+) -> None:
+    r = client.request(method.upper(), url, json=body)
+    assert r.status_code == status
+    assert says in r.json()["detail"]
+
+
+def test_not_json_body(client: TestClient) -> None:
+    r = client.post("/api/lines/line1/counts", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "JSON" in r.json()["detail"]
+
+
+def test_pages_and_metrics(client: TestClient) -> None:
+    home = client.get("/")
+    assert home.status_code == 200 and "/board/" in home.text
+    assert "Hour-by-hour" in client.get("/board/line1").text or "board" in client.get("/board/line1").text
+    assert client.get("/board/nope").status_code == 404
+    client.post("/api/lines/line1/counts", json={"count": "x"})
+    client.post("/api/lines/line1/counts", json={"count": 2})
+    metrics = client.get("/metrics").text
+    assert 'andon_parts_total{kind="good",line="line1"} 2.0' in metrics
