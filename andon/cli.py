@@ -13,9 +13,10 @@ import uuid
 from collections.abc import Sequence
 
 from andon.config.loader import ConfigError, load_config
+from andon.config.schema import Config
 
 
-def _load_or_exit(path: str):  # type: ignore[no-untyped-def]
+def _load_or_exit(path: str) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:

@@ -26,6 +26,7 @@ class StrictModel(BaseModel):
 class SourceConfigBase(StrictModel):
     """Keys every count source has, whatever its protocol."""
 
+    type: str = Field(description="Which driver reads this source.")
     id: str | None = Field(
         None, description="Name of this source, unique within its line (default: type and index)."
     )

@@ -67,15 +67,12 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/board/{line}", response_class=HTMLResponse, include_in_schema=False)
     def board_page(line: str) -> str:
         """Serve the hour-by-hour board page of a line."""
-        services.plant.lines.get(line) or _raise_404(line)
+        if line not in services.plant.lines:
+            raise HTTPException(404, f"no line {line!r}")
         return _page("board.html")
 
     app.include_router(lines.router)
     return app
-
-
-def _raise_404(line: str) -> None:
-    raise HTTPException(404, f"no line {line!r}")
 
 
 def _jsonable(errors: Any) -> Any:

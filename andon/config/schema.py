@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
 from devices import registry
-from devices.base import StrictModel
+from devices.base import SourceConfigBase, StrictModel
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -102,9 +103,7 @@ class ShiftConfig(StrictModel):
     name: str | None = Field(None, description="Name shown on boards (default: the id).")
     start: str = Field(description="Local start time, HH:MM.")
     end: str = Field(description="Local end time, HH:MM; before start means the next day.")
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(WEEKDAYS), description="Weekdays the shift starts on."
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS), description="Weekdays the shift starts on.")
     breaks: list[BreakConfig] = Field(default_factory=list, description="Breaks within the shift.")
 
     @field_validator("start", "end")
@@ -205,9 +204,14 @@ def _no_driver_model(what: str) -> Any:
     return NoDriver
 
 
-SourceConfig = _driver_union(registry.sources(), "count source")
-LightConfig = _driver_union(registry.lights(), "stack light")
-ButtonConfig = _driver_union(registry.buttons(), "andon button")
+if TYPE_CHECKING:
+    SourceConfig = SourceConfigBase
+    LightConfig = Any
+    ButtonConfig = Any
+else:
+    SourceConfig = _driver_union(registry.sources(), "count source")
+    LightConfig = _driver_union(registry.lights(), "stack light")
+    ButtonConfig = _driver_union(registry.buttons(), "andon button")
 
 
 class AndonConfig(StrictModel):
@@ -225,7 +229,7 @@ class AndonConfig(StrictModel):
         default_factory=dict, description="Escalation tiers for particular categories."
     )
     webhook_url: str | None = Field(None, description="URL POSTed on every escalation (optional).")
-    buttons: list[ButtonConfig] = Field(default_factory=list, description="Physical andon buttons.")  # type: ignore[valid-type]
+    buttons: list[ButtonConfig] = Field(default_factory=list, description="Physical andon buttons.")
 
     @model_validator(mode="after")
     def _categories(self) -> AndonConfig:
@@ -251,8 +255,8 @@ class LineConfig(StrictModel):
     demand_per_shift: int | None = Field(None, gt=0, description="Parts demanded per shift (alternative).")
     interval_minutes: int = Field(60, ge=1, le=1440, description="Length of each board row.")
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="Condition limits.")
-    sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")  # type: ignore[valid-type]
-    stack_light: LightConfig | None = Field(None, description="Stack light at the line.")  # type: ignore[valid-type]
+    sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")
+    stack_light: LightConfig | None = Field(None, description="Stack light at the line.")
     andon: AndonConfig = Field(default_factory=AndonConfig, description="Andon set-up.")
 
     @model_validator(mode="after")

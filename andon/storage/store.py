@@ -7,6 +7,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 from pathlib import Path
 
 from sqlalchemy import Engine, case, create_engine, event, func, insert, select
@@ -39,7 +40,7 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets board reads run while the writer commits; NORMAL sync is durable across a
     # process crash and loses at most the last commit on power loss, the usual trade-off for WAL.
@@ -280,7 +281,7 @@ class EventWriter:
             if item.on_stored is not None:
                 batch.callbacks.append(item.on_stored)
             return
-        kind, payload = item  # type: ignore[misc]
+        kind, payload = cast(tuple[str, Any], item)
         if kind == "counter":
             key, value = payload
             batch.counters[key] = value
