@@ -27,9 +27,9 @@ BUTTON_MODULES: tuple[str, ...] = ()
 class Driver:
     """A registered driver: its config ``type``, its config model and its class."""
 
-    type: str
-    config_model: type[Any]
-    driver_class: type[Any] | None
+    name: str
+    config_model: Any
+    driver_class: Any
 
 
 _sources: dict[str, Driver] = {}
