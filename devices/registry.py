@@ -19,7 +19,12 @@ SOURCE_MODULES: tuple[str, ...] = (
     "devices.s7",
     "devices.mqtt",
 )
-LIGHT_MODULES: tuple[str, ...] = ("devices.light_gpio", "devices.light_patlite", "devices.light_modbus")
+LIGHT_MODULES: tuple[str, ...] = (
+    "devices.light_gpio",
+    "devices.light_patlite",
+    "devices.light_modbus",
+    "devices.light_mqtt",
+)
 BUTTON_MODULES: tuple[str, ...] = ()
 
 
