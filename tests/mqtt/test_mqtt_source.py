@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -433,3 +436,67 @@ def test_network_thread_stops_with_the_last_source(mosquitto: Mosquitto, runner:
     runner.stop(task)
     assert paho_threads() == []
     assert [k for k in shared if k.startswith("mqtt-client:")] == []
+
+
+@pytest.mark.parametrize(("mode", "expected"), [("increment", [5]), ("cumulative", [100, 5])])
+def test_retained_replay_is_skipped_for_increments(
+    mode: str, expected: list[int], mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    device = mqtt_client()
+    device.client.publish("plant/line1/parts", b"100", qos=1, retain=True).wait_for_publish(5)
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", mode=mode))
+    wait_until(online(sink))
+    device.publish("plant/line1/parts", b"5")
+    wait_until(lambda: 5 in sink.values())
+    assert sink.values() == expected
+
+
+KILLED_COLLECTOR = """
+import asyncio, sys
+from andon.clock import ManualClock
+from andon.config.schema import MqttConfig
+from devices.base import SourceContext
+from devices.mqtt import MqttSource, MqttSourceConfig
+
+class NeverStored:
+    def __init__(self): self.n = 0
+    def reading(self, value, **kw):
+        self.n += 1
+        if self.n == 5:
+            print("got 5", flush=True)
+    def online(self): print("online", flush=True)
+    def offline(self, reason): pass
+
+config = MqttSourceConfig.model_validate({"type": "mqtt", "topic": "plant/line1/parts", "field": "n", "id_field": "id"})
+shared = {"mqtt": MqttConfig.model_validate({"port": int(sys.argv[1]), "client_id": "andon-test"})}
+asyncio.run(MqttSource(config, NeverStored(), SourceContext(ManualClock(0), shared)).run())
+"""
+
+
+def test_kill_9_before_storage_loses_nothing(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_COLLECTOR, str(mosquitto.port)], stdout=subprocess.PIPE, cwd=root
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"online\n"
+        device = mqtt_client()
+        for i in range(1, 6):
+            device.publish("plant/line1/parts", json.dumps({"n": 1, "id": f"m{i}"}))
+        assert proc.stdout.readline() == b"got 5\n"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/parts", field="n", id_field="id"))
+    wait_until(lambda: len(sink.readings) == 5)
+    assert [r["event_id"] for r in sink.readings] == ["m1", "m2", "m3", "m4", "m5"]
