@@ -244,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         except (KeyError, ValueError) as exc:
             parser.error(f"unknown timezone {args.timezone!r}: {exc}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One request a second would fill the journal; the client logs faults and recoveries itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return run(
         args.server,
         args.line,

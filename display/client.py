@@ -193,6 +193,10 @@ class PlantClient(ApiFeed):
                 raise FetchError(BAD_DATA, "/api/lines: expected a list of lines")
             states = []
             for item in listed:
+                # Each item is a state, or {"id", "name", "state": {...}}, or just a line id.
+                if isinstance(item, dict) and isinstance(item.get("state"), dict):
+                    states.append(_check_state(item["state"], "/api/lines item"))
+                    continue
                 if isinstance(item, dict) and "condition" in item:
                     states.append(_check_state(item, "/api/lines item"))
                     continue

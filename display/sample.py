@@ -63,6 +63,7 @@ def sample_board(line: str = "line1", name: str = "Assembly 1", behind: bool = T
             if behind and i in REASONS:
                 row["reason"] = REASONS[i]
                 row["problem_id"] = 12 if i == 1 else None
+                row["problem_status"] = "do" if i == 1 else None
         rows.append(row)
     return {
         "line": line,
@@ -174,7 +175,7 @@ def sample_api(data: SampleData) -> FastAPI:
 
     @app.get("/api/lines")
     def lines() -> list[dict[str, Any]]:
-        return [copy.deepcopy(s) for s in data.states.values()]
+        return [{"id": line, "name": s.get("name"), "state": copy.deepcopy(s)} for line, s in data.states.items()]
 
     @app.get("/api/lines/{line}/state")
     def state(line: str) -> dict[str, Any]:

@@ -119,7 +119,9 @@ def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
     reason = str(row.get("reason") or "")
     problem_id = row.get("problem_id")
     if problem_id is not None:
-        reason = f"{reason}  [problem #{problem_id}]".strip()
+        status = row.get("problem_status")
+        link = f"problem #{problem_id} {status}" if status else f"problem #{problem_id}"
+        reason = f"{reason}  [{link}]".strip()
     return RowView(
         hours=f"{local_hhmm(start, tz)}-{local_hhmm(end, tz)}",
         planned=figure(row.get("planned")),

@@ -1,0 +1,116 @@
+"""The display's client and renderer against the real andon API (uvicorn, SQLite, a manual clock)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+from pathlib import Path
+
+import httpx
+import pygame
+import pytest
+import uvicorn
+
+from andon.api.app import create_app
+from andon.api.deps import Services
+from andon.clock import ManualClock
+from display.client import UNREACHABLE, LineClient
+from display.palette import condition_colour
+from display.render import LineBoardRenderer
+from display.view import line_view
+from tests.conftest import free_port, wait_for_port
+from tests.core.engine_fixtures import utc
+from tests.core.plant_fixtures import make_config, make_plant
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "display"
+
+
+class RealServer:
+    """The andon API app served by uvicorn on a free loopback port; can stop and start again."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve and wait until the port accepts connections."""
+        config = uvicorn.Config(create_app(self.services), host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        """Stop serving and wait for the thread."""
+        if self._server is not None and self._thread is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=10)
+            assert not self._thread.is_alive()
+        self._server = self._thread = None
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """07:30 UTC on a shift day of the core's test plant."""
+    return ManualClock(utc("2026-11-25 07:30"))
+
+
+@pytest.fixture
+def server(tmp_path: Path, clock: ManualClock) -> Iterator[RealServer]:
+    """Run the real API on a SQLite database for one test."""
+    config = make_config(tmp_path)
+    plant = make_plant(config, clock)
+    srv = RealServer(Services(config=config, plant=plant, store=plant.store, clock=clock))
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        plant.close()
+
+
+def delta_pixel(client: LineClient, size: tuple[int, int], now: float, name: str) -> tuple[int, int, int]:
+    """Render the client's data at ``size`` and return the delta tile's colour."""
+    snap = client.snapshot()
+    renderer = LineBoardRenderer(size, UTC)
+    view = line_view(
+        "line1", snap.state, snap.board, stale=client.stale, last_good=snap.last_good, problem=snap.problem, tz=UTC
+    )
+    surface = pygame.Surface(size)
+    renderer.draw_full(surface, view, now)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    pygame.image.save(surface, str(ARTIFACTS / f"{name}_{size[0]}x{size[1]}.png"))
+    c = surface.get_at((renderer.layout.delta.x + 3, renderer.layout.delta.y + 3))
+    return (c.r, c.g, c.b)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_board_from_the_real_api_behind_ahead_stale_and_back(
+    server: RealServer, clock: ManualClock, size: tuple[int, int]
+) -> None:
+    client = LineClient(server.url, "line1", clock=clock, stale_after=5, timeout=1)
+    try:
+        assert client.fetch()
+        state = client.snapshot().state or {}
+        assert (state["condition"], state["delta"]) == ("abnormal", -90)  # 07:30, nothing made yet
+        assert delta_pixel(client, size, clock.now(), "real_behind") == condition_colour("abnormal")
+        r = httpx.post(f"{server.url}/api/lines/line1/counts", json={"count": 95, "ts": "2026-11-25T07:30:00Z"})
+        assert r.status_code == 201
+        assert client.fetch()
+        state = client.snapshot().state or {}
+        assert (state["condition"], state["delta"]) == ("normal", 5)
+        assert delta_pixel(client, size, clock.now(), "real_ahead") == condition_colour("normal")
+        server.stop()
+        clock.advance(6)
+        assert client.fetch() is False
+        assert (client.snapshot().problem, client.stale) == (UNREACHABLE, True)
+        assert delta_pixel(client, size, clock.now(), "real_stale") == condition_colour("stale")
+        server.start()
+        assert client.fetch() is True and client.stale is False
+        assert delta_pixel(client, size, clock.now(), "real_back") == condition_colour("normal")
+    finally:
+        client.close()
