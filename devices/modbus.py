@@ -160,6 +160,7 @@ class ModbusHub:
             except (TimeoutError, ModbusException, OSError) as exc:
                 self._lost(str(exc) or type(exc).__name__)
                 raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
+            self._answered()
             if response.isError():
                 raise PlcFault(
                     f"PLC {self.where} refused to read {register_type} {address} (unit {unit}): "
@@ -194,13 +195,16 @@ class ModbusHub:
             client.close()
             self._lost(why)
             raise PlcUnreachable(f"PLC {self.where} unreachable: {why}")
-        if self._fault is not None:
-            log.info("PLC %s connected again after: %s", self.where, self._fault)
         self._client = client
-        self._fault = None
-        self._retry_wait = self.retry_min
         self.connections_made += 1
         return client
+
+    def _answered(self) -> None:
+        # Only an answer ends a fault: a PLC that accepts connections but stays silent is still down.
+        if self._fault is not None:
+            log.info("PLC %s answers again (was: %s)", self.where, self._fault)
+            self._fault = None
+            self._retry_wait = self.retry_min
 
     def _lost(self, why: str) -> None:
         if self._fault is None:

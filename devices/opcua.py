@@ -107,7 +107,7 @@ class OpcuaSource(CountSource):
         super().__init__(config, sink, context)
         self._healthy: bool | None = None
         self._last_on: bool | None = None
-        self._connected_once = False
+        self._answered = False
 
     async def run(self) -> None:
         """Connect, read until the connection fails, wait (doubling) and connect again."""
@@ -116,7 +116,7 @@ class OpcuaSource(CountSource):
         c = self.config
         wait = min(c.poll_seconds, c.reconnect_max_seconds)
         while True:
-            self._connected_once = False
+            self._answered = False
             try:
                 await self._session()
             except SourceFault as exc:
@@ -126,7 +126,7 @@ class OpcuaSource(CountSource):
             except (TimeoutError, OSError, ua.UaError) as exc:
                 why = str(exc) or type(exc).__name__
                 self._fault(ServerUnreachable(f"OPC UA server {c.url} unreachable: {why}"))
-            if self._connected_once:
+            if self._answered:
                 wait = min(c.poll_seconds, c.reconnect_max_seconds)
             await asyncio.sleep(wait)
             wait = min(wait * 2, c.reconnect_max_seconds)
@@ -151,7 +151,6 @@ class OpcuaSource(CountSource):
             if c.security is not None:
                 await client.set_security_string(c.security)
             await client.connect()
-            self._connected_once = True
             node = client.get_node(c.node)
             first = await node.read_data_value()  # proves the node exists before subscribing
             if c.subscribe:
@@ -182,6 +181,7 @@ class OpcuaSource(CountSource):
         if status is not None and not status.is_good():
             self._fault(SourceFault(f"OPC UA node {c.node} on {c.url} reports {status.name}"))
             return
+        self._answered = True  # a good value, not a mere connection, resets the reconnect wait
         if self._healthy is not True:
             if self._healthy is False:
                 log.info("%s: reading again", self.describe())

@@ -152,12 +152,15 @@ class S7Hub:
                 self._lost(client, str(exc) or type(exc).__name__)
                 raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
             except S7Error as exc:
-                if not await asyncio.to_thread(client.get_connected):
+                if await asyncio.to_thread(client.get_connected):
+                    self._answered()
+                else:
                     self._lost(client, str(exc) or type(exc).__name__)
                     raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
                 raise PlcFault(
                     f"PLC {self.where} refused to read DB{db}.DBB{offset} ({size} bytes): {exc}"
                 ) from exc
+            self._answered()
             return data
 
     async def _connected(self) -> Any:
@@ -174,13 +177,16 @@ class S7Hub:
         except (S7Error, OSError) as exc:
             self._lost(client, str(exc) or type(exc).__name__)
             raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
-        if self._fault is not None:
-            log.info("PLC %s connected again after: %s", self.where, self._fault)
         self._client = client
-        self._fault = None
-        self._retry_wait = self.retry_min
         self.connections_made += 1
         return client
+
+    def _answered(self) -> None:
+        # Only an answer ends a fault: a PLC that accepts connections but stays silent is still down.
+        if self._fault is not None:
+            log.info("PLC %s answers again (was: %s)", self.where, self._fault)
+            self._fault = None
+            self._retry_wait = self.retry_min
 
     def _lost(self, client: Any, why: str) -> None:
         if self._fault is None:

@@ -342,6 +342,38 @@ def test_unreachable_plc_at_start_is_reported_once() -> None:
     asyncio.run(scenario())
 
 
+def test_silent_plc_times_out_and_is_reported_once() -> None:
+    """A PLC that accepts the connection but never answers: one offline after the timeout."""
+
+    async def scenario() -> None:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)  # keep the socket open, say nothing
+
+        server = await asyncio.start_server(hold, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        sink = RecordingSink()
+        cfg = config(port, register=0, timeout_seconds=0.2)
+        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        try:
+            await eventually(lambda: len(sink.events) >= 1)
+            await asyncio.sleep(0.8)  # several more timeouts
+        finally:
+            await cancel(task)
+            server.close()
+            for writer in accepted:
+                writer.close()
+            await server.wait_closed()
+        assert len(sink.events) == 1
+        assert sink.events[0][0] == "offline"
+        assert sink.events[0][1].startswith(f"PLC 127.0.0.1:{port} unreachable: ")
+        assert sink.readings == []
+        assert len(accepted) >= 2  # the hub dropped the silent connection and tried again
+
+    asyncio.run(scenario())
+
+
 @pytest.mark.parametrize(
     ("words", "order", "signed", "expected"),
     [
