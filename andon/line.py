@@ -119,8 +119,7 @@ class LineRuntime:
         tally = self._tallies.get(key)
         if tally is None:
             counts = self.store.tallies(self.id, instance.start, instance.end, self.interval_seconds)
-            flags = self.store.flags_by_bucket(self.id, instance.start, instance.end, self.interval_seconds)
-            tally = {b: [g, s, flags.get(b, 0)] for b, (g, s) in counts.items()}
+            tally = {b: [g, s, f] for b, (g, s, f) in counts.items()}
             self._tallies[key] = tally
             while len(self._tallies) > self._keep_shifts:
                 self._tallies.popitem(last=False)

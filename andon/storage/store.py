@@ -148,36 +148,22 @@ class Store:
 
     def tallies(
         self, line_id: str, start: float, end: float, interval_seconds: int
-    ) -> dict[int, tuple[int, int]]:
-        """Return (good, scrap) per row index for events in [start, end)."""
+    ) -> dict[int, tuple[int, int, int]]:
+        """Return (good, scrap, OR of event flags) per row index for events in [start, end)."""
         bucket = func.floor((CountEventRow.ts - start) / interval_seconds).label("bucket")
         good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
         scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
+        # Grouping by flags too gives the OR of flags in one scan (SQL has no portable bitwise OR).
         stmt = (
-            select(bucket, good, scrap)
+            select(bucket, CountEventRow.flags, good, scrap)
             .where(CountEventRow.line_id == line_id, CountEventRow.ts >= start, CountEventRow.ts < end)
-            .group_by(bucket)
+            .group_by(bucket, CountEventRow.flags)
         )
+        out: dict[int, tuple[int, int, int]] = {}
         with self.engine.connect() as conn:
-            return {int(b): (int(g or 0), int(s or 0)) for b, g, s in conn.execute(stmt)}
-
-    def flags_by_bucket(
-        self, line_id: str, start: float, end: float, interval_seconds: int
-    ) -> dict[int, int]:
-        """Return the OR of event flags per row index (SQL has no portable bitwise OR aggregate)."""
-        bucket = func.floor((CountEventRow.ts - start) / interval_seconds).label("bucket")
-        stmt = (
-            select(bucket, CountEventRow.flags)
-            .where(
-                CountEventRow.line_id == line_id, CountEventRow.ts >= start, CountEventRow.ts < end,
-                CountEventRow.flags != 0,
-            )
-            .distinct()
-        )
-        out: dict[int, int] = {}
-        with self.engine.connect() as conn:
-            for b, f in conn.execute(stmt):
-                out[int(b)] = out.get(int(b), 0) | int(f)
+            for b, f, g, sc in conn.execute(stmt):
+                g0, s0, f0 = out.get(int(b), (0, 0, 0))
+                out[int(b)] = (g0 + int(g or 0), s0 + int(sc or 0), f0 | int(f))
         return out
 
     def last_count_at(self, line_id: str, before: float) -> float | None:

@@ -1,0 +1,155 @@
+"""Engine benchmark: events/s through normaliser + engine + batched SQLite writes (100 lines),
+board query time for a full shift of one line with 30,000 events, and `andon run` memory.
+
+Run: python bench/engine.py [--events 200000]
+Targets: >= 20,000 events/s on one core; board query < 20 ms; demo RSS < 120 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from andon.board import board_dict
+from andon.clock import ManualClock
+from andon.config.loader import parse_config
+from andon.plant import Plant
+from andon.storage.store import Store, open_database
+
+SHIFT_START = 1_764_050_400.0  # 2025-11-25 06:00 UTC, a Tuesday
+
+
+def plant_config(db: Path, lines: int) -> str:
+    text = f"""
+plant: {{name: Bench, timezone: UTC}}
+database: sqlite:///{db}
+shifts:
+  - {{id: early, start: "06:00", end: "14:00", breaks: [{{start: "09:00", end: "09:15"}}]}}
+lines:
+"""
+    for i in range(lines):
+        text += f"  - {{id: line{i}, takt_seconds: 30, sources: [{{type: http, id: http}}]}}\n"
+    return text
+
+
+def bench_intake(folder: Path, events: int, lines: int = 100) -> None:
+    config = parse_config(plant_config(folder / "intake.db", lines))
+    clock = ManualClock(SHIFT_START + 8 * 3600 - 1)
+    plant = Plant(config, Store(open_database(config.database)), clock)
+    line_ids = [f"line{i}" for i in range(lines)]
+    for line_id in line_ids:  # load each shift's tallies once, as a running system has
+        plant.post_count(line_id, 1, ts=SHIFT_START)
+    plant.writer.flush()
+    span = 8 * 3600 - 1
+    work = [
+        (line_ids[i % lines], SHIFT_START + (i * 7919) % span, f"e{i}") for i in range(events)
+    ]
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    intake = plant.intake
+    for line_id, ts, event_id in work:
+        intake(line_id, "http", 1, ts=ts, event_id=event_id)
+    intake_wall = time.perf_counter() - wall0
+    plant.writer.flush(timeout=600)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    total = sum(plant.line(x).state()["actual_to_date"] for x in line_ids) - lines
+    assert total == events, (total, events)
+    plant.close()
+    print(f"intake: {events} events over {lines} lines (normaliser + engine + batched SQLite WAL writes)")
+    print(f"  intake only          {events / intake_wall:10,.0f} events/s")
+    print(f"  intake + committed   {events / wall:10,.0f} events/s (wall)")
+    print(f"  per CPU-second       {events / cpu:10,.0f} events/s (both threads' CPU time: one-core figure)")
+
+
+def bench_board(folder: Path, events: int = 30_000, repeats: int = 30) -> None:
+    config = parse_config(plant_config(folder / "board.db", 1))
+    clock = ManualClock(SHIFT_START + 8 * 3600 - 1)
+    plant = Plant(config, Store(open_database(config.database)), clock)
+    span = 8 * 3600 - 1
+    for i in range(events):
+        plant.intake("line0", "http", 1, ts=SHIFT_START + i * span / events, event_id=f"b{i}",
+                     kind="scrap" if i % 50 == 0 else "good")
+    plant.close()
+    cold, warm = [], []
+    for _ in range(repeats):
+        fresh = Plant(config, Store(open_database(config.database, upgrade=False)), clock)
+        line = fresh.line("line0")
+        instance = line.calendar.instance("early", line.calendar.local_date(SHIFT_START))
+        assert instance is not None
+        t0 = time.perf_counter()
+        board = board_dict(line, instance, clock.now())
+        cold.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        board_dict(line, instance, clock.now())
+        warm.append((time.perf_counter() - t0) * 1000)
+        fresh.close()
+        fresh.store.engine.dispose()
+    assert sum(r["actual"] + r["scrap"] for r in board["rows"]) == events
+    print(f"board query: one shift of one line with {events} events ({repeats} runs)")
+    print(f"  from the database    median {statistics.median(cold):6.2f} ms   max {max(cold):6.2f} ms")
+    print(f"  from live tallies    median {statistics.median(warm):6.2f} ms   max {max(warm):6.2f} ms")
+
+
+def bench_memory(folder: Path, seconds: float = 20.0) -> None:
+    demo = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
+    text = demo.read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{folder / 'demo.db'}")
+    config_path = folder / "demo.yaml"
+    config_path.write_text(text)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "andon.cli", "--log-level", "WARNING", "run", str(config_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        peak = 0
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            httpx.get(f"http://127.0.0.1:{port}/api/lines/line1/board", timeout=5)
+            httpx.post(f"http://127.0.0.1:{port}/api/lines/line1/counts", json={"count": 1}, timeout=5)
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            rss = int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            peak = max(peak, rss)
+            time.sleep(0.1)
+        print(f"memory: `andon run config/demo.yaml` peak RSS over {seconds:.0f} s of use: {peak / 1024:.1f} MB")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--memory-seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="andon-bench-"))
+    try:
+        print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+        bench_intake(folder, args.events)
+        bench_board(folder)
+        bench_memory(folder, args.memory_seconds)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
