@@ -25,7 +25,11 @@ LIGHT_MODULES: tuple[str, ...] = (
     "devices.light_modbus",
     "devices.light_mqtt",
 )
-BUTTON_MODULES: tuple[str, ...] = ()
+BUTTON_MODULES: tuple[str, ...] = (
+    "devices.button_gpio",
+    "devices.button_mqtt",
+    "devices.button_serial",
+)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,143 @@
+"""Andon buttons behind a serial line (a small microcontroller box at the station).
+
+Line protocol, one command per line (LF or CRLF), case-insensitive keyword:
+``RAISE [station [category]]``, ``ACK``/``ACKNOWLEDGE [station [category]]``,
+``RESOLVE [station [category]]``; a missing station or category is the configured one.
+The box gets one answer line per command: ``OK RAISE st3 quality`` or ``ERR <reason>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, Literal
+
+from pydantic import Field
+
+from devices.base import AndonActions, AndonButton, ButtonConfigBase, SourceContext
+from devices.registry import register_button
+
+MAX_LINE = 256
+_KEYWORDS = {"RAISE": "raise", "ACK": "acknowledge", "ACKNOWLEDGE": "acknowledge",
+             "RESOLVE": "resolve"}
+
+
+class SerialButtonConfig(ButtonConfigBase):
+    """A serial port carrying andon commands, one per line."""
+
+    type: Literal["serial"] = "serial"
+    port: str = Field(description="Serial device, e.g. /dev/ttyUSB0.")
+    baudrate: int = Field(default=9600, gt=0, description="Baud rate.")
+    station: str | None = Field(default=None, description="Station when a line names none.")
+    category: str | None = Field(default=None, description="Category when a line names none.")
+    reply: bool = Field(default=True, description="Answer each line with OK ... or ERR ....")
+    reopen_seconds: float = Field(default=2.0, gt=0, description="Wait before reopening a lost port.")
+
+
+def parse_command(line: str, config: SerialButtonConfig) -> tuple[str, str, str]:
+    """Return (action, station, category) from one line, or raise ValueError saying why."""
+    words = line.split()
+    if not words:
+        raise ValueError("empty line")
+    action = _KEYWORDS.get(words[0].upper())
+    if action is None:
+        raise ValueError(f"unknown command {words[0][:20]!r}; expected RAISE, ACK or RESOLVE")
+    if len(words) > 3:
+        raise ValueError(f"too many words in {line[:60]!r}; expected COMMAND [station [category]]")
+    station = words[1] if len(words) > 1 else config.station
+    category = words[2] if len(words) > 2 else config.category
+    if station is None:
+        raise ValueError("no station given and none configured")
+    if category is None:
+        raise ValueError("no category given and none configured")
+    return action, station, category
+
+
+class SerialAndonButton(AndonButton):
+    """Read command lines from the port without threads (the event loop watches its descriptor)."""
+
+    config: SerialButtonConfig
+
+    def __init__(
+        self, config: SerialButtonConfig, line: str, actions: AndonActions, context: SourceContext
+    ) -> None:
+        super().__init__(config, line, actions, context)
+        self._buffer = b""
+        self.port_open = threading.Event()
+
+    def describe(self) -> str:
+        """Say which port this is."""
+        return self.config.id or f"serial {self.config.port}"
+
+    def handle_line(self, raw: bytes) -> str:
+        """Perform one command line; return the answer line (without line end)."""
+        try:
+            text = raw.decode("ascii").strip()
+            action, station, category = parse_command(text, self.config)
+        except (UnicodeDecodeError, ValueError) as exc:
+            reason = "not ASCII" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            self.faults.fault(f"line {raw[:60]!r} rejected: {reason}")
+            return f"ERR {reason}"
+        self.faults.ok()
+        word = {"raise": "RAISE", "acknowledge": "ACK", "resolve": "RESOLVE"}[action]
+        done = self.perform(action, station, category)
+        return f"OK {word} {station} {category}" if done else f"ERR {word} {station} {category} refused"
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; return the complete lines (an overlong line is cut and rejected)."""
+        self._buffer += data
+        lines = []
+        while b"\n" in self._buffer:
+            line, self._buffer = self._buffer.split(b"\n", 1)
+            lines.append(line)
+        if len(self._buffer) > MAX_LINE:
+            lines.append(self._buffer)
+            self._buffer = b""
+        return lines
+
+    async def run(self) -> None:
+        """Read lines until cancelled; reopen the port after it is lost."""
+        import serial
+
+        while True:
+            try:
+                port = serial.Serial(self.config.port, self.config.baudrate, timeout=0)
+            except (serial.SerialException, OSError) as exc:
+                self.faults.fault(f"cannot open {self.config.port}: {exc}")
+                await asyncio.sleep(self.config.reopen_seconds)
+                continue
+            self.faults.ok()
+            self.port_open.set()
+            try:
+                await self._serve(port)
+            except (serial.SerialException, OSError) as exc:
+                self.faults.fault(f"{self.config.port} lost: {exc}")
+            finally:
+                self.port_open.clear()
+                port.close()
+            await asyncio.sleep(self.config.reopen_seconds)
+
+    async def _serve(self, port: Any) -> None:
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(port.fileno(), readable.set)
+        try:
+            while True:
+                await readable.wait()
+                readable.clear()
+                data = port.read(4096)
+                if not data:
+                    continue
+                for line in self.feed(data):
+                    if len(line) > MAX_LINE:
+                        answer = f"ERR line longer than {MAX_LINE} bytes"
+                        self.faults.fault(f"line of {len(line)}+ bytes rejected")
+                    else:
+                        answer = await asyncio.to_thread(self.handle_line, line)
+                    if self.config.reply:
+                        port.write(answer.encode("ascii", "replace") + b"\r\n")
+        finally:
+            loop.remove_reader(port.fileno())
+
+
+register_button("serial", SerialButtonConfig, SerialAndonButton)
