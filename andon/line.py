@@ -80,9 +80,9 @@ class LineRuntime:
             state = CounterState(value, pending, restored=value is not None)
             self.normalisers[source_id] = Normaliser(source, state)
             self.sources[source_id] = SourceStatus(source_id, source.stale_after_seconds, last_seen=clock.now())
-        if HTTP_SOURCE not in self.normalisers:
-            # Counts POSTed over HTTP without a configured http source: plain increments.
-            self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig())
+        if HTTP_SOURCE not in self.normalisers or self.normalisers[HTTP_SOURCE].config.mode != "increment":
+            # Counts POSTed over HTTP (and forwarded by edges) are plain increments.
+            self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig(type="http"))
 
     # --- plan -------------------------------------------------------------------------
     def target_for(self, instance: ShiftInstance) -> Target:

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from andon.calendar import ShiftCalendar
 from andon.clock import Clock
 from andon.config.schema import Config
-from andon.counting import MANUAL, RejectedReading, SeenIds, parse_time
+from andon.counting import BUFFERED, MANUAL, RejectedReading, SeenIds, parse_time
 from andon.line import HTTP_SOURCE, LineRuntime
 from andon.storage.store import EventWriter, PendingEvent, Store
 from andon.takt import Target
@@ -107,14 +107,21 @@ class Plant:
     def intake(
         self, line_id: str, source_id: str, value: Any, *, ts: Any = None, event_id: str | None = None,
         kind: str | None = None, flags: int = 0, on_stored: Callable[[], None] | None = None,
+        increment: bool = False,
     ) -> Intake:
-        """Take one reading from a source or the API: dedupe, normalise, tally and queue it."""
+        """Take one reading from a source or the API: dedupe, normalise, tally and queue it.
+
+        ``increment`` says the value is already a number of parts (HTTP posts, edge collectors
+        that normalised at the line), whatever the source's own mode.
+        """
         line = self.line(line_id)
         received = self.clock.now()
         with self._intake_lock:
             line.seen(source_id, received)
             try:
-                result = self._intake(line, source_id, value, ts, event_id, kind, flags, received, on_stored)
+                result = self._intake(
+                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment
+                )
             except RejectedReading as exc:
                 self.metrics.rejected.labels(line_id, exc.reason).inc()
                 self._warn_once(line_id, source_id, exc.reason, str(exc))
@@ -129,10 +136,13 @@ class Plant:
     def _intake(
         self, line: LineRuntime, source_id: str, value: Any, ts: Any, event_id: str | None,
         kind: str | None, flags: int, received: float, on_stored: Callable[[], None] | None,
+        increment: bool,
     ) -> Intake:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
             raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
+        if increment and normaliser.config.mode != "increment":
+            normaliser = line.normalisers[HTTP_SOURCE]
         seen = self.seen[line.id]
         if event_id is not None:
             event_id = str(event_id)
@@ -176,11 +186,12 @@ class Plant:
 
     def post_count(
         self, line_id: str, count: Any, ts: Any = None, event_id: str | None = None,
-        kind: str = "good", manual: bool = False, source_id: str = HTTP_SOURCE,
+        kind: str = "good", manual: bool = False, buffered: bool = False, source_id: str = HTTP_SOURCE,
     ) -> Intake:
-        """Take a count posted over HTTP (an increment of ``count`` parts)."""
+        """Take a count posted over HTTP: an increment of ``count`` parts, or a reading of ``source_id``."""
+        flags = (MANUAL if manual else 0) | (BUFFERED if buffered else 0)
         return self.intake(
-            line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=MANUAL if manual else 0
+            line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True
         )
 
     def set_source_online(self, line_id: str, source_id: str, online: bool, detail: str = "") -> None:

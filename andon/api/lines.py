@@ -11,7 +11,7 @@ from fastapi.responses import PlainTextResponse, Response
 from andon.api.deps import Services, get_line, get_services
 from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut
 from andon.board import board_csv, board_dict
-from andon.line import LineRuntime
+from andon.line import HTTP_SOURCE, LineRuntime
 
 router = APIRouter(prefix="/api", tags=["lines"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
@@ -82,7 +82,10 @@ def post_count(
     response: Response,
 ) -> dict[str, Any]:
     """Count parts from a device that speaks HTTP (id-deduplicated, timestamped)."""
-    result = services.plant.post_count(line.id, body.count, ts=body.ts, event_id=body.id, kind=body.kind)
+    result = services.plant.post_count(
+        line.id, body.count, ts=body.ts, event_id=body.id, kind=body.kind, manual=body.manual,
+        buffered=body.buffered, source_id=body.source or HTTP_SOURCE,
+    )
     if result.status == "rejected":
         raise HTTPException(422, f"count rejected ({result.reason}): {result.message}")
     response.status_code = 201 if result.status == "accepted" else 200

@@ -125,6 +125,12 @@ class CountIn(Strict):
     ts: float | str | None = Field(None, description="Event time: epoch seconds or ISO 8601 with offset.")
     id: str | None = Field(None, max_length=128, description="Event id; repeats are counted once.")
     kind: Literal["good", "scrap"] = Field("good", description="Good parts or scrap.")
+    manual: bool = Field(False, description="Counted by a person, not a machine (marked on the board).")
+    buffered: bool = Field(False, description="Held by an edge collector while the server was away.")
+    source: str | None = Field(
+        None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Configured source id this count belongs to (edge collectors); default the line's http source.",
+    )
 
 
 class CountOut(BaseModel):

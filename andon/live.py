@@ -1,0 +1,134 @@
+"""Live fan-out: line state and andon events to WebSocket clients, MQTT and stack lights.
+
+Counts arrive on any thread; the hub coalesces bursts per line into one state computation on
+the event loop and sends it only when something a client can see changed. A one-second tick
+catches what changes with time alone (plan grows, a silent line becomes stopped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from andon.api.deps import Services
+
+log = logging.getLogger(__name__)
+
+StateListener = Callable[[str, dict[str, Any]], None]
+EventListener = Callable[[dict[str, Any]], None]
+
+
+class LiveHub:
+    """Compute and fan out line state and events; every public method is thread-safe."""
+
+    def __init__(self, services: Services, loop: asyncio.AbstractEventLoop, queue_size: int = 256) -> None:
+        self.services = services
+        self.loop = loop
+        self.queue_size = queue_size
+        self._pending: set[str] = set()
+        self._last: dict[str, str] = {}
+        self._latest: dict[str, dict[str, Any]] = {}
+        self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
+        self.state_listeners: list[StateListener] = []
+        self.event_listeners: list[EventListener] = []
+        services.plant.on_change(self.line_changed)
+
+    # --- inputs (any thread) ------------------------------------------------------------
+    def line_changed(self, line_id: str) -> None:
+        """Note that a line changed; its state is recomputed on the loop, once per burst."""
+        self._call(self._schedule, line_id)
+
+    def event(self, message: dict[str, Any]) -> None:
+        """Send an event (andon, board, problem) to every client and listener."""
+        self._call(self._send_event, message)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            fn(*args)
+        elif not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(fn, *args)
+
+    # --- on the loop --------------------------------------------------------------------
+    def _schedule(self, line_id: str) -> None:
+        if not self._pending:
+            self.loop.call_soon(self._flush)
+        self._pending.add(line_id)
+
+    def _flush(self) -> None:
+        lines, self._pending = self._pending, set()
+        self.refresh(sorted(lines))
+
+    def refresh(self, line_ids: list[str] | None = None) -> None:
+        """Recompute states now and send the changed ones (call on the loop)."""
+        from andon.api.lines import line_state
+
+        plant = self.services.plant
+        for line_id in line_ids if line_ids is not None else list(plant.lines):
+            try:
+                state = line_state(self.services, plant.lines[line_id])
+            except Exception:
+                log.exception("computing the state of line %s failed", line_id)
+                continue
+            key = json.dumps({k: v for k, v in state.items() if k != "at"}, sort_keys=True, default=str)
+            if self._last.get(line_id) == key:
+                continue
+            self._last[line_id] = key
+            self._latest[line_id] = state
+            self._broadcast({"type": "state", "line": line_id, "state": state})
+            for listener in list(self.state_listeners):
+                try:
+                    listener(line_id, state)
+                except Exception:
+                    log.exception("a state listener failed")
+
+    def _send_event(self, message: dict[str, Any]) -> None:
+        self._broadcast(message)
+        for listener in list(self.event_listeners):
+            try:
+                listener(message)
+            except Exception:
+                log.exception("an event listener failed")
+
+    def _broadcast(self, message: dict[str, Any]) -> None:
+        for queue in list(self._clients):
+            if queue.full():
+                # A client that stopped reading is dropped rather than slowing everyone down;
+                # its socket handler sees it gone and closes the connection.
+                self._clients.discard(queue)
+                continue
+            queue.put_nowait(message)
+
+    def connect(self) -> asyncio.Queue[dict[str, Any]]:
+        """Register a client; it first receives the current state of every line."""
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
+        for line_id in self.services.plant.lines:
+            state = self._latest.get(line_id)
+            if state is None:
+                from andon.api.lines import line_state
+
+                state = line_state(self.services, self.services.plant.lines[line_id])
+            queue.put_nowait({"type": "state", "line": line_id, "state": state})
+        self._clients.add(queue)
+        return queue
+
+    def disconnect(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        """Forget a client."""
+        self._clients.discard(queue)
+
+    @property
+    def clients(self) -> int:
+        """Return how many clients are connected."""
+        return len(self._clients)
+
+    async def tick(self, period: float = 1.0) -> None:
+        """Refresh every line each period until cancelled."""
+        while True:
+            self.refresh()
+            await asyncio.sleep(period)
