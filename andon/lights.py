@@ -113,9 +113,7 @@ def outputs_at(pattern: LightPattern, elapsed: float, flash_hz: float) -> dict[s
     """
     half = 0.5 / flash_hz
     lit_half = math.floor((max(elapsed, 0.0) + _EDGE_TOLERANCE) / half) % 2 == 0
-    levels: dict[str, bool] = {
-        c: pattern.lamp(c) == "on" or (pattern.lamp(c) == "flash" and lit_half) for c in COLOURS
-    }
+    levels: dict[str, bool] = {c: pattern.lamp(c) == "on" or (pattern.lamp(c) == "flash" and lit_half) for c in COLOURS}
     levels["buzzer"] = pattern.buzzer == "on" or (pattern.buzzer == "pulse" and lit_half)
     return levels
 
@@ -132,9 +130,7 @@ class CallPatterns(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     raised: LightPattern | None = Field(default=None, description="Shown while a call waits.")
-    acknowledged: LightPattern | None = Field(
-        default=None, description="Shown once someone acknowledged the call."
-    )
+    acknowledged: LightPattern | None = Field(default=None, description="Shown once someone acknowledged the call.")
     escalated: LightPattern | None = Field(
         default=None,
         description="Laid on `raised` when the call climbed a tier (tier_index > 0).",
@@ -153,12 +149,8 @@ DEFAULT_CALL_PATTERNS: dict[str, CallPatterns] = {
         acknowledged=LightPattern(yellow="on"),
         escalated=LightPattern(red="flash", buzzer="pulse"),
     ),
-    "material": CallPatterns(
-        raised=LightPattern(blue="flash"), acknowledged=LightPattern(blue="on")
-    ),
-    "safety": CallPatterns(
-        raised=LightPattern(red="flash", buzzer="pulse"), acknowledged=LightPattern(red="flash")
-    ),
+    "material": CallPatterns(raised=LightPattern(blue="flash"), acknowledged=LightPattern(blue="on")),
+    "safety": CallPatterns(raised=LightPattern(red="flash", buzzer="pulse"), acknowledged=LightPattern(red="flash")),
 }
 
 
@@ -178,17 +170,13 @@ class PatternTable(BaseModel):
         "state falls back to the built-in category entry, then this table's default, then the "
         "built-in default.",
     )
-    calls_when_off: bool = Field(
-        default=True, description="Show andon calls also when the line is off shift."
-    )
+    calls_when_off: bool = Field(default=True, description="Show andon calls also when the line is off shift.")
 
 
 class PatternRules:
     """Turn a line condition and its open andon calls into one stack light pattern."""
 
-    def __init__(
-        self, table: PatternTable | None = None, fail_safe: LightPattern = DEFAULT_FAIL_SAFE
-    ) -> None:
+    def __init__(self, table: PatternTable | None = None, fail_safe: LightPattern = DEFAULT_FAIL_SAFE) -> None:
         self.table = table or PatternTable()
         self.fail_safe = fail_safe
         self._fault: str | None = None
@@ -220,17 +208,13 @@ class PatternRules:
     def for_call(self, category: str, state: str, tier_index: int = 0) -> LightPattern:
         """Return the pattern of one open andon call; raise ValueError for a state not open."""
         if state not in ("raised", "acknowledged"):
-            raise ValueError(
-                f"andon call state {state!r} is not open (expected raised or acknowledged)"
-            )
+            raise ValueError(f"andon call state {state!r} is not open (expected raised or acknowledged)")
         pattern = self._call_entry(category, state) or ALL_OFF
         if state == "raised" and tier_index > 0:
             pattern = (self._call_entry(category, "escalated") or ALL_OFF).over(pattern)
         return pattern
 
-    def pattern_for(
-        self, condition: str, open_andons: Iterable[Mapping[str, Any]] = ()
-    ) -> LightPattern:
+    def pattern_for(self, condition: str, open_andons: Iterable[Mapping[str, Any]] = ()) -> LightPattern:
         """Return the pattern for a condition and its open andon calls; ValueError on bad input."""
         pattern = self.for_condition(condition)
         if condition == "off" and not self.table.calls_when_off:
@@ -243,9 +227,7 @@ class PatternRules:
                 continue
             tier = call.get("tier_index") or 0
             if isinstance(tier, bool) or not isinstance(tier, int) or tier < 0:
-                raise ValueError(
-                    f"andon call {call.get('id')!r} has tier_index {tier!r}, not a number >= 0"
-                )
+                raise ValueError(f"andon call {call.get('id')!r} has tier_index {tier!r}, not a number >= 0")
             pattern = self.for_call(str(call.get("category", "")), str(state), tier).over(pattern)
         return pattern
 

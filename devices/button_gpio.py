@@ -31,9 +31,7 @@ class GpioButtonConfig(ButtonConfigBase):
     category: str = Field(description="Andon category the button raises, e.g. quality.")
     ack_pin: int | str | None = Field(default=None, description="Pin of an acknowledge button.")
     resolve_pin: int | str | None = Field(default=None, description="Pin of a resolve button.")
-    pull_up: bool = Field(
-        default=True, description="True: button switches to ground (pressed = low)."
-    )
+    pull_up: bool = Field(default=True, description="True: button switches to ground (pressed = low).")
     bounce_seconds: float = Field(
         default=0.05, ge=0, le=1, description="A level counts once it held this long (debounce)."
     )
@@ -90,9 +88,7 @@ class GpioAndonButton(AndonButton):
 
     config: GpioButtonConfig
 
-    def __init__(
-        self, config: GpioButtonConfig, line: str, actions: AndonActions, context: SourceContext
-    ) -> None:
+    def __init__(self, config: GpioButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
         super().__init__(config, line, actions, context)
         self._devices: dict[str, Any] = {}
         self._inputs: dict[str, Debouncer] = {}
@@ -115,9 +111,7 @@ class GpioAndonButton(AndonButton):
             for role, pin in pins.items():
                 if pin is None:
                     continue
-                device = DigitalInputDevice(
-                    pin, pull_up=self.config.pull_up, bounce_time=None, pin_factory=factory
-                )
+                device = DigitalInputDevice(pin, pull_up=self.config.pull_up, bounce_time=None, pin_factory=factory)
                 debouncer = Debouncer(self.config.bounce_seconds, bool(device.is_active))
                 device.when_activated = self._recorder(debouncer, True)
                 device.when_deactivated = self._recorder(debouncer, False)

@@ -33,14 +33,10 @@ class MqttButtonConfig(ButtonConfigBase):
     type: Literal["mqtt"] = "mqtt"
     topic: str = Field(description="Topic filter to subscribe to (wildcards allowed).")
     station: str | None = Field(default=None, description="Station when the payload names none.")
-    category: str | None = Field(
-        default=None, description="Category when the payload names none."
-    )
+    category: str | None = Field(default=None, description="Category when the payload names none.")
     qos: Literal[0, 1, 2] = Field(default=1, description="Subscription QoS.")
     host: str | None = Field(default=None, description="Broker host, if not the plant's mqtt.host.")
-    port: int | None = Field(
-        default=None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port."
-    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
     client_id: str | None = Field(
         default=None, description="Client id (default: the plant's client id + '-buttons-' + topic)."
     )
@@ -75,9 +71,7 @@ class MqttAndonButton(AndonButton):
 
     config: MqttButtonConfig
 
-    def __init__(
-        self, config: MqttButtonConfig, line: str, actions: AndonActions, context: SourceContext
-    ) -> None:
+    def __init__(self, config: MqttButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
         super().__init__(config, line, actions, context)
         self.settings = broker_settings(context, config.host, config.port)
         self.subscribed = threading.Event()

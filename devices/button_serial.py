@@ -18,8 +18,7 @@ from devices.base import AndonActions, AndonButton, ButtonConfigBase, SourceCont
 from devices.registry import register_button
 
 MAX_LINE = 256
-_KEYWORDS = {"RAISE": "raise", "ACK": "acknowledge", "ACKNOWLEDGE": "acknowledge",
-             "RESOLVE": "resolve"}
+_KEYWORDS = {"RAISE": "raise", "ACK": "acknowledge", "ACKNOWLEDGE": "acknowledge", "RESOLVE": "resolve"}
 
 
 class SerialButtonConfig(ButtonConfigBase):
@@ -58,9 +57,7 @@ class SerialAndonButton(AndonButton):
 
     config: SerialButtonConfig
 
-    def __init__(
-        self, config: SerialButtonConfig, line: str, actions: AndonActions, context: SourceContext
-    ) -> None:
+    def __init__(self, config: SerialButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
         super().__init__(config, line, actions, context)
         self._buffer = b""
         self.port_open = threading.Event()

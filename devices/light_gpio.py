@@ -21,9 +21,7 @@ class GpioLightConfig(StackLightConfigBase):
     pins: dict[Literal["red", "yellow", "green", "blue", "white", "buzzer"], int | str] = Field(
         description="GPIO pin per colour and for the buzzer, e.g. {red: 17, yellow: 27, green: 22}."
     )
-    active_high: bool = Field(
-        default=True, description="False for relay boards that switch on when the pin is low."
-    )
+    active_high: bool = Field(default=True, description="False for relay boards that switch on when the pin is low.")
     flash_hz: float = Field(
         default=1.0,
         gt=0,
@@ -67,7 +65,9 @@ class GpioStackLight(StackLight):
             try:
                 for name, pin in self.config.pins.items():
                     outputs[name] = DigitalOutputDevice(
-                        pin, active_high=self.config.active_high, initial_value=False,
+                        pin,
+                        active_high=self.config.active_high,
+                        initial_value=False,
                         pin_factory=factory,
                     )
             except Exception:

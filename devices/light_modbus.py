@@ -46,9 +46,7 @@ class ModbusLightConfig(StackLightConfigBase):
         default_factory=dict,
         description="layout coils: zero-based coil address per colour and for the buzzer.",
     )
-    address: int = Field(
-        default=8, ge=0, le=65535, description="layout banner_tl50: zero-based holding register."
-    )
+    address: int = Field(default=8, ge=0, le=65535, description="layout banner_tl50: zero-based holding register.")
     segments: dict[ColourName, int] = Field(
         default_factory=_default_segments,
         description="layout banner_tl50: light segment number (1-5) of each colour.",
@@ -56,9 +54,7 @@ class ModbusLightConfig(StackLightConfigBase):
     buzzer_coil: int | None = Field(
         default=None, ge=0, description="layout banner_tl50: coil switching a buzzer, if any."
     )
-    flash_hz: float = Field(
-        default=1.0, gt=0, le=5, description="layout coils: flash rate made by this driver."
-    )
+    flash_hz: float = Field(default=1.0, gt=0, le=5, description="layout coils: flash rate made by this driver.")
     timeout_seconds: float = Field(default=2.0, gt=0, description="Request timeout.")
 
     @model_validator(mode="after")
@@ -122,8 +118,11 @@ class ModbusStackLight(StackLight):
             from pymodbus.client import AsyncModbusTcpClient
 
             self._client = AsyncModbusTcpClient(
-                self.config.host, port=self.config.port, timeout=self.config.timeout_seconds,
-                retries=0, reconnect_delay=0,
+                self.config.host,
+                port=self.config.port,
+                timeout=self.config.timeout_seconds,
+                retries=0,
+                reconnect_delay=0,
             )
         if not self._client.connected and not await self._client.connect():
             raise StackLightError(f"{self.config.host}:{self.config.port} unreachable")
@@ -145,9 +144,7 @@ class ModbusStackLight(StackLight):
         unit = self.config.unit
         for address, values in coil_runs(levels):
             if len(values) == 1:
-                await self._request(
-                    f"write coil {address}", client.write_coil(address, values[0], device_id=unit)
-                )
+                await self._request(f"write coil {address}", client.write_coil(address, values[0], device_id=unit))
             else:
                 await self._request(
                     f"write coils {address}-{address + len(values) - 1}",

@@ -35,9 +35,7 @@ class MqttLightConfig(StackLightConfigBase):
     topic: str = Field(description="Topic the pattern is published on (retained, QoS 1).")
     qos: Literal[0, 1, 2] = Field(default=1, description="Publish QoS.")
     host: str | None = Field(default=None, description="Broker host, if not the plant's mqtt.host.")
-    port: int | None = Field(
-        default=None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port."
-    )
+    port: int | None = Field(default=None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
     client_id: str | None = Field(
         default=None, description="Client id (default: the plant's client id + '-light-' + topic)."
     )
@@ -97,9 +95,7 @@ class MqttStackLight(StackLight):
         safe_topic = re.sub(r"[^A-Za-z0-9_-]+", "-", self.config.topic).strip("-")
         client_id = self.config.client_id or f"{self.settings.client_id}-light-{safe_topic}"
         client = new_mqtt_client(self.settings, client_id, persistent=False)
-        client.will_set(
-            self.config.topic, self.config.fail_safe.to_json(), qos=self.config.qos, retain=True
-        )
+        client.will_set(self.config.topic, self.config.fail_safe.to_json(), qos=self.config.qos, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
@@ -128,9 +124,7 @@ class MqttStackLight(StackLight):
         if not self._connected.is_set():
             await asyncio.to_thread(self._connected.wait, self.config.retry_seconds)
             if not self._connected.is_set():
-                raise StackLightError(
-                    self._refused or f"broker {self.settings.host}:{self.settings.port} unreachable"
-                )
+                raise StackLightError(self._refused or f"broker {self.settings.host}:{self.settings.port} unreachable")
         info = client.publish(self.config.topic, pattern.to_json(), qos=self.config.qos, retain=True)
         if info.rc != paho.MQTT_ERR_SUCCESS:
             raise StackLightError(f"publish to {self.config.topic} failed: {paho.error_string(info.rc)}")
@@ -145,7 +139,9 @@ class MqttStackLight(StackLight):
         if client is not None:
             if self._connected.is_set():
                 info = client.publish(
-                    self.config.topic, self.config.fail_safe.to_json(), qos=self.config.qos,
+                    self.config.topic,
+                    self.config.fail_safe.to_json(),
+                    qos=self.config.qos,
                     retain=True,
                 )
                 if self.config.qos > 0:

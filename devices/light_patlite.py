@@ -40,12 +40,9 @@ class PatliteLightConfig(StackLightConfigBase):
     )
     flash_code: Literal[2, 3, 4, 5, 6, 7] = Field(
         default=2,
-        description="LED code used for flash: 2-4 blinking slow/medium/high, 5-7 flashing "
-        "single/double/triple.",
+        description="LED code used for flash: 2-4 blinking slow/medium/high, 5-7 flashing single/double/triple.",
     )
-    buzzer_on_code: int = Field(
-        default=1, ge=1, le=11, description="Buzzer code for a steady buzzer (1: ring)."
-    )
+    buzzer_on_code: int = Field(default=1, ge=1, le=11, description="Buzzer code for a steady buzzer (1: ring).")
     buzzer_pulse_code: int = Field(
         default=1,
         ge=1,
@@ -107,12 +104,8 @@ class PatliteStackLight(StackLight):
             return
         await self.close()  # resynchronise: a fresh connection after anything but ACK
         if answer[0] == PNS_NAK:
-            raise StackLightError(
-                f"tower {self.config.host}:{self.config.port} refused {command.hex(' ')} (NAK)"
-            )
-        raise StackLightError(
-            f"tower {self.config.host}:{self.config.port} answered 0x{answer[0]:02x}, not ACK"
-        )
+            raise StackLightError(f"tower {self.config.host}:{self.config.port} refused {command.hex(' ')} (NAK)")
+        raise StackLightError(f"tower {self.config.host}:{self.config.port} answered 0x{answer[0]:02x}, not ACK")
 
     async def close(self) -> None:
         """Close the connection to the tower."""

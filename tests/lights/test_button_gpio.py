@@ -37,8 +37,9 @@ def make_button(
     return button
 
 
-def drive(factory: MockFactory, clock: ManualClock, button: GpioAndonButton,
-          script: list[tuple[float, str]], until: float) -> list[tuple[float, str]]:
+def drive(
+    factory: MockFactory, clock: ManualClock, button: GpioAndonButton, script: list[tuple[float, str]], until: float
+) -> list[tuple[float, str]]:
     """Play (time, 'press'|'release') on pin 5 in 10 ms steps; return (time, action) performed."""
     pin = factory.pin(5)
     done: list[tuple[float, str]] = []
@@ -52,22 +53,26 @@ def drive(factory: MockFactory, clock: ManualClock, button: GpioAndonButton,
     return done
 
 
-def test_chattering_short_press_raises_once_on_release(
-    factory: MockFactory, actions: RecordingActions
-) -> None:
+def test_chattering_short_press_raises_once_on_release(factory: MockFactory, actions: RecordingActions) -> None:
     """Contacts bounce for 20 ms on press and on release: one raise, 50 ms after the release."""
     clock = ManualClock(T0)
     button = make_button(factory, clock, actions)
-    script = [(0.1, "press"), (0.105, "release"), (0.11, "press"), (0.115, "release"),
-              (0.12, "press"), (0.4, "release"), (0.405, "press"), (0.41, "release")]
+    script = [
+        (0.1, "press"),
+        (0.105, "release"),
+        (0.11, "press"),
+        (0.115, "release"),
+        (0.12, "press"),
+        (0.4, "release"),
+        (0.405, "press"),
+        (0.41, "release"),
+    ]
     assert drive(factory, clock, button, script, until=1.0) == [(0.46, "raise")]
     assert actions.calls == [("raise", "line1", "st3", "quality", "button:st3-q")]
     button.close()
 
 
-def test_held_down_acknowledges_once_and_never_raises(
-    factory: MockFactory, actions: RecordingActions
-) -> None:
+def test_held_down_acknowledges_once_and_never_raises(factory: MockFactory, actions: RecordingActions) -> None:
     """Holding 10 s: one acknowledge when 2 s are reached (from the steady press), nothing more."""
     clock = ManualClock(T0)
     button = make_button(factory, clock, actions)
@@ -87,9 +92,7 @@ def test_without_long_press_a_stuck_button_raises_once_at_press(
     button.close()
 
 
-def test_second_button_acknowledges_and_third_resolves(
-    factory: MockFactory, actions: RecordingActions
-) -> None:
+def test_second_button_acknowledges_and_third_resolves(factory: MockFactory, actions: RecordingActions) -> None:
     """ack_pin 6 acknowledges, resolve_pin 13 resolves, each once per steady press."""
     clock = ManualClock(T0)
     button = make_button(factory, clock, actions, ack_pin=6, resolve_pin=13)
@@ -113,9 +116,7 @@ def test_second_button_acknowledges_and_third_resolves(
     button.close()
 
 
-def test_a_glitch_shorter_than_bounce_is_ignored(
-    factory: MockFactory, actions: RecordingActions
-) -> None:
+def test_a_glitch_shorter_than_bounce_is_ignored(factory: MockFactory, actions: RecordingActions) -> None:
     """A 30 ms spike, even one that falls between two polls, is no press."""
     clock = ManualClock(T0)
     button = make_button(factory, clock, actions, long_press_seconds=None)
@@ -128,9 +129,7 @@ def test_a_glitch_shorter_than_bounce_is_ignored(
     button.close()
 
 
-def test_short_press_between_polls_is_still_seen(
-    factory: MockFactory, actions: RecordingActions
-) -> None:
+def test_short_press_between_polls_is_still_seen(factory: MockFactory, actions: RecordingActions) -> None:
     """A 100 ms press entirely between two polls counts (edges carry their own times)."""
     clock = ManualClock(T0)
     button = make_button(factory, clock, actions)
@@ -171,9 +170,7 @@ def test_refused_action_is_logged_and_the_button_keeps_working(
         ([(0.0, True), (0.03, False)], 1.0, []),
     ],
 )
-def test_debouncer_table(
-    edges: list[tuple[float, bool]], now: float, expected: list[tuple[bool, float]]
-) -> None:
+def test_debouncer_table(edges: list[tuple[float, bool]], now: float, expected: list[tuple[bool, float]]) -> None:
     """Steady changes and their start times, for bounce 50 ms."""
     debouncer = Debouncer(0.05)
     for at, level in edges:
@@ -184,6 +181,4 @@ def test_debouncer_table(
 def test_same_pin_twice_is_refused() -> None:
     """ack_pin equal to pin is a config error."""
     with pytest.raises(ValueError, match="must be different pins"):
-        GpioButtonConfig.model_validate(
-            {"type": "gpio", "pin": 5, "ack_pin": 5, "station": "s", "category": "c"}
-        )
+        GpioButtonConfig.model_validate({"type": "gpio", "pin": 5, "ack_pin": 5, "station": "s", "category": "c"})

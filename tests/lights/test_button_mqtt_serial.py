@@ -65,9 +65,7 @@ def publish(port: int, topic: str, payloads: list[bytes]) -> None:
         client.loop_stop()
 
 
-def test_mqtt_button_messages_become_actions(
-    mosquitto: Mosquitto, actions: RecordingActions
-) -> None:
+def test_mqtt_button_messages_become_actions(mosquitto: Mosquitto, actions: RecordingActions) -> None:
     """Raise (defaults filled), a chattering repeat dropped, acknowledge, resolve, junk rejected."""
     clock = ManualClock(T0)
     config = MqttButtonConfig.model_validate(
@@ -78,18 +76,26 @@ def test_mqtt_button_messages_become_actions(
     running = Running(button)
     try:
         assert button.subscribed.wait(10)
-        publish(mosquitto.port, "plant/line1/andon-buttons", [
-            json.dumps({"station": "st3"}).encode(),
-            json.dumps({"station": "st3", "action": "raise"}).encode(),  # chatter: dropped
-            b"not json",
-            json.dumps({"station": "st3", "action": "explode"}).encode(),
-            json.dumps({"action": "raise"}).encode(),  # no station anywhere
-        ])
+        publish(
+            mosquitto.port,
+            "plant/line1/andon-buttons",
+            [
+                json.dumps({"station": "st3"}).encode(),
+                json.dumps({"station": "st3", "action": "raise"}).encode(),  # chatter: dropped
+                b"not json",
+                json.dumps({"station": "st3", "action": "explode"}).encode(),
+                json.dumps({"action": "raise"}).encode(),  # no station anywhere
+            ],
+        )
         clock.set(T0 + 5)
-        publish(mosquitto.port, "plant/line1/andon-buttons", [
-            json.dumps({"station": "st3", "category": "quality", "action": "acknowledge"}).encode(),
-            json.dumps({"station": "st4", "category": "material", "action": "resolve"}).encode(),
-        ])
+        publish(
+            mosquitto.port,
+            "plant/line1/andon-buttons",
+            [
+                json.dumps({"station": "st3", "category": "quality", "action": "acknowledge"}).encode(),
+                json.dumps({"station": "st4", "category": "material", "action": "resolve"}).encode(),
+            ],
+        )
         wait_until(lambda: len(actions.calls) >= 3)
     finally:
         running.stop()
@@ -143,8 +149,7 @@ def test_serial_button_lines_become_actions_with_answers(actions: RecordingActio
         assert box.answers(4)[1:] == [
             "ERR RAISE st3 quality refused",
             "ERR unknown command 'FLY'; expected RAISE, ACK or RESOLVE",
-            "ERR too many words in 'ACK st3 quality junk extra'; expected COMMAND [station "
-            "[category]]",
+            "ERR too many words in 'ACK st3 quality junk extra'; expected COMMAND [station [category]]",
         ]
         clock.set(T0 + 2)
         os.write(box.master, b"ACK\r\nRESOLVE st4 mat")

@@ -30,12 +30,15 @@ COILS = {"red": 0, "yellow": 1, "green": 2, "blue": 3, "buzzer": 5}
 async def with_server(body: Callable[[int, Any], Awaitable[None]]) -> None:
     """Run a pymodbus server (unit 1: 32 coils, 32 holding registers) around ``body(port, reader)``."""
     port = free_port()
-    device = SimDevice(1, simdata=(
-        [SimData(0, count=32, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=16, values=False, datatype=DataType.BITS)],
-        [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)],
-        [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
-    ))
+    device = SimDevice(
+        1,
+        simdata=(
+            [SimData(0, count=32, values=False, datatype=DataType.BITS)],
+            [SimData(0, count=16, values=False, datatype=DataType.BITS)],
+            [SimData(0, count=32, values=0, datatype=DataType.REGISTERS)],
+            [SimData(0, count=16, values=0, datatype=DataType.REGISTERS)],
+        ),
+    )
     server = ModbusTcpServer(device, address=("127.0.0.1", port))
     task = asyncio.create_task(server.serve_forever())
     reader = AsyncModbusTcpClient("127.0.0.1", port=port)
@@ -60,9 +63,7 @@ async def coils(reader: Any) -> list[bool]:
 
 def light_for(port: int, clock: ManualClock, **extra: object) -> ModbusStackLight:
     """Build a Modbus light pointed at the test server."""
-    config = ModbusLightConfig.model_validate(
-        {"type": "modbus", "host": "127.0.0.1", "port": port, "unit": 1, **extra}
-    )
+    config = ModbusLightConfig.model_validate({"type": "modbus", "host": "127.0.0.1", "port": port, "unit": 1, **extra})
     return ModbusStackLight(config, SourceContext(clock))
 
 
@@ -156,10 +157,16 @@ def test_exception_response_is_a_fault_and_unreachable_is_too() -> None:
 
 @pytest.mark.parametrize(
     ("pattern", "value"),
-    [(LightPattern(), 0), (LightPattern(red="on"), 1), (LightPattern(red="flash"), 2),
-     (LightPattern(yellow="on"), 4), (LightPattern(green="flash"), 32),
-     (LightPattern(blue="on"), 64), (LightPattern(white="on"), 256),
-     (LightPattern(red="flash", yellow="flash", green="flash", blue="flash", white="flash"), 682)],
+    [
+        (LightPattern(), 0),
+        (LightPattern(red="on"), 1),
+        (LightPattern(red="flash"), 2),
+        (LightPattern(yellow="on"), 4),
+        (LightPattern(green="flash"), 32),
+        (LightPattern(blue="on"), 64),
+        (LightPattern(white="on"), 256),
+        (LightPattern(red="flash", yellow="flash", green="flash", blue="flash", white="flash"), 682),
+    ],
 )
 def test_banner_tl50_value_table(pattern: LightPattern, value: int) -> None:
     """Bit-packed value per segment: steady 1, 4, 16, 64, 256; flash twice that."""
@@ -178,5 +185,4 @@ def test_config_checks() -> None:
     with pytest.raises(ValueError, match="needs `coils`"):
         ModbusLightConfig.model_validate({"type": "modbus", "host": "h"})
     with pytest.raises(ValueError, match="share one coil"):
-        ModbusLightConfig.model_validate({"type": "modbus", "host": "h", "coils": {"red": 1,
-                                                                                   "green": 1}})
+        ModbusLightConfig.model_validate({"type": "modbus", "host": "h", "coils": {"red": 1, "green": 1}})

@@ -74,15 +74,13 @@ def test_pattern_is_published_retained_once_per_change(mosquitto: Mosquitto) -> 
         wait_until(lambda: len(watcher.payloads()) >= 2)
         assert watcher.payloads() == [
             GREEN,
-            '{"red":"off","yellow":"off","green":"on","blue":"flash","white":"off",'
-            '"buzzer":"pulse"}',
+            '{"red":"off","yellow":"off","green":"on","blue":"flash","white":"off","buzzer":"pulse"}',
         ]
         late = Watcher(mosquitto.port)
         try:
             wait_until(lambda: len(late.messages) >= 1)
             assert late.messages[0] == (
-                '{"red":"off","yellow":"off","green":"on","blue":"flash","white":"off",'
-                '"buzzer":"pulse"}',
+                '{"red":"off","yellow":"off","green":"on","blue":"flash","white":"off","buzzer":"pulse"}',
                 True,
             )
         finally:

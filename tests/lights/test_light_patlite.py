@@ -67,9 +67,7 @@ class Tower:
 
 def light_for(tower: Tower, clock: ManualClock, **extra: object) -> PatliteStackLight:
     """Build a Patlite light pointed at the test tower."""
-    config = PatliteLightConfig.model_validate(
-        {"type": "patlite", "host": "127.0.0.1", "port": tower.port, **extra}
-    )
+    config = PatliteLightConfig.model_validate({"type": "patlite", "host": "127.0.0.1", "port": tower.port, **extra})
     return PatliteStackLight(config, SourceContext(clock))
 
 
@@ -93,8 +91,7 @@ def test_pattern_becomes_exact_pns_bytes_and_is_acknowledged() -> None:
             "41 42 53 00 00 06 03 01 00 00 00 02",
             "41 42 53 00 00 06 00 00 00 01 03 01",
         ]
-        assert tower.states[1] == {"red": 3, "yellow": 1, "green": 0, "blue": 0, "white": 0,
-                                   "buzzer": 2}
+        assert tower.states[1] == {"red": 3, "yellow": 1, "green": 0, "blue": 0, "white": 0, "buzzer": 2}
         assert light.written == LightPattern(blue="on", white="flash", buzzer="on")
         assert light.faults.current is None
 

@@ -20,8 +20,14 @@ from andon.lights import (
 
 def call(category: str, state: str = "raised", tier_index: int = 0) -> dict[str, Any]:
     """Return one open andon call as the line state carries it."""
-    return {"id": 1, "station": "st3", "category": category, "state": state,
-            "tier": "team_leader", "tier_index": tier_index}
+    return {
+        "id": 1,
+        "station": "st3",
+        "category": category,
+        "state": state,
+        "tier": "team_leader",
+        "tier_index": tier_index,
+    }
 
 
 P = LightPattern
@@ -35,20 +41,16 @@ DEFAULT_TABLE = [
     ("normal", [call("quality")], P(green="on", yellow="flash")),
     ("normal", [call("quality", "acknowledged")], P(green="on", yellow="on")),
     ("warning", [call("quality")], P(yellow="flash")),
-    ("normal", [call("quality", tier_index=1)], P(red="flash", yellow="flash", green="on",
-                                                   buzzer="pulse")),
+    ("normal", [call("quality", tier_index=1)], P(red="flash", yellow="flash", green="on", buzzer="pulse")),
     ("normal", [call("quality", "acknowledged", tier_index=1)], P(green="on", yellow="on")),
-    ("abnormal", [call("maintenance", tier_index=2)], P(red="flash", yellow="flash",
-                                                        buzzer="pulse")),
+    ("abnormal", [call("maintenance", tier_index=2)], P(red="flash", yellow="flash", buzzer="pulse")),
     ("normal", [call("material")], P(green="on", blue="flash")),
     ("normal", [call("material", "acknowledged")], P(green="on", blue="on")),
-    ("normal", [call("material", tier_index=1)], P(green="on", blue="flash", red="flash",
-                                                    buzzer="pulse")),
+    ("normal", [call("material", tier_index=1)], P(green="on", blue="flash", red="flash", buzzer="pulse")),
     ("normal", [call("safety")], P(green="on", red="flash", buzzer="pulse")),
     ("normal", [call("safety", "acknowledged")], P(green="on", red="flash")),
     ("off", [call("safety")], P(red="flash", buzzer="pulse")),
-    ("normal", [call("material"), call("quality", "acknowledged")],
-     P(green="on", blue="flash", yellow="on")),
+    ("normal", [call("material"), call("quality", "acknowledged")], P(green="on", blue="flash", yellow="on")),
     ("normal", [call("quality", "acknowledged"), call("help")], P(green="on", yellow="flash")),
     ("normal", [call("quality", "resolved")], P(green="on")),
     ("stale", [call("material")], P(yellow="flash", blue="flash")),
@@ -89,9 +91,7 @@ OVERRIDE_TABLE = [
 
 
 @pytest.mark.parametrize(("condition", "andons", "expected"), OVERRIDE_TABLE)
-def test_configured_table_overrides(
-    condition: str, andons: list[dict[str, Any]], expected: P
-) -> None:
+def test_configured_table_overrides(condition: str, andons: list[dict[str, Any]], expected: P) -> None:
     """A configured table replaces only what it names; stale uses the light's fail-safe."""
     rules = PatternRules(OVERRIDES, fail_safe=P(red="on"))
     assert rules.pattern_for(condition, andons) == expected
@@ -148,8 +148,15 @@ def test_pattern_json_and_words() -> None:
 
 @pytest.mark.parametrize(
     ("elapsed", "lit", "next_edge"),
-    [(0.0, True, 0.5), (0.4999999, False, 1.0), (0.5, False, 1.0), (0.99, False, 1.0),
-     (1.0, True, 1.5), (7.25, True, 7.5), (7.75, False, 8.0)],
+    [
+        (0.0, True, 0.5),
+        (0.4999999, False, 1.0),
+        (0.5, False, 1.0),
+        (0.99, False, 1.0),
+        (1.0, True, 1.5),
+        (7.25, True, 7.5),
+        (7.75, False, 8.0),
+    ],
 )
 def test_flash_phase(elapsed: float, lit: bool, next_edge: float) -> None:
     """At 1 Hz the first half second is lit; edges every 0.5 s (within 1 us)."""

@@ -1,0 +1,1 @@
+"""Stack light and andon button tests against real peers."""
