@@ -44,6 +44,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_collect(args: argparse.Namespace) -> int:
+    """Run an edge collector: the named lines' sources, queued on disk and forwarded to a server."""
+    import os
+    import socket
+
+    from collector.edge import Edge, run_edge
+
+    config = _load_or_exit(args.config)
+    name = args.edge_id or socket.gethostname().split(".")[0].replace("-", "_")
+    try:
+        edge = Edge(config, args.line, args.server, args.queue, token=args.token or os.environ.get("ANDON_TOKEN"),
+                    name=name)
+    except ValueError as exc:
+        print(f"andon collect: {exc}", file=sys.stderr)
+        return 2
+    run_edge(edge)
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Apply or inspect database migrations."""
     from andon.storage import migrate
@@ -57,6 +76,27 @@ def cmd_db(args: argparse.Namespace) -> int:
         migrate.downgrade(engine, args.revision or "base")
     print(f"database at revision {migrate.current(engine) or 'none'}")
     engine.dispose()
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    """Create a bearer token in the database and print its secret once."""
+    from andon.auth import TokenBook
+    from andon.storage.store import Store, open_database
+
+    config = _load_or_exit(args.config)
+    store = Store(open_database(config.database))
+    try:
+        secret = TokenBook(config.auth, store).create(args.name, args.role, time.time())
+    except ValueError as exc:
+        print(f"cannot create token: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        store.engine.dispose()
+    print(secret)
+    print(f"token {args.name!r} ({args.role}) created; it is shown only this once", file=sys.stderr)
+    if config.auth is None:
+        print("note: the config has no auth section, so the API does not ask for tokens yet", file=sys.stderr)
     return 0
 
 
@@ -112,6 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--port", type=int, help="listen port (overrides api.port)")
         p.set_defaults(func=cmd_run)
 
+    p = sub.add_parser("collect", help="edge collector: read the named lines' sources and forward to a server")
+    p.add_argument("config")
+    p.add_argument("--line", action="append", required=True, help="line to collect (repeat for more lines)")
+    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000")
+    p.add_argument("--token", help="bearer token (default: $ANDON_TOKEN)")
+    p.add_argument("--queue", default="andon-edge.db", help="SQLite file holding counts until the server has them")
+    p.add_argument("--edge-id", help="name of this edge in event ids and its MQTT client id (default: host name)")
+    p.set_defaults(func=cmd_collect)
+
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
@@ -121,6 +170,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.add_argument("--revision", help="target revision (default: head / base)")
     p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("token", help="bearer tokens")
+    token_sub = p.add_subparsers(dest="token_action", required=True)
+    t = token_sub.add_parser("create", help="create a token and print its secret")
+    t.add_argument("--role", required=True, choices=["operator", "supervisor", "engineer"])
+    t.add_argument("--name", required=True, help="who holds it, e.g. line1-tablet")
+    t.add_argument("--config", default="config/demo.yaml", help="config naming the database")
+    t.set_defaults(func=cmd_token)
 
     p = sub.add_parser("simulate", help="feed a running system with simulated parts over HTTP")
     p.add_argument("--server", default="http://127.0.0.1:8000")

@@ -103,6 +103,16 @@ def parse_time(value: Any, received_at: float) -> float:
     """Turn an event time (epoch seconds or ISO 8601 with offset) into epoch seconds, checked."""
     if value is None:
         return received_at
+    ts = parse_instant(value)
+    if ts > received_at + MAX_FUTURE_SECONDS:
+        raise RejectedReading("future_time", f"time {value!r} is {ts - received_at:.0f} s in the future")
+    if ts < received_at - MAX_AGE_SECONDS:
+        raise RejectedReading("too_old", f"time {value!r} is more than 31 days old")
+    return ts
+
+
+def parse_instant(value: Any) -> float:
+    """Turn epoch seconds or an ISO 8601 time with offset into epoch seconds."""
     if isinstance(value, str) and not _looks_numeric(value):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -116,10 +126,6 @@ def parse_time(value: Any, received_at: float) -> float:
             ts = parse_number(value)
         except RejectedReading:
             raise RejectedReading("bad_time", f"time {value!r} is not a time") from None
-    if ts > received_at + MAX_FUTURE_SECONDS:
-        raise RejectedReading("future_time", f"time {value!r} is {ts - received_at:.0f} s in the future")
-    if ts < received_at - MAX_AGE_SECONDS:
-        raise RejectedReading("too_old", f"time {value!r} is more than 31 days old")
     return ts
 
 

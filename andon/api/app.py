@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import generate_latest
+from prometheus_client import Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from andon import __version__
-from andon.api import lines
+from andon.andons import AndonService
+from andon.api import andons, lines, stream
 from andon.api.deps import Services
+from andon.auth import TokenBook
+from andon.live import LiveHub
+from andon.problems import ProblemService
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +39,57 @@ def _validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts)
 
 
-def create_app(services: Services) -> FastAPI:
-    """Return the API application serving ``services``."""
+def attach_services(services: Services) -> None:
+    """Create the andon and problem services next to the plant (idempotent)."""
+    if "andons" not in services.extras:
+        services.extras["andons"] = AndonService(services.config, services.plant, services.store, services.clock)
+    if "problems" not in services.extras:
+        services.extras["problems"] = ProblemService(services.plant, services.store, services.clock)
+
+
+def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
+    """Return the API application serving ``services``; its lifespan runs the live hub and escalation."""
+    attach_services(services)
+    andon_service: AndonService = services.extras["andons"]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        hub = LiveHub(services, asyncio.get_running_loop())
+        # Outputs registered before start-up (MQTT publisher, stack lights) join the hub here.
+        hub.state_listeners.extend(services.extras.get("state_listeners", []))
+        hub.event_listeners.extend(services.extras.get("event_listeners", []))
+        services.extras["hub"] = hub
+        andon_service.listeners.append(hub.event)
+        tasks = [asyncio.create_task(hub.tick(tick_seconds), name="live tick"),
+                 asyncio.create_task(_escalate_forever(andon_service, tick_seconds), name="escalation")]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            andon_service.listeners.remove(hub.event)
+            services.extras.pop("hub", None)
+
     app = FastAPI(
-        title="Andon", version=__version__,
+        title="Andon", version=__version__, lifespan=lifespan,
         description="Takt against actual, andon calls and problems for the shop floor.",
     )
     app.state.services = services
+    app.state.tokens = services.extras.get("tokens") or TokenBook(services.config.auth, services.store)
+    registry = services.plant.metrics.registry
+    latency = Histogram("andon_api_request_seconds", "API latency", ["method", "route"], registry=registry,
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+    open_andons = Gauge("andon_open_calls", "Open andon calls", registry=registry)
+    open_andons.set_function(andon_service.open_count)
+
+    @app.middleware("http")
+    async def _timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        latency.labels(request.method, getattr(route, "path", "other")).observe(time.perf_counter() - start)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -49,7 +101,7 @@ def create_app(services: Services) -> FastAPI:
 
     @app.get("/healthz", tags=["system"])
     def healthz() -> dict[str, Any]:
-        """Say the server is up, with the writer's backlog state."""
+        """Say the server is up, with the writer's state."""
         writer = services.plant.writer
         return {"status": "ok", "version": __version__, "events_written": writer.written,
                 "write_failures": writer.failures}
@@ -57,7 +109,7 @@ def create_app(services: Services) -> FastAPI:
     @app.get("/metrics", tags=["system"], response_class=Response)
     def metrics() -> Response:
         """Return the Prometheus metrics."""
-        return Response(generate_latest(services.plant.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:
@@ -72,7 +124,18 @@ def create_app(services: Services) -> FastAPI:
         return _page("board.html")
 
     app.include_router(lines.router)
+    app.include_router(andons.router)
+    app.include_router(stream.router)
     return app
+
+
+async def _escalate_forever(service: AndonService, period: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(service.escalate)
+        except Exception:
+            log.exception("escalation check failed")
+        await asyncio.sleep(period)
 
 
 def _jsonable(errors: Any) -> Any:

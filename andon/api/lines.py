@@ -10,11 +10,12 @@ from fastapi.responses import PlainTextResponse, Response
 
 from andon.api.deps import Services, get_line, get_services
 from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut
+from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
 from andon.line import HTTP_SOURCE, LineRuntime
 
 router = APIRouter(prefix="/api", tags=["lines"])
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (401, 403, 404)}
 
 
 def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
@@ -27,7 +28,7 @@ def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
 
 
 @router.get("/lines", response_model=list[LineOut])
-def list_lines(services: Annotated[Services, Depends(get_services)]) -> list[dict[str, Any]]:
+def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_services)]) -> list[dict[str, Any]]:
     """List the configured lines with their live state."""
     return [
         {"id": line.id, "name": line.config.display_name, "state": line_state(services, line)}
@@ -37,7 +38,8 @@ def list_lines(services: Annotated[Services, Depends(get_services)]) -> list[dic
 
 @router.get("/lines/{line}/state", response_model=LineStateOut, responses=NOT_FOUND)
 def get_state(
-    line: Annotated[LineRuntime, Depends(get_line)], services: Annotated[Services, Depends(get_services)]
+    _reader: Reader, line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
 ) -> dict[str, Any]:
     """Return the live state of one line."""
     return line_state(services, line)
@@ -47,6 +49,7 @@ def get_state(
     "/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}}
 )
 def get_board(
+    _reader: Reader,
     line: Annotated[LineRuntime, Depends(get_line)],
     services: Annotated[Services, Depends(get_services)],
     date: Annotated[Date | None, Query(description="Local date the shift starts on.")] = None,
@@ -77,6 +80,7 @@ def get_board(
 )
 def post_count(
     body: CountIn,
+    _who: Operator,
     line: Annotated[LineRuntime, Depends(get_line)],
     services: Annotated[Services, Depends(get_services)],
     response: Response,

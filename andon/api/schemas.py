@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -144,3 +145,185 @@ class ErrorOut(BaseModel):
     """An error: what is wrong."""
 
     detail: str
+
+
+class AndonIn(Strict):
+    """Raise an andon call."""
+
+    line: str = Field(min_length=1, max_length=64, description="Line id.")
+    station: str = Field(min_length=1, max_length=64, description="Station at the line.")
+    category: str = Field(min_length=1, max_length=64, description="One of the line's andon categories.")
+    note: str | None = Field(None, max_length=2000, description="What is wrong, in words.")
+
+
+class AndonStepIn(Strict):
+    """Acknowledge or resolve an andon call."""
+
+    note: str | None = Field(None, max_length=2000, description="What was done.")
+
+
+class EscalationOut(BaseModel):
+    """One escalation step."""
+
+    tier: str
+    tier_index: int
+    at: str
+
+
+class AndonCallOut(BaseModel):
+    """An andon call."""
+
+    id: int
+    line: str
+    station: str
+    category: str
+    state: Literal["raised", "acknowledged", "resolved"]
+    raised_at: str
+    raised_by: str
+    acknowledged_at: str | None
+    acknowledged_by: str | None
+    resolved_at: str | None
+    resolved_by: str | None
+    tier: str
+    tier_index: int
+    escalations: list[EscalationOut]
+    age_seconds: float
+    note: str
+
+
+Status = Literal["open", "plan", "do", "check", "act", "closed"]
+
+
+class ProblemIn(Strict):
+    """Open a problem."""
+
+    title: str = Field(min_length=1, max_length=200)
+    line: str = Field(min_length=1, max_length=64)
+    category: str | None = Field(None, max_length=64)
+    description: str | None = Field(None, max_length=10_000)
+    owner: str | None = Field(None, max_length=128)
+    due_date: date | None = None
+    andon_call_ids: list[int] = Field(default_factory=list, max_length=100)
+    rows: list[str] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
+
+
+class ProblemPatch(Strict):
+    """Change a problem."""
+
+    title: str | None = Field(None, min_length=1, max_length=200)
+    category: str | None = Field(None, max_length=64)
+    description: str | None = Field(None, max_length=10_000)
+    owner: str | None = Field(None, max_length=128)
+    due_date: date | None = None
+    root_cause: str | None = Field(None, max_length=10_000)
+    countermeasure: str | None = Field(None, max_length=10_000)
+    countermeasure_date: date | None = None
+    status: Status | None = None
+    andon_call_ids: list[int] = Field(default_factory=list, max_length=100)
+    rows: list[str] | None = Field(None, max_length=100)
+
+
+class RowLinkOut(BaseModel):
+    """A board row linked to a problem."""
+
+    line: str
+    start: str
+
+
+class CheckOut(BaseModel):
+    """How often the problem's reason was written before and after the countermeasure."""
+
+    reason: str
+    before: int
+    after: int
+    since: str
+    window_days: int
+
+
+class ProblemOut(BaseModel):
+    """A problem in the improvement loop."""
+
+    id: int
+    title: str
+    line: str
+    category: str
+    description: str
+    owner: str
+    due_date: str | None
+    root_cause: str
+    countermeasure: str
+    countermeasure_date: str | None
+    status: Status
+    overdue: bool
+    created_at: str
+    updated_at: str
+    created_by: str
+    andon_call_ids: list[int]
+    rows: list[RowLinkOut]
+    check: CheckOut | None
+
+
+class NewProblemIn(Strict):
+    """A problem opened from a board row."""
+
+    title: str = Field(min_length=1, max_length=200)
+    owner: str | None = Field(None, max_length=128)
+    due_date: date | None = None
+    category: str | None = Field(None, max_length=64)
+
+
+class ReasonIn(Strict):
+    """The reason for one board row."""
+
+    start: str = Field(max_length=64, description="Row start, ISO 8601 with offset or epoch seconds.")
+    reason: str = Field(min_length=1, max_length=2000)
+    problem_id: int | None = None
+    open_problem: NewProblemIn | None = None
+
+
+class ReasonOut(BaseModel):
+    """The row after its reason was written, and the linked problem."""
+
+    row: BoardRowOut
+    problem: ProblemOut | None
+
+
+class SuggestionOut(BaseModel):
+    """A reason recurring often enough to become a problem."""
+
+    line: str
+    reason: str
+    rows: int
+    row_starts: list[str]
+
+
+class PlanIn(Strict):
+    """A takt or demand override for one shift."""
+
+    date: date
+    shift: str = Field(min_length=1, max_length=64)
+    takt_seconds: float | None = Field(None, gt=0, le=86400)
+    demand_per_shift: int | None = Field(None, gt=0, le=10_000_000)
+
+
+class AndonStatsOut(BaseModel):
+    """Andon figures of one category."""
+
+    count: int
+    mean_response_s: float | None
+    p90_response_s: float | None
+    mean_resolution_s: float | None
+    p90_resolution_s: float | None
+
+
+class SummaryOut(BaseModel):
+    """A day's or week's figures for one line."""
+
+    period: str
+    line: str
+    planned: int
+    actual: int
+    attainment: float | None
+    scrap: int
+    downtime_minutes: float
+    andon: dict[str, AndonStatsOut]

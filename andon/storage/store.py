@@ -7,8 +7,8 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import Engine, case, create_engine, event, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert

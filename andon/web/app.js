@@ -1,0 +1,214 @@
+// Shared code of the andon pages: API calls with the device's token, the live stream with
+// reconnect and banner, DOM building, condition badges (colour + icon + word) and time formats.
+"use strict";
+
+const Andon = (() => {
+  const TOKEN_KEY = "andon.token";
+  const LINE_COND = {
+    normal: ["\u2714", "normal"], warning: ["\u25B2", "warning"], abnormal: ["\u2716", "abnormal"],
+    off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
+  };
+  const ROW_COND = {
+    normal: ["\u2714", "met"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "missed"],
+    off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
+  };
+  const TRUST_WORDS = {
+    credited_after_outage: "credited after outage", manual: "manual entry", buffered: "buffered",
+    after_reset: "after counter reset", counter_reset: "counter reset", gap: "data gap",
+  };
+  let serverOffsetMs = 0;
+
+  class ApiError extends Error {
+    constructor(status, detail) { super(detail); this.status = status; this.detail = detail; }
+  }
+
+  function token() { try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
+  function setToken(value) {
+    if (value) localStorage.setItem(TOKEN_KEY, value); else localStorage.removeItem(TOKEN_KEY);
+  }
+
+  /** Call the JSON API; throws ApiError with the server's `detail` on a 4xx/5xx. */
+  async function api(path, options = {}) {
+    const headers = { Accept: "application/json" };
+    const init = { method: options.method || "GET", headers };
+    if (options.body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(options.body); }
+    const t = token();
+    if (t) headers.Authorization = "Bearer " + t;
+    const reply = await fetch(path, init);
+    let data = null;
+    const text = await reply.text();
+    if (text) { try { data = JSON.parse(text); } catch (e) { data = text; } }
+    if (!reply.ok) {
+      const detail = data && data.detail ? data.detail : reply.status + " " + reply.statusText;
+      throw new ApiError(reply.status, typeof detail === "string" ? detail : JSON.stringify(detail));
+    }
+    return data;
+  }
+
+  /** Like api(), but on 401/403 ask for a token once and retry. */
+  async function apiWithToken(path, options = {}) {
+    try { return await api(path, options); } catch (e) {
+      if (!(e instanceof ApiError) || (e.status !== 401 && e.status !== 403)) throw e;
+      const entered = await askToken(e.status === 401 ? "This needs a token: " + e.detail
+        : "This token's role may not do that: " + e.detail);
+      if (!entered) throw e;
+      return api(path, options);
+    }
+  }
+
+  /** Build an element: el("td", {class: "x", onclick: f}, "text", child). */
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function condText(condition, table) {
+    const [icon, word] = (table || LINE_COND)[condition] || ["?", condition];
+    return icon + " " + word;
+  }
+  function condBadge(condition, table) {
+    return el("span", { class: "cond " + condition, "data-condition": condition }, condText(condition, table));
+  }
+  function signed(v) { return v === null || v === undefined ? "" : (v > 0 ? "+" + v : String(v)); }
+  function blank(v) { return v === null || v === undefined ? "" : String(v); }
+  function hhmm(iso) {
+    return iso ? new Date(iso).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hour12: false }) : "";
+  }
+  function serverNow() { return Date.now() + serverOffsetMs; }
+  function noteServerTime(iso) { if (iso) serverOffsetMs = Date.parse(iso) - Date.now(); }
+  function ageSeconds(iso) { return Math.max(0, (serverNow() - Date.parse(iso)) / 1000); }
+  function fmtAge(seconds) {
+    const s = Math.floor(seconds);
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " m " + String(s % 60).padStart(2, "0") + " s";
+    return Math.floor(s / 3600) + " h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + " m";
+  }
+  function trustMark(marks) {
+    if (!marks || !marks.length) return null;
+    const words = marks.map((m) => TRUST_WORDS[m] || m.replace(/_/g, " "));
+    return el("span", { class: "trust", title: "Count not fully trusted: " + words.join(", "), "data-trust": marks.join(" ") },
+      "\u26A0 " + words.join(", "));
+  }
+  /** A chip for an open andon call: category, station, age, tier (escalated ones blink). */
+  function andonChip(call) {
+    const escalated = (call.tier_index || 0) > 0;
+    const chip = el("span", {
+      class: "andon-chip " + call.state + (escalated ? " escalated" : ""), "data-andon-id": call.id,
+      "data-raised-at": call.raised_at,
+    });
+    const render = () => {
+      chip.textContent = "\u2691 " + call.category + " \u00B7 " + call.station + " \u00B7 " +
+        fmtAge(ageSeconds(call.raised_at)) + " \u00B7 " + (call.state === "acknowledged" ? "ack \u00B7 " : "") +
+        (escalated ? "\u2191 " : "") + call.tier;
+    };
+    render();
+    chip.tick = render;
+    return chip;
+  }
+  /** Refresh every andon chip's age once a second. */
+  setInterval(() => { for (const chip of document.querySelectorAll(".andon-chip")) if (chip.tick) chip.tick(); }, 1000);
+
+  function message(text, kind) {
+    const box = document.getElementById("message");
+    if (!box) return;
+    box.textContent = text || "";
+    box.className = kind || "";
+  }
+  function showError(e) { message(e instanceof ApiError ? e.detail : "Server unreachable: " + e.message, "error"); }
+
+  /** Ask for the device's token in a dialog; resolves to true when one was saved. */
+  function askToken(why) {
+    return new Promise((resolve) => {
+      const input = el("input", { type: "password", name: "token", autocomplete: "off", placeholder: "token" });
+      const dialog = el("dialog", { id: "token-dialog" },
+        el("form", { method: "dialog" },
+          el("p", {}, why || "Enter this device's token. It is kept on this device."),
+          el("div", { class: "form-row" }, input,
+            el("button", { class: "primary", value: "save" }, "Save token"),
+            el("button", { value: "cancel" }, "Cancel"))));
+      dialog.addEventListener("close", () => {
+        const ok = dialog.returnValue === "save" && input.value.trim() !== "";
+        if (ok) setToken(input.value.trim());
+        dialog.remove();
+        resolve(ok);
+      });
+      document.body.append(dialog);
+      dialog.showModal();
+      input.focus();
+    });
+  }
+
+  function startClock(node) {
+    const tick = () => { node.textContent = new Date(serverNow()).toLocaleTimeString([], { hour12: false }); };
+    tick();
+    setInterval(tick, 1000);
+  }
+
+  /**
+   * Keep a WebSocket to /ws open. onMessage gets each parsed message; refresh() is called on every
+   * (re)connect and every pollSeconds while the stream is down, so the page never shows stale data as live.
+   */
+  function live({ onMessage, refresh, pollSeconds = 5 }) {
+    let banner = document.getElementById("conn-banner");
+    if (!banner) { banner = el("div", { id: "conn-banner", role: "status" }); document.body.prepend(banner); }
+    banner.textContent = "Connection lost \u2014 reconnecting\u2026";
+    let delay = 500;
+    let pollTimer = null;
+    const state = { connected: false, socket: null };
+    const down = () => {
+      state.connected = false;
+      document.body.dataset.live = "down";
+      banner.classList.add("show");
+      if (!pollTimer && refresh) pollTimer = setInterval(() => refresh().catch(() => {}), pollSeconds * 1000);
+    };
+    const connect = () => {
+      // Browsers cannot set headers on a WebSocket; a server without public reads takes ?token=.
+      const t = token();
+      const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
+        (t ? "?token=" + encodeURIComponent(t) : "");
+      let socket;
+      try { socket = new WebSocket(url); } catch (e) { down(); setTimeout(connect, delay); return; }
+      state.socket = socket;
+      socket.onopen = () => {
+        state.connected = true;
+        delay = 500;
+        document.body.dataset.live = "up";
+        banner.classList.remove("show");
+        if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+        if (refresh) refresh().catch(showError);
+      };
+      socket.onmessage = (event) => {
+        let msg;
+        try { msg = JSON.parse(event.data); } catch (e) { return; }
+        if (msg.type === "state" && msg.state) noteServerTime(msg.state.at);
+        try { onMessage(msg); } catch (e) { console.error(e); }
+      };
+      socket.onclose = () => {
+        down();
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 8000);
+      };
+    };
+    connect();
+    return state;
+  }
+
+  function params() { return new URLSearchParams(location.search); }
+
+  return {
+    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, condText, ROW_COND, LINE_COND,
+    signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
+    startClock, live, params,
+  };
+})();
