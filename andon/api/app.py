@@ -7,28 +7,23 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 from prometheus_client import Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from andon import __version__
 from andon.andons import AndonService
-from andon.api import andons, lines, stream
+from andon.api import andons, lines, pages, stream
 from andon.api.deps import Services
 from andon.auth import TokenBook
 from andon.live import LiveHub
 from andon.problems import ProblemService
 
 log = logging.getLogger(__name__)
-
-
-def _page(name: str) -> str:
-    return resources.files("andon.web").joinpath(name).read_text(encoding="utf-8")
 
 
 def _validation_message(exc: RequestValidationError) -> str:
@@ -111,21 +106,10 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         """Return the Prometheus metrics."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        """Serve the home page linking to every page and board."""
-        return _page("home.html")
-
-    @app.get("/board/{line}", response_class=HTMLResponse, include_in_schema=False)
-    def board_page(line: str) -> str:
-        """Serve the hour-by-hour board page of a line."""
-        if line not in services.plant.lines:
-            raise HTTPException(404, f"no line {line!r}")
-        return _page("board.html")
-
     app.include_router(lines.router)
     app.include_router(andons.router)
     app.include_router(stream.router)
+    app.include_router(pages.router)
     return app
 
 

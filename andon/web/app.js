@@ -12,6 +12,10 @@ const Andon = (() => {
     normal: ["\u2714", "met"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "missed"],
     off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
   };
+  // The hour in progress is not missed yet: say how it is going.
+  const CURRENT_ROW_COND = {
+    ...ROW_COND, normal: ["\u2714", "on plan"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "far behind"],
+  };
   const TRUST_WORDS = {
     credited_after_outage: "credited after outage", manual: "manual entry", buffered: "buffered",
     after_reset: "after counter reset", counter_reset: "counter reset", gap: "data gap",
@@ -207,7 +211,7 @@ const Andon = (() => {
   function params() { return new URLSearchParams(location.search); }
 
   return {
-    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, condText, ROW_COND, LINE_COND,
+    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, condText, ROW_COND, CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, params,
   };
