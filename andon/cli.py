@@ -63,6 +63,33 @@ def cmd_collect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_edge(args: argparse.Namespace) -> int:
+    """Run the named lines' stack lights and andon buttons on an edge Pi, talking to the server."""
+    import os
+    import signal
+
+    from collector.hardware import run_edge_hardware
+
+    config = _load_or_exit(args.config)
+    token = args.token or os.environ.get("ANDON_TOKEN")
+
+    async def main() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await run_edge_hardware(config, args.line, args.server, token)
+
+    try:
+        asyncio.run(main())
+    except ValueError as exc:
+        print(f"andon edge: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_db(args: argparse.Namespace) -> int:
     """Apply or inspect database migrations."""
     from andon.storage import migrate
@@ -160,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue", default="andon-edge.db", help="SQLite file holding counts until the server has them")
     p.add_argument("--edge-id", help="name of this edge in event ids and its MQTT client id (default: host name)")
     p.set_defaults(func=cmd_collect)
+
+    p = sub.add_parser("edge", help="edge Pi: run the named lines' stack lights and andon buttons for a server")
+    p.add_argument("config")
+    p.add_argument("--line", action="append", required=True, help="line whose light and buttons are here (repeat)")
+    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000")
+    p.add_argument("--token", help="bearer token with the operator role (default: $ANDON_TOKEN)")
+    p.set_defaults(func=cmd_edge)
 
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")
