@@ -12,6 +12,7 @@ from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
+from collector.hardware import attach_hardware
 from collector.sources import SourceRunner
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     if config.auth is None:
         log.warning("NO AUTH SECTION: the API is open to anyone who can reach it (demo mode)")
     app = create_app(services)
+    # Stack lights and andon buttons follow the live hub (a state listener joins it at start-up).
+    hardware = attach_hardware(services) if with_sources else None
     runner = SourceRunner(config, services.plant.sink, services.clock)
     server = uvicorn.Server(uvicorn.Config(
         app, host=host or config.api.host, port=port or config.api.port, log_level="info",
@@ -41,8 +44,12 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     try:
         if with_sources:
             await runner.start()
+        if hardware is not None:
+            await hardware.start()
         await server.serve()
     finally:
+        if hardware is not None:
+            await hardware.stop()
         await runner.stop()
         services.plant.close()
         services.store.engine.dispose()
