@@ -13,6 +13,7 @@ from andon.config.schema import Config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
+from collector.outputs import attach_mqtt_outputs, export_source_rejects
 from collector.sources import SourceRunner
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     # Stack lights and andon buttons follow the live hub (a state listener joins it at start-up).
     hardware = attach_hardware(services) if with_sources else None
     runner = SourceRunner(config, services.plant.sink, services.clock)
+    # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
+    publisher = attach_mqtt_outputs(services)
+    export_source_rejects(services, runner)
     server = uvicorn.Server(uvicorn.Config(
         app, host=host or config.api.host, port=port or config.api.port, log_level="info",
         lifespan="on", access_log=False,
@@ -51,6 +55,8 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         if hardware is not None:
             await hardware.stop()
         await runner.stop()
+        if publisher is not None:
+            publisher.close()
         services.plant.close()
         services.store.engine.dispose()
         log.info("stopped; every count is written")

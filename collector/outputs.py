@@ -1,0 +1,64 @@
+"""Join the MQTT outputs and the drivers' own counters to a running server (`andon run`/`serve`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from andon.api.deps import Services
+from collector.mqtt_out import MqttPublisher
+from collector.sources import SourceRunner
+
+log = logging.getLogger(__name__)
+
+
+def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
+    """Publish every visible state change and andon event to the plant's broker, if one is configured.
+
+    The listeners join the live hub when the app starts; the caller closes the publisher on shutdown.
+    """
+    if services.config.mqtt is None:
+        return None
+    publisher = MqttPublisher(services.config.mqtt)
+
+    def on_state(line_id: str, state: dict[str, Any]) -> None:
+        publisher.publish_state(line_id, state)
+
+    def on_event(message: dict[str, Any]) -> None:
+        if message.get("type") == "andon":
+            call = message.get("call") or {}
+            publisher.publish_andon(str(call.get("line", "")), message)
+
+    services.extras.setdefault("state_listeners", []).append(on_state)
+    services.extras.setdefault("event_listeners", []).append(on_event)
+    return publisher
+
+
+class SourceRejects(Collector):
+    """Expose the payloads MQTT sources refused (not JSON, missing field...) as a Prometheus counter."""
+
+    def __init__(self, runner: SourceRunner) -> None:
+        self.runner = runner
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """Read each driver's tally at scrape time."""
+        family = CounterMetricFamily(
+            "andon_source_payloads_rejected", "Payloads a count source could not read, by reason",
+            labels=["line", "source", "reason"],
+        )
+        for (line_id, source_id), driver in list(self.runner.drivers.items()):
+            rejected = getattr(driver, "rejected", None)
+            if not rejected:
+                continue
+            for reason, n in sorted(rejected.items()):
+                family.add_metric([line_id, source_id, str(reason)], float(n))
+        yield family
+
+
+def export_source_rejects(services: Services, runner: SourceRunner) -> None:
+    """Register the sources' reject tallies on the plant's metrics registry (served on /metrics)."""
+    services.plant.metrics.registry.register(SourceRejects(runner))
