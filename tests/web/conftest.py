@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -60,13 +59,42 @@ lines:
 """
 
 
-@dataclass
 class AndonServer:
-    """A running `andon run` process and how to reach it."""
+    """An `andon run` process on a fixed free port and database; can be stopped and started again."""
 
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
+    def __init__(self, config: Path, port: int, log: Path) -> None:
+        self.config = config
+        self.port = port
+        self.log = log
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the server and wait until it accepts connections."""
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "andon.cli", "run", str(self.config), "--host", "127.0.0.1",
+                 "--port", str(self.port)],
+                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
+            )
+        try:
+            wait_for_port(self.port, timeout=20)
+        except TimeoutError:
+            self.stop()
+            raise AssertionError("server did not start:\n" + self.log.read_text()) from None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
     def client(self, token: str | None = None) -> httpx.Client:
         """Return an HTTP client for the API, with a bearer token if given."""
@@ -89,26 +117,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndonServer]:
     config = work / "andon.yaml"
     config.write_text(CONFIG.format(db=work / "andon.db", port=port, operator=_sha(OPERATOR_TOKEN),
                                     supervisor=_sha(SUPERVISOR_TOKEN)))
-    log = work / "server.log"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "andon.cli", "run", str(config), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
-        )
+    srv = AndonServer(config, port, work / "server.log")
+    srv.start()
     try:
-        try:
-            wait_for_port(port, timeout=20)
-        except TimeoutError:
-            raise AssertionError("server did not start:\n" + log.read_text()) from None
-        yield AndonServer(f"http://127.0.0.1:{port}", proc, log)
+        yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        srv.stop()
 
 
 @pytest.fixture(scope="module")

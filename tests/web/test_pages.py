@@ -198,3 +198,20 @@ def test_screenshots_load_time_and_weight(server: AndonServer, browser: Any) -> 
     assert {n: f["load"] < 300 for n, f in figures.items()} == {n: True for n in PAGES}
     assert {n: 0 < f["bytes"] < 200_000 for n, f in figures.items()} == {n: True for n in PAGES}
     assert len(list(ARTIFACTS.glob("*.png"))) >= 2 * len(PAGES)
+
+
+def test_banner_while_server_is_gone_then_live_again(server: AndonServer, page: Any) -> None:
+    open_live(page, server.url + "/board/line2")
+    assert not page.is_visible("#conn-banner")
+    server.stop()
+    page.wait_for_selector("#conn-banner.show", timeout=3000)
+    assert page.inner_text("#conn-banner") == "Connection lost \u2014 reconnecting\u2026"
+    server.start()
+    page.wait_for_selector('body[data-live="up"]', timeout=10000)
+    assert not page.is_visible("#conn-banner")
+    # Live again: a count changes the board without a reload.
+    before = int(page.inner_text("#actual"))
+    with server.client(OPERATOR_TOKEN) as api:
+        assert api.post("/api/lines/line2/counts", json={"count": 2, "id": str(uuid.uuid4())}).status_code == 201
+    page.wait_for_function("want => document.getElementById('actual').textContent === String(want)",
+                           arg=before + 2, timeout=1000)
