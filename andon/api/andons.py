@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
 from andon.andons import AndonError, AndonService
 from andon.api.deps import Services, get_line, get_services
@@ -30,6 +30,7 @@ from andon.problems import ProblemError, ProblemService
 from andon.summary import Summaries
 
 router = APIRouter(prefix="/api")
+RecordId = Annotated[int, Path(ge=1, le=2_147_483_647, description="Record id.")]
 ERRORS: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (401, 403, 404, 409, 422)}
 
 
@@ -75,7 +76,10 @@ def raise_andon(
 
 @router.post("/andons/{call_id}/acknowledge", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
 def acknowledge_andon(
-    call_id: int, who: Operator, andons: Annotated[AndonService, Depends(get_andons)], body: AndonStepIn | None = None
+    call_id: RecordId,
+    who: Operator,
+    andons: Annotated[AndonService, Depends(get_andons)],
+    body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Acknowledge a raised call (someone is on the way)."""
     try:
@@ -86,7 +90,10 @@ def acknowledge_andon(
 
 @router.post("/andons/{call_id}/resolve", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
 def resolve_andon(
-    call_id: int, who: Operator, andons: Annotated[AndonService, Depends(get_andons)], body: AndonStepIn | None = None
+    call_id: RecordId,
+    who: Operator,
+    andons: Annotated[AndonService, Depends(get_andons)],
+    body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Resolve an open call."""
     try:
@@ -108,7 +115,9 @@ def list_andons(
 
 
 @router.get("/andons/{call_id}", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
-def get_andon(call_id: int, _reader: Reader, andons: Annotated[AndonService, Depends(get_andons)]) -> dict[str, Any]:
+def get_andon(
+    call_id: RecordId, _reader: Reader, andons: Annotated[AndonService, Depends(get_andons)]
+) -> dict[str, Any]:
     """Return one andon call."""
     try:
         return andons.get(call_id)
@@ -132,7 +141,10 @@ def create_problem(
 
 @router.patch("/problems/{problem_id}", response_model=ProblemOut, responses=ERRORS, tags=["problems"])
 def update_problem(
-    problem_id: int, body: ProblemPatch, who: Supervisor, problems: Annotated[ProblemService, Depends(get_problems)]
+    problem_id: RecordId,
+    body: ProblemPatch,
+    who: Supervisor,
+    problems: Annotated[ProblemService, Depends(get_problems)],
 ) -> dict[str, Any]:
     """Update a problem: PDCA status, owner, due date, root cause, countermeasure, links."""
     fields = body.model_dump(exclude_unset=True)
@@ -168,7 +180,7 @@ def problem_suggestions(
 
 @router.get("/problems/{problem_id}", response_model=ProblemOut, responses=ERRORS, tags=["problems"])
 def get_problem(
-    problem_id: int, _reader: Reader, problems: Annotated[ProblemService, Depends(get_problems)]
+    problem_id: RecordId, _reader: Reader, problems: Annotated[ProblemService, Depends(get_problems)]
 ) -> dict[str, Any]:
     """Return one problem with its links and check figures."""
     try:
@@ -190,7 +202,11 @@ def put_reason(
     start = _epoch(body.start, "start")
     try:
         start, problem = problems.set_reason(
-            line.id, start, body.reason, who.name, body.problem_id,
+            line.id,
+            start,
+            body.reason,
+            who.name,
+            body.problem_id,
             body.open_problem.model_dump() if body.open_problem else None,
         )
     except ProblemError as exc:
@@ -207,7 +223,9 @@ def put_reason(
 
 @router.put("/lines/{line}/plan", responses=ERRORS, tags=["lines"])
 def put_plan(
-    body: PlanIn, who: Supervisor, line: Annotated[LineRuntime, Depends(get_line)],
+    body: PlanIn,
+    who: Supervisor,
+    line: Annotated[LineRuntime, Depends(get_line)],
     services: Annotated[Services, Depends(get_services)],
 ) -> dict[str, Any]:
     """Override takt or demand for one shift of one date."""
@@ -220,14 +238,22 @@ def put_plan(
         line.id, body.date.isoformat(), body.shift, body.takt_seconds, body.demand_per_shift, who.name
     )
     plan = line.plan_for(instance)
-    return {"line": line.id, "date": body.date.isoformat(), "shift": body.shift,
-            "takt_seconds": plan.takt_seconds, "shift_target": plan.target, "set_by": who.name}
+    return {
+        "line": line.id,
+        "date": body.date.isoformat(),
+        "shift": body.shift,
+        "takt_seconds": plan.takt_seconds,
+        "shift_target": plan.target,
+        "set_by": who.name,
+    }
 
 
 @router.get("/summary/daily", response_model=list[SummaryOut], responses=ERRORS, tags=["trends"])
 def summary_daily(
-    _reader: Reader, line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)], days: Annotated[int, Query(ge=1, le=92)] = 14,
+    _reader: Reader,
+    line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
+    days: Annotated[int, Query(ge=1, le=92)] = 14,
 ) -> list[dict[str, Any]]:
     """Plan attainment, downtime and andon response per day."""
     return Summaries(services.plant, services.clock).daily(line.id, days)
@@ -235,9 +261,10 @@ def summary_daily(
 
 @router.get("/summary/weekly", response_model=list[SummaryOut], responses=ERRORS, tags=["trends"])
 def summary_weekly(
-    _reader: Reader, line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)], weeks: Annotated[int, Query(ge=1, le=53)] = 8,
+    _reader: Reader,
+    line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
+    weeks: Annotated[int, Query(ge=1, le=53)] = 8,
 ) -> list[dict[str, Any]]:
     """Plan attainment, downtime and andon response per ISO week."""
     return Summaries(services.plant, services.clock).weekly(line.id, weeks)
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -203,7 +203,7 @@ class ProblemIn(Strict):
     description: str | None = Field(None, max_length=10_000)
     owner: str | None = Field(None, max_length=128)
     due_date: date | None = None
-    andon_call_ids: list[int] = Field(default_factory=list, max_length=100)
+    andon_call_ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(default_factory=list, max_length=100)
     rows: list[str] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
 
 
@@ -219,7 +219,7 @@ class ProblemPatch(Strict):
     countermeasure: str | None = Field(None, max_length=10_000)
     countermeasure_date: date | None = None
     status: Status | None = None
-    andon_call_ids: list[int] = Field(default_factory=list, max_length=100)
+    andon_call_ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(default_factory=list, max_length=100)
     rows: list[str] | None = Field(None, max_length=100)
 
 
@@ -277,7 +277,7 @@ class ReasonIn(Strict):
 
     start: str = Field(max_length=64, description="Row start, ISO 8601 with offset or epoch seconds.")
     reason: str = Field(min_length=1, max_length=2000)
-    problem_id: int | None = None
+    problem_id: int | None = Field(None, ge=1, le=2_147_483_647)
     open_problem: NewProblemIn | None = None
 
 

@@ -34,7 +34,8 @@ def test_healthz_and_lines(client: TestClient) -> None:
     assert client.get("/healthz").json()["status"] == "ok"
     lines = client.get("/api/lines").json()
     assert [(x["id"], x["name"], x["state"]["condition"]) for x in lines] == [
-        ("line1", "Assembly 1", "abnormal"), ("line2", "line2", "abnormal"),
+        ("line1", "Assembly 1", "abnormal"),
+        ("line2", "line2", "abnormal"),
     ]
 
 
@@ -46,17 +47,36 @@ def test_post_counts_then_state_and_board(client: TestClient) -> None:
     client.post("/api/lines/line1/counts", json={"count": 4, "kind": "scrap"})
     client.post("/api/lines/line1/counts", json={})  # one good part, now
     state = client.get("/api/lines/line1/state").json()
-    assert {k: state[k] for k in ("plan_to_date", "actual_to_date", "delta", "scrap_to_date", "shift_target",
-                                  "condition", "takt_seconds")} == {
-        "plan_to_date": 90, "actual_to_date": 81, "delta": -9, "scrap_to_date": 4, "shift_target": 435,
-        "condition": "abnormal", "takt_seconds": 60.0,
+    assert {
+        k: state[k]
+        for k in (
+            "plan_to_date",
+            "actual_to_date",
+            "delta",
+            "scrap_to_date",
+            "shift_target",
+            "condition",
+            "takt_seconds",
+        )
+    } == {
+        "plan_to_date": 90,
+        "actual_to_date": 81,
+        "delta": -9,
+        "scrap_to_date": 4,
+        "shift_target": 435,
+        "condition": "abnormal",
+        "takt_seconds": 60.0,
     }
     board = client.get("/api/lines/line1/board").json()
     assert (board["date"], board["shift"], board["shift_target"]) == ("2026-11-25", "early", 435)
     first, second = board["rows"][0], board["rows"][1]
     assert (first["planned"], first["actual"], first["delta"], first["condition"]) == (60, 80, 20, "normal")
     assert (second["actual"], second["scrap"], second["cum_actual"], second["cum_delta"], second["current"]) == (
-        1, 4, 81, -39, True,
+        1,
+        4,
+        81,
+        -39,
+        True,
     )
     assert board["rows"][2]["actual"] is None and board["rows"][2]["condition"] == "pending"
 
@@ -66,8 +86,10 @@ def test_board_csv(client: TestClient) -> None:
     r = client.get("/api/lines/line1/board?date=2026-11-25&shift=early&format=csv")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.splitlines()
-    assert lines[0] == ("start,end,planned,actual,delta,cum_planned,cum_actual,cum_delta,scrap,condition,"
-                        "reason,problem_id,problem_status,trust")
+    assert lines[0] == (
+        "start,end,planned,actual,delta,cum_planned,cum_actual,cum_delta,scrap,condition,"
+        "reason,problem_id,problem_status,trust"
+    )
     assert lines[1] == "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,60,61,1,60,61,1,0,normal,,,,"
     assert lines[3] == "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,60,,,180,,,,pending,,,,"
     assert len(lines) == 9
@@ -77,7 +99,10 @@ def test_board_of_another_shift_and_date(client: TestClient) -> None:
     r = client.get("/api/lines/line1/board?date=2026-11-24&shift=late")
     body = r.json()
     assert (r.status_code, body["start"], body["end"], len(body["rows"])) == (
-        200, "2026-11-24T14:00:00+00:00", "2026-11-24T22:00:00+00:00", 8,
+        200,
+        "2026-11-24T14:00:00+00:00",
+        "2026-11-24T22:00:00+00:00",
+        8,
     )
     assert [row["actual"] for row in body["rows"]] == [0] * 8
 

@@ -11,9 +11,7 @@ from andon.config.schema import BreakConfig, ShiftConfig
 def shift(start: str, end: str, *breaks: tuple[str, str], sid: str = "s", days: list[str] | None = None) -> ShiftConfig:
     """Return a shift pattern."""
     extra = {"days": days} if days is not None else {}
-    return ShiftConfig(
-        id=sid, start=start, end=end, breaks=[BreakConfig(start=a, end=b) for a, b in breaks], **extra
-    )
+    return ShiftConfig(id=sid, start=start, end=end, breaks=[BreakConfig(start=a, end=b) for a, b in breaks], **extra)
 
 
 def instance(pattern: ShiftConfig, day: date, tz: str = "UTC") -> ShiftInstance:

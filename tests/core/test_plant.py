@@ -43,8 +43,11 @@ def test_counts_fill_rows_and_state(tmp_path: Path, clock: ManualClock) -> None:
     assert (state["plan_to_date"], state["actual_to_date"], state["delta"], state["scrap_to_date"]) == (130, 65, -65, 2)
     assert (state["condition"], state["reason"]) == ("abnormal", "65 behind")
     assert state["current_interval"] == {
-        "start": "2026-11-25T08:00:00+00:00", "end": "2026-11-25T09:00:00+00:00",
-        "planned": 60, "actual": 5, "delta": -55,
+        "start": "2026-11-25T08:00:00+00:00",
+        "end": "2026-11-25T09:00:00+00:00",
+        "planned": 60,
+        "actual": 5,
+        "delta": -55,
     }
     assert board_numbers(plant)[:3] == [(60, 30, 0, -30, []), (60, 30, 0, -60, []), (60, 5, 2, -115, [])]
     plant.close()
@@ -155,13 +158,20 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(events=st.lists(
-    st.tuples(st.integers(0, 8 * 3600 - 1), st.integers(0, 20), st.sampled_from(["good", "scrap"]),
-              st.one_of(st.none(), st.integers(0, 30).map(str))),
-    max_size=80,
-))
-def test_actual_equals_the_sum_of_accepted_events(template_db: Path, tmp_path_factory: pytest.TempPathFactory,
-                                                  events: list[tuple[int, int, str, str | None]]) -> None:
+@given(
+    events=st.lists(
+        st.tuples(
+            st.integers(0, 8 * 3600 - 1),
+            st.integers(0, 20),
+            st.sampled_from(["good", "scrap"]),
+            st.one_of(st.none(), st.integers(0, 30).map(str)),
+        ),
+        max_size=80,
+    )
+)
+def test_actual_equals_the_sum_of_accepted_events(
+    template_db: Path, tmp_path_factory: pytest.TempPathFactory, events: list[tuple[int, int, str, str | None]]
+) -> None:
     folder = tmp_path_factory.mktemp("prop")
     shutil.copy(template_db, folder / "andon.db")
     clock = ManualClock(utc("2026-11-25 14:00"))

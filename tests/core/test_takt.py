@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from andon.calendar import ShiftCalendar
-from andon.takt import ShiftPlan, Target, Thresholds, build_rows, line_condition, SourceHealth
+from andon.takt import ShiftPlan, SourceHealth, Target, Thresholds, build_rows, line_condition
 from tests.core.engine_fixtures import instance, shift, utc
 
 DAY = date(2026, 11, 25)  # a Wednesday

@@ -1,0 +1,92 @@
+"""The live WebSocket stream, and the whole OpenAPI surface fuzzed by schemathesis (no 5xx)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+
+from andon.api.app import create_app
+from andon.api.deps import Services
+from andon.clock import ManualClock
+from tests.api.api_fixtures import api, config_text
+from tests.core.engine_fixtures import utc
+from tests.core.plant_fixtures import make_config, make_plant
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with api(tmp_path, ManualClock(utc("2026-11-25 07:30"))) as c:
+        yield c
+
+
+def receive_until(ws: Any, want: Any, limit: int = 50) -> dict[str, Any]:
+    for _ in range(limit):
+        message = ws.receive_json()
+        if want(message):
+            return message  # type: ignore[no-any-return]
+    raise AssertionError("message not received")
+
+
+def test_websocket_sends_state_then_updates_after_a_count(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        first = [ws.receive_json(), ws.receive_json()]
+        assert [(m["type"], m["line"]) for m in first] == [("state", "line1"), ("state", "line2")]
+        assert first[0]["state"]["actual_to_date"] == 0
+        client.post("/api/lines/line1/counts", json={"count": 7})
+        update = receive_until(ws, lambda m: m["type"] == "state" and m["state"]["actual_to_date"] == 7)
+        assert (update["line"], update["state"]["delta"]) == ("line1", 7 - 90)
+
+
+def test_websocket_sends_andon_events(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        call = client.post("/api/andons", json={"line": "line1", "station": "st9", "category": "safety"}).json()
+        raised = receive_until(ws, lambda m: m["type"] == "andon")
+        assert (raised["event"], raised["call"]["id"], raised["call"]["station"]) == ("raised", call["id"], "st9")
+        state = receive_until(ws, lambda m: m["type"] == "state" and m["state"]["open_andons"])
+        assert state["state"]["open_andons"][0]["category"] == "safety"
+        client.post(f"/api/andons/{call['id']}/resolve")
+        resolved = receive_until(ws, lambda m: m["type"] == "andon" and m["event"] == "resolved")
+        assert resolved["call"]["state"] == "resolved"
+
+
+def test_closed_reads_need_a_token_on_the_websocket(tmp_path: Path) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with api(tmp_path, ManualClock(utc("2026-11-25 07:30")), auth=True, public=False) as client:
+        with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws") as ws:
+            ws.receive_json()
+        assert closed.value.code == 4401
+        with client.websocket_connect("/ws?token=op-secret") as ws:
+            assert ws.receive_json()["type"] == "state"
+
+
+def _schema_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    folder = tmp_path_factory.mktemp("schema")
+    clock = ManualClock(utc("2026-11-25 07:30"))
+    config = make_config(folder, config_text())
+    plant = make_plant(config, clock)
+    return create_app(Services(config=config, plant=plant, store=plant.store, clock=clock))
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    app = _schema_app(tmp_path_factory)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_input_makes_a_server_error(case: Any) -> None:
+    response = case.call()
+    case.validate_response(response, checks=[not_a_server_error])
+    assert response.status_code < 500
