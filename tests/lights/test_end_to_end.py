@@ -28,10 +28,10 @@ from andon.config.loader import parse_config
 from andon.config.schema import Config
 from andon.runtime import build_services
 from collector.hardware import EdgeHardware, LineHardware, RemoteAndonActions, RemoteAndonError, attach_hardware
-from tests.conftest import free_port, wait_until
+from tests.conftest import Mosquitto, free_port, wait_until
 
 SHIFT_START = datetime(2026, 11, 25, 6, 0, tzinfo=UTC).timestamp()
-PINS = {"red": 17, "yellow": 27, "green": 22, "buzzer": 25}
+PINS = {"red": 17, "yellow": 27, "green": 22, "blue": 23, "buzzer": 25}
 BUTTON, ACK, RESOLVE = 5, 6, 13
 TOKEN = "edge-secret"
 
@@ -45,7 +45,7 @@ lines:
     takt_seconds: 60
     thresholds: {{warning_behind: 1, abnormal_behind: 3, stop_after_seconds: 3600}}
     sources: [{{type: http, id: http}}]
-    stack_light: {{type: gpio, id: tower1, pins: {{red: 17, yellow: 27, green: 22, buzzer: 25}}}}
+    stack_light: {{type: gpio, id: tower1, pins: {{red: 17, yellow: 27, green: 22, blue: 23, buzzer: 25}}}}
     andon:
       buttons:
         - {{type: gpio, id: st1-quality, pin: 5, ack_pin: 6, resolve_pin: 13, station: st1, category: quality,
@@ -406,3 +406,43 @@ def test_remote_actions_retry_then_report_an_unreachable_server() -> None:
         actions.close()
     assert time.monotonic() - started < 1.0
 
+
+
+def test_edge_mqtt_button_raises_a_material_call_over_http(tmp_path: Path, clock: ManualClock, factory: MockFactory,
+                                                            mosquitto: Mosquitto) -> None:
+    """A press published on MQTT at the edge raises on the server: blue flashes, then steady, then green."""
+    import paho.mqtt.client as paho
+
+    text = CONFIG.format(db=tmp_path / "andon.db", auth=AUTH).replace(
+        "lines:\n", f"mqtt: {{host: 127.0.0.1, port: {mosquitto.port}}}\nlines:\n"
+    )
+    text = text[: text.index("        - {type: gpio, id: st1-quality")] + (
+        "        - {type: mqtt, id: st4-panel, topic: plant/line1/andon/st4, station: st4}\n"
+    )
+    server = LineServer(parse_config(text), clock, MockFactory(), hardware=False).start()
+    publisher = paho.Client(callback_api_version=paho.CallbackAPIVersion.VERSION2, client_id="test-panel")
+    publisher.connect("127.0.0.1", mosquitto.port)
+    publisher.loop_start()
+    topic = "plant/line1/andon/st4"
+    try:
+        edge = make_edge(server, clock, factory)
+        try:
+            wait_until(edge.edge.hardware.buttons[0].subscribed.is_set)  # type: ignore[attr-defined]
+            expect(factory, "green")
+            publisher.publish(topic, b'{"category": "material"}', qos=1).wait_for_publish(5)
+            flashes(edge, factory, clock, ("green",), "blue")
+            publisher.publish(topic, b'{"category": "material", "action": "acknowledge"}', qos=1)
+            expect(factory, "green", "blue")
+            stays(factory, "green", "blue")
+            publisher.publish(topic, b'{"category": "material", "action": "resolve"}', qos=1)
+            expect(factory, "green")
+            with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5) as api:
+                calls = api.get("/api/andons?line=line1").json()
+            assert [(c["station"], c["category"], c["state"], c["raised_by"], c["note"].splitlines()[0])
+                    for c in calls] == [("st4", "material", "resolved", "line1-edge", "raised by button:st4-panel")]
+        finally:
+            edge.stop()
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        server.stop()
