@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from andon.counting import BUFFERED
 from tests.conftest import Mosquitto, wait_until
 from tests.edge.conftest import (
@@ -161,3 +163,21 @@ def test_andon_run_feeds_the_live_board_from_a_plc(tmp_path: Path, plc: Plc, and
         plc.set_counter(value)
         wait_until(lambda expected=expected: server.state()["actual_to_date"] == expected)  # type: ignore[misc]
     assert server.state()["actual_to_date"] == 40
+
+
+@pytest.mark.xfail(strict=True, reason="core: Plant._intake applies an increment source's parts_per_cycle again "
+                   "to counts an edge already normalised (post_count with source=...)")
+def test_parts_per_cycle_is_applied_once_through_the_edge(
+    tmp_path: Path, mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], andon_server: Server,
+    edges: Edges,
+) -> None:
+    source = mqtt_source().replace("id_field: id}", "id_field: id, parts_per_cycle: 2}")
+    config = write_config(tmp_path, source, mqtt_port=mosquitto.port)
+    server = andon_server(config)
+    edges(config, server.url, tmp_path / "edge.db")
+    device = mqtt_client("device")
+    wait_until(lambda: device.publish("plant/line1/parts", '{"n": 1, "id": "probe"}') is not None
+               and server.parts() > 0, timeout=15, step=0.2)
+    device.publish("plant/line1/parts", '{"n": 3, "id": "c1"}')  # 3 cycles of 2 parts
+    wait_until(lambda: len(server.events()) == 2)
+    assert [count for _, count, _, _ in server.events()] == [2, 6]
