@@ -113,7 +113,7 @@ class AndonService:
             raise AndonError(422, "station must not be empty")
         now = self.clock.now()
         tiers = line.config.andon.tiers_for(category)
-        with self._lock, self.store.session() as s, s.begin():
+        with self._lock, self.store.transaction() as s:
             existing = s.execute(
                 select(AndonCallRow).where(
                     AndonCallRow.line_id == line_id, AndonCallRow.station == station,
@@ -132,8 +132,9 @@ class AndonService:
             self._open[row.id] = self._brief_of(row)
         log.info("andon raised on %s station %s: %s (by %s)", line_id, station, category, by)
         self._emit("raised", call)
-        self.escalate()  # a first tier after 0 s escalates at once
-        return self.get(call["id"]), True
+        if self.escalate([call["id"]]):  # a later tier after 0 s applies at once
+            call = self.get(call["id"])
+        return call, True
 
     def acknowledge(self, call_id: int, by: str, note: str = "") -> dict[str, Any]:
         """Acknowledge a raised call (someone is on the way)."""
@@ -145,7 +146,7 @@ class AndonService:
 
     def _step(self, call_id: int, to: str, by: str, note: str) -> dict[str, Any]:
         now = self.clock.now()
-        with self._lock, self.store.session() as s, s.begin():
+        with self._lock, self.store.transaction() as s:
             row = s.get(AndonCallRow, call_id)
             if row is None:
                 raise AndonError(404, f"no andon call {call_id}")
@@ -171,19 +172,25 @@ class AndonService:
         self._emit(to, call)
         return call
 
-    def escalate(self) -> list[dict[str, Any]]:
+    def escalate(self, call_ids: list[int] | None = None) -> list[dict[str, Any]]:
         """Climb unacknowledged calls whose tier limit has passed; return the escalated calls."""
         now = self.clock.now()
         escalated = []
         with self._lock:
-            candidates = [b for b in self._open.values() if b["state"] == "raised"]
+            candidates = [
+                b for b in self._open.values()
+                if b["state"] == "raised" and (call_ids is None or b["id"] in call_ids)
+            ]
+        takts: dict[str, float | None] = {}
         for brief in candidates:
             line = self.plant.line(brief["line"])
             tiers = line.config.andon.tiers_for(brief["category"])
-            due = self._due_tier(tiers, now - brief["raised_ts"], line.state(now).get("takt_seconds"))
+            if line.id not in takts:
+                takts[line.id] = line.takt_at(now)
+            due = self._due_tier(tiers, now - brief["raised_ts"], takts[line.id])
             if due <= brief["tier_index"]:
                 continue
-            with self._lock, self.store.session() as s, s.begin():
+            with self._lock, self.store.transaction() as s:
                 row = s.get(AndonCallRow, brief["id"])
                 if row is None or row.state != "raised" or row.tier_index >= due:
                     continue

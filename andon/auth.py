@@ -70,7 +70,7 @@ class TokenBook:
         if any(p.name == name for p in self._config.values()):
             raise ValueError(f"a token named {name!r} exists in the config")
         secret = secrets.token_urlsafe(32)
-        with self.store.session() as s, s.begin():
+        with self.store.transaction() as s:
             if s.get(ApiTokenRow, name) is not None:
                 raise ValueError(f"a token named {name!r} exists")
             s.add(ApiTokenRow(name=name, role=role, token_sha256=token_hash(secret), created_at=at))

@@ -10,7 +10,8 @@ import random
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from andon.config.loader import ConfigError, load_config
 from andon.config.schema import Config
@@ -24,6 +25,16 @@ def _load_or_exit(path: str) -> Config:
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine on uvloop when installed (it comes with uvicorn[standard]), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -40,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = _load_or_exit(args.config)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(config, args.host, args.port, with_sources=args.command == "run"))
+        run_loop(run(config, args.host, args.port, with_sources=args.command == "run"))
     return 0
 
 

@@ -108,6 +108,11 @@ class LineRuntime:
             self.overrides[key] = target
             self._plans.pop(key, None)
 
+    def takt_at(self, t: float) -> float | None:
+        """Return the takt in seconds of the shift running at ``t`` (None off shift)."""
+        instance = self.calendar.at(t)
+        return self.plan_for(instance).takt_seconds if instance is not None else None
+
     def forget_plan(self, key: tuple[str, str]) -> None:
         """Drop a cached plan after its planned downtime changed."""
         with self.lock:

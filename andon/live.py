@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ class LiveHub:
         self.loop = loop
         self.queue_size = queue_size
         self._pending: set[str] = set()
+        self._pending_lock = threading.Lock()
         self._last: dict[str, str] = {}
         self._latest: dict[str, dict[str, Any]] = {}
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -39,7 +41,13 @@ class LiveHub:
     # --- inputs (any thread) ------------------------------------------------------------
     def line_changed(self, line_id: str) -> None:
         """Note that a line changed; its state is recomputed on the loop, once per burst."""
-        self._call(self._schedule, line_id)
+        with self._pending_lock:
+            if line_id in self._pending:
+                return  # already due: a burst of counts costs one wake-up and one state
+            wake = not self._pending
+            self._pending.add(line_id)
+        if wake:
+            self._call(self._flush_soon)
 
     def event(self, message: dict[str, Any]) -> None:
         """Send an event (andon, board, problem) to every client and listener."""
@@ -56,13 +64,12 @@ class LiveHub:
             self.loop.call_soon_threadsafe(fn, *args)
 
     # --- on the loop --------------------------------------------------------------------
-    def _schedule(self, line_id: str) -> None:
-        if not self._pending:
-            self.loop.call_soon(self._flush)
-        self._pending.add(line_id)
+    def _flush_soon(self) -> None:
+        self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        lines, self._pending = self._pending, set()
+        with self._pending_lock:
+            lines, self._pending = self._pending, set()
         self.refresh(sorted(lines))
 
     def refresh(self, line_ids: list[str] | None = None) -> None:

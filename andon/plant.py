@@ -141,7 +141,8 @@ class Plant:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
             raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
-        if increment and normaliser.config.mode != "increment":
+        if increment:
+            # Already parts (HTTP posts, edge-normalised counts): parts_per_cycle was applied upstream.
             normaliser = line.normalisers[HTTP_SOURCE]
         seen = self.seen[line.id]
         if event_id is not None:

@@ -46,7 +46,7 @@ class ProblemService:
         """Open a problem, linking the andon calls and board rows that caused it."""
         line = self._line(fields["line"])
         now = self.clock.now()
-        with self.store.session() as s, s.begin():
+        with self.store.transaction() as s:
             row = ProblemRow(
                 title=fields["title"], line_id=line.id, category=fields.get("category") or "",
                 description=fields.get("description") or "", owner=fields.get("owner") or "",
@@ -62,7 +62,7 @@ class ProblemService:
 
     def update(self, problem_id: int, fields: dict[str, Any], by: str) -> dict[str, Any]:
         """Change a problem's fields or PDCA status, and add links."""
-        with self.store.session() as s, s.begin():
+        with self.store.transaction() as s:
             row = s.get(ProblemRow, problem_id)
             if row is None:
                 raise ProblemError(404, f"no problem {problem_id}")
@@ -128,7 +128,7 @@ class ProblemService:
             problem = self.get(problem_id)
             if problem["line"] != line_id:
                 raise ProblemError(422, f"problem {problem_id} belongs to line {problem['line']!r}")
-        with self.store.session() as s, s.begin():
+        with self.store.transaction() as s:
             s.merge(RowReasonRow(
                 line_id=line_id, row_start=start, reason=reason, problem_id=problem_id, written_by=by,
                 written_at=self.clock.now(),

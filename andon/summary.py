@@ -37,6 +37,7 @@ class Summaries:
     def daily(self, line_id: str, days: int) -> list[dict[str, Any]]:
         """Return one summary per local day, oldest first, ending today."""
         line = self.plant.line(line_id)
+        self.plant.writer.flush()  # downtime reads event times from the database
         today = line.calendar.local_date(self.clock.now())
         out = []
         for back in range(days - 1, -1, -1):
@@ -47,6 +48,7 @@ class Summaries:
     def weekly(self, line_id: str, weeks: int) -> list[dict[str, Any]]:
         """Return one summary per ISO week (Monday start), oldest first, ending this week."""
         line = self.plant.line(line_id)
+        self.plant.writer.flush()
         today = line.calendar.local_date(self.clock.now())
         monday = today - timedelta(days=today.weekday())
         out = []

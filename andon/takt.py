@@ -41,6 +41,7 @@ class ShiftPlan:
 
     def __init__(self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = ()) -> None:
         self.instance = instance
+        self._plan_cache: dict[float, int] = {}
         self.excluded = merge_spans([*instance.breaks, *downtime], instance.start, instance.end)
         self.net_available = self.available_until(instance.end)
         self.takt: Fraction | None
@@ -71,7 +72,12 @@ class ShiftPlan:
         """Return the cumulative plan at ``t``: floor(available / takt)."""
         if self.takt is None:
             return 0
-        return math.floor(Fraction(self.available_until(t)) / self.takt)
+        cached = self._plan_cache.get(t)
+        if cached is None:
+            cached = math.floor(Fraction(self.available_until(t)) / self.takt)
+            if len(self._plan_cache) < 4096:  # row boundaries repeat; "now" values mostly do not
+                self._plan_cache[t] = cached
+        return cached
 
     def in_excluded(self, t: float) -> bool:
         """Tell whether ``t`` falls in a break or planned downtime."""

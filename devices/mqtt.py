@@ -200,6 +200,7 @@ class BrokerConnection:
         self.unmatched = 0
         self._lock = threading.Lock()
         self._sources: list[MqttSource] = []
+        self._routes: dict[str, list[MqttSource]] = {}  # topic -> matching sources, reset on attach/detach
         self._held: list[tuple[Any, float, int]] = []
         self._warned_topics: set[str] = set()
         self._generation = 0
@@ -227,6 +228,7 @@ class BrokerConnection:
         """Start delivering a source's topic to it; connect on the first source."""
         with self._lock:
             self._sources.append(source)
+            self._routes.clear()
             first = self._client is None and self._fault is None
             connected, fault = self._connected, self._fault
         if first:
@@ -244,6 +246,7 @@ class BrokerConnection:
         with self._lock:
             if source in self._sources:
                 self._sources.remove(source)
+                self._routes.clear()
             last = not self._sources
             client = self._client if last else None
             if last:
@@ -362,7 +365,11 @@ class BrokerConnection:
         from paho.mqtt.client import topic_matches_sub
 
         with self._lock:
-            targets = [s for s in self._sources if topic_matches_sub(s.config.topic, message.topic)]
+            targets = self._routes.get(message.topic)
+            if targets is None:
+                targets = [s for s in self._sources if topic_matches_sub(s.config.topic, message.topic)]
+                if len(self._routes) < 10_000:  # wildcard topics are bounded in a plant; guard anyway
+                    self._routes[message.topic] = targets
             if not targets:
                 self._held.append((message, self.context.clock.now(), generation))
                 return

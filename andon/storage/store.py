@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -32,7 +33,11 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
     """Create the engine (SQLite in WAL mode by default) and bring the schema to head."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+        # Enough pooled connections for the API's worker threads, so none is opened per request.
+        engine = create_engine(url, pool_size=20, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if upgrade:
@@ -85,15 +90,26 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
+        self.write_lock = threading.RLock()
 
     def session(self) -> Session:
-        """Open a new ORM session."""
+        """Open a new ORM session (for reads; write through ``transaction``)."""
         return self.sessions()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """Open a session in a transaction that commits on success, one writer at a time.
+
+        SQLite allows one writer; letting threads contend inside SQLite means its busy handler
+        sleeps up to 100 ms between tries, so writers queue on a Python lock instead.
+        """
+        with self.write_lock, self.sessions() as s, s.begin():
+            yield s
 
     def write(self, batch: PendingBatch) -> None:
         """Write one batch in one transaction (events, counter values, incidents)."""
         dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
-        with self.engine.begin() as conn:
+        with self.write_lock, self.engine.begin() as conn:
             if batch.events:
                 # The in-memory id check comes first; this only guards ids older than its window.
                 conn.execute(
@@ -187,7 +203,7 @@ class Store:
         demand_per_shift: int | None, set_by: str, at: float,
     ) -> None:
         """Store (or replace) a shift override."""
-        with self.session() as s, s.begin():
+        with self.transaction() as s:
             s.merge(ShiftOverrideRow(
                 line_id=line_id, date=date, shift_id=shift_id, takt_seconds=takt_seconds,
                 demand_per_shift=demand_per_shift, set_by=set_by, set_at=at,

@@ -165,8 +165,6 @@ def test_andon_run_feeds_the_live_board_from_a_plc(tmp_path: Path, plc: Plc, and
     assert server.state()["actual_to_date"] == 40
 
 
-@pytest.mark.xfail(strict=True, reason="core: Plant._intake applies an increment source's parts_per_cycle again "
-                   "to counts an edge already normalised (post_count with source=...)")
 def test_parts_per_cycle_is_applied_once_through_the_edge(
     tmp_path: Path, mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], andon_server: Server,
     edges: Edges,
