@@ -34,14 +34,26 @@ def free_port() -> int:
 
 
 def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    text = (ROOT / "config" / "demo.yaml").read_text().replace(
-        "sqlite:///andon-demo.db", f"sqlite:///{folder / 'bench.db'}"
+    text = (
+        (ROOT / "config" / "demo.yaml")
+        .read_text()
+        .replace("sqlite:///andon-demo.db", f"sqlite:///{folder / 'bench.db'}")
     )
     (folder / "bench.yaml").write_text(text)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "andon.cli", "--log-level", "WARNING", COMMAND, str(folder / "bench.yaml"),
-         "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "wb"),  # noqa: SIM115
+        [
+            sys.executable,
+            "-m",
+            "andon.cli",
+            "--log-level",
+            "WARNING",
+            COMMAND,
+            str(folder / "bench.yaml"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(folder / "server.log", "wb"),  # noqa: SIM115
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -144,8 +156,23 @@ def main() -> None:
     proc = start_server(folder, port)
     spy = None
     if args.profile:
-        spy = subprocess.Popen(["py-spy", "record", "--format", "raw" if args.profile.endswith(".txt") else "flamegraph", "-o", args.profile, "-p", str(proc.pid), "-d",
-                                str(int(args.seconds) + 1)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--format",
+                fmt,
+                "-o",
+                args.profile,
+                "-p",
+                str(proc.pid),
+                "-d",
+                str(int(args.seconds) + 1),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         results = asyncio.run(load("127.0.0.1", port, args.rate, args.seconds))
         if spy is not None:
@@ -153,8 +180,10 @@ def main() -> None:
         for kind, values in results.items():
             values.sort()
             p99 = values[max(0, int(len(values) * 0.99) - 1)]
-            print(f"{kind:6s} n={len(values):5d}  p50 {statistics.median(values):6.2f} ms  p99 {p99:6.2f} ms"
-                  f"  max {values[-1]:6.2f} ms")
+            print(
+                f"{kind:6s} n={len(values):5d}  p50 {statistics.median(values):6.2f} ms  p99 {p99:6.2f} ms"
+                f"  max {values[-1]:6.2f} ms"
+            )
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(30)

@@ -8,8 +8,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from andon.counting import BUFFERED
 from tests.conftest import Mosquitto, wait_until
 from tests.edge.conftest import (
