@@ -255,6 +255,10 @@ class SourceSink:
         """Report that the source answers."""
         self.plant.set_source_online(self.line_id, self.source_id, True)
 
+    def last_count_at(self) -> float | None:
+        """Return the event time of the line's last good count (None before the first)."""
+        return self.plant.line(self.line_id).last_count_at
+
     def offline(self, reason: str) -> None:
         """Report that the source does not answer."""
         self.plant.set_source_online(self.line_id, self.source_id, False, reason)

@@ -23,6 +23,11 @@ class SimulatorSourceConfig(SourceConfigBase):
     stop_seconds: float = Field(300.0, ge=0, description="Mean length of a stop.")
     scrap_rate: float = Field(0.02, ge=0, le=1, description="Fraction of parts that are scrap.")
     seed: int | None = Field(None, description="Random seed, for a repeatable line.")
+    backfill_seconds: float = Field(
+        0.0, ge=0, le=7 * 86400,
+        description="At start, simulate this much of the past (not before the line's last count), so a demo "
+        "started mid-shift shows a shift's worth of history.",
+    )
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class SimulatorSource(CountSource):
         """Produce parts until cancelled."""
         line = SimulatedLine(self.config)
         self.sink.online()
+        self._backfill(line)
         while True:
             cycle = line.next_cycle()
             await asyncio.sleep(cycle.seconds)
@@ -66,6 +72,19 @@ class SimulatorSource(CountSource):
             if value is None:
                 raise RuntimeError("the simulator counts in increment or pulse mode only")
             self.sink.reading(value, ts=self.context.clock.now(), kind=cycle.kind)
+
+    def _backfill(self, line: SimulatedLine) -> None:
+        if not self.config.backfill_seconds:
+            return
+        now = self.context.clock.now()
+        last = getattr(self.sink, "last_count_at", lambda: None)()
+        t = max(now - self.config.backfill_seconds, last or 0.0)
+        while True:
+            cycle = line.next_cycle()
+            t += cycle.seconds
+            if t >= now:
+                return
+            self.sink.reading(1, ts=t, kind=cycle.kind)
 
     def describe(self) -> str:
         """Say what this source simulates."""

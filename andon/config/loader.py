@@ -108,7 +108,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [ConfigProblem(line, "", f"not valid YAML: {exc}")]) from None
+        what = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [ConfigProblem(line, "", f"not valid YAML: {what}")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

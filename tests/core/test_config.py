@@ -1,0 +1,136 @@
+"""Config validation: every error with its YAML line and key path; the shipped configs are valid."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from andon.config import ConfigError, load_config, parse_config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """plant: {name: P, timezone: Europe/London}
+shifts:
+  - id: early
+    start: "06:00"
+    end: "14:00"
+lines:
+  - id: line1
+    takt_seconds: 60
+"""
+
+
+def problems(text: str) -> list[str]:
+    try:
+        parse_config(text)
+    except ConfigError as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BASE, []),
+        (
+            BASE.replace("Europe/London", "Europe/Londn"),
+            ["line 1: plant.timezone: unknown IANA timezone 'Europe/Londn'"],
+        ),
+        (BASE + "    colour: red\n", ["line 9: lines[0].colour: unknown key"]),
+        (BASE + "    demand_per_shift: 400\n", ["line 7: lines[0]: give takt_seconds or demand_per_shift, not both"]),
+        (BASE.replace("    takt_seconds: 60\n", ""), ["line 7: lines[0]: give takt_seconds or demand_per_shift"]),
+        (
+            BASE.replace('    end: "14:00"\n', '    end: "14:00"\n    breaks: [{start: "15:00", end: "15:10"}]\n'),
+            ["line 3: shifts[0]: break 15:00-15:10 is outside the shift 06:00-14:00"],
+        ),
+        (
+            BASE.replace('    end: "14:00"\n', '    end: "14:00"\n    breaks: [{start: "9:00", end: "09:10"}]\n'),
+            ["line 6: shifts[0].breaks[0].start: '9:00' is not a time of day written as HH:MM (00:00 to 23:59)"],
+        ),
+        (
+            BASE.replace('    end: "14:00"\n', '    end: "14:00"\n  - {id: late, start: "13:00", end: "21:00"}\n'),
+            ["line 1: (top): line 'line1' has overlapping shifts 'early' and 'late'"],
+        ),
+        (
+            BASE.replace('    end: "14:00"\n', '    end: "14:00"\n  - {id: early, start: "15:00", end: "21:00"}\n'),
+            ["line 1: (top): duplicate shift id 'early'"],
+        ),
+        (BASE + "  - {id: line1, takt_seconds: 30}\n", ["line 1: (top): duplicate line id 'line1'"]),
+        (BASE + "    shifts: [late]\n", ["line 1: (top): line 'line1' names unknown shift 'late'"]),
+        (
+            BASE + "    sources: [{type: modbus, host: plc, register: 5, colour: red}]\n",
+            ["line 9: lines[0].sources[0].colour: unknown key"],
+        ),
+        (
+            BASE + "    sources: [{type: teleport}]\n",
+            [
+                "line 9: lines[0].sources[0]: Input tag 'teleport' found using 'type' does not match any of the "
+                "expected tags: 'simulator', 'http', 'serial', 'gpio', 'ethernetip', 'modbus', 'opcua', 's7', 'mqtt'"
+            ],
+        ),
+        (
+            BASE + "    sources: [{type: simulator, id: a}, {type: http, id: a}]\n",
+            ["line 7: lines[0]: two sources of this line have the same id"],
+        ),
+        (
+            BASE + "mqtt: {password: '${ANDON_TEST_UNSET_VARIABLE}'}\n",
+            ["line 9: mqtt.password: environment variable ANDON_TEST_UNSET_VARIABLE is not set"],
+        ),
+        ("plant: [1, 2", ["line 1: (top): not valid YAML: expected ',' or ']', but got '<stream end>'"]),
+        ("plant: {name: a\n  b: [", ["line 2: (top): not valid YAML: expected ',' or '}', but got ':'"]),
+    ],
+)
+def test_config_errors_name_the_line_and_key(text: str, expected: list[str]) -> None:
+    assert problems(text) == expected
+
+
+def test_several_errors_are_all_reported() -> None:
+    text = BASE.replace("Europe/London", "Mars/Base") + "    interval_minutes: 0\n    colour: red\n"
+    assert problems(text) == [
+        "line 1: plant.timezone: unknown IANA timezone 'Mars/Base'",
+        "line 9: lines[0].interval_minutes: Input should be greater than or equal to 1",
+        "line 10: lines[0].colour: unknown key",
+    ]
+
+
+def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANDON_TEST_SECRET", "s3cret")
+    config = parse_config(BASE + "mqtt: {password: '${ANDON_TEST_SECRET}'}\n")
+    assert config.mqtt is not None and config.mqtt.password == "s3cret"
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "example.yaml"])
+def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANDON_MQTT_PASSWORD", "x")
+    config = load_config(ROOT / "config" / name)
+    assert config.lines
+
+
+def test_check_config_command(tmp_path: Path) -> None:
+    good = subprocess.run(
+        [sys.executable, "-m", "andon.cli", "check-config", str(ROOT / "config" / "demo.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (good.returncode, good.stdout.strip()) == (
+        0,
+        f"{ROOT / 'config' / 'demo.yaml'}: OK — 2 line(s), 3 shift(s), 3 source(s)",
+    )
+    bad_file = tmp_path / "bad.yaml"
+    bad_file.write_text(BASE + "    colour: red\n")
+    bad = subprocess.run(
+        [sys.executable, "-m", "andon.cli", "check-config", str(bad_file)], capture_output=True, text=True, timeout=60
+    )
+    assert bad.returncode == 2
+    assert bad.stderr == f"{bad_file}: 1 error(s)\n  line 9: lines[0].colour: unknown key\n"
+    missing = subprocess.run(
+        [sys.executable, "-m", "andon.cli", "check-config", str(tmp_path / "nope.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == 2 and "cannot read: No such file or directory" in missing.stderr

@@ -1,0 +1,145 @@
+"""`andon run config/demo.yaml` as a real process: two live lines whose numbers follow the SPEC's
+formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from tests.conftest import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+LONDON = ZoneInfo("Europe/London")
+# The demo's shifts and breaks (local time), to compute plans independently of the engine.
+SHIFTS = {
+    "early": ("06:00", [("09:00", "09:15"), ("11:30", "12:00")]),
+    "late": ("14:00", [("17:00", "17:15"), ("19:30", "20:00")]),
+    "night": ("22:00", [("01:00", "01:30"), ("04:00", "04:15")]),
+}
+
+
+def _at(day: datetime, hhmm: str, after: datetime) -> datetime:
+    h, m = map(int, hhmm.split(":"))
+    t = datetime(day.year, day.month, day.day, h, m, tzinfo=LONDON)
+    return t + timedelta(days=1) if t < after else t
+
+
+def expected_available(state: dict[str, object]) -> tuple[float, float]:
+    """Return (available seconds so far, net available seconds of the shift) from the demo's shifts."""
+    shift = state["shift"]
+    assert isinstance(shift, dict)
+    start = datetime.fromisoformat(shift["start"]).astimezone(LONDON)
+    end = datetime.fromisoformat(shift["end"]).astimezone(LONDON)
+    now = datetime.fromisoformat(str(state["at"])).astimezone(LONDON)
+    _, breaks = SHIFTS[shift["id"]]
+    spans = [(_at(start, a, start), _at(start, b, start)) for a, b in breaks]
+
+    def available(t: datetime) -> float:
+        total = (min(t, end) - start).total_seconds()
+        for a, b in spans:
+            total -= max(0.0, (min(b, t) - a).total_seconds())
+        return total
+
+    return available(now), available(end)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    text = (ROOT / "config" / "demo.yaml").read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{tmp_path}/d.db")
+    config = tmp_path / "demo.yaml"
+    config.write_text(text)
+    port = free_port()
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "andon.cli", "run", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "wb"),  # noqa: SIM115
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return httpx.get(base + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(up, timeout=30)
+        yield proc, base, log
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_demo_shows_two_live_lines_following_the_formulas_and_stops_cleanly(
+    demo: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    proc, base, log = demo
+    lines = httpx.get(base + "/api/lines").json()
+    assert [(x["id"], x["name"]) for x in lines] == [("line1", "Assembly 1"), ("line2", "Packing 2")]
+    for entry in lines:
+        state = entry["state"]
+        assert state["shift"] is not None  # the demo's shifts cover every hour of every day
+        assert state["condition"] in ("normal", "warning", "abnormal", "off")
+        so_far, net = expected_available(state)
+        if entry["id"] == "line1":
+            assert state["takt_seconds"] == 60.0
+            assert state["plan_to_date"] == math.floor(so_far / 60)
+            assert state["shift_target"] == math.floor(net / 60)
+        else:
+            assert state["takt_seconds"] == pytest.approx(net / 900)
+            assert state["plan_to_date"] == math.floor(so_far * 900 / net)
+            assert state["shift_target"] == 900
+        assert state["delta"] == state["actual_to_date"] - state["plan_to_date"]
+        board = httpx.get(base + f"/api/lines/{entry['id']}/board").json()
+        assert sum(r["planned"] for r in board["rows"]) == state["shift_target"]
+        assert sum(r["actual"] or 0 for r in board["rows"]) == state["actual_to_date"]
+    # `andon simulate` feeds the running system over HTTP.
+    before = httpx.get(base + "/api/lines/line1/state").json()["actual_to_date"]
+    sim = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "andon.cli",
+            "simulate",
+            "--server",
+            base,
+            "--line",
+            "line1",
+            "--count",
+            "5",
+            "--cycle",
+            "0",
+            "--scrap-rate",
+            "0",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert sim.returncode == 0, sim.stderr
+    after = httpx.get(base + "/api/lines/line1/state").json()["actual_to_date"]
+    assert 5 <= after - before <= 6  # 5 posted; the line's own simulator may add one meanwhile
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    assert "stopped; every count is written" in log.read_text()
+
+
+def test_sigterm_also_stops_cleanly(demo: tuple[subprocess.Popen[bytes], str, Path]) -> None:
+    proc, base, log = demo
+    httpx.post(base + "/api/lines/line1/counts", json={"count": 2, "id": "last-words"})
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(30) == 0
+    assert "stopped; every count is written" in log.read_text()
