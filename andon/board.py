@@ -13,20 +13,35 @@ from andon.counting import FLAG_NAMES
 from andon.line import LineRuntime, iso
 from andon.storage.tables import CounterIncidentRow, ProblemRow
 
+OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks its rows
+
 CSV_COLUMNS = (
     "start", "end", "planned", "actual", "delta", "cum_planned", "cum_actual", "cum_delta",
     "scrap", "condition", "reason", "problem_id", "problem_status", "trust",
 )
 
 
-def trust_marks(flags: int, incidents: list[str]) -> list[str]:
+def trust_marks(flags: int, incidents: list[str], gap: bool = False) -> list[str]:
     """Name why a row's actual is not fully trusted (empty: fully trusted)."""
     marks = [name for bit, name in FLAG_NAMES.items() if flags & bit and name != "rollover"]
-    for kind in incidents:
-        mark = {"reset": "counter_reset", "offline": "gap"}.get(kind)
-        if mark and mark not in marks:
-            marks.append(mark)
+    if "reset" in incidents:
+        marks.append("counter_reset")
+    if gap:
+        marks.append("gap")
     return marks
+
+
+def outages(events: list[tuple[float, str, str]], until: float) -> list[tuple[float, float]]:
+    """Turn (ts, source, offline|online) events, oldest first, into spans a source was offline."""
+    down: dict[str, float] = {}
+    spans = []
+    for ts, source, kind in events:
+        if kind == "offline":
+            down.setdefault(source, ts)
+        elif source in down:
+            spans.append((down.pop(source), ts))
+    spans.extend((start, until) for start in down.values())
+    return spans
 
 
 def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
@@ -43,13 +58,22 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
         ) if problem_ids else {}
         incidents = s.execute(
             select(CounterIncidentRow.ts, CounterIncidentRow.kind).where(
-                CounterIncidentRow.line_id == line.id,
+                CounterIncidentRow.line_id == line.id, CounterIncidentRow.kind == "reset",
                 CounterIncidentRow.ts >= instance.start, CounterIncidentRow.ts < instance.end,
             )
+        ).tuples().all()
+        availability = s.execute(
+            select(CounterIncidentRow.ts, CounterIncidentRow.source_id, CounterIncidentRow.kind)
+            .where(
+                CounterIncidentRow.line_id == line.id, CounterIncidentRow.kind.in_(("offline", "online")),
+                CounterIncidentRow.ts >= instance.start - OUTAGE_LOOKBACK, CounterIncidentRow.ts < instance.end,
+            )
+            .order_by(CounterIncidentRow.id)
         ).tuples().all()
     by_row: dict[int, list[str]] = {}
     for ts, kind in incidents:
         by_row.setdefault(int((ts - instance.start) // line.interval_seconds), []).append(kind)
+    gaps = outages([(float(t), str(src), str(k)) for t, src, k in availability], min(now, instance.end))
     out_rows = []
     for index, row in enumerate(rows):
         reason, problem_id = reasons.get(row.start, (None, None))
@@ -59,7 +83,10 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
             "cum_delta": row.cum_delta, "scrap": row.scrap, "condition": row.condition,
             "current": row.current, "reason": reason, "problem_id": problem_id,
             "problem_status": statuses.get(problem_id) if problem_id is not None else None,
-            "trust": trust_marks(flags.get(index, 0), by_row.get(index, [])),
+            "trust": trust_marks(
+                flags.get(index, 0), by_row.get(index, []),
+                any(a < row.end and b > row.start and row.start <= now for a, b in gaps),
+            ),
         })
     return {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),

@@ -199,6 +199,12 @@ class Plant:
         """Record a source going offline or coming back; log each change once."""
         line = self.line(line_id)
         if line.set_online(source_id, online, detail):
+            # Recorded so boards can mark the rows the outage covers as having a gap.
+            self.writer.put(("incident", {
+                "line_id": line_id, "source_id": source_id, "ts": self.clock.now(),
+                "kind": "online" if online else "offline", "old_value": None, "new_value": None,
+                "note": detail[:500],
+            }))
             if online:
                 log.info("line %s source %s is back online", line_id, source_id)
             else:

@@ -73,10 +73,14 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     app.state.services = services
     app.state.tokens = services.extras.get("tokens") or TokenBook(services.config.auth, services.store)
     registry = services.plant.metrics.registry
-    latency = Histogram("andon_api_request_seconds", "API latency", ["method", "route"], registry=registry,
-                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-    open_andons = Gauge("andon_open_calls", "Open andon calls", registry=registry)
-    open_andons.set_function(andon_service.open_count)
+    if "api_latency" not in services.extras:  # an app rebuilt on the same services reuses its metrics
+        services.extras["api_latency"] = Histogram(
+            "andon_api_request_seconds", "API latency", ["method", "route"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+        open_andons = Gauge("andon_open_calls", "Open andon calls", registry=registry)
+        open_andons.set_function(andon_service.open_count)
+    latency: Histogram = services.extras["api_latency"]
 
     @app.middleware("http")
     async def _timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -31,7 +31,10 @@ def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
 def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_services)]) -> list[dict[str, Any]]:
     """List the configured lines with their live state."""
     return [
-        {"id": line.id, "name": line.config.display_name, "state": line_state(services, line)}
+        {
+            "id": line.id, "name": line.config.display_name, "timezone": services.config.plant.timezone,
+            "andon_categories": line.config.andon.categories, "state": line_state(services, line),
+        }
         for line in services.plant.lines.values()
     ]
 

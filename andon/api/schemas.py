@@ -82,6 +82,8 @@ class LineOut(BaseModel):
 
     id: str
     name: str
+    timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
+    andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
     state: LineStateOut
 
 

@@ -196,3 +196,24 @@ def test_actual_equals_the_sum_of_accepted_events(
     plant = reopen(plant, clock)
     assert board_numbers(plant, now=utc("2026-11-25 14:00")) == rows
     plant.close()
+
+
+def test_trust_marks_name_gaps_manual_and_buffered_counts(tmp_path: Path, clock: ManualClock) -> None:
+    plant = make_plant(make_config(tmp_path), clock)
+    sink = plant.sink("line1", "counter")
+    clock.set(utc("2026-11-25 06:30"))
+    sink.offline("PLC 10.0.0.5:502 unreachable")
+    clock.set(utc("2026-11-25 07:10"))
+    sink.online()
+    clock.set(utc("2026-11-25 10:00"))
+    plant.post_count("line1", 2, ts=utc("2026-11-25 08:05"), manual=True)
+    plant.post_count("line1", 1, ts=utc("2026-11-25 09:20"), buffered=True)
+    clock.set(utc("2026-11-25 10:30"))
+    sink.offline("PLC 10.0.0.5:502 unreachable")  # still down: marks up to now
+    clock.set(utc("2026-11-25 11:25"))
+    plant.writer.flush()
+    marks = [r[4] for r in board_numbers(plant)]
+    assert marks == [["gap"], ["gap"], ["manual"], ["buffered"], ["gap"], ["gap"], [], []]
+    state = plant.line("line1").state()
+    assert (state["condition"], state["reason"]) == ("stale", "PLC 10.0.0.5:502 unreachable")
+    plant.close()

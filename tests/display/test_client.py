@@ -124,6 +124,7 @@ def test_client_goes_stale_and_unreachable_when_the_server_stops(
         assert (snap.problem, snap.last_good, client.stale) == (UNREACHABLE, SAMPLE_NOW, True)
         assert snap.state == sample_state("line1", behind=True)  # the last good data is kept
         assert frame() == stale
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         pygame.image.save(surface, str(ARTIFACTS / "client_server_stopped_1280x720.png"))
         levels = [r.levelname for r in caplog.records if r.name == "display.client"]
         assert levels == ["ERROR", "DEBUG", "DEBUG"]
