@@ -22,6 +22,7 @@ from andon.api.deps import Services
 from andon.auth import TokenBook
 from andon.live import LiveHub
 from andon.problems import ProblemService
+from andon.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,13 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         hub.event_listeners.extend(services.extras.get("event_listeners", []))
         services.extras["hub"] = hub
         andon_service.listeners.append(hub.event)
+        webhooks = {line.id: line.andon.webhook_url for line in services.config.lines if line.andon.webhook_url}
+        sender = None
+        if webhooks:
+            sender = WebhookSender(webhooks, asyncio.get_running_loop(), **services.extras.get("webhook_options", {}))
+            hub.event_listeners.append(sender.on_event)
+            services.extras["webhook"] = sender
+            sender.start()
         tasks = [asyncio.create_task(hub.tick(tick_seconds), name="live tick"),
                  asyncio.create_task(_escalate_forever(andon_service, tick_seconds), name="escalation")]
         try:
@@ -63,6 +71,8 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if sender is not None:
+                await sender.stop()
             andon_service.listeners.remove(hub.event)
             services.extras.pop("hub", None)
 

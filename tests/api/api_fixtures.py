@@ -48,11 +48,14 @@ def bearer(role: str) -> dict[str, str]:
 
 
 @contextmanager
-def api(tmp_path: Path, clock: ManualClock, auth: bool = False, public: bool = True) -> Iterator[TestClient]:
+def api(
+    tmp_path: Path, clock: ManualClock, auth: bool = False, public: bool = True, text: str | None = None,
+    extras: dict[str, object] | None = None,
+) -> Iterator[TestClient]:
     """Run the API (with its lifespan) for a test."""
-    config = make_config(tmp_path, config_text(auth, public))
+    config = make_config(tmp_path, text or config_text(auth, public))
     plant = make_plant(config, clock)
-    services = Services(config=config, plant=plant, store=plant.store, clock=clock)
+    services = Services(config=config, plant=plant, store=plant.store, clock=clock, extras=dict(extras or {}))
     with TestClient(create_app(services, tick_seconds=0.05)) as client:
         client.services = services  # type: ignore[attr-defined]
         yield client
