@@ -64,13 +64,20 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     config = _load_or_exit(args.config)
     name = args.edge_id or socket.gethostname().split(".")[0].replace("-", "_")
+    token = args.token or os.environ.get("ANDON_TOKEN")
     try:
-        edge = Edge(config, args.line, args.server, args.queue, token=args.token or os.environ.get("ANDON_TOKEN"),
-                    name=name)
+        edge = Edge(config, args.line, args.server, args.queue, token=token, name=name)
     except ValueError as exc:
         print(f"andon collect: {exc}", file=sys.stderr)
         return 2
-    run_edge(edge)
+    hardware = None
+    lines = [line for line in config.lines if line.id in args.line]
+    if not args.no_hardware and any(line.stack_light or line.andon.buttons for line in lines):
+        from collector.hardware import EdgeHardware
+
+        # The same process drives the lines' stack lights and andon buttons from the server's stream.
+        hardware = EdgeHardware(config, args.line, args.server, token, name=name)
+    run_edge(edge, hardware)
     return 0
 
 
@@ -197,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token", help="bearer token (default: $ANDON_TOKEN)")
     p.add_argument("--queue", default="andon-edge.db", help="SQLite file holding counts until the server has them")
     p.add_argument("--edge-id", help="name of this edge in event ids and its MQTT client id (default: host name)")
+    p.add_argument("--no-hardware", action="store_true",
+                   help="do not drive the lines' stack lights and andon buttons here (default: drive them)")
     p.set_defaults(func=cmd_collect)
 
     p = sub.add_parser("edge", help="edge Pi: run the named lines' stack lights and andon buttons for a server")

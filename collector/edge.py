@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -29,6 +29,9 @@ from andon.config.schema import Config
 from andon.counting import CounterState, Normaliser, RejectedReading, parse_time
 from collector.edge_queue import EdgeQueue, QueuedEvent, StoredEvent
 from collector.sources import SourceRunner
+
+if TYPE_CHECKING:
+    from collector.hardware import EdgeHardware
 
 log = logging.getLogger(__name__)
 
@@ -411,8 +414,8 @@ class Edge:
             await self.stop()
 
 
-def run_edge(edge: Edge) -> None:
-    """Run an edge in a fresh event loop until SIGINT or SIGTERM."""
+def run_edge(edge: Edge, hardware: EdgeHardware | None = None) -> None:
+    """Run an edge (and its lines' lights and buttons) in a fresh event loop until SIGINT or SIGTERM."""
 
     async def main() -> None:
         task = asyncio.current_task()
@@ -421,6 +424,9 @@ def run_edge(edge: Edge) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, task.cancel)
         with contextlib.suppress(asyncio.CancelledError):
-            await edge.run()
+            if hardware is None:
+                await edge.run()
+            else:
+                await asyncio.gather(edge.run(), hardware.run())
 
     asyncio.run(main())
