@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -143,3 +144,52 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, step: float
             return
         time.sleep(step)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster on a free loopback port (initdb + pg_ctl, run as user postgres)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.data = workdir / "pgdata"
+        self.workdir = workdir
+
+    def _as_postgres(self, *args: str) -> None:
+        command = list(args)
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+    def start(self) -> None:
+        """Create the cluster and start the server."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.workdir, "postgres")
+        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb")) or [Path(shutil.which("initdb") or "initdb")]
+        self.bindir = found[-1].parent
+        self._as_postgres(str(self.bindir / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        self._as_postgres(
+            str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "pg.log"), "-w", "start",
+            "-o", f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off",
+        )
+
+    def url(self, database: str = "postgres") -> str:
+        """Return the SQLAlchemy URL of a database on this server."""
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        """Stop the server."""
+        self._as_postgres(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """Run a real PostgreSQL server for the session."""
+    folder = Path(tempfile.mkdtemp(prefix="andon-pg-"))  # not under /tmp/pytest-of-root: user postgres must enter it
+    server = Postgres(folder)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
