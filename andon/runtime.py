@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 from collections.abc import Iterator
 
 import uvicorn
@@ -67,6 +68,9 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     # passes, which otherwise walk the whole heap and stall requests for 100 ms and more.
     gc.collect()
     gc.freeze()
+    # Driver threads (MQTT, PLC polls), the writer and the loop share the GIL; a shorter switch
+    # interval than CPython's 5 ms keeps one busy thread from holding back a count's state update.
+    sys.setswitchinterval(0.001)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))

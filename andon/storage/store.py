@@ -6,6 +6,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,7 +231,7 @@ class Store:
 class EventWriter:
     """Write count events in batches on a thread of its own; run callbacks after each commit."""
 
-    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.05) -> None:
+    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.02) -> None:
         self.store = store
         self.max_batch = max_batch
         self.max_delay = max_delay
@@ -262,6 +263,9 @@ class EventWriter:
         while not stopping:
             batch = PendingBatch()
             item = self._queue.get()
+            # A batch closes max_delay after it opened (or when full): a steady stream must not keep
+            # extending it, since sources wait for the commit to acknowledge their counts.
+            deadline = time.monotonic() + self.max_delay
             while True:
                 if item is self._stop:
                     stopping = True
@@ -270,7 +274,8 @@ class EventWriter:
                 if stopping or len(batch.events) >= self.max_batch:
                     break
                 try:
-                    item = self._queue.get(timeout=self.max_delay if batch.events else 0.001)
+                    wait = max(0.0, deadline - time.monotonic()) if batch.events else 0.001
+                    item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
                 except queue.Empty:
                     break
             if batch:
