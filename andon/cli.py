@@ -177,7 +177,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_display(args: argparse.Namespace) -> int:
-    """Run the fullscreen line display."""
+    """Run the fullscreen line display (its own options follow `display`)."""
     from display import app
 
     return int(app.main(args.rest) or 0)
@@ -244,14 +244,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("display", help="fullscreen line display (see `andon display --help`)", add_help=False)
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_display)
+    p.set_defaults(func=cmd_display, rest=[])
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "display":
+        args.rest = extra  # the display has its own options and help
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args))
 

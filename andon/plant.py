@@ -265,6 +265,12 @@ class SourceSink:
         """Return the event time of the line's last good count (None before the first)."""
         return self.plant.line(self.line_id).last_count_at
 
+    def working_at(self, t: float) -> bool:
+        """Tell whether the line is in a shift and not on a break at ``t`` (for simulated lines)."""
+        line = self.plant.line(self.line_id)
+        instance = line.calendar.at(t)
+        return instance is not None and not line.plan_for(instance).in_excluded(t)
+
     def offline(self, reason: str) -> None:
         """Report that the source does not answer."""
         self.plant.set_source_online(self.line_id, self.source_id, False, reason)

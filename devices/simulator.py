@@ -17,6 +17,7 @@ class SimulatorSourceConfig(SourceConfigBase):
     """A simulated machine producing parts, for demos and tests."""
 
     type: Literal["simulator"] = "simulator"
+    mode: Literal["increment", "pulse"] = Field("increment", description="increment or pulse (one part per cycle).")
     cycle_seconds: float = Field(55.0, gt=0, description="Mean cycle time.")
     jitter: float = Field(0.15, ge=0, le=1, description="Cycle time spread as a fraction of the mean.")
     stop_chance: float = Field(0.02, ge=0, le=1, description="Chance per cycle of a stop.")
@@ -68,10 +69,9 @@ class SimulatorSource(CountSource):
         while True:
             cycle = line.next_cycle()
             await asyncio.sleep(cycle.seconds)
-            value = 1 if self.config.mode != "cumulative" else None
-            if value is None:
-                raise RuntimeError("the simulator counts in increment or pulse mode only")
-            self.sink.reading(value, ts=self.context.clock.now(), kind=cycle.kind)
+            now = self.context.clock.now()
+            if self._working(now):
+                self.sink.reading(1, ts=now, kind=cycle.kind)
 
     def _backfill(self, line: SimulatedLine) -> None:
         if not self.config.backfill_seconds:
@@ -84,7 +84,13 @@ class SimulatorSource(CountSource):
             t += cycle.seconds
             if t >= now:
                 return
-            self.sink.reading(1, ts=t, kind=cycle.kind)
+            if self._working(t):
+                self.sink.reading(1, ts=t, kind=cycle.kind)
+
+    def _working(self, t: float) -> bool:
+        # The simulated crew stops for breaks and between shifts when the sink knows the calendar.
+        working = getattr(self.sink, "working_at", None)
+        return True if working is None else bool(working(t))
 
     def describe(self) -> str:
         """Say what this source simulates."""

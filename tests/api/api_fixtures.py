@@ -34,8 +34,8 @@ ANDON = """    andon:
 def config_text(auth: bool = False, public: bool = True) -> str:
     """Return the test config, with the andon set-up on line1 and optional auth."""
     text = CONFIG.replace(
-        "      - {{type: simulator, id: counter, mode: cumulative, bits: 16}}\n",
-        "      - {{type: simulator, id: counter, mode: cumulative, bits: 16}}\n" + ANDON,
+        "      - {{type: http, id: counter, mode: cumulative, bits: 16}}\n",
+        "      - {{type: http, id: counter, mode: cumulative, bits: 16}}\n" + ANDON,
     )
     if auth:
         text += AUTH.replace("PUBLIC", str(public).lower())

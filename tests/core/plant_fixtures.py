@@ -29,7 +29,7 @@ lines:
     takt_seconds: 60
     sources:
       - {{type: http, id: http}}
-      - {{type: simulator, id: counter, mode: cumulative, bits: 16}}
+      - {{type: http, id: counter, mode: cumulative, bits: 16}}
   - id: line2
     demand_per_shift: 420
     shifts: [early]

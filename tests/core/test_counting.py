@@ -20,11 +20,11 @@ from andon.counting import (
     SeenIds,
     parse_time,
 )
-from devices.simulator import SimulatorSourceConfig
+from devices.http import HttpSourceConfig
 
 
-def source(**kw: Any) -> SimulatorSourceConfig:
-    return SimulatorSourceConfig(**kw)
+def source(**kw: Any) -> HttpSourceConfig:
+    return HttpSourceConfig(type="http", **kw)
 
 
 def run(normaliser: Normaliser, values: list[Any]) -> list[int | str]:
