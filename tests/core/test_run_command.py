@@ -143,3 +143,17 @@ def test_sigterm_also_stops_cleanly(demo: tuple[subprocess.Popen[bytes], str, Pa
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert "stopped; every count is written" in log.read_text()
+
+
+def test_display_subcommand_takes_its_own_options() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "andon.cli", "display", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0 and out.stdout.startswith("usage: andon display")
+    bad = subprocess.run(
+        [sys.executable, "-m", "andon.cli", "check-config", "x.yaml", "--bogus"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "unrecognized arguments: --bogus" in bad.stderr
