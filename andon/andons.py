@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from andon.clock import Clock
 from andon.config.schema import Config, EscalationTier
+from andon.errors import ServiceError
 from andon.line import iso
 from andon.plant import Plant
 from andon.storage.store import Store
@@ -21,12 +22,8 @@ log = logging.getLogger(__name__)
 OPEN_STATES = ("raised", "acknowledged")
 
 
-class AndonError(ValueError):
-    """A request about andon calls that cannot be carried out; ``status`` is the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class AndonError(ServiceError):
+    """A request about andon calls that cannot be carried out."""
 
 
 def call_dict(row: AndonCallRow, escalations: list[AndonEscalationRow], now: float) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from andon.calendar import ShiftCalendar, ShiftInstance
@@ -241,8 +241,6 @@ def iso(t: float | None) -> str | None:
     """Format epoch seconds as ISO 8601 UTC with offset."""
     if t is None:
         return None
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(t, UTC).isoformat()
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from andon.clock import Clock
+from andon.errors import ServiceError
 from andon.line import LineRuntime, iso
 from andon.plant import Plant
 from andon.storage.store import Store
@@ -25,12 +26,8 @@ SUGGEST_MIN_ROWS = 3
 SUGGEST_DAYS = 7
 
 
-class ProblemError(ValueError):
-    """A request about problems that cannot be carried out; ``status`` is the HTTP status."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+class ProblemError(ServiceError):
+    """A request about problems that cannot be carried out."""
 
 
 class ProblemService:

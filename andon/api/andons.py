@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 
-from andon.andons import AndonError, AndonService
+from andon.andons import AndonService
 from andon.api.deps import Services, get_line, get_services
 from andon.api.schemas import (
     AndonCallOut,
@@ -26,7 +26,7 @@ from andon.api.security import Operator, Reader, Supervisor
 from andon.board import board_dict
 from andon.counting import RejectedReading, parse_instant
 from andon.line import LineRuntime
-from andon.problems import ProblemError, ProblemService
+from andon.problems import ProblemService
 from andon.summary import Summaries
 
 router = APIRouter(prefix="/api")
@@ -46,10 +46,6 @@ def get_problems(services: Annotated[Services, Depends(get_services)]) -> Proble
     return problems
 
 
-def _fail(exc: AndonError | ProblemError) -> HTTPException:
-    return HTTPException(exc.status, str(exc))
-
-
 def _epoch(text: str, what: str) -> float:
     try:
         return parse_instant(text)
@@ -65,10 +61,7 @@ def raise_andon(
     """Raise an andon call; an open call for the same line, station and category is returned (200)."""
     if body.line not in andons.plant.lines:
         raise HTTPException(404, f"no line {body.line!r}")
-    try:
-        call, created = andons.raise_call(body.line, body.station, body.category, who.name, body.note or "")
-    except AndonError as exc:
-        raise _fail(exc) from None
+    call, created = andons.raise_call(body.line, body.station, body.category, who.name, body.note or "")
     if not created:
         response.status_code = 200
     return call
@@ -82,10 +75,7 @@ def acknowledge_andon(
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Acknowledge a raised call (someone is on the way)."""
-    try:
-        return andons.acknowledge(call_id, who.name, (body.note or "") if body else "")
-    except AndonError as exc:
-        raise _fail(exc) from None
+    return andons.acknowledge(call_id, who.name, (body.note or "") if body else "")
 
 
 @router.post("/andons/{call_id}/resolve", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
@@ -96,10 +86,7 @@ def resolve_andon(
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Resolve an open call."""
-    try:
-        return andons.resolve(call_id, who.name, (body.note or "") if body else "")
-    except AndonError as exc:
-        raise _fail(exc) from None
+    return andons.resolve(call_id, who.name, (body.note or "") if body else "")
 
 
 @router.get("/andons", response_model=list[AndonCallOut], responses=ERRORS, tags=["andon"])
@@ -119,10 +106,7 @@ def get_andon(
     call_id: RecordId, _reader: Reader, andons: Annotated[AndonService, Depends(get_andons)]
 ) -> dict[str, Any]:
     """Return one andon call."""
-    try:
-        return andons.get(call_id)
-    except AndonError as exc:
-        raise _fail(exc) from None
+    return andons.get(call_id)
 
 
 # --- problems ----------------------------------------------------------------------------
@@ -133,10 +117,7 @@ def create_problem(
     """Open a problem, linked to the andon calls and board rows that caused it."""
     fields = body.model_dump()
     fields["rows"] = [_epoch(r, "row start") for r in body.rows]
-    try:
-        return problems.create(fields, who.name)
-    except ProblemError as exc:
-        raise _fail(exc) from None
+    return problems.create(fields, who.name)
 
 
 @router.patch("/problems/{problem_id}", response_model=ProblemOut, responses=ERRORS, tags=["problems"])
@@ -149,10 +130,7 @@ def update_problem(
     """Update a problem: PDCA status, owner, due date, root cause, countermeasure, links."""
     fields = body.model_dump(exclude_unset=True)
     fields["rows"] = [_epoch(r, "row start") for r in body.rows or []]
-    try:
-        return problems.update(problem_id, fields, who.name)
-    except ProblemError as exc:
-        raise _fail(exc) from None
+    return problems.update(problem_id, fields, who.name)
 
 
 @router.get("/problems", response_model=list[ProblemOut], responses=ERRORS, tags=["problems"])
@@ -183,10 +161,7 @@ def get_problem(
     problem_id: RecordId, _reader: Reader, problems: Annotated[ProblemService, Depends(get_problems)]
 ) -> dict[str, Any]:
     """Return one problem with its links and check figures."""
-    try:
-        return problems.get(problem_id)
-    except ProblemError as exc:
-        raise _fail(exc) from None
+    return problems.get(problem_id)
 
 
 # --- board reasons, plan, summaries ------------------------------------------------------
@@ -200,17 +175,14 @@ def put_reason(
 ) -> dict[str, Any]:
     """Write the reason for one row (by its start); link a problem or open one in the same step."""
     start = _epoch(body.start, "start")
-    try:
-        start, problem = problems.set_reason(
-            line.id,
-            start,
-            body.reason,
-            who.name,
-            body.problem_id,
-            body.open_problem.model_dump() if body.open_problem else None,
-        )
-    except ProblemError as exc:
-        raise _fail(exc) from None
+    start, problem = problems.set_reason(
+        line.id,
+        start,
+        body.reason,
+        who.name,
+        body.problem_id,
+        body.open_problem.model_dump() if body.open_problem else None,
+    )
     instance = line.calendar.at(start)
     assert instance is not None  # set_reason checked that the row exists
     board = board_dict(line, instance, services.clock.now())

@@ -20,6 +20,7 @@ from andon.andons import AndonService
 from andon.api import andons, lines, pages, stream
 from andon.api.deps import Services
 from andon.auth import TokenBook
+from andon.errors import ServiceError
 from andon.live import LiveHub
 from andon.problems import ProblemService
 from andon.webhook import WebhookSender
@@ -103,6 +104,10 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _validation_message(exc), "errors": _jsonable(exc.errors())}, 422)
+
+    @app.exception_handler(ServiceError)
+    async def _refused(_request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, exc.status)
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, case, create_engine, event, func, insert, select
+from sqlalchemy import Engine, Integer, case, create_engine, event, func, insert, select
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
@@ -167,7 +168,10 @@ class Store:
         self, line_id: str, start: float, end: float, interval_seconds: int
     ) -> dict[int, tuple[int, int, int]]:
         """Return (good, scrap, OR of event flags) per row index for events in [start, end)."""
-        bucket = func.floor((CountEventRow.ts - start) / interval_seconds).label("bucket")
+        offset = (CountEventRow.ts - start) / interval_seconds
+        # ts >= start, so truncation is floor; SQLite's CAST is cheaper than its floor().
+        whole = sql_cast(offset, Integer) if self.engine.dialect.name == "sqlite" else func.floor(offset)
+        bucket = whole.label("bucket")
         good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
         scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
         # Grouping by flags too gives the OR of flags in one scan (SQL has no portable bitwise OR).
@@ -270,7 +274,10 @@ class EventWriter:
                 if item is self._stop:
                     stopping = True
                 else:
-                    self._add(batch, item)
+                    try:
+                        self._add(batch, item)
+                    except Exception:  # a malformed item must not end the thread every count waits on
+                        log.exception("event writer dropped an item it could not read: %r", item)
                 if stopping or len(batch.events) >= self.max_batch:
                     break
                 try:

@@ -1,0 +1,11 @@
+"""Errors the services raise for requests they cannot carry out; the API maps them to 4xx."""
+
+from __future__ import annotations
+
+
+class ServiceError(ValueError):
+    """A request that cannot be carried out; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
