@@ -49,7 +49,7 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
     plan, rows, flags = line.rows(instance, now)
     store = line.store
     reasons = store.reasons(line.id, instance.start, instance.end)
-    problem_ids = {p for _, p in reasons.values() if p is not None}
+    problem_ids = {p for _, p, _ in reasons.values() if p is not None}
     with store.session() as s:
         statuses = dict(
             s.execute(select(ProblemRow.id, ProblemRow.status).where(ProblemRow.id.in_(problem_ids)))
@@ -76,12 +76,12 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
     gaps = outages([(float(t), str(src), str(k)) for t, src, k in availability], min(now, instance.end))
     out_rows = []
     for index, row in enumerate(rows):
-        reason, problem_id = reasons.get(row.start, (None, None))
+        reason, problem_id, reason_by = reasons.get(row.start, (None, None, None))
         out_rows.append({
             "start": iso(row.start), "end": iso(row.end), "planned": row.planned, "actual": row.actual,
             "delta": row.delta, "cum_planned": row.cum_planned, "cum_actual": row.cum_actual,
             "cum_delta": row.cum_delta, "scrap": row.scrap, "condition": row.condition,
-            "current": row.current, "reason": reason, "problem_id": problem_id,
+            "current": row.current, "reason": reason, "reason_by": reason_by, "problem_id": problem_id,
             "problem_status": statuses.get(problem_id) if problem_id is not None else None,
             "trust": trust_marks(
                 flags.get(index, 0), by_row.get(index, []),

@@ -102,6 +102,7 @@ class BoardRowOut(BaseModel):
     condition: str
     current: bool
     reason: str | None
+    reason_by: str | None = Field(None, description="Who wrote the reason (the token's name).")
     problem_id: int | None
     problem_status: str | None = None
     trust: list[str] = Field(default_factory=list, description="Why this row's actual is not fully trusted.")

@@ -223,13 +223,13 @@ class Store:
         with self.engine.connect() as conn:
             return [(float(a), float(b)) for a, b in conn.execute(stmt)]
 
-    def reasons(self, line_id: str, start: float, end: float) -> dict[float, tuple[str, int | None]]:
-        """Return row reasons (and problem links) of a line for rows starting in [start, end)."""
-        stmt = select(RowReasonRow.row_start, RowReasonRow.reason, RowReasonRow.problem_id).where(
-            RowReasonRow.line_id == line_id, RowReasonRow.row_start >= start, RowReasonRow.row_start < end
-        )
+    def reasons(self, line_id: str, start: float, end: float) -> dict[float, tuple[str, int | None, str]]:
+        """Return (reason, problem id, who wrote it) of a line's rows starting in [start, end)."""
+        stmt = select(
+            RowReasonRow.row_start, RowReasonRow.reason, RowReasonRow.problem_id, RowReasonRow.written_by
+        ).where(RowReasonRow.line_id == line_id, RowReasonRow.row_start >= start, RowReasonRow.row_start < end)
         with self.engine.connect() as conn:
-            return {float(a): (str(b), c) for a, b, c in conn.execute(stmt)}
+            return {float(a): (str(b), c, str(d)) for a, b, c, d in conn.execute(stmt)}
 
 
 class EventWriter:

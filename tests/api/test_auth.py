@@ -64,6 +64,7 @@ def test_names_are_recorded_on_what_tokens_change(tmp_path: Path) -> None:
             headers=bearer("supervisor"),
         )
         assert client.get("/api/problems/1").json()["created_by"] == "supervisor-token"
+        assert client.get("/api/lines/line1/board").json()["rows"][0]["reason_by"] == "supervisor-token"
         plan = client.put(
             "/api/lines/line1/plan",
             json={"date": "2026-11-25", "shift": "early", "takt_seconds": 50},
