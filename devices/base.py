@@ -106,6 +106,55 @@ class CountSource(abc.ABC):
         return str(getattr(self.config, "type", type(self).__name__))
 
 
+class SourceAvailability:
+    """Tell a sink when a count source goes offline and comes back, each once per outage.
+
+    The start of an outage is logged at ERROR, faults while it lasts at DEBUG, the recovery at INFO.
+    """
+
+    def __init__(self, sink: ReadingSink, logger: logging.Logger, what: str) -> None:
+        self.sink = sink
+        self.logger = logger
+        self.what = what
+        self.online: bool | None = None  # None: nothing read yet
+
+    def ok(self) -> None:
+        """Report a good reading: online on the first one and on the first after an outage."""
+        if self.online is True:
+            return
+        if self.online is False:
+            self.logger.info("%s: reading again", self.what)
+        self.online = True
+        self.sink.online()
+
+    def fault(self, fault: Exception, *, logged: bool = False) -> None:
+        """Report a fault; ``logged``: its start was logged elsewhere (a shared PLC connection)."""
+        if self.online is False:
+            self.logger.debug("%s: %s", self.what, fault)
+            return
+        if not logged:
+            self.logger.error("%s: %s", self.what, fault)
+        self.online = False
+        self.sink.offline(str(fault))
+
+
+class RisingEdge:
+    """Spot a part-done flag turning on; the first sample (and the first after a fault) only learns it."""
+
+    def __init__(self) -> None:
+        self.last: bool | None = None
+
+    def rose(self, on: bool) -> bool:
+        """Take one sample; return True when the flag was off at the previous one and is on now."""
+        rose = self.last is False and on
+        self.last = on
+        return rose
+
+    def forget(self) -> None:
+        """Forget the flag (after a fault), so a flag found on afterwards is not a new part."""
+        self.last = None
+
+
 # --- Stack lights and andon buttons ---------------------------------------------------------
 
 _device_log = logging.getLogger("devices")

@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
+from devices.base import (
+    CountSource,
+    ReadingSink,
+    RisingEdge,
+    SourceAvailability,
+    SourceConfigBase,
+    SourceContext,
+)
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -153,8 +160,8 @@ class EthernetIpSource(CountSource):
         super().__init__(config, sink, context)
         self.link: PlcLink | None = None
         self.polls = 0
-        self._healthy: bool | None = None
-        self._last_bit: int | None = None
+        self.availability = SourceAvailability(sink, log, self.describe())
+        self._flag = RisingEdge()
 
     async def run(self) -> None:
         """Poll until cancelled; a fault marks the source offline once and polling backs off."""
@@ -178,29 +185,18 @@ class EthernetIpSource(CountSource):
 
     def _deliver(self, value: Any) -> None:
         self.polls += 1
-        if self._healthy is not True:
-            if self._healthy is False:
-                log.info("%s: reading again", self.describe())
-            self._healthy = True
-            self.sink.online()
+        self.availability.ok()
         now = self.context.clock.now()
         if self.config.mode == "pulse":
-            bit = 1 if value else 0
             # The first read only learns the state: a BOOL already true is not a new part.
-            if self._last_bit == 0 and bit == 1:
+            if self._flag.rose(bool(value)):
                 self.sink.reading(1, ts=now)
-            self._last_bit = bit
             return
         self.sink.reading(value, ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
-        self._last_bit = None
-        if self._healthy is False:
-            log.debug("%s: %s", self.describe(), fault)
-            return
-        log.error("%s: %s", self.describe(), fault)
-        self._healthy = False
-        self.sink.offline(str(fault))
+        self._flag.forget()
+        self.availability.fault(fault)
 
     def describe(self) -> str:
         """Say which controller and tag this source reads."""

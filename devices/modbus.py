@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import CountSource, SourceConfigBase, SourceContext
+from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -237,8 +237,8 @@ class ModbusSource(CountSource):
     def __init__(self, config: ModbusSourceConfig, sink: Any, context: SourceContext) -> None:
         super().__init__(config, sink, context)
         self.hub: ModbusHub | None = None
-        self._healthy: bool | None = None
-        self._last_bit: int | None = None
+        self.availability = SourceAvailability(sink, log, self.describe())
+        self._coil = RisingEdge()
 
     async def run(self) -> None:
         """Poll until cancelled; faults mark the source offline once and polling goes on."""
@@ -259,33 +259,23 @@ class ModbusSource(CountSource):
 
     def _deliver(self, values: list[int]) -> None:
         c = self.config
-        if self._healthy is not True:
-            if self._healthy is False:
-                log.info("%s: reading again", self.describe())
-            self._healthy = True
-            self.sink.online()
+        self.availability.ok()
         now = self.context.clock.now()
         if c.register_type in BIT_TYPES:
             bit = values[0]
             if c.mode == "pulse":
                 # The first poll only learns the state: a coil already on is not a new part.
-                if self._last_bit == 0 and bit == 1:
+                if self._coil.rose(bit == 1):
                     self.sink.reading(1, ts=now)
             else:
                 self.sink.reading(bit, ts=now)
-            self._last_bit = bit
             return
         self.sink.reading(decode_words(values, word_order=c.word_order, signed=c.signed), ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
-        if self._healthy is False:
-            log.debug("%s: %s", self.describe(), fault)
-            return
-        if not isinstance(fault, PlcUnreachable):  # the hub logs lost connections, once per PLC
-            log.error("%s: %s", self.describe(), fault)
-        self._healthy = False
-        self._last_bit = None
-        self.sink.offline(str(fault))
+        self._coil.forget()
+        # the hub logs lost connections, once per PLC
+        self.availability.fault(fault, logged=isinstance(fault, PlcUnreachable))
 
     def describe(self) -> str:
         """Say which PLC and register this source reads."""

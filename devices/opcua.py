@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from devices.base import CountSource, SourceConfigBase, SourceContext
+from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ class OpcuaSource(CountSource):
 
     def __init__(self, config: OpcuaSourceConfig, sink: Any, context: SourceContext) -> None:
         super().__init__(config, sink, context)
-        self._healthy: bool | None = None
-        self._last_on: bool | None = None
+        self.availability = SourceAvailability(sink, log, self.describe())
+        self._flag = RisingEdge()
         self._answered = False
 
     async def run(self) -> None:
@@ -182,32 +182,21 @@ class OpcuaSource(CountSource):
             self._fault(SourceFault(f"OPC UA node {c.node} on {c.url} reports {status.name}"))
             return
         self._answered = True  # a good value, not a mere connection, resets the reconnect wait
-        if self._healthy is not True:
-            if self._healthy is False:
-                log.info("%s: reading again", self.describe())
-            self._healthy = True
-            self.sink.online()
+        self.availability.ok()
         value = data_value.Value.Value if data_value.Value is not None else None
         if isinstance(value, bool):
             value = int(value)
         ts = epoch_seconds(data_value.SourceTimestamp, self.context.clock.now())
         if c.mode == "pulse":
             # A part-done flag: count each change to non-zero; the first value only learns it.
-            on = bool(value)
-            if self._last_on is False and on:
+            if self._flag.rose(bool(value)):
                 self.sink.reading(1, ts=ts)
-            self._last_on = on
             return
         self.sink.reading(value, ts=ts)
 
     def _fault(self, fault: SourceFault) -> None:
-        if self._healthy is False:
-            log.debug("%s: %s", self.describe(), fault)
-            return
-        log.error("%s: %s", self.describe(), fault)
-        self._healthy = False
-        self._last_on = None
-        self.sink.offline(str(fault))
+        self._flag.forget()
+        self.availability.fault(fault)
 
     def describe(self) -> str:
         """Say which server and node this source reads."""

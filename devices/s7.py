@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import CountSource, SourceConfigBase, SourceContext
+from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -223,8 +223,8 @@ class S7Source(CountSource):
     def __init__(self, config: S7SourceConfig, sink: Any, context: SourceContext) -> None:
         super().__init__(config, sink, context)
         self.hub: S7Hub | None = None
-        self._healthy: bool | None = None
-        self._last_on: bool | None = None
+        self.availability = SourceAvailability(sink, log, self.describe())
+        self._flag = RisingEdge()
 
     async def run(self) -> None:
         """Poll until cancelled; faults mark the source offline once and polling goes on."""
@@ -243,30 +243,19 @@ class S7Source(CountSource):
             await asyncio.shield(self.hub.detach(self.context))
 
     def _deliver(self, value: int) -> None:
-        if self._healthy is not True:
-            if self._healthy is False:
-                log.info("%s: reading again", self.describe())
-            self._healthy = True
-            self.sink.online()
+        self.availability.ok()
         now = self.context.clock.now()
         if self.config.mode == "pulse":
             # A part-done flag: count each change from 0 to non-zero; the first read only learns it.
-            on = value != 0
-            if self._last_on is False and on:
+            if self._flag.rose(value != 0):
                 self.sink.reading(1, ts=now)
-            self._last_on = on
             return
         self.sink.reading(value, ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
-        if self._healthy is False:
-            log.debug("%s: %s", self.describe(), fault)
-            return
-        if not isinstance(fault, PlcUnreachable):  # the hub logs lost connections, once per PLC
-            log.error("%s: %s", self.describe(), fault)
-        self._healthy = False
-        self._last_on = None
-        self.sink.offline(str(fault))
+        self._flag.forget()
+        # the hub logs lost connections, once per PLC
+        self.availability.fault(fault, logged=isinstance(fault, PlcUnreachable))
 
     def describe(self) -> str:
         """Say which PLC and DB address this source reads."""
