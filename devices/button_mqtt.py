@@ -23,7 +23,7 @@ from devices.base import (
     ButtonConfigBase,
     SourceContext,
 )
-from devices.light_mqtt import broker_settings, new_mqtt_client, refusal_is_final
+from devices.mqtt import broker_settings, new_client, refusal_is_final
 from devices.registry import register_button
 
 
@@ -94,7 +94,7 @@ class MqttAndonButton(AndonButton):
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            if refusal_is_final(reason):
+            if refusal_is_final(reason.getName()):
                 self._stop(f"broker {self.settings.host}:{self.settings.port} refused: {reason}")
             return
         client.subscribe(self.config.topic, qos=self.config.qos)
@@ -122,7 +122,7 @@ class MqttAndonButton(AndonButton):
         self._stopped = self._loop.create_future()
         safe_topic = re.sub(r"[^A-Za-z0-9_-]+", "-", self.config.topic).strip("-")
         client_id = self.config.client_id or f"{self.settings.client_id}-buttons-{safe_topic}"
-        client = new_mqtt_client(self.settings, client_id, persistent=True)
+        client = new_client(self.settings, client_id, persistent=True)
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message

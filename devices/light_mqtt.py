@@ -20,12 +20,10 @@ from pydantic import Field
 
 from andon.lights import LightPattern
 from devices.base import SourceContext, StackLight, StackLightConfigBase, StackLightError
+from devices.mqtt import broker_settings, new_client, refusal_is_final
 from devices.registry import register_light
 
 log = logging.getLogger(__name__)
-
-# Refusals that cure themselves; any other refusal (bad credentials, not authorised) stops us.
-_TRANSIENT_REFUSALS = {"Server unavailable", "Server busy", "Connection rate exceeded"}
 
 
 class MqttLightConfig(StackLightConfigBase):
@@ -39,38 +37,6 @@ class MqttLightConfig(StackLightConfigBase):
     client_id: str | None = Field(
         default=None, description="Client id (default: the plant's client id + '-light-' + topic)."
     )
-
-
-def broker_settings(context: SourceContext, host: str | None, port: int | None) -> Any:
-    """Return the plant's broker settings with a device's host/port overrides applied."""
-    from andon.config.schema import MqttConfig
-
-    settings = context.shared.get("mqtt") or MqttConfig()
-    update = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    return settings.model_copy(update=update) if update else settings
-
-
-def new_mqtt_client(settings: Any, client_id: str, *, persistent: bool) -> Any:
-    """Make a paho client (callback API 2) with credentials, TLS and reconnect backoff set."""
-    import paho.mqtt.client as paho
-
-    client = paho.Client(
-        callback_api_version=paho.CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        clean_session=not persistent,
-        protocol=paho.MQTTv311,
-    )
-    if settings.username is not None:
-        client.username_pw_set(settings.username, settings.password)
-    if settings.tls:
-        client.tls_set(ca_certs=settings.ca_file)
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    return client
-
-
-def refusal_is_final(reason: Any) -> bool:
-    """Say whether a refused connection will not cure itself."""
-    return str(getattr(reason, "getName", lambda: reason)()) not in _TRANSIENT_REFUSALS
 
 
 class MqttStackLight(StackLight):
@@ -94,7 +60,7 @@ class MqttStackLight(StackLight):
             return self._client
         safe_topic = re.sub(r"[^A-Za-z0-9_-]+", "-", self.config.topic).strip("-")
         client_id = self.config.client_id or f"{self.settings.client_id}-light-{safe_topic}"
-        client = new_mqtt_client(self.settings, client_id, persistent=False)
+        client = new_client(self.settings, client_id, persistent=False)
         client.will_set(self.config.topic, self.config.fail_safe.to_json(), qos=self.config.qos, retain=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
@@ -105,7 +71,7 @@ class MqttStackLight(StackLight):
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
-            if refusal_is_final(reason):
+            if refusal_is_final(reason.getName()):
                 self._refused = f"broker {self.settings.host}:{self.settings.port} refused: {reason}"
                 client.disconnect()  # stop: retrying with the same credentials cannot help
             return

@@ -171,6 +171,15 @@ def new_client(settings: MqttConfig, client_id: str, *, persistent: bool) -> pah
     return client
 
 
+def broker_settings(context: SourceContext, host: str | None, port: int | None) -> MqttConfig:
+    """Return the plant's broker settings (``context.shared["mqtt"]``) with a device's host/port overrides."""
+    from andon.config.schema import MqttConfig
+
+    settings: MqttConfig = context.shared.get("mqtt") or MqttConfig.model_validate({})
+    update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    return settings.model_copy(update=update) if update else settings
+
+
 def refusal_is_final(reason_name: str) -> bool:
     """Say whether a refused connection will not cure itself (bad credentials, not authorised)."""
     return reason_name not in _TRANSIENT_REFUSALS
@@ -423,12 +432,7 @@ class MqttSource(CountSource):
 
     def broker_settings(self) -> MqttConfig:
         """Return the plant's broker settings with this source's host/port overrides applied."""
-        from andon.config.schema import MqttConfig
-
-        settings = self.context.shared.get("mqtt") or MqttConfig.model_validate({})
-        overrides = (("host", self.config.host), ("port", self.config.port))
-        update = {k: v for k, v in overrides if v is not None}
-        return settings.model_copy(update=update) if update else settings
+        return broker_settings(self.context, self.config.host, self.config.port)
 
     async def run(self) -> None:
         """Read until cancelled; the shared connection reconnects by itself."""
