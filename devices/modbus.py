@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
+from devices.base import (
+    CountSource,
+    PlcOutage,
+    RisingEdge,
+    SourceAvailability,
+    SourceConfigBase,
+    SourceContext,
+)
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -90,15 +97,11 @@ class ModbusHub:
         self.host = host
         self.port = port
         self.timeout = timeout
-        self.retry_min = retry_min
-        self.retry_max = retry_max
         self.lock = asyncio.Lock()
         self.connections_made = 0
         self.users = 0
+        self.outage = PlcOutage(log, self.where, retry_min=retry_min, retry_max=retry_max)
         self._client: Any = None
-        self._retry_at = 0.0
-        self._retry_wait = retry_min
-        self._fault: str | None = None
 
     @staticmethod
     def key(host: str, port: int) -> str:
@@ -159,8 +162,8 @@ class ModbusHub:
                 response = await read(address, count=count, device_id=unit)
             except (TimeoutError, ModbusException, OSError) as exc:
                 self._lost(str(exc) or type(exc).__name__)
-                raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
-            self._answered()
+                raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
+            self.outage.answered()
             if response.isError():
                 raise PlcFault(
                     f"PLC {self.where} refused to read {register_type} {address} (unit {unit}): "
@@ -175,9 +178,8 @@ class ModbusHub:
             return self._client
         if self._client is not None:
             self._lost("connection closed by the PLC")
-        loop = asyncio.get_running_loop()
-        if loop.time() < self._retry_at:
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}")
+        if self.outage.too_soon(asyncio.get_running_loop().time()):
+            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}")
         from pymodbus.client import AsyncModbusTcpClient
 
         # reconnect_delay=0: this hub decides when to retry, so a dead PLC is not hammered.
@@ -199,22 +201,9 @@ class ModbusHub:
         self.connections_made += 1
         return client
 
-    def _answered(self) -> None:
-        # Only an answer ends a fault: a PLC that accepts connections but stays silent is still down.
-        if self._fault is not None:
-            log.info("PLC %s answers again (was: %s)", self.where, self._fault)
-            self._fault = None
-            self._retry_wait = self.retry_min
-
     def _lost(self, why: str) -> None:
-        if self._fault is None:
-            log.error("PLC %s unreachable: %s", self.where, why)
-        else:
-            log.debug("PLC %s still unreachable: %s", self.where, why)
-            self._retry_wait = min(self._retry_wait * 2, self.retry_max)
-        self._fault = why
+        self.outage.lost(why, asyncio.get_running_loop().time())
         self.close()
-        self._retry_at = asyncio.get_running_loop().time() + self._retry_wait
 
 
 def decode_words(words: list[int], *, word_order: str, signed: bool) -> int:

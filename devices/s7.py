@@ -8,7 +8,14 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
+from devices.base import (
+    CountSource,
+    PlcOutage,
+    RisingEdge,
+    SourceAvailability,
+    SourceConfigBase,
+    SourceContext,
+)
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
@@ -90,15 +97,11 @@ class S7Hub:
         self.port = port
         self.rack = rack
         self.slot = slot
-        self.retry_min = retry_min
-        self.retry_max = retry_max
         self.lock = asyncio.Lock()
         self.connections_made = 0
         self.users = 0
+        self.outage = PlcOutage(log, self.where, retry_min=retry_min, retry_max=retry_max)
         self._client: Any = None
-        self._retry_at = 0.0
-        self._retry_wait = retry_min
-        self._fault: str | None = None
 
     @staticmethod
     def key(host: str, port: int, rack: int, slot: int) -> str:
@@ -150,24 +153,24 @@ class S7Hub:
                 data: bytearray = await asyncio.to_thread(client.db_read, db, offset, size)
             except (S7ConnectionError, S7TimeoutError, OSError) as exc:
                 self._lost(client, str(exc) or type(exc).__name__)
-                raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
+                raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
             except S7Error as exc:
                 if await asyncio.to_thread(client.get_connected):
-                    self._answered()
+                    self.outage.answered()
                 else:
                     self._lost(client, str(exc) or type(exc).__name__)
-                    raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
+                    raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
                 raise PlcFault(
                     f"PLC {self.where} refused to read DB{db}.DBB{offset} ({size} bytes): {exc}"
                 ) from exc
-            self._answered()
+            self.outage.answered()
             return data
 
     async def _connected(self) -> Any:
         if self._client is not None:
             return self._client
-        if asyncio.get_running_loop().time() < self._retry_at:
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}")
+        if self.outage.too_soon(asyncio.get_running_loop().time()):
+            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}")
         import snap7
         from snap7.error import S7Error
 
@@ -176,28 +179,15 @@ class S7Hub:
             await asyncio.to_thread(client.connect, self.host, self.rack, self.slot, self.port)
         except (S7Error, OSError) as exc:
             self._lost(client, str(exc) or type(exc).__name__)
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self._fault}") from exc
+            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
         self._client = client
         self.connections_made += 1
         return client
 
-    def _answered(self) -> None:
-        # Only an answer ends a fault: a PLC that accepts connections but stays silent is still down.
-        if self._fault is not None:
-            log.info("PLC %s answers again (was: %s)", self.where, self._fault)
-            self._fault = None
-            self._retry_wait = self.retry_min
-
     def _lost(self, client: Any, why: str) -> None:
-        if self._fault is None:
-            log.error("PLC %s unreachable: %s", self.where, why)
-        else:
-            log.debug("PLC %s still unreachable: %s", self.where, why)
-            self._retry_wait = min(self._retry_wait * 2, self.retry_max)
-        self._fault = why
+        self.outage.lost(why, asyncio.get_running_loop().time())
         self._client = None
         _disconnect(client)  # closes a socket, does not wait on the network
-        self._retry_at = asyncio.get_running_loop().time() + self._retry_wait
 
 
 def _disconnect(client: Any) -> None:
