@@ -9,14 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import (
-    CountSource,
-    ReadingSink,
-    RisingEdge,
-    SourceAvailability,
-    SourceConfigBase,
-    SourceContext,
-)
+from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
 log = logging.getLogger(__name__)
