@@ -21,7 +21,9 @@ import httpx
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from devices import registry
-from devices.base import AndonActions, AndonButton, FaultLog, SourceContext, StackLight
+from devices.andon_button import AndonActions, AndonButton
+from devices.base import FaultLog, SourceContext
+from devices.stack_light import StackLight
 
 if TYPE_CHECKING:
     from andon.andons import AndonService

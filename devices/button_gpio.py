@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from devices.base import AndonActions, AndonButton, ButtonConfigBase, SourceContext
+from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
+from devices.base import SourceContext
 from devices.registry import register_button
 
 # Epoch seconds as floats resolve about 0.25 us; a limit this close counts as reached.

@@ -16,13 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from devices.base import (
-    BUTTON_ACTIONS,
-    AndonActions,
-    AndonButton,
-    ButtonConfigBase,
-    SourceContext,
-)
+from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton, ButtonConfigBase
+from devices.base import SourceContext
 from devices.mqtt import broker_settings, new_client, refusal_is_final
 from devices.registry import register_button
 

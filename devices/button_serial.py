@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from devices.base import AndonActions, AndonButton, ButtonConfigBase, SourceContext
+from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
+from devices.base import SourceContext
 from devices.registry import register_button
 
 MAX_LINE = 256

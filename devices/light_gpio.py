@@ -8,8 +8,9 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from andon.lights import LightPattern, next_flash_edge, outputs_at
-from devices.base import SourceContext, StackLight, StackLightConfigBase
+from devices.base import SourceContext
 from devices.registry import register_light
+from devices.stack_light import StackLight, StackLightConfigBase
 
 log = logging.getLogger(__name__)
 

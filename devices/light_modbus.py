@@ -19,8 +19,9 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
-from devices.base import SourceContext, StackLight, StackLightConfigBase, StackLightError
+from devices.base import SourceContext
 from devices.registry import register_light
+from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,10 @@ from typing import Any, Literal
 from pydantic import Field
 
 from andon.lights import LightPattern
-from devices.base import SourceContext, StackLight, StackLightConfigBase, StackLightError
+from devices.base import SourceContext
 from devices.mqtt import broker_settings, new_client, refusal_is_final
 from devices.registry import register_light
+from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,9 @@ from typing import Literal
 from pydantic import Field
 
 from andon.lights import COLOURS, LightPattern
-from devices.base import SourceContext, StackLight, StackLightConfigBase, StackLightError
+from devices.base import SourceContext
 from devices.registry import register_light
+from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
 
 PNS_PRODUCT = b"AB"
 PNS_RUN_CONTROL = b"S"

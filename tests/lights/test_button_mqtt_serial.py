@@ -15,7 +15,8 @@ import paho.mqtt.client as paho
 
 from andon.clock import ManualClock
 from andon.config.schema import MqttConfig
-from devices.base import AndonButton, SourceContext
+from devices.andon_button import AndonButton
+from devices.base import SourceContext
 from devices.button_mqtt import MqttAndonButton, MqttButtonConfig
 from devices.button_serial import SerialAndonButton, SerialButtonConfig
 from tests.conftest import Mosquitto, wait_until

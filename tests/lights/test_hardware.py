@@ -13,7 +13,8 @@ from andon.clock import ManualClock
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern
 from andon.runtime import build_services
 from collector.hardware import LineHardware, NoOpenCall, ServiceActions, stream_url
-from devices.base import SourceContext, StackLight, StackLightConfigBase
+from devices.base import SourceContext
+from devices.stack_light import StackLight, StackLightConfigBase
 from tests.lights.conftest import RecordingActions
 from tests.lights.test_end_to_end import CONFIG, SHIFT_START, make_config
 

@@ -1,0 +1,118 @@
+"""The andon button interface every button driver implements, and what it asks of the service."""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import logging
+import threading
+from typing import Any, Literal, Protocol
+
+from pydantic import Field
+
+from devices.base import FaultLog, SourceContext, StrictModel
+
+ButtonAction = Literal["raise", "acknowledge", "resolve"]
+BUTTON_ACTIONS: tuple[ButtonAction, ...] = ("raise", "acknowledge", "resolve")
+
+
+_device_log = logging.getLogger("devices")  # one logger for every driver's faults
+
+
+class AndonActions(Protocol):
+    """What an andon button asks of the andon service. Safe to call from any thread.
+
+    Raising is idempotent in the service: raising again for an open line+station+category returns
+    the open call. Acknowledge and resolve act on the open call of that line+station+category.
+    """
+
+    def raise_call(self, line: str, station: str, category: str, source: str) -> Any:
+        """Raise an andon call (or return the open one)."""
+        ...
+
+    def acknowledge(self, line: str, station: str, category: str, source: str) -> Any:
+        """Acknowledge the open call of this station and category."""
+        ...
+
+    def resolve(self, line: str, station: str, category: str, source: str) -> Any:
+        """Resolve the open call of this station and category."""
+        ...
+
+
+class ButtonConfigBase(StrictModel):
+    """Keys every andon button has, whatever its protocol."""
+
+    id: str | None = Field(default=None, description="Name of this button, recorded on calls.")
+    repeat_guard_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="The same action for the same station and category within this time is one.",
+    )
+
+
+class AndonButton(abc.ABC):
+    """An andon button: turns presses or messages into raise, acknowledge and resolve on a line."""
+
+    def __init__(
+        self, config: Any, line: str, actions: AndonActions, context: SourceContext
+    ) -> None:
+        self.config = config
+        self.line = line
+        self.actions = actions
+        self.context = context
+        self.clock = context.clock
+        self.faults = FaultLog(_device_log, f"andon button {self.describe()} on {line}")
+        self._last: dict[tuple[str, str, str], float] = {}
+        self._guard = threading.Lock()
+
+    @abc.abstractmethod
+    async def run(self) -> None:
+        """Listen for presses until cancelled."""
+
+    def describe(self) -> str:
+        """Say which button this is, for logs and as the call's source."""
+        return str(getattr(self.config, "id", None) or getattr(self.config, "type", "button"))
+
+    @property
+    def source(self) -> str:
+        """Return who raised the call, as recorded on it."""
+        return f"button:{self.describe()}"
+
+    def perform(self, action: str, station: str, category: str) -> bool:
+        """Ask the andon service for one action; return False if dropped as a repeat or refused."""
+        if action not in BUTTON_ACTIONS:
+            raise ValueError(
+                f"unknown andon action {action!r}; expected raise, acknowledge or resolve"
+            )
+        key = (action, station, category)
+        now = self.clock.now()
+        with self._guard:
+            last = self._last.get(key)
+            if last is not None and now - last < self.config.repeat_guard_seconds:
+                _device_log.debug(
+                    "%s: %s %s %s repeated within the guard time; dropped",
+                    self.describe(), action, station, category,
+                )
+                return False
+            self._last[key] = now
+        method = {
+            "raise": self.actions.raise_call,
+            "acknowledge": self.actions.acknowledge,
+            "resolve": self.actions.resolve,
+        }[action]
+        try:
+            method(self.line, station, category, self.source)
+        except Exception as exc:  # the service refused (unknown category, no open call): go on
+            _device_log.error(
+                "%s: %s %s %s on %s refused: %s",
+                self.describe(), action, station, category, self.line, exc,
+            )
+            return False
+        _device_log.info(
+            "%s: %s %s %s on %s", self.describe(), action, station, category, self.line
+        )
+        return True
+
+    async def perform_async(self, action: str, station: str, category: str) -> bool:
+        """Run ``perform`` in a worker thread so a slow service never blocks the event loop."""
+        return await asyncio.to_thread(self.perform, action, station, category)
