@@ -15,7 +15,8 @@ from andon.storage.store import Store, open_database
 from collector.sources import SourceRunner
 from tests.conftest import free_port
 from tests.core.engine_fixtures import utc
-from tests.devices.test_modbus import Plc, eventually
+from tests.devices.polling import eventually
+from tests.devices.test_modbus import Plc
 
 CONFIG = """
 plant: {{name: P, timezone: UTC}}

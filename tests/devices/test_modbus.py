@@ -14,6 +14,7 @@ from devices.base import SourceContext
 from devices.modbus import ModbusHub, ModbusSource, ModbusSourceConfig, decode_words
 from devices.registry import sources
 from tests.conftest import RecordingSink, free_port
+from tests.devices.polling import cancel, eventually
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 UNIT = 1
@@ -81,14 +82,6 @@ class Plc:
         await eventually(lambda: self.responses >= target)
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the loop run until ``predicate`` holds; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 def config(port: int, **keys: Any) -> ModbusSourceConfig:
@@ -120,11 +113,6 @@ def run_with_plc(scenario: Callable[[Plc], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(main())
 
 
-async def cancel(*tasks: asyncio.Task[None]) -> None:
-    """Cancel source tasks and wait for them to finish their cleanup."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.mark.parametrize(

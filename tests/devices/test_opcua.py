@@ -17,6 +17,8 @@ from devices.base import SourceContext
 from devices.opcua import OpcuaSource, OpcuaSourceConfig, epoch_seconds
 from devices.registry import sources
 from tests.conftest import RecordingSink, free_port
+from tests.devices.polling import cancel
+from tests.devices.polling import eventually as _eventually
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 NUMERIC = "ns=2;i=2"  # UInt32 counter
@@ -118,14 +120,11 @@ def ua_server() -> Iterator[UaServer]:
         server.close()
 
 
+
+
 async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the loop run until ``predicate`` holds; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
+    """Wait as tests/devices/polling.eventually does, with the longer timeout an OPC UA server needs."""
+    await _eventually(predicate, timeout)
 
 
 def config(url: str, **keys: Any) -> OpcuaSourceConfig:
@@ -148,10 +147,6 @@ async def start(source: OpcuaSource) -> asyncio.Task[None]:
     return asyncio.create_task(source.run())
 
 
-async def cancel(task: asyncio.Task[None]) -> None:
-    """Cancel a source task and wait for it to disconnect."""
-    task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
 
 
 def write(server: UaServer, *args: Any, **keys: Any) -> Coroutine[Any, Any, None]:

@@ -14,6 +14,7 @@ from devices.base import SourceContext
 from devices.registry import sources
 from devices.s7 import S7Hub, S7Source, S7SourceConfig
 from tests.conftest import RecordingSink, free_port, wait_for_port
+from tests.devices.polling import cancel, eventually
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 DB = 5
@@ -67,14 +68,6 @@ def plc() -> Iterator[Plc]:
         server.stop()
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    """Let the loop run until ``predicate`` holds; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.01)
 
 
 def config(port: int, **keys: Any) -> S7SourceConfig:
@@ -97,11 +90,6 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(scenario())
 
 
-async def cancel(*tasks: asyncio.Task[None]) -> None:
-    """Cancel source tasks and wait for them to finish their cleanup."""
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @pytest.mark.parametrize(
