@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
@@ -10,47 +9,18 @@ from pathlib import Path
 import httpx
 import pygame
 import pytest
-import uvicorn
 
-from andon.api.app import create_app
 from andon.api.deps import Services
 from andon.clock import ManualClock
 from display.client import UNREACHABLE, LineClient
 from display.palette import condition_colour
 from display.render import LineBoardRenderer
 from display.view import line_view
-from tests.conftest import free_port, wait_for_port
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config, make_plant
+from tests.servers import RealServer
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "display"
-
-
-class RealServer:
-    """The andon API app served by uvicorn on a free loopback port; can stop and start again."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Serve and wait until the port accepts connections."""
-        config = uvicorn.Config(create_app(self.services), host="127.0.0.1", port=self.port, log_level="warning")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        wait_for_port(self.port)
-
-    def stop(self) -> None:
-        """Stop serving and wait for the thread."""
-        if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
-            self._thread.join(timeout=10)
-            assert not self._thread.is_alive()
-        self._server = self._thread = None
 
 
 @pytest.fixture

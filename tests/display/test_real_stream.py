@@ -25,8 +25,9 @@ from display.palette import andon_colour
 from tests.conftest import wait_until
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config
-from tests.display.test_real_server import ARTIFACTS, RealServer
+from tests.servers import RealServer
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "display"
 STALE_AFTER = 5.0
 BANNER_DEADLINE = 1.0
 MATERIAL = andon_colour("material", bright=True)

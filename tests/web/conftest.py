@@ -1,19 +1,21 @@
-"""A real `andon run` server on a temp SQLite database and Debian's Chromium driven by Playwright."""
+"""The real andon app on a temp SQLite database and a manual clock, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for_port
+from andon.clock import ManualClock
+from andon.config.loader import parse_config
+from andon.runtime import build_services
+from tests.servers import RealServer
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts" / "web"
@@ -22,18 +24,19 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 OPERATOR_TOKEN = "tablet-secret-7"
 SUPERVISOR_TOKEN = "supervisor-secret-3"
+# 04:30 UTC, four and a half hours into the am shift: line1's first hour (one-second takt, 3600
+# planned) is over with nothing made, so row 0 is red and "missed"; line2 has four finished hours.
+SHIFT_START = datetime(2026, 11, 25, 0, 0, tzinfo=UTC).timestamp()
+NOW = SHIFT_START + 4.5 * 3600
 
 
 def _sha(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-# Two shifts cover the whole day (UTC), so a board is always live whatever the wall clock says.
-# line1 has a one-second takt so its first row is behind within seconds of any shift start.
 CONFIG = """\
 plant: {{name: Web Test Plant, timezone: UTC}}
 database: sqlite:///{db}
-api: {{host: 127.0.0.1, port: {port}}}
 auth:
   public_read: true
   tokens:
@@ -59,70 +62,37 @@ lines:
 """
 
 
-class AndonServer:
-    """An `andon run` process on a fixed free port and database; can be stopped and started again."""
-
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config = config
-        self.port = port
-        self.log = log
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        """Start the server and wait until it accepts connections."""
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "andon.cli", "run", str(self.config), "--host", "127.0.0.1",
-                 "--port", str(self.port)],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
-            )
-        try:
-            wait_for_port(self.port, timeout=20)
-        except TimeoutError:
-            self.stop()
-            raise AssertionError("server did not start:\n" + self.log.read_text()) from None
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 10 s)."""
-        if self.proc is None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def client(self, token: str | None = None) -> httpx.Client:
-        """Return an HTTP client for the API, with a bearer token if given."""
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=5)
-
-    def get(self, path: str) -> Any:
-        """GET a JSON document."""
-        with self.client() as c:
-            reply = c.get(path)
-            reply.raise_for_status()
-            return reply.json()
+@pytest.fixture(scope="module")
+def clock() -> ManualClock:
+    """The plant's clock for the module's tests, at NOW until a test moves it."""
+    return ManualClock(NOW)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AndonServer]:
-    """Start `andon run` on a free port for the module's tests; stop it after."""
+def server(tmp_path_factory: pytest.TempPathFactory, clock: ManualClock) -> Iterator[RealServer]:
+    """Serve the services and app `andon run` builds (this plant has no MQTT, lights or polled sources)."""
     work = tmp_path_factory.mktemp("web")
-    port = free_port()
-    config = work / "andon.yaml"
-    config.write_text(CONFIG.format(db=work / "andon.db", port=port, operator=_sha(OPERATOR_TOKEN),
-                                    supervisor=_sha(SUPERVISOR_TOKEN)))
-    srv = AndonServer(config, port, work / "server.log")
+    config = parse_config(CONFIG.format(db=work / "andon.db", operator=_sha(OPERATOR_TOKEN),
+                                        supervisor=_sha(SUPERVISOR_TOKEN)))
+    services = build_services(config, clock)
+    srv = RealServer(services)
+    # As `andon run` does, for the same reasons: here the server thread shares the process and its
+    # GIL with pytest and Playwright, whose heap makes a full collection take ~130 ms (a page load
+    # caught by one took 390 ms), and CPython's 5 ms switch interval lets another thread hold a
+    # request back.
+    gc.collect()
+    gc.freeze()
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
     srv.start()
     try:
         yield srv
     finally:
         srv.stop()
+        sys.setswitchinterval(switch)
+        gc.unfreeze()
+        services.plant.close()
+        services.store.engine.dispose()
 
 
 @pytest.fixture(scope="module")

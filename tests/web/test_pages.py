@@ -1,7 +1,7 @@
-"""The web pages in real headless Chromium against a real `andon run` server.
+"""The web pages in real headless Chromium against the real app, served in-process on a manual clock.
 
-Numbers never depend on the wall clock: the tests read a value from the page, change it through
-the API and assert the exact change.
+The plant's clock stands at 04:30 UTC, four and a half hours into the am shift, whatever the wall
+clock says; the tests read a value from the page, change it through the API and assert the exact change.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from andon.clock import ManualClock
 from tests.conftest import wait_until
-from tests.web.conftest import ARTIFACTS, OPERATOR_TOKEN, SUPERVISOR_TOKEN, AndonServer
+from tests.servers import RealServer
+from tests.web.conftest import ARTIFACTS, OPERATOR_TOKEN, SUPERVISOR_TOKEN
 
 PAGES = {
     "home": "/", "board": "/board/line2", "plant": "/plant", "andon": "/andon?line=line1&station=st1",
@@ -26,9 +28,10 @@ def cell(page: Any, start: str, col: str) -> str:
 
 
 def open_live(page: Any, url: str) -> None:
-    """Load a page and wait until its live stream is connected."""
+    """Load a page, wait until its live stream is connected and the redraw that connecting brings is done."""
     page.goto(url)
     page.wait_for_selector('body[data-live="up"]', timeout=5000)
+    page.wait_for_load_state("networkidle")  # the refresh on connect replaces what the first load drew
 
 
 def enter_token(page: Any, token: str) -> None:
@@ -38,7 +41,7 @@ def enter_token(page: Any, token: str) -> None:
     page.click('#token-dialog button[value="save"]')
 
 
-def test_board_updates_within_one_second_of_a_count(server: AndonServer, page: Any) -> None:
+def test_board_updates_within_one_second_of_a_count(server: RealServer, page: Any) -> None:
     row = server.get("/api/lines/line1/board")["rows"][0]
     open_live(page, server.url + "/board/line1")
     page.wait_for_selector(f'tr.row[data-start="{row["start"]}"]')
@@ -66,9 +69,10 @@ def test_board_updates_within_one_second_of_a_count(server: AndonServer, page: A
     # Colour is never the only signal: the row's status cell says it in words with an icon.
     status = cell(page, row["start"], "status")
     assert status.split()[0] in {"\u2714", "\u25B2", "\u2716"} and status.split()[1] in {"met", "behind", "missed"}
+    assert (row["current"], status) == (False, "\u2716 missed")  # 7 of 3600 in an hour that is over
 
 
-def test_andon_button_tap_shows_on_plant_overview(server: AndonServer, browser: Any, page: Any) -> None:
+def test_andon_button_tap_shows_on_plant_overview(server: RealServer, browser: Any, page: Any) -> None:
     plant = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     try:
         open_live(plant, server.url + "/plant")
@@ -85,8 +89,8 @@ def test_andon_button_tap_shows_on_plant_overview(server: AndonServer, browser: 
         assert [(c["station"], c["category"], c["state"], c["raised_by"]) for c in calls] == [
             ("st7", "material", "raised", "tablet-1")
         ]
-        chip = plant.wait_for_selector(f'.tile[data-line="line1"] .andon-chip[data-andon-id="{calls[0]["id"]}"]',
-                                       timeout=3000)
+        chip = plant.locator(f'.tile[data-line="line1"] .andon-chip[data-andon-id="{calls[0]["id"]}"]')
+        chip.wait_for(timeout=3000)
         text = chip.inner_text()
         assert text.startswith("\u2691 material \u00B7 st7 \u00B7 ") and text.endswith("team_leader")
 
@@ -102,14 +106,16 @@ def test_andon_button_tap_shows_on_plant_overview(server: AndonServer, browser: 
         plant.context.close()
 
 
-def test_reason_on_red_row_opens_problem_in_log(server: AndonServer, page: Any) -> None:
-    # A one-second takt puts the first row far behind within seconds of a shift start.
-    wait_until(lambda: server.get("/api/lines/line1/board")["rows"][0]["condition"] == "abnormal", timeout=15)
-    start = server.get("/api/lines/line1/board")["rows"][0]["start"]
+def test_reason_on_red_row_opens_problem_in_log(server: RealServer, clock: ManualClock, page: Any) -> None:
+    # With a one-second takt the shift's first hour (3600 planned) is over and far short: a red row.
+    first = server.get("/api/lines/line1/board")["rows"][0]
+    assert (first["start"], first["planned"], first["condition"], first["current"]) == (
+        "2026-11-25T00:00:00+00:00", 3600, "abnormal", False)
+    start = first["start"]
     open_live(page, server.url + "/board/line1")
-    row = page.wait_for_selector(f'tr.row.abnormal[data-start="{start}"]')
+    page.wait_for_selector(f'tr.row.abnormal[data-start="{start}"]')
     assert cell(page, start, "status").startswith("\u2716 missed")
-    row.query_selector(".reason-btn").click()
+    page.click(f'tr.row[data-start="{start}"] .reason-btn')
     page.fill(f'tr.row[data-start="{start}"] input[name="reason"]', "Feeder jam at st2")
     page.fill(f'tr.row[data-start="{start}"] input[name="owner"]', "Sam")
     page.click(f'tr.row[data-start="{start}"] button[value="problem"]')
@@ -127,28 +133,31 @@ def test_reason_on_red_row_opens_problem_in_log(server: AndonServer, page: Any) 
     board_page = page
     log = page.context.new_page()
     open_live(log, server.url + "/problems?line=line1")
-    tr = log.wait_for_selector(f'tr.problem[data-problem-id="{problem_id}"]')
-    assert tr.query_selector('[data-col="title"]').inner_text() == "Feeder jam at st2"
-    assert tr.query_selector('select[name="status"]').input_value() == "open"
-    assert tr.query_selector(".overdue-tag") is None
+    tr = log.locator(f'tr.problem[data-problem-id="{problem_id}"]')
+    assert tr.locator('[data-col="title"]').inner_text() == "Feeder jam at st2"
+    assert tr.locator('select[name="status"]').input_value() == "open"
+    assert tr.locator(".overdue-tag").count() == 0
 
     # Move it on in PDCA with a countermeasure and a due date already passed: it stands out as overdue.
-    tr.query_selector('select[name="status"]').select_option("plan")
-    tr.query_selector('textarea[name="countermeasure"]').fill("Add a jam sensor on the feeder")
-    tr.query_selector('input[name="due_date"]').fill("2020-01-31")
-    tr.query_selector("button.primary").click()
+    tr.locator('select[name="status"]').select_option("plan")
+    tr.locator('textarea[name="countermeasure"]').fill("Add a jam sensor on the feeder")
+    tr.locator('input[name="due_date"]').fill("2020-01-31")
+    tr.locator("button.primary").click()
     log.wait_for_selector(f'tr.problem.overdue[data-problem-id="{problem_id}"][data-status="plan"] .overdue-tag',
                           timeout=3000)
     problem = server.get(f"/api/problems/{problem_id}")
     assert (problem["status"], problem["countermeasure"], problem["due_date"], problem["overdue"]) == (
         "plan", "Add a jam sensor on the feeder", "2020-01-31", True)
-    # The board row follows the problem's status live.
+    # The board row follows the problem's status live. A problem update is not pushed on its own
+    # (the hub sends no "problem" event); the board reloads on the line's next state change, which
+    # one more second of a one-second takt brings.
+    clock.advance(1)
     board_page.wait_for_function(
         f"() => document.querySelector('a[data-problem-id=\"{problem_id}\"]').textContent.endsWith('plan')",
         timeout=3000)
 
 
-def seed_line2(server: AndonServer) -> None:
+def seed_line2(server: RealServer) -> None:
     """Give line2 a shift that reads like a real one: hours met and missed, a manual count, a reason, andons."""
     rows = server.get("/api/lines/line2/board")["rows"]
     with server.client(OPERATOR_TOKEN) as api:
@@ -169,7 +178,7 @@ def seed_line2(server: AndonServer) -> None:
                                  "due_date": "2099-12-31"}})
 
 
-def test_screenshots_load_time_and_weight(server: AndonServer, browser: Any) -> None:
+def test_screenshots_load_time_and_weight(server: RealServer, browser: Any) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     seed_line2(server)
     figures = {}
@@ -200,7 +209,7 @@ def test_screenshots_load_time_and_weight(server: AndonServer, browser: Any) -> 
     assert len(list(ARTIFACTS.glob("*.png"))) >= 2 * len(PAGES)
 
 
-def test_banner_while_server_is_gone_then_live_again(server: AndonServer, page: Any) -> None:
+def test_banner_while_server_is_gone_then_live_again(server: RealServer, page: Any) -> None:
     open_live(page, server.url + "/board/line2")
     assert not page.is_visible("#conn-banner")
     server.stop()
