@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -37,6 +38,18 @@ class ProblemService:
         self.plant = plant
         self.store = store
         self.clock = clock
+        # Called with {"type": "problem", ...} and {"type": "board", "line": ...} after each change.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def _announce(self, problem: dict[str, Any] | None, line_id: str) -> None:
+        messages = [{"type": "problem", "problem": problem}] if problem is not None else []
+        messages.append({"type": "board", "line": line_id})  # rows show reasons and problem status
+        for message in messages:
+            for listener in list(self.listeners):
+                try:
+                    listener(message)
+                except Exception:
+                    log.exception("a problem listener failed")
 
     # --- problems ---------------------------------------------------------------------
     def create(self, fields: dict[str, Any], by: str) -> dict[str, Any]:
@@ -55,7 +68,9 @@ class ProblemService:
             self._link(s, row.id, line, fields.get("andon_call_ids") or [], fields.get("rows") or [])
             problem_id = row.id
         log.info("problem %d opened on %s by %s: %s", problem_id, line.id, by, fields["title"])
-        return self.get(problem_id)
+        problem = self.get(problem_id)
+        self._announce(problem, line.id)
+        return problem
 
     def update(self, problem_id: int, fields: dict[str, Any], by: str) -> dict[str, Any]:
         """Change a problem's fields or PDCA status, and add links."""
@@ -73,7 +88,9 @@ class ProblemService:
             line = self._line(row.line_id)
             self._link(s, row.id, line, fields.get("andon_call_ids") or [], fields.get("rows") or [])
         log.info("problem %d updated by %s: %s", problem_id, by, sorted(k for k in fields if fields[k] is not None))
-        return self.get(problem_id)
+        problem = self.get(problem_id)
+        self._announce(problem, problem["line"])
+        return problem
 
     def get(self, problem_id: int) -> dict[str, Any]:
         """Return one problem with its links and its check figures."""
@@ -135,6 +152,7 @@ class ProblemService:
         if problem_id is not None:
             problem = self.get(problem_id)
         log.info("reason for %s row %s by %s: %s", line_id, iso(start), by, reason)
+        self._announce(problem, line_id)
         return start, problem
 
     def suggestions(self, line: str | None = None, min_rows: int = SUGGEST_MIN_ROWS) -> list[dict[str, Any]]:

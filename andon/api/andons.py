@@ -187,9 +187,6 @@ def put_reason(
     assert instance is not None  # set_reason checked that the row exists
     board = board_dict(line, instance, services.clock.now())
     row = next(r for r in board["rows"] if parse_instant(r["start"]) == start)
-    hub = services.extras.get("hub")
-    if hub is not None:
-        hub.event({"type": "board", "line": line.id})
     return {"row": row, "problem": problem}
 
 

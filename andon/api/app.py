@@ -48,6 +48,7 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     """Return the API application serving ``services``; its lifespan runs the live hub and escalation."""
     attach_services(services)
     andon_service: AndonService = services.extras["andons"]
+    problem_service: ProblemService = services.extras["problems"]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +58,7 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         hub.event_listeners.extend(services.extras.get("event_listeners", []))
         services.extras["hub"] = hub
         andon_service.listeners.append(hub.event)
+        problem_service.listeners.append(hub.event)
         webhooks = {line.id: line.andon.webhook_url for line in services.config.lines if line.andon.webhook_url}
         sender = None
         if webhooks:
@@ -75,6 +77,7 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
             if sender is not None:
                 await sender.stop()
             andon_service.listeners.remove(hub.event)
+            problem_service.listeners.remove(hub.event)
             services.extras.pop("hub", None)
 
     app = FastAPI(

@@ -90,3 +90,17 @@ def test_no_input_makes_a_server_error(case: Any) -> None:
     response = case.call()
     case.validate_response(response, checks=[not_a_server_error])
     assert response.status_code < 500
+
+
+def test_websocket_sends_problem_and_board_changes(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json(), ws.receive_json()
+        pid = client.post("/api/problems", json={"title": "Jams", "line": "line1"}).json()["id"]
+        created = receive_until(ws, lambda m: m["type"] == "problem")
+        assert (created["problem"]["id"], created["problem"]["status"]) == (pid, "open")
+        assert receive_until(ws, lambda m: m["type"] == "board") == {"type": "board", "line": "line1"}
+        client.patch(f"/api/problems/{pid}", json={"status": "do"})
+        moved = receive_until(ws, lambda m: m["type"] == "problem")
+        assert (moved["problem"]["id"], moved["problem"]["status"]) == (pid, "do")
+        client.put("/api/lines/line1/board/reason", json={"start": "2026-11-25T06:00:00+00:00", "reason": "jam"})
+        assert receive_until(ws, lambda m: m["type"] == "board") == {"type": "board", "line": "line1"}
