@@ -11,7 +11,6 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from andon.clock import ManualClock
 from tests.conftest import wait_until
 from tests.servers import RealServer
 from tests.web.conftest import ARTIFACTS, OPERATOR_TOKEN, SUPERVISOR_TOKEN
@@ -106,7 +105,7 @@ def test_andon_button_tap_shows_on_plant_overview(server: RealServer, browser: A
         plant.context.close()
 
 
-def test_reason_on_red_row_opens_problem_in_log(server: RealServer, clock: ManualClock, page: Any) -> None:
+def test_reason_on_red_row_opens_problem_in_log(server: RealServer, page: Any) -> None:
     # With a one-second takt the shift's first hour (3600 planned) is over and far short: a red row.
     first = server.get("/api/lines/line1/board")["rows"][0]
     assert (first["start"], first["planned"], first["condition"], first["current"]) == (
