@@ -305,6 +305,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--profile", help="write py-spy raw samples of the flat-out phase to this file")
     args = parser.parse_args()
+    # The publisher and the state watcher share this process; with CPython's 5 ms GIL switch
+    # interval the watcher would add its own waits to the latency it measures.
+    sys.setswitchinterval(0.0005)
     flat = stream(args.events, args.lines, "flat")
     paced = stream(int(args.rate * args.seconds), args.lines, "paced")
     with tempfile.TemporaryDirectory(prefix="andon-ingest-") as tmp:

@@ -168,6 +168,9 @@ def new_client(settings: MqttConfig, client_id: str, *, persistent: bool) -> pah
     if settings.tls:
         client.tls_set(ca_certs=settings.ca_file)
     client.reconnect_delay_set(min_delay=1, max_delay=30)
+    # paho's default window of 20 unacknowledged QoS 1 messages queues a busy plant's state
+    # updates behind broker round trips; the broker bounds its own side (max_inflight_messages).
+    client.max_inflight_messages_set(1000)
     return client
 
 

@@ -235,7 +235,7 @@ class Store:
 class EventWriter:
     """Write count events in batches on a thread of its own; run callbacks after each commit."""
 
-    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.02) -> None:
+    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.01) -> None:
         self.store = store
         self.max_batch = max_batch
         self.max_delay = max_delay
