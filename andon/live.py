@@ -25,10 +25,18 @@ EventListener = Callable[[dict[str, Any]], None]
 class LiveHub:
     """Compute and fan out line state and events; every public method is thread-safe."""
 
-    def __init__(self, services: Services, loop: asyncio.AbstractEventLoop, queue_size: int = 256) -> None:
+    def __init__(
+        self, services: Services, loop: asyncio.AbstractEventLoop, queue_size: int = 256,
+        min_interval: float = 0.02,
+    ) -> None:
         self.services = services
         self.loop = loop
         self.queue_size = queue_size
+        # A line's state is computed at most once per min_interval: a flood of counts on one line
+        # then costs 50 states a second, not one per count, and a count waits at most this long.
+        self.min_interval = min_interval
+        self._computed_at: dict[str, float] = {}
+        self._deferred: set[str] = set()
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
         self._last: dict[str, str] = {}
@@ -70,7 +78,20 @@ class LiveHub:
     def _flush(self) -> None:
         with self._pending_lock:
             lines, self._pending = self._pending, set()
-        self.refresh(sorted(lines))
+        now = self.loop.time()
+        due = []
+        for line_id in sorted(lines):
+            wait = self._computed_at.get(line_id, -1e9) + self.min_interval - now
+            if wait <= 0:
+                due.append(line_id)
+            elif line_id not in self._deferred:
+                self._deferred.add(line_id)
+                self.loop.call_later(wait, self._refresh_deferred, line_id)
+        self.refresh(due)
+
+    def _refresh_deferred(self, line_id: str) -> None:
+        self._deferred.discard(line_id)
+        self.refresh([line_id])
 
     def refresh(self, line_ids: list[str] | None = None) -> None:
         """Recompute states now and send the changed ones (call on the loop)."""
@@ -78,6 +99,7 @@ class LiveHub:
 
         plant = self.services.plant
         for line_id in line_ids if line_ids is not None else list(plant.lines):
+            self._computed_at[line_id] = self.loop.time()
             try:
                 state = line_state(self.services, plant.lines[line_id])
             except Exception:

@@ -104,3 +104,17 @@ def test_websocket_sends_problem_and_board_changes(client: TestClient) -> None:
         assert (moved["problem"]["id"], moved["problem"]["status"]) == (pid, "do")
         client.put("/api/lines/line1/board/reason", json={"start": "2026-11-25T06:00:00+00:00", "reason": "jam"})
         assert receive_until(ws, lambda m: m["type"] == "board") == {"type": "board", "line": "line1"}
+
+
+def test_a_burst_of_counts_sends_fewer_states_and_always_the_last(client: TestClient) -> None:
+    with client.websocket_connect("/ws") as ws:
+        ws.receive_json(), ws.receive_json()
+        for _ in range(30):
+            client.post("/api/lines/line1/counts", json={"count": 1})
+        states = []
+        while not states or states[-1]["state"]["actual_to_date"] != 30:
+            message = ws.receive_json()
+            if message["type"] == "state" and message["line"] == "line1":
+                states.append(message)
+        assert [s["state"]["actual_to_date"] for s in states] == sorted(s["state"]["actual_to_date"] for s in states)
+        assert len(states) < 30  # at most one state per line every 20 ms
