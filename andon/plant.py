@@ -211,6 +211,12 @@ class Plant:
                 log.error("line %s source %s offline: %s", line_id, source_id, detail)
             self.notify(line_id)
 
+    def report_source(self, line_id: str, source_id: str, online: bool, detail: str = "") -> None:
+        """Take a source's health reported from afar (an edge): a heartbeat, and a change if any."""
+        line = self.line(line_id)
+        line.seen(source_id, self.clock.now())
+        self.set_source_online(line_id, source_id, online, detail)
+
     def set_override(
         self, line_id: str, date: str, shift_id: str, takt_seconds: float | None,
         demand_per_shift: int | None, set_by: str,

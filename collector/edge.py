@@ -28,6 +28,7 @@ from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.counting import CounterState, Normaliser, RejectedReading, parse_time
 from collector.edge_queue import EdgeQueue, QueuedEvent, StoredEvent
+from collector.edge_status import StatusReporter
 from collector.sources import SourceRunner
 
 if TYPE_CHECKING:
@@ -337,7 +338,7 @@ class Edge:
     def __init__(
         self, config: Config, line_ids: list[str], server: str, queue_path: str | Path,
         token: str | None = None, name: str = "edge", clock: Clock | None = None,
-        timeout: float = 5.0, retry_max: float = 30.0,
+        timeout: float = 5.0, retry_max: float = 30.0, status_seconds: float = 10.0,
     ) -> None:
         known = [line.id for line in config.lines]
         unknown = [line_id for line_id in line_ids if line_id not in known]
@@ -366,11 +367,16 @@ class Edge:
         self.runner = SourceRunner(config, self.sink, self.clock, line_ids=self.line_ids, shared=shared)
         self.sources: dict[tuple[str, str], tuple[bool, str]] = {}
         self._status_lock = threading.Lock()
+        self.status = StatusReporter(self.client, self._statuses, status_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
     def sink(self, line_id: str, source_id: str) -> EdgeSink:
         """Return the sink a driver of this line's source delivers to."""
         return EdgeSink(self, line_id, source_id)
+
+    def _statuses(self) -> dict[tuple[str, str], tuple[bool, str]]:
+        with self._status_lock:
+            return dict(self.sources)
 
     def set_online(self, line_id: str, source_id: str, online: bool, detail: str) -> None:
         """Record a source's health; log each change once."""
@@ -380,6 +386,7 @@ class Edge:
             self.sources[key] = (online, detail)
         if previous == (online, detail):
             return
+        self.status.changed()
         if online and previous is not None and not previous[0]:
             log.info("line %s source %s is back online", line_id, source_id)
         elif not online:
@@ -388,6 +395,7 @@ class Edge:
     async def start(self) -> None:
         """Start forwarding and reading."""
         self._tasks.append(asyncio.create_task(self.forwarder.run(), name="edge forwarder"))
+        self._tasks.append(asyncio.create_task(self.status.run(), name="edge source health"))
         await self.runner.start()
         log.info("edge %s collecting lines %s for %s (queue %s)", self.edge_id, ", ".join(self.line_ids),
                  self.client.base_url, self.store.path)

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import date as Date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from andon.api.deps import Services, get_line, get_services
-from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut
+from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
-from andon.line import HTTP_SOURCE, LineRuntime
+from andon.line import HTTP_SOURCE, LineRuntime, iso
 
 router = APIRouter(prefix="/api", tags=["lines"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (401, 403, 404)}
@@ -32,8 +32,11 @@ def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_servic
     """List the configured lines with their live state."""
     return [
         {
-            "id": line.id, "name": line.config.display_name, "timezone": services.config.plant.timezone,
-            "andon_categories": line.config.andon.categories, "state": line_state(services, line),
+            "id": line.id,
+            "name": line.config.display_name,
+            "timezone": services.config.plant.timezone,
+            "andon_categories": line.config.andon.categories,
+            "state": line_state(services, line),
         }
         for line in services.plant.lines.values()
     ]
@@ -41,16 +44,15 @@ def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_servic
 
 @router.get("/lines/{line}/state", response_model=LineStateOut, responses=NOT_FOUND)
 def get_state(
-    _reader: Reader, line: Annotated[LineRuntime, Depends(get_line)],
+    _reader: Reader,
+    line: Annotated[LineRuntime, Depends(get_line)],
     services: Annotated[Services, Depends(get_services)],
 ) -> dict[str, Any]:
     """Return the live state of one line."""
     return line_state(services, line)
 
 
-@router.get(
-    "/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}}
-)
+@router.get("/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}})
 def get_board(
     _reader: Reader,
     line: Annotated[LineRuntime, Depends(get_line)],
@@ -71,14 +73,16 @@ def get_board(
     board = board_dict(line, instance, now)
     if format == "csv":
         return PlainTextResponse(
-            board_csv(board), media_type="text/csv",
+            board_csv(board),
+            media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{line.id}-{board["date"]}-{board["shift"]}.csv"'},
         )
     return board
 
 
 @router.post(
-    "/lines/{line}/counts", response_model=CountOut,
+    "/lines/{line}/counts",
+    response_model=CountOut,
     responses={**NOT_FOUND, 422: {"model": ErrorOut}},
 )
 def post_count(
@@ -90,10 +94,43 @@ def post_count(
 ) -> dict[str, Any]:
     """Count parts from a device that speaks HTTP (id-deduplicated, timestamped)."""
     result = services.plant.post_count(
-        line.id, body.count, ts=body.ts, event_id=body.id, kind=body.kind, manual=body.manual,
-        buffered=body.buffered, source_id=body.source or HTTP_SOURCE,
+        line.id,
+        body.count,
+        ts=body.ts,
+        event_id=body.id,
+        kind=body.kind,
+        manual=body.manual,
+        buffered=body.buffered,
+        source_id=body.source or HTTP_SOURCE,
     )
     if result.status == "rejected":
         raise HTTPException(422, f"count rejected ({result.reason}): {result.message}")
     response.status_code = 201 if result.status == "accepted" else 200
     return {"status": result.status, "count": result.count}
+
+
+@router.put(
+    "/lines/{line}/sources/{source}",
+    response_model=SourceOut,
+    responses={**NOT_FOUND, 422: {"model": ErrorOut}},
+)
+def put_source_status(
+    source: Annotated[str, Path(max_length=64, description="Configured source id.")],
+    body: SourceStatusIn,
+    _who: Operator,
+    line: Annotated[LineRuntime, Depends(get_line)],
+    services: Annotated[Services, Depends(get_services)],
+) -> dict[str, Any]:
+    """Report a source's health from an edge collector; each report is also a heartbeat."""
+    if source not in line.sources:
+        raise HTTPException(404, f"line {line.id!r} has no source {source!r}")
+    services.plant.report_source(line.id, source, body.online, body.detail)
+    status = line.sources[source]
+    health = status.snapshot()
+    return {
+        "id": source,
+        "online": status.online,
+        "stale": health.is_stale(services.clock.now()),
+        "last_seen": iso(status.last_seen),
+        "detail": status.detail,
+    }

@@ -137,6 +137,13 @@ class CountIn(Strict):
     )
 
 
+class SourceStatusIn(Strict):
+    """A source's health as seen by an edge collector (also a heartbeat)."""
+
+    online: bool = Field(description="Whether the source answers.")
+    detail: str = Field("", max_length=300, description="Why not, in words (e.g. PLC 10.0.0.5 unreachable).")
+
+
 class CountOut(BaseModel):
     """What became of a posted count."""
 

@@ -217,9 +217,11 @@ def plc(loop: Loop) -> Iterator[Plc]:
 class EdgeRunner:
     """An in-process edge on the test loop; ``stop`` is a clean shutdown."""
 
-    def __init__(self, loop: Loop, config: Path, lines: list[str], server: str, queue: Path) -> None:
+    def __init__(
+        self, loop: Loop, config: Path, lines: list[str], server: str, queue: Path, **options: Any
+    ) -> None:
         self.loop = loop
-        self.edge = Edge(load_config(config), lines, server, queue, name="e1", retry_max=0.3)
+        self.edge = Edge(load_config(config), lines, server, queue, name="e1", retry_max=0.3, **options)
         loop.call(self.edge.start())
         self.running = True
 
@@ -239,8 +241,8 @@ def edges(loop: Loop) -> Iterator[Callable[..., EdgeRunner]]:
     """Make in-process edges; every one is stopped after the test."""
     made: list[EdgeRunner] = []
 
-    def make(config: Path, server: str, queue: Path, lines: list[str] | None = None) -> EdgeRunner:
-        runner = EdgeRunner(loop, config, lines or ["line1"], server, queue)
+    def make(config: Path, server: str, queue: Path, lines: list[str] | None = None, **options: Any) -> EdgeRunner:
+        runner = EdgeRunner(loop, config, lines or ["line1"], server, queue, **options)
         made.append(runner)
         return runner
 
