@@ -31,6 +31,7 @@ FLAG_NAMES = {
     AFTER_RESET: "after_reset",
     ROLLOVER: "rollover",
 }
+FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
 MAX_FUTURE_SECONDS = 300.0
 MAX_AGE_SECONDS = 31 * 24 * 3600.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter
 from andon.calendar import ShiftCalendar
 from andon.clock import Clock
 from andon.config.schema import Config
-from andon.counting import BUFFERED, MANUAL, RejectedReading, SeenIds, parse_time
+from andon.counting import BUFFERED, FLAG_BITS, MANUAL, RejectedReading, SeenIds, parse_time
 from andon.line import HTTP_SOURCE, LineRuntime
 from andon.storage.store import EventWriter, PendingEvent, Store
 from andon.takt import Target
@@ -188,9 +188,12 @@ class Plant:
     def post_count(
         self, line_id: str, count: Any, ts: Any = None, event_id: str | None = None,
         kind: str = "good", manual: bool = False, buffered: bool = False, source_id: str = HTTP_SOURCE,
+        marks: Iterable[str] = (),
     ) -> Intake:
         """Take a count posted over HTTP: an increment of ``count`` parts, or a reading of ``source_id``."""
         flags = (MANUAL if manual else 0) | (BUFFERED if buffered else 0)
+        for mark in marks:
+            flags |= FLAG_BITS[mark]
         return self.intake(
             line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True
         )

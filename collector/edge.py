@@ -26,7 +26,7 @@ import httpx
 
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
-from andon.counting import CounterState, Normaliser, RejectedReading, parse_time
+from andon.counting import FLAG_NAMES, CounterState, Normaliser, RejectedReading, parse_time
 from collector.edge_queue import EdgeQueue, QueuedEvent, StoredEvent
 from collector.edge_status import StatusReporter
 from collector.sources import SourceRunner
@@ -35,6 +35,9 @@ if TYPE_CHECKING:
     from collector.hardware import EdgeHardware
 
 log = logging.getLogger(__name__)
+
+# What an edge's counter saw, passed on so the server's board can mark the rows.
+EDGE_MARKS = ("credited_after_outage", "after_reset", "rollover")
 
 MAX_COUNT_PER_EVENT = 10_000  # the server refuses a single count above its HTTP source's max_jump
 EDGE_NAME = re.compile(r"^[A-Za-z0-9_.]{1,40}$")
@@ -253,8 +256,11 @@ class Forwarder:
 
     async def _send(self, stored: StoredEvent) -> str:
         e = stored.event
-        body = {"count": e.count, "ts": e.ts, "id": self.event_id(stored), "kind": e.kind,
-                "source": e.source, "buffered": stored.buffered}
+        body: dict[str, Any] = {"count": e.count, "ts": e.ts, "id": self.event_id(stored), "kind": e.kind,
+                                "source": e.source, "buffered": stored.buffered}
+        marks = [name for bit, name in FLAG_NAMES.items() if e.flags & bit and name in EDGE_MARKS]
+        if marks:
+            body["marks"] = marks
         try:
             reply = await self.client.post(f"/api/lines/{e.line}/counts", json=body)
         except httpx.HTTPError as exc:

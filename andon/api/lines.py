@@ -102,6 +102,7 @@ def post_count(
         manual=body.manual,
         buffered=body.buffered,
         source_id=body.source or HTTP_SOURCE,
+        marks=body.marks,
     )
     if result.status == "rejected":
         raise HTTPException(422, f"count rejected ({result.reason}): {result.message}")

@@ -131,6 +131,11 @@ class CountIn(Strict):
     kind: Literal["good", "scrap"] = Field("good", description="Good parts or scrap.")
     manual: bool = Field(False, description="Counted by a person, not a machine (marked on the board).")
     buffered: bool = Field(False, description="Held by an edge collector while the server was away.")
+    marks: list[Literal["credited_after_outage", "after_reset", "rollover"]] = Field(
+        default_factory=list, max_length=3,
+        description="What an edge collector's counter saw: parts credited after its own outage, the first count "
+        "after a counter reset, a counter rollover (shown as trust marks on the board).",
+    )
     source: str | None = Field(
         None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
         description="Configured source id this count belongs to (edge collectors); default the line's http source.",

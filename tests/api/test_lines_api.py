@@ -148,3 +148,13 @@ def test_pages_and_metrics(client: TestClient) -> None:
     client.post("/api/lines/line1/counts", json={"count": 2})
     metrics = client.get("/metrics").text
     assert 'andon_parts_total{kind="good",line="line1"} 2.0' in metrics
+
+
+def test_counts_carry_marks_from_edges_onto_the_board(client: TestClient) -> None:
+    r = client.post("/api/lines/line1/counts", json={"count": 3, "marks": ["credited_after_outage"], "buffered": True})
+    assert r.status_code == 201
+    client.post("/api/lines/line1/counts", json={"count": 1, "manual": True})
+    row = client.get("/api/lines/line1/board").json()["rows"][1]
+    assert (row["actual"], row["trust"]) == (4, ["credited_after_outage", "manual", "buffered"])
+    bad = client.post("/api/lines/line1/counts", json={"count": 1, "marks": ["trust me"]})
+    assert bad.status_code == 422 and "marks" in bad.json()["detail"]

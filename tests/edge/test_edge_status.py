@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from andon.counting import CREDITED_AFTER_OUTAGE
 from tests.conftest import wait_until
 from tests.edge.conftest import AndonProcess, EdgeRunner, Plc, plc_source, write_config
 
@@ -54,3 +55,27 @@ def test_source_health_endpoint_checks_its_input(
     assert put("/api/lines/nope/sources/plc", {"online": True}).status_code == 404
     assert put("/api/lines/line1/sources/plc", {"online": "maybe"}).status_code == 422
     assert put("/api/lines/line1/sources/plc", {"online": True, "x": 1}).status_code == 422
+
+
+def test_parts_credited_after_an_edge_outage_are_marked_on_the_server_board(
+    tmp_path: Path, plc: Plc, andon_server: Callable[..., AndonProcess], edges: Callable[..., EdgeRunner]
+) -> None:
+    config = write_config(tmp_path, plc_source(plc.port))
+    server = andon_server(config)
+    queue = tmp_path / "edge.db"
+    first = edges(config, server.url, queue)
+    wait_until(lambda: first.counter_value() == 0)
+    plc.set_counter(4)
+    wait_until(lambda: server.parts() == 4)
+    first.stop()
+    plc.set_counter(16)  # 12 parts made while the edge was down
+    edges(config, server.url, queue)
+    wait_until(lambda: server.parts() == 16)
+    wait_until(lambda: len(server.events()) == 2)
+    assert [(count, flags & CREDITED_AFTER_OUTAGE) for _, count, flags, _ in server.events()] == [
+        (4, 0),
+        (12, CREDITED_AFTER_OUTAGE),
+    ]
+    board = httpx.get(server.url + "/api/lines/line1/board", timeout=5).json()
+    current = next(row for row in board["rows"] if row["current"])
+    assert "credited_after_outage" in current["trust"]
