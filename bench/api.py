@@ -14,57 +14,15 @@ import gc
 import json
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from demo_plant import demo_config, free_port, start_andon
 
-ROOT = Path(__file__).resolve().parent.parent
 COMMAND = "run"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
-    text = (
-        (ROOT / "config" / "demo.yaml")
-        .read_text()
-        .replace("sqlite:///andon-demo.db", f"sqlite:///{folder / 'bench.db'}")
-    )
-    (folder / "bench.yaml").write_text(text)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "andon.cli",
-            "--log-level",
-            "WARNING",
-            COMMAND,
-            str(folder / "bench.yaml"),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=open(folder / "server.log", "wb"),  # noqa: SIM115
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
 
 
 class Connection:
@@ -154,7 +112,7 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="andon-api-bench-"))
     port = free_port()
-    proc = start_server(folder, port)
+    proc = start_andon(demo_config(folder), port, COMMAND, log=folder / "server.log")
     spy = None
     if args.profile:
         fmt = "raw" if args.profile.endswith(".txt") else "flamegraph"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,6 +22,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import pygame  # noqa: E402
+from demo_plant import free_port, wait_for_port  # noqa: E402
 
 from display.app import run  # noqa: E402
 from display.render import LineBoardRenderer  # noqa: E402
@@ -82,7 +82,7 @@ def idle_cpu(seconds: float, warmup: float = 2.0) -> float:
 
     timers = [threading.Timer(warmup, mark), threading.Timer(warmup + seconds, mark)]
     try:
-        wait_port(port)
+        wait_for_port(port)
         for timer in timers:
             timer.start()
         # The loop runs on the main thread, as on the Pi; start-up is left out of the figure.
@@ -95,24 +95,6 @@ def idle_cpu(seconds: float, warmup: float = 2.0) -> float:
         server.wait(10)
     (cpu0, wall0), (cpu1, wall1) = marks
     return (cpu1 - cpu0) / (wall1 - wall0) * 100
-
-
-def free_port() -> int:
-    """Return a free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, timeout: float = 15.0) -> None:
-    """Wait until the sample API accepts connections."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"sample API did not start on port {port}")
 
 
 def verdict(value: float, target: float) -> str:

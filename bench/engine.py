@@ -11,15 +11,14 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+from demo_plant import demo_config, free_port, start_andon
 
 from andon.board import board_dict
 from andon.clock import ManualClock
@@ -102,25 +101,9 @@ def bench_board(folder: Path, events: int = 30_000, repeats: int = 30) -> None:
 
 
 def bench_memory(folder: Path, seconds: float = 20.0) -> None:
-    demo = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
-    text = demo.read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{folder / 'demo.db'}")
-    config_path = folder / "demo.yaml"
-    config_path.write_text(text)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "andon.cli", "--log-level", "WARNING", "run", str(config_path), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    proc = start_andon(demo_config(folder), port)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         peak = 0
         end = time.monotonic() + seconds
         while time.monotonic() < end:

@@ -33,15 +33,9 @@ from typing import Any
 
 import httpx
 import paho.mqtt.client as paho
+from demo_plant import free_port, healthy
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """Return a free loopback TCP port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
@@ -223,7 +217,7 @@ def engine_run(
          "--port", str(api)], cwd=ROOT, stdout=log, stderr=log,
     )
     try:
-        wait_for(lambda: _healthy(api), 30, "andon run")
+        wait_for(lambda: healthy(api), 30, "andon run")
         watcher = StateWatcher(port)
         pub = client(f"pub-engine-{time.monotonic_ns()}", port)
         # Probe each line until its source is subscribed (one counted part per line).
@@ -281,13 +275,6 @@ def engine_run(
 
 def _expected(plan: list[tuple[str, str]], line: str) -> int:
     return sum(1 for name, _ in plan if name == line)
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def pct(values: list[float], q: float) -> float:

@@ -7,13 +7,12 @@ the load event) and the bytes each page fetches (its own files, and with the API
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from demo_plant import demo_config, free_port, start_andon
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = {"home": "/", "board": "/board/line1", "plant": "/plant", "andon": "/andon?line=line1&station=st1",
@@ -29,24 +28,6 @@ MEASURE = """() => {
 }"""
 
 
-def free_port() -> int:
-    """Return a free loopback port."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, timeout: float = 20.0) -> None:
-    """Wait until the server accepts connections."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise SystemExit(f"server did not start on port {port}")
-
-
 def main() -> int:
     """Start the demo plant, load each page several times, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -55,16 +36,9 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as work:
-        demo = (REPO / "config" / "demo.yaml").read_text()
-        config = Path(work) / "demo.yaml"
-        config.write_text(demo.replace("sqlite:///andon-demo.db", f"sqlite:///{work}/andon.db"))
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "andon.cli", "run", str(config), "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
+        server = start_andon(demo_config(Path(work)), port)
         try:
-            wait_for_port(port)
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
