@@ -50,9 +50,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from andon.runtime import run
 
     config = _load_or_exit(args.config)
+    status: list[int] = []
+
+    async def main() -> None:
+        status.append(await run(config, args.host, args.port, with_sources=args.command == "run"))
+
     with contextlib.suppress(KeyboardInterrupt):
-        run_loop(run(config, args.host, args.port, with_sources=args.command == "run"))
-    return 0
+        run_loop(main())
+    return status[0] if status else 0
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -239,6 +239,10 @@ class SeenIds:
             self._ids.popitem(last=False)
         return True
 
+    def discard(self, event_id: str) -> None:
+        """Forget an id (its event was never stored)."""
+        self._ids.pop(event_id, None)
+
     def __contains__(self, event_id: object) -> bool:
         return event_id in self._ids
 

@@ -9,3 +9,10 @@ class ServiceError(ValueError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
+
+
+class StorageUnavailable(ServiceError):
+    """Storage cannot write right now; senders keep their data and retry (HTTP 503)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)

@@ -14,13 +14,24 @@ from andon.calendar import ShiftCalendar
 from andon.clock import Clock
 from andon.config.schema import Config
 from andon.counting import BUFFERED, FLAG_BITS, MANUAL, RejectedReading, SeenIds, parse_time
+from andon.errors import StorageUnavailable
 from andon.line import HTTP_SOURCE, LineRuntime
-from andon.storage.store import EventWriter, PendingEvent, Store
+from andon.storage.store import Store
+from andon.storage.writer import (
+    CANCELLED,
+    STORED,
+    CounterUpdate,
+    EventWriter,
+    IncidentRecord,
+    Item,
+    PendingEvent,
+)
 from andon.takt import Target
 
 log = logging.getLogger(__name__)
 
 DEDUPE_WINDOW_SECONDS = 48 * 3600
+COMMIT_WAIT_SECONDS = 5.0  # how long an HTTP count waits for its commit before answering 503
 
 
 class UnknownLine(KeyError):
@@ -35,6 +46,7 @@ class Intake:
     count: int = 0
     reason: str = ""
     message: str = ""
+    pending: PendingEvent | None = None
 
 
 class Metrics:
@@ -50,6 +62,10 @@ class Metrics:
         self.duplicates = Counter(
             "andon_events_duplicate", "Readings dropped as already counted", ["line"], registry=registry
         )
+        self.unstorable = Counter(
+            "andon_events_unstorable", "Accepted readings the database refused to store, by line",
+            ["line"], registry=registry,
+        )
 
 
 class Plant:
@@ -63,6 +79,7 @@ class Plant:
         self.store = store
         self.clock = clock
         self.writer = writer or EventWriter(store)
+        self.writer.on_refused = self._refused_by_storage
         self.metrics = Metrics(registry or CollectorRegistry())
         self._listeners: list[Callable[[str], None]] = []
         self._warned: set[tuple[str, str, str]] = set()
@@ -107,12 +124,13 @@ class Plant:
     def intake(
         self, line_id: str, source_id: str, value: Any, *, ts: Any = None, event_id: str | None = None,
         kind: str | None = None, flags: int = 0, on_stored: Callable[[], None] | None = None,
-        increment: bool = False,
+        increment: bool = False, urgent: bool = False,
     ) -> Intake:
         """Take one reading from a source or the API: dedupe, normalise, tally and queue it.
 
         ``increment`` says the value is already a number of parts (HTTP posts, edge collectors
-        that normalised at the line), whatever the source's own mode.
+        that normalised at the line), whatever the source's own mode. ``urgent`` commits it without
+        waiting for more to batch with (someone waits on the answer).
         """
         line = self.line(line_id)
         received = self.clock.now()
@@ -120,14 +138,14 @@ class Plant:
             line.seen(source_id, received)
             try:
                 result = self._intake(
-                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment
+                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment, urgent
                 )
             except RejectedReading as exc:
                 self.metrics.rejected.labels(line_id, exc.reason).inc()
                 self._warn_once(line_id, source_id, exc.reason, str(exc))
                 if on_stored is not None:
                     # Acknowledge a bad message too, or the broker would redeliver it forever.
-                    self.writer.put(("callback", on_stored))
+                    self.writer.put(on_stored)
                 return Intake("rejected", reason=exc.reason, message=str(exc))
         if result.count:
             self.notify(line_id)
@@ -136,7 +154,7 @@ class Plant:
     def _intake(
         self, line: LineRuntime, source_id: str, value: Any, ts: Any, event_id: str | None,
         kind: str | None, flags: int, received: float, on_stored: Callable[[], None] | None,
-        increment: bool,
+        increment: bool, urgent: bool,
     ) -> Intake:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
@@ -146,13 +164,11 @@ class Plant:
             normaliser = line.normalisers[HTTP_SOURCE]
         seen = self.seen[line.id]
         if event_id is not None:
-            event_id = str(event_id)
-            if len(event_id) > 128:
-                raise RejectedReading("bad_id", "event id is longer than 128 characters")
+            event_id = checked_event_id(event_id)
             if event_id in seen:
                 self.metrics.duplicates.labels(line.id).inc()
                 if on_stored is not None:
-                    self.writer.put(("callback", on_stored))
+                    self.writer.put(on_stored)  # after the next commit, so after the first copy's
                 return Intake("duplicate")
         event_ts = parse_time(ts, received)
         before = (normaliser.state.value, normaliser.state.pending)
@@ -163,26 +179,28 @@ class Plant:
         for incident in outcome.incidents:
             log.info("line %s source %s: %s %s -> %s %s", line.id, source_id, incident.kind,
                      incident.old_value, incident.new_value, incident.note)
-            self.writer.put(("incident", {
-                "line_id": line.id, "source_id": source_id, "ts": event_ts, "kind": incident.kind,
-                "old_value": incident.old_value, "new_value": incident.new_value, "note": incident.note,
-            }))
+            self.writer.put(IncidentRecord(
+                line.id, source_id, event_ts, incident.kind, incident.old_value, incident.new_value,
+                incident.note,
+            ))
         after = (normaliser.state.value, normaliser.state.pending)
         if after != before:
-            self.writer.put(("counter", ((line.id, source_id), (*after, received))))
+            self.writer.put(CounterUpdate(line.id, source_id, after[0], after[1], received))
         if outcome.count > 0:
             instance = line.calendar.at(event_ts)
-            if instance is not None and not line.is_primed(instance):
+            if instance is not None and not line.is_primed(instance) and self.writer.fault is None:
                 self.writer.flush()  # so the shift's first load sees every earlier event
                 line.prime(instance)
             line.add(event_ts, outcome.count, outcome.kind, outcome.flags | flags)
             self.metrics.parts.labels(line.id, outcome.kind).inc(outcome.count)
-            self.writer.put(PendingEvent(
+            pending = PendingEvent(
                 line.id, source_id, event_ts, received, outcome.count, outcome.kind, event_id,
-                outcome.flags | flags, on_stored,
-            ))
-        elif on_stored is not None:
-            self.writer.put(("callback", on_stored))
+                outcome.flags | flags, on_stored, urgent=urgent,
+            )
+            self.writer.put(pending)
+            return Intake("accepted", count=outcome.count, pending=pending)
+        if on_stored is not None:
+            self.writer.put(on_stored)
         return Intake("accepted", count=outcome.count)
 
     def post_count(
@@ -190,24 +208,60 @@ class Plant:
         kind: str = "good", manual: bool = False, buffered: bool = False, source_id: str = HTTP_SOURCE,
         marks: Iterable[str] = (),
     ) -> Intake:
-        """Take a count posted over HTTP: an increment of ``count`` parts, or a reading of ``source_id``."""
+        """Take a count posted over HTTP and answer once it is committed (or refused).
+
+        Raise StorageUnavailable (503) when storage cannot write, so the sender keeps the count:
+        a count not committed within COMMIT_WAIT_SECONDS is withdrawn, never written later.
+        """
+        self.line(line_id)
+        self.writer.check()
         flags = (MANUAL if manual else 0) | (BUFFERED if buffered else 0)
         for mark in marks:
             flags |= FLAG_BITS[mark]
-        return self.intake(
-            line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True
+        done = threading.Event()
+        result = self.intake(
+            line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True,
+            on_stored=done.set, urgent=True,
         )
+        if result.status == "duplicate":
+            # Answer only once the first copy is committed (the queued callback runs after it).
+            if not done.wait(COMMIT_WAIT_SECONDS):
+                raise StorageUnavailable(f"storage cannot write: {self.writer.fault or 'no commit in time'}")
+            return result
+        if result.pending is None:
+            return result
+        outcome = self.writer.settle(result.pending, done, COMMIT_WAIT_SECONDS)
+        if outcome == STORED:
+            return result
+        if outcome == CANCELLED:
+            self._withdraw(result.pending)
+            raise StorageUnavailable(f"storage cannot write: {self.writer.fault or 'no commit in time'}")
+        return Intake("rejected", reason="unstorable", message=f"the database refused the count: {outcome}")
+
+    def _refused_by_storage(self, item: Item, reason: str) -> None:
+        """Undo what an item the database refused had changed in memory."""
+        if isinstance(item, PendingEvent):
+            self.metrics.unstorable.labels(item.line_id).inc()
+            self._withdraw(item)
+
+    def _withdraw(self, event: PendingEvent) -> None:
+        line = self.lines.get(event.line_id)
+        if line is None:
+            return
+        # Not under the intake lock: the writer calls this, and intake may be waiting on the writer.
+        line.add(event.ts, -event.count, event.kind, 0)
+        if event.event_id is not None:
+            self.seen[line.id].discard(event.event_id)
+        self.notify(line.id)
 
     def set_source_online(self, line_id: str, source_id: str, online: bool, detail: str = "") -> None:
         """Record a source going offline or coming back; log each change once."""
         line = self.line(line_id)
         if line.set_online(source_id, online, detail):
             # Recorded so boards can mark the rows the outage covers as having a gap.
-            self.writer.put(("incident", {
-                "line_id": line_id, "source_id": source_id, "ts": self.clock.now(),
-                "kind": "online" if online else "offline", "old_value": None, "new_value": None,
-                "note": detail[:500],
-            }))
+            self.writer.put(IncidentRecord(
+                line_id, source_id, self.clock.now(), "online" if online else "offline", note=detail[:500],
+            ))
             if online:
                 log.info("line %s source %s is back online", line_id, source_id)
             else:
@@ -235,9 +289,9 @@ class Plant:
         self.line(line_id)
         return SourceSink(self, line_id, source_id)
 
-    def close(self) -> None:
-        """Write everything queued and stop the writer."""
-        self.writer.close()
+    def close(self, timeout: float = 15.0) -> int:
+        """Write everything queued and stop the writer; return how many count events stayed unwritten."""
+        return self.writer.close(timeout)
 
     def _warn_once(self, line_id: str, source_id: str, reason: str, message: str) -> None:
         key = (line_id, source_id, reason)
@@ -247,6 +301,20 @@ class Plant:
             self._warned.add(key)
             log.warning("line %s source %s: reading rejected: %s (further ones at DEBUG)",
                         line_id, source_id, message)
+
+
+def checked_event_id(raw: object) -> str:
+    """Return an event id as text, or refuse one that cannot be stored as it is."""
+    event_id = str(raw)
+    if len(event_id) > 128:
+        raise RejectedReading("bad_id", "event id is longer than 128 characters")
+    if "\x00" in event_id:
+        raise RejectedReading("bad_id", "event id holds a NUL character")
+    try:
+        event_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RejectedReading("bad_id", f"event id {event_id[:40]!r} holds a lone surrogate") from None
+    return event_id
 
 
 class SourceSink:

@@ -8,9 +8,11 @@ import gc
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from typing import Any
 
 import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
 
 from andon.api.app import create_app
 from andon.api.deps import Services
@@ -47,10 +49,33 @@ def build_services(config: Config, clock: Clock | None = None) -> Services:
     return Services(config=config, plant=plant, store=store, clock=clock)
 
 
+STOP_STEP_SECONDS = 5.0  # each shutdown step (lights, sources) gets this long
+WRITER_STOP_SECONDS = 15.0  # the writer gets this long to commit what is queued (systemd waits 30 s)
+
+
+async def _bounded(step: str, coro: Coroutine[Any, Any, None]) -> None:
+    """Await one shutdown step for at most STOP_STEP_SECONDS; log, never raise."""
+    try:
+        await asyncio.wait_for(coro, STOP_STEP_SECONDS)
+    except TimeoutError:
+        log.error("stopping %s took longer than %.0f s; going on without it", step, STOP_STEP_SECONDS)
+    except Exception:
+        log.exception("stopping %s failed", step)
+
+
 async def run(config: Config, host: str | None = None, port: int | None = None,
-              with_sources: bool = True) -> None:
-    """Run everything until interrupted (Ctrl-C or SIGTERM), then stop cleanly."""
-    services = build_services(config)
+              with_sources: bool = True) -> int:
+    """Run everything until interrupted (Ctrl-C or SIGTERM), then stop cleanly; return the exit status.
+
+    The status is 1 when counts were left unwritten (storage could not write): their senders keep
+    them (MQTT messages stay unacknowledged, HTTP posts unanswered), so nothing is lost.
+    """
+    try:
+        services = build_services(config)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        log.error("cannot open the database %s: %s", config.database, reason)
+        return 2
     if config.auth is None:
         log.warning("NO AUTH SECTION: the API is open to anyone who can reach it (demo mode)")
     app = create_app(services)
@@ -82,12 +107,17 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         await server.serve()
     finally:
         if hardware is not None:
-            await hardware.stop()
-        await runner.stop()
+            await _bounded("the stack lights and buttons", hardware.stop())
+        await _bounded("the sources", runner.stop())
         if publisher is not None:
             publisher.close()
-        services.plant.close()
+        unwritten = await asyncio.to_thread(services.plant.close, WRITER_STOP_SECONDS)
         services.store.engine.dispose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        log.info("stopped; every count is written")
+        if unwritten:
+            log.error("stopped with %d count event(s) unwritten (storage: %s); their senders still hold them",
+                      unwritten, services.plant.writer.fault or "too slow")
+        else:
+            log.info("stopped; every count is written")
+    return 1 if unwritten else 0

@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy.exc import SQLAlchemyError
 
 from andon import __version__
 from andon.andons import AndonService
@@ -94,6 +95,11 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         )
         open_andons = Gauge("andon_open_calls", "Open andon calls", registry=registry)
         open_andons.set_function(andon_service.open_count)
+        writer = services.plant.writer
+        storage_up = Gauge("andon_storage_up", "1 while storage can write, 0 while it cannot", registry=registry)
+        storage_up.set_function(lambda: 0 if writer.fault is not None else 1)
+        unwritten = Gauge("andon_events_unwritten", "Count events queued and not yet committed", registry=registry)
+        unwritten.set_function(lambda: writer.unwritten)
     latency: Histogram = services.extras["api_latency"]
 
     @app.middleware("http")
@@ -116,12 +122,26 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
 
-    @app.get("/healthz", tags=["system"])
-    def healthz() -> dict[str, Any]:
-        """Say the server is up, with the writer's state."""
+    @app.exception_handler(SQLAlchemyError)
+    async def _storage(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
+        # The database refused or could not take a write: the request is not recorded; say so, briefly.
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        log.error("storage error answering a request: %s", reason)
+        return JSONResponse({"detail": f"storage cannot write: {reason}; nothing was recorded"}, 503)
+
+    @app.get("/healthz", tags=["system"], responses={503: {"description": "Storage cannot write."}})
+    def healthz() -> JSONResponse:
+        """Say whether the server can record facts: 200 ok, or 503 with the reason storage cannot write."""
         writer = services.plant.writer
-        return {"status": "ok", "version": __version__, "events_written": writer.written,
-                "write_failures": writer.failures}
+        body: dict[str, Any] = {
+            "status": "ok", "version": __version__, "events_written": writer.written,
+            "events_unwritten": writer.unwritten, "events_refused": writer.refused,
+            "write_failures": writer.failures,
+        }
+        if writer.fault is not None:
+            body.update(status="storage_down", reason=f"storage cannot write: {writer.fault}")
+            return JSONResponse(body, 503)
+        return JSONResponse(body)
 
     @app.get("/metrics", tags=["system"], response_class=Response)
     def metrics() -> Response:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
+import os
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Engine, Integer, case, create_engine, event, func, insert, select
 from sqlalchemy import cast as sql_cast
@@ -26,7 +25,11 @@ from andon.storage.tables import (
     PlannedDowntimeRow,
     RowReasonRow,
     ShiftOverrideRow,
+    StorageProbeRow,
 )
+from andon.storage.writer import EventWriter, PendingBatch, PendingEvent
+
+__all__ = ["EventWriter", "PendingEvent", "Store", "open_database"]
 
 log = logging.getLogger(__name__)
 
@@ -58,34 +61,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-@dataclass
-class PendingEvent:
-    """A count event waiting to be written, with the callback to run once it is stored."""
-
-    line_id: str
-    source_id: str
-    ts: float
-    received_at: float
-    count: int
-    kind: str
-    event_id: str | None
-    flags: int
-    on_stored: Callable[[], None] | None = None
-
-
-@dataclass
-class PendingBatch:
-    """Everything one commit writes: events, counter values and incidents."""
-
-    events: list[PendingEvent] = field(default_factory=list)
-    counters: dict[tuple[str, str], tuple[int | None, int | None, float]] = field(default_factory=dict)
-    incidents: list[dict[str, object]] = field(default_factory=list)
-    callbacks: list[Callable[[], None]] = field(default_factory=list)
-
-    def __bool__(self) -> bool:
-        return bool(self.events or self.counters or self.incidents or self.callbacks)
-
-
 class Store:
     """Reads and writes of the count tables, on one engine."""
 
@@ -93,6 +68,17 @@ class Store:
         self.engine = engine
         self.sessions = sessionmaker(engine, expire_on_commit=False)
         self.write_lock = threading.RLock()
+        self.path = _sqlite_file(engine)
+        self._inode = _inode(self.path)
+
+    def probe(self) -> None:
+        """Make a tiny write; raise when storage cannot write (read-only, full, gone, unreachable)."""
+        if self.path is not None and _inode(self.path) != self._inode:
+            raise OSError(f"database file {self.path} was removed or replaced; restart the server")
+        dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
+        stmt = dialect_insert(StorageProbeRow).values(id=1, at=time.time())
+        with self.write_lock, self.engine.begin() as conn:
+            conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_={"at": stmt.excluded.at}))
 
     def session(self) -> Session:
         """Open a new ORM session (for reads; write through ``transaction``)."""
@@ -127,8 +113,9 @@ class Store:
                 )
             if batch.counters:
                 rows = [
-                    {"line_id": k[0], "source_id": k[1], "value": v[0], "pending": v[1], "updated_at": v[2]}
-                    for k, v in batch.counters.items()
+                    {"line_id": c.line_id, "source_id": c.source_id, "value": c.value, "pending": c.pending,
+                     "updated_at": c.updated_at}
+                    for c in batch.counters.values()
                 ]
                 stmt = dialect_insert(CounterStateRow).values(rows)
                 stmt = stmt.on_conflict_do_update(
@@ -138,7 +125,11 @@ class Store:
                 )
                 conn.execute(stmt)
             if batch.incidents:
-                conn.execute(insert(CounterIncidentRow), batch.incidents)
+                conn.execute(insert(CounterIncidentRow), [
+                    {"line_id": i.line_id, "source_id": i.source_id, "ts": i.ts, "kind": i.kind,
+                     "old_value": i.old_value, "new_value": i.new_value, "note": i.note}
+                    for i in batch.incidents
+                ])
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""
@@ -232,93 +223,20 @@ class Store:
             return {float(a): (str(b), c, str(d)) for a, b, c, d in conn.execute(stmt)}
 
 
-class EventWriter:
-    """Write count events in batches on a thread of its own; run callbacks after each commit."""
-
-    def __init__(self, store: Store, max_batch: int = 2000, max_delay: float = 0.01) -> None:
-        self.store = store
-        self.max_batch = max_batch
-        self.max_delay = max_delay
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
-        self._stop = object()
-        self.failures = 0
-        self.written = 0
-        self._thread.start()
-
-    def put(self, item: PendingEvent | tuple[str, object]) -> None:
-        """Queue an event, or a ('counter'|'incident'|'callback', payload) item."""
-        self._queue.put(item)
-
-    def flush(self, timeout: float = 10.0) -> None:
-        """Wait until everything queued so far is committed."""
-        done = threading.Event()
-        self._queue.put(("callback", done.set))
-        if not done.wait(timeout):
-            raise TimeoutError("event writer did not flush in time")
-
-    def close(self) -> None:
-        """Write what is queued and stop the thread."""
-        self._queue.put(self._stop)
-        self._thread.join(30)
-
-    def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch = PendingBatch()
-            item = self._queue.get()
-            # A batch closes max_delay after it opened (or when full): a steady stream must not keep
-            # extending it, since sources wait for the commit to acknowledge their counts.
-            deadline = time.monotonic() + self.max_delay
-            while True:
-                if item is self._stop:
-                    stopping = True
-                else:
-                    try:
-                        self._add(batch, item)
-                    except Exception:  # a malformed item must not end the thread every count waits on
-                        log.exception("event writer dropped an item it could not read: %r", item)
-                if stopping or len(batch.events) >= self.max_batch:
-                    break
-                try:
-                    wait = max(0.0, deadline - time.monotonic()) if batch.events else 0.001
-                    item = self._queue.get(timeout=wait) if wait else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                self._commit(batch)
-
-    @staticmethod
-    def _add(batch: PendingBatch, item: object) -> None:
-        if isinstance(item, PendingEvent):
-            batch.events.append(item)
-            if item.on_stored is not None:
-                batch.callbacks.append(item.on_stored)
-            return
-        kind, payload = cast(tuple[str, Any], item)
-        if kind == "counter":
-            key, value = payload
-            batch.counters[key] = value
-        elif kind == "incident":
-            batch.incidents.append(payload)
-        elif kind == "callback":
-            batch.callbacks.append(payload)
-
-    def _commit(self, batch: PendingBatch) -> None:
-        while True:
-            try:
-                self.store.write(batch)
-                break
-            except Exception:  # the database is away or full: keep the batch, retry, never drop it
-                self.failures += 1
-                if self.failures == 1 or self.failures % 100 == 0:
-                    log.exception("writing %d count events failed; retrying", len(batch.events))
-                threading.Event().wait(1.0)
-        self.written += len(batch.events)
-        for callback in batch.callbacks:
-            try:
-                callback()
-            except Exception:  # a driver's ack failing must not stop the writer
-                log.exception("a stored-callback failed")
+def _sqlite_file(engine: Engine) -> str | None:
+    """Return the file of a SQLite database (None for memory or other databases)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    return os.path.abspath(database) if database and database != ":memory:" else None
 
 
+def _inode(path: str | None) -> tuple[int, int] | None:
+    """Return (device, inode) of a file, or None when it is not there."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)

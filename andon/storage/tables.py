@@ -164,3 +164,11 @@ class ApiTokenRow(Base):
     role: Mapped[str] = mapped_column(String(16))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class StorageProbeRow(Base):
+    """One row the event writer rewrites to find out whether storage can write."""
+
+    __tablename__ = "storage_probe"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[float] = mapped_column(Float)
