@@ -126,7 +126,8 @@ class AndonService:
             s.add(row)
             s.flush()
             call = call_dict(row, [], now)
-            self._open[row.id] = self._brief_of(row)
+            brief = self._brief_of(row)
+        self._open[brief["id"]] = brief  # only once committed: a failed commit leaves no phantom call
         log.info("andon raised on %s station %s: %s (by %s)", line_id, station, category, by)
         self._emit("raised", call)
         if self.escalate([call["id"]]):  # a later tier after 0 s applies at once
@@ -161,10 +162,11 @@ class AndonService:
             if note:
                 row.note = f"{row.note}\n{note}".strip()
             call = call_dict(row, self._escalations(s, [row.id]).get(row.id, []), now)
-            if to == "resolved":
-                self._open.pop(row.id, None)
-            else:
-                self._open[row.id] = self._brief_of(row)
+            brief = self._brief_of(row)
+        if to == "resolved":  # only once committed
+            self._open.pop(brief["id"], None)
+        else:
+            self._open[brief["id"]] = brief
         log.info("andon %d on %s %s by %s", call_id, call["line"], to, by)
         self._emit(to, call)
         return call
@@ -196,7 +198,8 @@ class AndonService:
                 row.tier_index, row.tier = due, tiers[due].tier
                 s.flush()
                 call = call_dict(row, self._escalations(s, [row.id]).get(row.id, []), now)
-                self._open[row.id] = self._brief_of(row)
+                brief = self._brief_of(row)
+            self._open[brief["id"]] = brief
             log.warning("andon %d on %s escalated to %s", call["id"], call["line"], call["tier"])
             self._emit("escalated", call)
             escalated.append(call)

@@ -17,7 +17,7 @@ import re
 import signal
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,10 +102,10 @@ class EdgeCounter:
         if not done.wait(timeout):
             raise TimeoutError("edge counter did not flush in time")
 
-    def close(self) -> None:
-        """Commit what is waiting and stop the thread."""
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what is waiting and stop the thread (wait at most ``timeout`` seconds)."""
         self._queue.put(None)
-        self._thread.join(30)
+        self._thread.join(timeout)
 
     def _run(self) -> None:
         stopping = False
@@ -406,16 +406,22 @@ class Edge:
         log.info("edge %s collecting lines %s for %s (queue %s)", self.edge_id, ", ".join(self.line_ids),
                  self.client.base_url, self.store.path)
 
-    async def stop(self) -> None:
-        """Stop reading, commit what was read, stop forwarding and close the queue."""
-        await asyncio.to_thread(self.counter.flush)
-        await self.runner.stop()
-        await asyncio.to_thread(self.counter.close)
+    async def stop(self, step_seconds: float = 5.0) -> None:
+        """Stop reading, commit what was read, stop forwarding and close the queue; each step is bounded.
+
+        Readings handed over are committed before the sources disconnect, so MQTT acknowledgements
+        still reach the broker; a step that hangs (a PLC or server that does not answer) is left
+        behind after ``step_seconds`` with an ERROR line, and the queue on disk keeps every count.
+        """
+        await _bounded("committing the last readings", asyncio.to_thread(self.counter.flush, step_seconds),
+                       step_seconds + 1)
+        await _bounded("the sources", self.runner.stop(), step_seconds)
+        await _bounded("the counter", asyncio.to_thread(self.counter.close, step_seconds), step_seconds + 1)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await _bounded("forwarding", asyncio.gather(*self._tasks, return_exceptions=True), step_seconds)
         self._tasks.clear()
-        await self.client.aclose()
+        await _bounded("the HTTP client", self.client.aclose(), step_seconds)
         log.info("edge stopped; %d count event(s) wait on disk for the server", self.store.size())
         self.store.close()
 
@@ -426,6 +432,16 @@ class Edge:
             await asyncio.Event().wait()
         finally:
             await self.stop()
+
+
+async def _bounded(step: str, awaitable: Awaitable[Any], seconds: float) -> None:
+    """Await one shutdown step for at most ``seconds``; log instead of raising."""
+    try:
+        await asyncio.wait_for(awaitable, seconds)
+    except TimeoutError:
+        log.error("stopping the edge: %s took longer than %.0f s; going on without it", step, seconds)
+    except Exception:
+        log.exception("stopping the edge: %s failed", step)
 
 
 def run_edge(edge: Edge, hardware: EdgeHardware | None = None) -> None:

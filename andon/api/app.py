@@ -156,11 +156,18 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
 
 
 async def _escalate_forever(service: AndonService, period: float) -> None:
+    failing = False
     while True:
         try:
             await asyncio.to_thread(service.escalate)
+        except SQLAlchemyError as exc:  # storage is down: /healthz says so; say it here once
+            if not failing:
+                log.error("escalation cannot be recorded: %s", str(getattr(exc, "orig", exc)).splitlines()[0])
+            failing = True
         except Exception:
             log.exception("escalation check failed")
+        else:
+            failing = False
         await asyncio.sleep(period)
 
 

@@ -16,6 +16,10 @@ import pytest
 
 from tests.edge.conftest import ROOT, AndonProcess
 from tests.edge.conftest import andon_server as andon_server  # noqa: F401 - shared fixture
+from tests.edge.conftest import edge_process as edge_process  # noqa: F401 - shared fixture
+from tests.edge.conftest import edges as edges  # noqa: F401 - shared fixture
+from tests.edge.conftest import loop as loop  # noqa: F401 - shared fixture
+from tests.edge.conftest import plc as plc  # noqa: F401 - shared fixture
 from tests.mqtt.conftest import mqtt_client as mqtt_client  # noqa: F401 - shared fixture
 
 CONFIG = """
