@@ -8,8 +8,11 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+
 from tests.conftest import Mosquitto, wait_until
 from tests.edge.conftest import AndonProcess, Plc, mqtt_source, plc_source, write_config
+from tests.faults.conftest import Runs, fault_config, mqtt_parts, stored_ids, wait_for
 from tests.mqtt.conftest import TestClient
 
 
@@ -50,3 +53,31 @@ def test_andon_run_killed_mid_stream_counts_exactly(
     credited = [(count, flags) for event_id, count, flags, source in events if source == "plc"]
     assert credited[-1] == (35, 1)  # the last PLC event: 35 parts, flagged credited after the outage
     assert server.state()["sources"][0]["online"] is True
+
+
+def test_unstorable_mqtt_message_stops_nothing(
+    tmp_path: Path, runs: Runs, mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient]
+) -> None:
+    db = tmp_path / "andon.db"
+    config = fault_config(tmp_path, db, mqtt_parts(), mosquitto.port)
+    server = runs.start(config)
+    device = mqtt_client("device")
+    device.publish("plant/line1/parts", '{"n": 1, "id": "\\ud800"}')  # valid JSON; no database can store the id
+    device.publish("plant/line1/parts", '{"n": 1, "id": "nul\\u0000"}')
+    for i in range(50):
+        device.publish("plant/line1/parts", json.dumps({"n": 1, "id": f"p{i}"}), wait=False)
+    wait_for(lambda: len(stored_ids(db)) == 50, timeout=20)
+    assert sorted(stored_ids(db)) == sorted(f"p{i}" for i in range(50))
+    assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
+    metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
+    assert 'andon_events_rejected_total{line="line1",reason="bad_id"} 2.0' in metrics
+    assert server.proc is not None
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(20) == 0
+    server.proc = None
+    assert "stopped; every count is written" in server.log.read_text()
+    # Both were acknowledged: a restart gets no redelivery of them, and counts on.
+    server = runs.start(config)
+    device.publish("plant/line1/parts", json.dumps({"n": 1, "id": "after"}))
+    wait_for(lambda: stored_ids(db)[-1:] == ["after"], timeout=20)
+    assert len(stored_ids(db)) == 51
