@@ -178,13 +178,18 @@ def test_rows_carry_actuals_deltas_and_cumulatives() -> None:
     plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
     tallies = {0: (62, 1), 1: (55, 0), 3: (44, 2)}
     rows = build_rows(plan, 3600, tallies, utc("2026-11-25 09:30"), Thresholds())
-    got = [(r.actual, r.delta, r.cum_planned, r.cum_actual, r.cum_delta, r.scrap, r.condition) for r in rows[:5]]
+    got = [
+        (r.planned, r.planned_so_far, r.actual, r.delta, r.cum_planned, r.cum_planned_so_far, r.cum_actual,
+         r.cum_delta, r.scrap, r.condition)
+        for r in rows[:5]
+    ]
     assert got == [
-        (62, 2, 60, 62, 2, 1, "normal"),
-        (55, -5, 120, 117, -3, 0, "abnormal"),
-        (0, -60, 180, 117, -63, 0, "abnormal"),
-        (44, -1, 225, 161, -64, 2, "normal"),  # current row: 44 made against 30 planned so far
-        (None, None, 285, None, None, None, "pending"),
+        (60, 60, 62, 2, 60, 60, 62, 2, 1, "normal"),
+        (60, 60, 55, -5, 120, 120, 117, -3, 0, "abnormal"),
+        (60, 60, 0, -60, 180, 180, 117, -63, 0, "abnormal"),
+        # Current row 09:00-10:00 at 09:30, break 09:00-09:15: 15 planned so far of 45, plan(09:30) = 195.
+        (45, 15, 44, 29, 225, 195, 161, -34, 2, "normal"),
+        (60, 0, None, None, 285, 195, None, None, None, "pending"),
     ]
     assert rows[3].current and not rows[2].current
 
