@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,26 @@ from andon.storage.tables import AndonCallRow, AndonEscalationRow
 log = logging.getLogger(__name__)
 
 OPEN_STATES = ("raised", "acknowledged")
+
+
+SIGNAL_RANK = {"acknowledged": 1, "raised": 2, "escalated": 3}
+
+
+def andon_signal(calls: Iterable[Mapping[str, Any]]) -> str | None:
+    """Return what open calls lay on a line's condition: escalated, raised, acknowledged or None.
+
+    A call waiting for an answer after climbing a tier is ``escalated`` (the stack light's red
+    flashing); waiting is ``raised``; someone on the way is ``acknowledged``.
+    """
+    signal: str | None = None
+    for call in calls:
+        state = call.get("state")
+        if state not in OPEN_STATES:
+            continue
+        level = "escalated" if state == "raised" and (call.get("tier_index") or 0) > 0 else str(state)
+        if signal is None or SIGNAL_RANK[level] > SIGNAL_RANK[signal]:
+            signal = level
+    return signal
 
 
 class AndonError(ServiceError):

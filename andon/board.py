@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -16,8 +18,9 @@ from andon.storage.tables import CounterIncidentRow, ProblemRow
 OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks its rows
 
 CSV_COLUMNS = (
-    "start", "end", "planned", "actual", "delta", "cum_planned", "cum_actual", "cum_delta",
-    "scrap", "condition", "reason", "problem_id", "problem_status", "trust",
+    "start", "end", "start_local", "end_local", "planned", "planned_so_far", "actual", "delta",
+    "cum_planned", "cum_planned_so_far", "cum_actual", "cum_delta", "scrap", "condition", "current",
+    "reason_required", "reason", "problem_id", "problem_status", "trust",
 )
 
 
@@ -78,10 +81,12 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
     for index, row in enumerate(rows):
         reason, problem_id, reason_by = reasons.get(row.start, (None, None, None))
         out_rows.append({
-            "start": iso(row.start), "end": iso(row.end), "planned": row.planned, "actual": row.actual,
-            "delta": row.delta, "cum_planned": row.cum_planned, "cum_actual": row.cum_actual,
-            "cum_delta": row.cum_delta, "scrap": row.scrap, "condition": row.condition,
-            "current": row.current, "reason": reason, "reason_by": reason_by, "problem_id": problem_id,
+            "start": iso(row.start), "end": iso(row.end), "planned": row.planned,
+            "planned_so_far": row.planned_so_far, "actual": row.actual, "delta": row.delta,
+            "cum_planned": row.cum_planned, "cum_planned_so_far": row.cum_planned_so_far,
+            "cum_actual": row.cum_actual, "cum_delta": row.cum_delta, "scrap": row.scrap,
+            "condition": row.condition, "current": row.current, "reason_required": row.reason_required,
+            "reason": reason, "reason_by": reason_by, "problem_id": problem_id,
             "problem_status": statuses.get(problem_id) if problem_id is not None else None,
             "trust": trust_marks(
                 flags.get(index, 0), by_row.get(index, []),
@@ -91,17 +96,33 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
     return {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),
         "shift": instance.shift_id, "start": iso(instance.start), "end": iso(instance.end),
-        "takt_seconds": plan.takt_seconds, "shift_target": plan.target, "rows": out_rows,
+        "timezone": line.calendar.zone.key, "takt_seconds": plan.takt_seconds, "shift_target": plan.target,
+        "rows": out_rows,
     }
 
 
+def local_iso(value: str, zone: ZoneInfo) -> str:
+    """Return a UTC ISO 8601 time as the plant's local time, with its offset."""
+    return datetime.fromisoformat(value).astimezone(zone).isoformat()
+
+
 def board_csv(board: dict[str, Any]) -> str:
-    """Render a board as CSV, one row per interval, blanks for rows not yet started."""
+    """Render a board as CSV, one row per interval, UTC and plant-local times, blanks for what is not known yet."""
+    zone = ZoneInfo(board["timezone"])
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in board["rows"]:
-        writer.writerow([
-            "" if row[c] is None else (";".join(row[c]) if c == "trust" else row[c]) for c in CSV_COLUMNS
-        ])
+        cells = {**row, "start_local": local_iso(row["start"], zone), "end_local": local_iso(row["end"], zone)}
+        writer.writerow([_csv_cell(cells[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    return value

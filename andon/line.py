@@ -65,7 +65,7 @@ class LineRuntime:
         self.interval_seconds = config.interval_minutes * 60
         self.thresholds = Thresholds(
             config.thresholds.warning_behind, config.thresholds.abnormal_behind,
-            config.thresholds.stop_after_seconds,
+            config.thresholds.stop_after_seconds, config.thresholds.reason_behind,
         )
         self.overrides: dict[tuple[str, str], Target] = dict(overrides or {})
         self._plans: dict[tuple[str, str], ShiftPlan] = {}
@@ -200,28 +200,28 @@ class LineRuntime:
             "line": self.id, "name": self.config.display_name, "at": iso(now),
             "shift": None, "takt_seconds": None, "plan_to_date": 0, "actual_to_date": 0,
             "scrap_to_date": 0, "delta": 0, "shift_target": 0, "current_interval": None,
-            "last_count_at": iso(self.last_count_at), "sources": source_view, "open_andons": [],
+            "last_count_at": iso(self.last_count_at), "sources": source_view, "open_andons": [], "andon": None,
         }
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
             return {**base, "condition": condition, "reason": reason}
         plan, rows, _flags = self.rows(instance, now)
-        actual = sum(r.actual or 0 for r in rows)
+        # The figures to date are the current row's cumulative ones, so state and board agree.
+        current = next(r for r in rows if r.current)
+        planned, actual = current.cum_planned_so_far, current.cum_actual or 0
+        delta = actual - planned
         scrap = sum(r.scrap or 0 for r in rows)
-        planned = plan.plan_at(now)
-        condition, reason = line_condition(
-            plan, now, actual - planned, self.last_count_at, self.thresholds, sources
-        )
-        current = next((r for r in rows if r.current), None)
+        condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
         return {
             **base,
             "condition": condition, "reason": reason,
             "shift": shift_view(instance),
             "takt_seconds": plan.takt_seconds, "plan_to_date": planned, "actual_to_date": actual,
-            "scrap_to_date": scrap, "delta": actual - planned, "shift_target": plan.target,
-            "current_interval": None if current is None else {
+            "scrap_to_date": scrap, "delta": delta, "shift_target": plan.target,
+            "current_interval": {
                 "start": iso(current.start), "end": iso(current.end), "planned": current.planned,
-                "actual": current.actual, "delta": current.delta,
+                "planned_so_far": current.planned_so_far, "actual": current.actual, "delta": current.delta,
+                "condition": current.condition,
             },
         }
 

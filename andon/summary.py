@@ -6,7 +6,7 @@ import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from andon.clock import Clock
 from andon.line import LineRuntime
@@ -59,13 +59,18 @@ class Summaries:
         return out
 
     def _period(self, line: LineRuntime, label: str, days: list[date]) -> dict[str, Any]:
+        """Sum a period's shifts; a period without a counted shift has null figures, never 0 %."""
         now = self.clock.now()
-        planned = actual = scrap = 0
+        first = self._first_count(line)
+        shifts = planned = actual = scrap = 0
         downtime = 0.0
         for day in days:
             for instance in line.calendar.on_date(day):
-                if instance.start >= now:
+                # Shifts to come, and shifts over before the line's first count (the system was not
+                # watching then), have no data: they would read as 0 % made and all of it downtime.
+                if instance.start >= now or first is None or instance.end <= first:
                     continue
+                shifts += 1
                 end = min(instance.end, now)
                 plan, rows, _ = line.rows(instance, now)
                 planned += plan.plan_at(end)
@@ -75,11 +80,22 @@ class Summaries:
         zone = line.calendar.zone
         t0 = datetime.combine(days[0], datetime.min.time(), tzinfo=zone).timestamp()
         t1 = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone).timestamp()
-        return {
-            "period": label, "line": line.id, "planned": planned, "actual": actual,
+        figures: dict[str, Any] = {
+            "planned": planned, "actual": actual,
             "attainment": round(actual / planned, 4) if planned else None, "scrap": scrap,
-            "downtime_minutes": round(downtime / 60, 2), "andon": self._andon(line.id, t0, t1),
+            "downtime_minutes": round(downtime / 60, 2),
+        } if shifts else dict.fromkeys(("planned", "actual", "attainment", "scrap", "downtime_minutes"))
+        return {
+            "period": label, "line": line.id, "shifts": shifts, **figures,
+            "andon": self._andon(line.id, t0, t1, now),
         }
+
+    def _first_count(self, line: LineRuntime) -> float | None:
+        """Return the event time of the line's first stored count (None: it never counted)."""
+        stmt = select(func.min(CountEventRow.ts)).where(CountEventRow.line_id == line.id)
+        with line.store.engine.connect() as conn:
+            first = conn.execute(stmt).scalar()
+        return None if first is None else float(first)
 
     def _downtime(self, line: LineRuntime, plan: Any, start: float, end: float) -> float:
         """Return available seconds lost to stops: gaps between good counts of at least the stop time."""
@@ -103,23 +119,28 @@ class Summaries:
             previous = t
         return total
 
-    def _andon(self, line_id: str, t0: float, t1: float) -> dict[str, Any]:
+    def _andon(self, line_id: str, t0: float, t1: float, now: float) -> dict[str, Any]:
+        """Count calls raised in [t0, t1) by category; a call not answered yet counts with its age at now."""
         stmt = select(AndonCallRow).where(
             AndonCallRow.line_id == line_id, AndonCallRow.raised_at >= t0, AndonCallRow.raised_at < t1
         )
         by_category: dict[str, dict[str, list[float]]] = {}
         count: dict[str, int] = {}
+        still_open: dict[str, int] = {}
+        waiting: dict[str, int] = {}
         with self.plant.store.session() as s:
             for call in s.execute(stmt).scalars():
                 bucket = by_category.setdefault(call.category, {"response": [], "resolution": []})
                 count[call.category] = count.get(call.category, 0) + 1
-                if call.acknowledged_at is not None:
-                    bucket["response"].append(call.acknowledged_at - call.raised_at)
-                if call.resolved_at is not None:
-                    bucket["resolution"].append(call.resolved_at - call.raised_at)
+                answered = call.acknowledged_at if call.acknowledged_at is not None else now
+                resolved = call.resolved_at if call.resolved_at is not None else now
+                bucket["response"].append(round(max(0.0, answered - call.raised_at), 3))
+                bucket["resolution"].append(round(max(0.0, resolved - call.raised_at), 3))
+                still_open[call.category] = still_open.get(call.category, 0) + (call.resolved_at is None)
+                waiting[call.category] = waiting.get(call.category, 0) + (call.acknowledged_at is None)
         return {
             category: {
-                "count": count[category],
+                "count": count[category], "open": still_open[category], "unacknowledged": waiting[category],
                 "mean_response_s": _mean(v["response"]), "p90_response_s": percentile(v["response"], 90),
                 "mean_resolution_s": _mean(v["resolution"]), "p90_resolution_s": percentile(v["resolution"], 90),
             }

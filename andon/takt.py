@@ -101,11 +101,12 @@ class ShiftPlan:
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Parts behind for warning and abnormal, and the silence that means a stopped line."""
+    """Parts behind for warning and abnormal, the silence that means a stopped line, the miss that asks a reason."""
 
     warning_behind: int = 1
     abnormal_behind: int = 3
     stop_after_seconds: float | None = None
+    reason_behind: int = 1
 
     def stop_after(self, takt: Fraction | None) -> float | None:
         """Return the stop time: configured, else three takts (None without a takt)."""
@@ -116,21 +117,28 @@ class Thresholds:
 
 @dataclass
 class BoardRow:
-    """One hour-by-hour row. Actual and delta are None for rows that have not started."""
+    """One hour-by-hour row as seen at a moment; actual and deltas are None for rows not started.
+
+    ``planned`` and ``cum_planned`` are the plan of the whole row (up to its end); the ``*_so_far``
+    figures stop at the moment the row is seen, and the deltas and the condition are measured
+    against them. Only the current row tells the two apart: a finished row's plan so far is its
+    plan, a row not started has none yet.
+    """
 
     start: float
     end: float
     planned: int
+    planned_so_far: int
     actual: int | None
     delta: int | None
     cum_planned: int
+    cum_planned_so_far: int
     cum_actual: int | None
     cum_delta: int | None
     scrap: int | None
     condition: str
     current: bool = False
-    reason: str | None = None
-    problem_id: int | None = None
+    reason_required: bool = False
 
 
 def behind_condition(delta: int, thresholds: Thresholds) -> str:
@@ -161,28 +169,34 @@ def build_rows(
     now: float,
     thresholds: Thresholds,
 ) -> list[BoardRow]:
-    """Build the board rows of a shift from per-row (good, scrap) tallies as seen at ``now``."""
+    """Build the board rows of a shift from per-row (good, scrap) tallies as seen at ``now``.
+
+    Every started row's ``delta`` is ``actual - planned_so_far`` and its ``cum_delta`` is
+    ``cum_actual - cum_planned_so_far``, so the current row's ``cum_delta`` is the live delta
+    (actual to date minus ``plan(now)``). A finished row asks for a reason when it missed its
+    plan by more than ``reason_behind`` parts.
+    """
     rows: list[BoardRow] = []
     cum_actual = 0
+    plan_now = plan.plan_at(now)
     for index, (r0, r1) in enumerate(plan.interval_bounds(interval_seconds)):
         p0, p1 = plan.plan_at(r0), plan.plan_at(r1)
         planned = p1 - p0
         if r0 > now:
-            rows.append(BoardRow(r0, r1, planned, None, None, p1, None, None, None, "pending"))
+            rows.append(BoardRow(r0, r1, planned, 0, None, None, p1, plan_now, None, None, None, "pending"))
             continue
+        current = now < r1
+        cum_so_far = plan_now if current else p1
+        planned_so_far = cum_so_far - p0
         good, scrap = tallies.get(index, (0, 0))
         cum_actual += good
-        current = r0 <= now < r1
-        if plan.available_between(r0, r1) <= 0:
-            condition = "off"
-        elif current:
-            condition = row_condition(good - (plan.plan_at(now) - p0), thresholds)
-        else:
-            condition = row_condition(good - planned, thresholds)
+        delta = good - planned_so_far
+        condition = "off" if plan.available_between(r0, r1) <= 0 else row_condition(delta, thresholds)
         rows.append(
             BoardRow(
-                r0, r1, planned, good, good - planned, p1, cum_actual, cum_actual - p1, scrap,
-                condition, current,
+                r0, r1, planned, planned_so_far, good, delta, p1, cum_so_far, cum_actual,
+                cum_actual - cum_so_far, scrap, condition, current,
+                reason_required=not current and condition != "off" and delta < -thresholds.reason_behind,
             )
         )
     return rows

@@ -22,6 +22,7 @@ WORD_FONT = 0.068
 HEADER_FONT = 0.10
 INFO_FONT = 0.055
 STATUS_FONT = 0.05
+ANDON_FRAME = 0.012  # the frame an open andon call draws round the delta tile
 
 # Table columns as fractions of the table width; the reason takes what is left.
 COLUMNS: tuple[tuple[str, str, float], ...] = (

@@ -43,6 +43,16 @@ ANDON_DEFAULT: Colour = (245, 150, 0)
 ANDON_DIM_FACTOR = 0.35
 
 
+# The frame an open andon call lays on the condition tile, and its word (as on the stack light:
+# escalated red, waiting amber).
+ANDON_SIGNAL_COLOURS: dict[str, Colour] = {
+    "escalated": (220, 20, 20),
+    "raised": ANDON_DEFAULT,
+    "acknowledged": (255, 243, 196),
+}
+ANDON_SIGNAL_WORDS: dict[str, str] = {"escalated": "ESCALATED", "raised": "ANDON", "acknowledged": "ANDON ACK"}
+
+
 def condition_colour(condition: str) -> Colour:
     """Return the fill colour for a line condition (unknown conditions look stale, never green)."""
     return CONDITION_COLOURS.get(condition, CONDITION_COLOURS["stale"])

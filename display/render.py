@@ -16,6 +16,8 @@ import pygame
 from display import layout as L
 from display.layout import LineLayout, line_layout
 from display.palette import (
+    ANDON_SIGNAL_COLOURS,
+    ANDON_SIGNAL_WORDS,
     BACKGROUND,
     GRID,
     PANEL,
@@ -164,7 +166,13 @@ class LineBoardRenderer:
         self._draw_tile(surface, lay.actual, "ACTUAL", view.actual, PANEL, TEXT, label)
         fill = condition_colour(view.condition)
         ink = text_on(view.condition)
-        self._draw_tile(surface, lay.delta, view.word, view.delta, fill, ink, lay.px(L.WORD_FONT))
+        word = view.word
+        if view.andon is not None and not view.stale:
+            word = f"{word} + {ANDON_SIGNAL_WORDS[view.andon]}"
+        self._draw_tile(surface, lay.delta, word, view.delta, fill, ink, lay.px(L.WORD_FONT))
+        if view.andon is not None and not view.stale:
+            # Open calls are laid on top of the condition: a frame in the call's colour.
+            pygame.draw.rect(surface, ANDON_SIGNAL_COLOURS[view.andon], lay.delta, lay.px(L.ANDON_FRAME))
 
     def _draw_status(self, surface: pygame.Surface, view: LineView) -> None:
         lay = self.layout

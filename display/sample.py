@@ -18,47 +18,63 @@ from fastapi import FastAPI, HTTPException, WebSocket, WebSocketDisconnect
 SHIFT_START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 SAMPLE_NOW = datetime(2026, 11, 28, 9, 30, 0, tzinfo=UTC).timestamp()
 
-REASONS = {1: "Material shortage st3", 2: "Changeover overran 5 min"}
+REASONS = {0: "Changeover overran 5 min", 1: "Material shortage st3"}
+PLANS = [60, 60, 60, 60, 45, 30, 60, 45]  # 420; at 09:30 the current row (09:00-10:00) has 30 planned so far
+CURRENT_ROW = 3
+SO_FAR = 30
 
 
 def _iso(t: datetime) -> str:
     return t.isoformat()
 
 
+def _actuals(behind: bool) -> list[int]:
+    return [58, 49, 63, 26] if behind else [61, 62, 72, 35]
+
+
+def _row_condition(delta: int) -> str:
+    return "normal" if delta >= 0 else ("abnormal" if delta < -3 else "warning")
+
+
 def sample_board(line: str = "line1", name: str = "Assembly 1", behind: bool = True) -> dict[str, Any]:
-    """Return an 8-hour board at 09:30, four hours done (behind or ahead of plan)."""
+    """Return an 8-hour board at 09:30, three hours done and the fourth half way (behind or ahead)."""
     rows: list[dict[str, Any]] = []
-    plans = [60, 60, 60, 45, 60, 30, 60, 45]
-    actuals = [58, 49, 55, 34] if behind else [61, 62, 60, 47]
+    actuals = _actuals(behind)
     cum_p = cum_a = 0
-    for i, planned in enumerate(plans):
+    for i, planned in enumerate(PLANS):
         start = SHIFT_START + timedelta(hours=i)
+        so_far = planned if i < CURRENT_ROW else (SO_FAR if i == CURRENT_ROW else 0)
         cum_p += planned
+        cum_so_far = cum_p - planned + so_far if i <= CURRENT_ROW else sum(PLANS[:CURRENT_ROW]) + SO_FAR
         row: dict[str, Any] = {
             "start": _iso(start),
             "end": _iso(start + timedelta(hours=1)),
             "planned": planned,
+            "planned_so_far": so_far,
             "cum_planned": cum_p,
+            "cum_planned_so_far": cum_so_far,
             "actual": None,
             "delta": None,
             "cum_actual": None,
             "cum_delta": None,
             "scrap": None,
             "condition": "pending",
-            "current": i == 3,
+            "current": i == CURRENT_ROW,
+            "reason_required": False,
             "reason": None,
             "problem_id": None,
         }
         if i < len(actuals):
             cum_a += actuals[i]
-            delta = actuals[i] - planned
+            delta = actuals[i] - so_far
             row.update(
                 actual=actuals[i],
                 delta=delta,
                 cum_actual=cum_a,
-                cum_delta=cum_a - cum_p,
+                cum_delta=cum_a - cum_so_far,
                 scrap=i % 2,
-                condition="normal" if delta >= -1 else "abnormal",
+                condition=_row_condition(delta),
+                reason_required=i < CURRENT_ROW and delta < -1,
             )
             if behind and i in REASONS:
                 row["reason"] = REASONS[i]
@@ -72,8 +88,9 @@ def sample_board(line: str = "line1", name: str = "Assembly 1", behind: bool = T
         "shift": "early",
         "start": _iso(SHIFT_START),
         "end": _iso(SHIFT_START + timedelta(hours=8)),
+        "timezone": "UTC",
         "takt_seconds": 60.0,
-        "shift_target": sum(plans),
+        "shift_target": sum(PLANS),
         "rows": rows,
     }
 
@@ -85,8 +102,9 @@ def sample_state(
     andons: int = 0,
     condition: str | None = None,
 ) -> dict[str, Any]:
-    """Return a line state at 09:30 consistent with ``sample_board``."""
-    plan, actual = 210, (196 if behind else 230)
+    """Return a line state at 09:30 consistent with ``sample_board`` (its delta is the current row's cum delta)."""
+    actuals = _actuals(behind)
+    plan, actual = sum(PLANS[:CURRENT_ROW]) + SO_FAR, sum(actuals)
     now = datetime.fromtimestamp(SAMPLE_NOW, UTC)
     calls = [
         {
@@ -107,12 +125,14 @@ def sample_state(
             ][:andons]
         )
     ]
+    signal = ("escalated" if any(c["tier_index"] for c in calls) else "raised") if calls else None
+    row_delta = actuals[CURRENT_ROW] - SO_FAR
     return {
         "line": line,
         "name": name,
         "at": _iso(now),
         "condition": condition or ("abnormal" if behind else "normal"),
-        "reason": "14 behind" if behind else "",
+        "reason": f"{plan - actual} behind" if behind else "ahead",
         "shift": {
             "id": "early",
             "name": "early",
@@ -125,17 +145,20 @@ def sample_state(
         "actual_to_date": actual,
         "scrap_to_date": 1,
         "delta": actual - plan,
-        "shift_target": 420,
+        "shift_target": sum(PLANS),
         "current_interval": {
-            "start": _iso(SHIFT_START + timedelta(hours=3)),
-            "end": _iso(SHIFT_START + timedelta(hours=4)),
-            "planned": 30,
-            "actual": 26 if behind else 35,
-            "delta": -4 if behind else 5,
+            "start": _iso(SHIFT_START + timedelta(hours=CURRENT_ROW)),
+            "end": _iso(SHIFT_START + timedelta(hours=CURRENT_ROW + 1)),
+            "planned": PLANS[CURRENT_ROW],
+            "planned_so_far": SO_FAR,
+            "actual": actuals[CURRENT_ROW],
+            "delta": row_delta,
+            "condition": _row_condition(row_delta),
         },
         "last_count_at": _iso(now - timedelta(seconds=20)),
         "sources": [{"id": "plc", "online": True, "stale": False, "last_seen": _iso(now), "detail": ""}],
         "open_andons": calls,
+        "andon": signal,
     }
 
 

@@ -63,6 +63,10 @@ class LineView:
     problem: str
     rows: tuple[RowView, ...]
     andons: tuple[AndonView, ...]
+    andon: str | None = None  # open calls on top of the condition: escalated, raised or acknowledged
+
+
+ANDON_SIGNALS = ("acknowledged", "raised", "escalated")
 
 
 def parse_time(value: Any) -> float | None:
@@ -122,16 +126,20 @@ def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
         status = row.get("problem_status")
         link = f"problem #{problem_id} {status}" if status else f"problem #{problem_id}"
         reason = f"{reason}  [{link}]".strip()
+    current = bool(row.get("current"))
+    planned = figure(row.get("planned"))
+    if current:  # the hour in progress: plan so far / plan of the hour (its deltas are against the first)
+        planned = f"{figure(row.get('planned_so_far'))}/{planned}"
     return RowView(
         hours=f"{local_hhmm(start, tz)}-{local_hhmm(end, tz)}",
-        planned=figure(row.get("planned")),
+        planned=planned,
         actual=figure(row.get("actual")),
         delta=signed(row.get("delta")),
         cum_delta=signed(row.get("cum_delta")),
         scrap=figure(row.get("scrap")),
         reason=reason,
         condition=str(row.get("condition") or "pending"),
-        current=bool(row.get("current")),
+        current=current,
     )
 
 
@@ -214,7 +222,13 @@ def line_view(
         problem=problem or "",
         rows=rows,
         andons=_andons(state),
+        andon=_andon_signal(state),
     )
+
+
+def _andon_signal(state: Mapping[str, Any]) -> str | None:
+    signal = state.get("andon")
+    return signal if signal in ANDON_SIGNALS else None
 
 
 @dataclass(frozen=True)

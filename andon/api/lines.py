@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
+from andon.andons import andon_signal
 from andon.api.deps import Services, get_line, get_services
 from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
@@ -24,6 +25,7 @@ def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
     andons = services.extras.get("andons")
     if andons is not None:
         state["open_andons"] = andons.open_brief(line.id)
+    state["andon"] = andon_signal(state["open_andons"])
     return state
 
 

@@ -25,13 +25,15 @@ class ShiftOut(BaseModel):
 
 
 class IntervalOut(BaseModel):
-    """The current interval of a line."""
+    """The current interval of a line: the same figures as the board's current row."""
 
     start: str
     end: str
-    planned: int
+    planned: int = Field(description="Plan of the whole interval.")
+    planned_so_far: int = Field(description="Plan of the interval up to now.")
     actual: int | None
-    delta: int | None
+    delta: int | None = Field(description="actual - planned_so_far.")
+    condition: str = Field(description="The interval's condition, against planned_so_far.")
 
 
 class SourceOut(BaseModel):
@@ -75,6 +77,10 @@ class LineStateOut(BaseModel):
     last_count_at: str | None
     sources: list[SourceOut]
     open_andons: list[AndonBrief]
+    andon: Literal["acknowledged", "raised", "escalated"] | None = Field(
+        description="The most urgent open andon call, shown on top of the condition: escalated (a waiting call "
+        "that climbed a tier) > raised (waiting) > acknowledged; null without open calls.",
+    )
 
 
 class LineOut(BaseModel):
@@ -92,15 +98,24 @@ class BoardRowOut(BaseModel):
 
     start: str
     end: str
-    planned: int
+    planned: int = Field(description="Plan of the whole row: plan(end) - plan(start).")
+    planned_so_far: int = Field(
+        description="Plan of the row up to now: equals planned once the row is over, 0 before it starts."
+    )
     actual: int | None
-    delta: int | None
-    cum_planned: int
+    delta: int | None = Field(description="actual - planned_so_far.")
+    cum_planned: int = Field(description="Cumulative plan at the row's end: plan(end).")
+    cum_planned_so_far: int = Field(description="Cumulative plan up to now or the row's end, whichever is first.")
     cum_actual: int | None
-    cum_delta: int | None
+    cum_delta: int | None = Field(
+        description="cum_actual - cum_planned_so_far; on the current row it equals the live state's delta."
+    )
     scrap: int | None
-    condition: str
+    condition: str = Field(description="normal, warning, abnormal, off or pending; measured against planned_so_far.")
     current: bool
+    reason_required: bool = Field(
+        description="The row is over and missed its plan by more than the line's reason_behind parts."
+    )
     reason: str | None
     reason_by: str | None = Field(None, description="Who wrote the reason (the token's name).")
     problem_id: int | None
@@ -117,6 +132,7 @@ class BoardOut(BaseModel):
     shift: str
     start: str
     end: str
+    timezone: str = Field(description="The plant's IANA timezone (the CSV's *_local columns are in it).")
     takt_seconds: float | None
     shift_target: int
     rows: list[BoardRowOut]
@@ -322,23 +338,30 @@ class PlanIn(Strict):
 
 
 class AndonStatsOut(BaseModel):
-    """Andon figures of one category."""
+    """Andon figures of one category; calls still waiting count with their age so far."""
 
     count: int
-    mean_response_s: float | None
+    open: int = Field(description="Calls of the period not resolved yet.")
+    unacknowledged: int = Field(description="Calls of the period not acknowledged yet.")
+    mean_response_s: float | None = Field(
+        description="Mean seconds from raise to acknowledge; a call not acknowledged yet counts with its age now."
+    )
     p90_response_s: float | None
-    mean_resolution_s: float | None
+    mean_resolution_s: float | None = Field(
+        description="Mean seconds from raise to resolve; a call still open counts with its age now."
+    )
     p90_resolution_s: float | None
 
 
 class SummaryOut(BaseModel):
-    """A day's or week's figures for one line."""
+    """A day's or week's figures for one line; figures are null for a period without data."""
 
     period: str
     line: str
-    planned: int
-    actual: int
+    shifts: int = Field(description="Shifts counted: started, scheduled and not before the line's first count.")
+    planned: int | None
+    actual: int | None
     attainment: float | None
-    scrap: int
-    downtime_minutes: float
+    scrap: int | None
+    downtime_minutes: float | None
     andon: dict[str, AndonStatsOut]

@@ -155,12 +155,20 @@ class ShiftConfig(StrictModel):
 
 
 class ThresholdsConfig(StrictModel):
-    """When the line turns warning or abnormal. Defaults: 1 and 3 parts behind, stop after 3 takts."""
+    """When the line turns warning or abnormal, and when a missed row asks for a reason.
+
+    Defaults: warning more than 1 part behind, abnormal more than 3 behind, stopped after 3 takts
+    without a count, a reason asked for a finished row more than 1 part short.
+    """
 
     warning_behind: int = Field(1, ge=0, description="Warning when cumulative delta is below minus this.")
     abnormal_behind: int = Field(3, ge=0, description="Abnormal when cumulative delta is below minus this.")
     stop_after_seconds: float | None = Field(
         None, gt=0, description="Stopped (abnormal) after this long without a count in shift; default 3 takts."
+    )
+    reason_behind: int = Field(
+        1, ge=0,
+        description="A finished row asks for a reason when its delta is below minus this (0: every missed row).",
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,12 @@ const Andon = (() => {
   const CURRENT_ROW_COND = {
     ...ROW_COND, normal: ["\u2714", "on plan"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "far behind"],
   };
+  // Open andon calls are laid on top of the condition, as on the stack light: an escalated call
+  // (waiting after climbing a tier) flashes red, a waiting one flashes yellow.
+  const ANDON_SIGNAL = {
+    escalated: ["\u2691", "andon escalated"], raised: ["\u2691", "andon waiting"],
+    acknowledged: ["\u2691", "andon acknowledged"],
+  };
   const TRUST_WORDS = {
     credited_after_outage: "credited after outage", manual: "manual entry", buffered: "buffered",
     after_reset: "after counter reset", counter_reset: "counter reset", gap: "data gap",
@@ -84,6 +90,14 @@ const Andon = (() => {
   function condBadge(condition, table) {
     return el("span", { class: "cond " + condition, "data-condition": condition }, condText(condition, table));
   }
+  /** The badge of the open andon calls beside the condition badge (null without open calls). */
+  function andonBadge(signal) {
+    if (!signal) return null;
+    const [icon, word] = ANDON_SIGNAL[signal] || ["\u2691", "andon " + signal];
+    return el("span", { class: "cond andon " + signal, "data-andon": signal }, icon + " " + word);
+  }
+  /** A plan cell's text: the plan so far and the whole row's plan while the row runs, else the plan. */
+  function planText(soFar, whole, current) { return current ? soFar + " / " + whole : String(whole); }
   function signed(v) { return v === null || v === undefined ? "" : (v > 0 ? "+" + v : String(v)); }
   function blank(v) { return v === null || v === undefined ? "" : String(v); }
   function hhmm(iso) {
@@ -211,7 +225,8 @@ const Andon = (() => {
   function params() { return new URLSearchParams(location.search); }
 
   return {
-    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, condText, ROW_COND, CURRENT_ROW_COND, LINE_COND,
+    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
+    CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, params,
   };

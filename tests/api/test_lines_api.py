@@ -71,13 +71,13 @@ def test_post_counts_then_state_and_board(client: TestClient) -> None:
     assert (board["date"], board["shift"], board["shift_target"]) == ("2026-11-25", "early", 435)
     first, second = board["rows"][0], board["rows"][1]
     assert (first["planned"], first["actual"], first["delta"], first["condition"]) == (60, 80, 20, "normal")
-    assert (second["actual"], second["scrap"], second["cum_actual"], second["cum_delta"], second["current"]) == (
-        1,
-        4,
-        81,
-        -39,
-        True,
-    )
+    # The current row (07:00-08:00 at 07:30): 30 planned so far of 60; its cum_delta is the live delta.
+    assert (
+        second["planned"], second["planned_so_far"], second["actual"], second["delta"], second["scrap"],
+        second["cum_planned"], second["cum_planned_so_far"], second["cum_actual"], second["cum_delta"],
+        second["current"],
+    ) == (60, 30, 1, -29, 4, 120, 90, 81, -9, True)
+    assert second["cum_delta"] == state["delta"]
     assert board["rows"][2]["actual"] is None and board["rows"][2]["condition"] == "pending"
 
 
@@ -87,11 +87,22 @@ def test_board_csv(client: TestClient) -> None:
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = r.text.splitlines()
     assert lines[0] == (
-        "start,end,planned,actual,delta,cum_planned,cum_actual,cum_delta,scrap,condition,"
-        "reason,problem_id,problem_status,trust"
+        "start,end,start_local,end_local,planned,planned_so_far,actual,delta,cum_planned,cum_planned_so_far,"
+        "cum_actual,cum_delta,scrap,condition,current,reason_required,reason,problem_id,problem_status,trust"
     )
-    assert lines[1] == "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,60,61,1,60,61,1,0,normal,,,,"
-    assert lines[3] == "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,60,,,180,,,,pending,,,,"
+    # London keeps GMT in November: local times equal UTC here (tests/api/test_board_numbers.py has an offset).
+    assert lines[1] == (
+        "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,"
+        "60,60,61,1,60,60,61,1,0,normal,false,false,,,,"
+    )
+    assert lines[2] == (
+        "2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,"
+        "60,30,0,-30,120,90,61,-29,0,abnormal,true,false,,,,"
+    )
+    assert lines[3] == (
+        "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,"
+        "60,0,,,180,90,,,,pending,false,false,,,,"
+    )
     assert len(lines) == 9
 
 

@@ -236,6 +236,8 @@ def test_daily_and_weekly_summaries(client: TestClient, clock: ManualClock) -> N
     assert today["andon"] == {
         "quality": {
             "count": 2,
+            "open": 0,
+            "unacknowledged": 0,
             "mean_response_s": 40.0,
             "p90_response_s": 50.0,
             "mean_resolution_s": 85.0,

@@ -46,10 +46,13 @@ def test_counts_fill_rows_and_state(tmp_path: Path, clock: ManualClock) -> None:
         "start": "2026-11-25T08:00:00+00:00",
         "end": "2026-11-25T09:00:00+00:00",
         "planned": 60,
+        "planned_so_far": 10,  # 08:00 -> 08:10 at a one-minute takt
         "actual": 5,
-        "delta": -55,
+        "delta": -5,
+        "condition": "abnormal",  # more than abnormal_behind (3) short of the plan so far
     }
-    assert board_numbers(plant)[:3] == [(60, 30, 0, -30, []), (60, 30, 0, -60, []), (60, 5, 2, -115, [])]
+    # The current row's cumulative delta is the live delta: 65 made against plan(08:10) = 130.
+    assert board_numbers(plant)[:3] == [(60, 30, 0, -30, []), (60, 30, 0, -60, []), (60, 5, 2, -65, [])]
     plant.close()
 
 

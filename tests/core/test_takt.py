@@ -178,13 +178,18 @@ def test_rows_carry_actuals_deltas_and_cumulatives() -> None:
     plan = ShiftPlan(instance(EARLY, DAY), Target(takt_seconds=60))
     tallies = {0: (62, 1), 1: (55, 0), 3: (44, 2)}
     rows = build_rows(plan, 3600, tallies, utc("2026-11-25 09:30"), Thresholds())
-    got = [(r.actual, r.delta, r.cum_planned, r.cum_actual, r.cum_delta, r.scrap, r.condition) for r in rows[:5]]
+    got = [
+        (r.planned, r.planned_so_far, r.actual, r.delta, r.cum_planned, r.cum_planned_so_far, r.cum_actual,
+         r.cum_delta, r.scrap, r.condition)
+        for r in rows[:5]
+    ]
     assert got == [
-        (62, 2, 60, 62, 2, 1, "normal"),
-        (55, -5, 120, 117, -3, 0, "abnormal"),
-        (0, -60, 180, 117, -63, 0, "abnormal"),
-        (44, -1, 225, 161, -64, 2, "normal"),  # current row: 44 made against 30 planned so far
-        (None, None, 285, None, None, None, "pending"),
+        (60, 60, 62, 2, 60, 60, 62, 2, 1, "normal"),
+        (60, 60, 55, -5, 120, 120, 117, -3, 0, "abnormal"),
+        (60, 60, 0, -60, 180, 180, 117, -63, 0, "abnormal"),
+        # Current row 09:00-10:00 at 09:30, break 09:00-09:15: 15 planned so far of 45, plan(09:30) = 195.
+        (45, 15, 44, 29, 225, 195, 161, -34, 2, "normal"),
+        (60, 0, None, None, 285, 195, None, None, None, "pending"),
     ]
     assert rows[3].current and not rows[2].current
 
@@ -241,3 +246,77 @@ def test_plan_never_decreases(case: tuple[ShiftPlan, int], fractions: list[float
         assert plan.target == int(plan.net_available // plan.takt_seconds) or plan.target == int(
             plan.net_available / float(plan.takt) + 1e-9
         )
+
+
+# The late shift 14:00-22:00, takt 60 s, no breaks: 60 a row, 480 in all. Seven finished rows made
+# 63 + 6 x 60 = 423 (3 ahead); the last row 21:00-22:00 is the current one. Expected figures by hand:
+# planned_so_far = minutes into the row, cum_planned_so_far = 420 + that, cum_actual = 423 + actual.
+LATE = shift("14:00", "22:00", sid="late")
+LATE_TALLIES = {0: (63, 0), **{i: (60, 0) for i in range(1, 7)}}
+
+
+@pytest.mark.parametrize(
+    ("now", "actual", "expected"),
+    [
+        # now, made in the current row -> planned, planned_so_far, delta, cum_planned, cum_planned_so_far,
+        # cum_actual, cum_delta, condition
+        ("21:00:00", 0, (60, 0, 0, 480, 420, 423, 3, "normal")),
+        ("21:02:00", 2, (60, 2, 0, 480, 422, 425, 3, "normal")),  # not "-58, on plan" beside "+3 ahead"
+        ("21:02:00", 0, (60, 2, -2, 480, 422, 423, 1, "warning")),
+        ("21:02:59", 3, (60, 2, 1, 480, 422, 426, 4, "normal")),  # plan is floored: the third part is due at 21:03
+        ("21:30:00", 25, (60, 30, -5, 480, 450, 448, -2, "abnormal")),
+        ("21:59:59", 60, (60, 59, 1, 480, 479, 483, 4, "normal")),
+    ],
+)
+def test_current_row_is_measured_against_its_plan_so_far(
+    now: str, actual: int, expected: tuple[int, int, int, int, int, int, int, str]
+) -> None:
+    plan = ShiftPlan(instance(LATE, DAY), Target(takt_seconds=60))
+    hh, mm, ss = (int(x) for x in now.split(":"))
+    at = utc(f"2026-11-25 {hh:02d}:{mm:02d}") + ss
+    rows = build_rows(plan, 3600, {**LATE_TALLIES, 7: (actual, 0)}, at, Thresholds())
+    row = rows[7]
+    assert row.current and [r.current for r in rows].count(True) == 1
+    got = (row.planned, row.planned_so_far, row.delta, row.cum_planned, row.cum_planned_so_far, row.cum_actual,
+           row.cum_delta, row.condition)
+    assert got == expected
+    assert row.actual == actual and row.reason_required is False
+    # The live delta (actual to date - plan(now)) is this row's cum_delta, and the line's word agrees with it.
+    assert 423 + actual - plan.plan_at(at) == row.cum_delta
+    state = line_condition(plan, at, row.cum_delta, at, THRESHOLDS)
+    assert state[0] == ("normal" if row.cum_delta >= -1 else "warning")
+
+
+def test_finished_rows_plan_so_far_is_their_plan_and_rows_to_come_have_none() -> None:
+    plan = ShiftPlan(instance(LATE, DAY), Target(takt_seconds=60))
+    rows = build_rows(plan, 3600, LATE_TALLIES, utc("2026-11-25 16:20"), Thresholds())
+    assert [(r.planned_so_far, r.cum_planned_so_far, r.current) for r in rows[:4]] == [
+        (60, 60, False), (60, 120, False), (20, 140, True), (0, 140, False),
+    ]
+    assert [r.cum_planned for r in rows] == [60, 120, 180, 240, 300, 360, 420, 480]
+    over = build_rows(plan, 3600, LATE_TALLIES, utc("2026-11-25 22:00"), Thresholds())
+    assert [(r.planned_so_far, r.delta, r.current) for r in over][-2:] == [(60, 0, False), (60, -60, False)]
+
+
+@pytest.mark.parametrize(
+    ("reason_behind", "made", "required"),
+    [
+        # Row 14:00-15:00 (plan 60) is over at 15:30; it asks for a reason when more than reason_behind short.
+        (1, 60, False), (1, 59, False), (1, 58, True), (1, 0, True),
+        (0, 60, False), (0, 59, True),
+        (5, 55, False), (5, 54, True),
+    ],
+)
+def test_a_reason_is_asked_only_beyond_reason_behind(reason_behind: int, made: int, required: bool) -> None:
+    plan = ShiftPlan(instance(LATE, DAY), Target(takt_seconds=60))
+    thresholds = Thresholds(reason_behind=reason_behind)
+    rows = build_rows(plan, 3600, {0: (made, 0), 1: (0, 0)}, utc("2026-11-25 15:30"), thresholds)
+    assert (rows[0].delta, rows[0].reason_required) == (made - 60, required)
+    assert (rows[1].delta, rows[1].current, rows[1].reason_required) == (-30, True, False)  # still running
+
+
+def test_a_row_inside_a_break_never_asks_for_a_reason() -> None:
+    pattern = shift("06:00", "10:00", ("07:00", "07:30"))
+    plan = ShiftPlan(instance(pattern, DAY), Target(takt_seconds=60))
+    rows = build_rows(plan, 1800, {}, utc("2026-11-25 10:00"), Thresholds(reason_behind=0))
+    assert [r.reason_required for r in rows] == [True, True, False, True, True, True, True, True]
