@@ -53,6 +53,7 @@ lines:
     sources: [{{type: http, id: http}}]
     andon:
       categories: [quality, material, maintenance, safety, help]
+      stations: [st1, st7, {{id: st9, name: Paint booth}}]
       escalation: [{{tier: team_leader, after_seconds: 0}}, {{tier: supervisor, after_seconds: 3600}}]
   - id: line2
     name: Packing 2
