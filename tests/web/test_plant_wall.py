@@ -25,9 +25,8 @@ def plant_config(count: int, db: str) -> str:
         f"interval_minutes: 60, sources: [{{type: http, id: http}}]}}\n"
         for i in range(count)
     )
-    return (f"plant: {{name: Wall Plant, timezone: UTC}}\ndatabase: sqlite:///{db}\n"
-            f"shifts:\n  - {{id: am, start: \"00:00\", end: \"12:00\"}}\n  - {{id: pm, start: \"12:00\", end: \"00:00\"}}\n"
-            f"lines:\n{lines}")
+    shifts = '  - {id: am, start: "00:00", end: "12:00"}\n  - {id: pm, start: "12:00", end: "00:00"}\n'
+    return f"plant: {{name: Wall Plant, timezone: UTC}}\ndatabase: sqlite:///{db}\nshifts:\n{shifts}lines:\n{lines}"
 
 
 @pytest.fixture
@@ -67,11 +66,17 @@ FILL = """() => {
   const grid = document.getElementById('tiles').getBoundingClientRect();
   const overflow = tiles.filter((t) => t.scrollHeight > t.clientHeight + 1 ||
     [...t.children].some((c) => c.scrollWidth > c.clientWidth + 1)).map((t) => t.dataset.line);
-  const off = rects.filter((r) => r.left < 0 || r.top < 0 || r.right > innerWidth + 1 || r.bottom > innerHeight + 1).length;
-  const delta = tiles.map((t) => parseFloat(getComputedStyle(t.querySelector('.delta')).fontSize));
+  const off = rects.filter((r) => r.left < 0 || r.top < 0 || r.right > innerWidth + 1 ||
+    r.bottom > innerHeight + 1).length;
+  const ctx = document.createElement('canvas').getContext('2d');
+  const caps = tiles.map((t) => {
+    const st = getComputedStyle(t.querySelector('.delta b'));
+    ctx.font = st.fontWeight + ' ' + st.fontSize + ' ' + st.fontFamily;
+    return ctx.measureText('0').actualBoundingBoxAscent;
+  });
   return {count: tiles.length, share: area / (innerWidth * innerHeight), overflow, off, gridBottom: grid.bottom,
           scrollH: document.documentElement.scrollHeight, scrollW: document.documentElement.scrollWidth,
-          smallestDelta: Math.min(...delta), widths: rects.map((r) => Math.round(r.width))};
+          smallestDelta: Math.min(...caps), widths: rects.map((r) => Math.round(r.width))};
 }"""
 
 
@@ -96,7 +101,7 @@ def test_plant_wall_fills_the_screen(browser: Any, plant_of: Any, count: int) ->
             assert fill["share"] >= 0.75, fill
             assert fill["gridBottom"] >= h * 0.97, fill
             assert max(fill["widths"]) - min(fill["widths"]) <= 1  # one grid, tiles of one size
-            # The delta, the tile's main figure, stays big: at 30 lines still 5 % of the screen height.
+            # The delta, the tile's main figure, stays big: its digits at 30 lines still 5 % of the screen high.
             assert fill["smallestDelta"] >= 0.05 * h, fill
             assert page.evaluate(CLIPPED) == []
         finally:

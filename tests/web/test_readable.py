@@ -199,7 +199,8 @@ def test_tv_board_reads_from_across_the_floor(seeded: RealServer, at: Any, size:
       const rows = [...document.querySelectorAll('tbody tr.row')].filter((r) => !r.hidden);
       const last = rows[rows.length - 1].getBoundingClientRect();
       return {scroll: document.documentElement.scrollHeight, bottom: last.bottom, shown: rows.length,
-              all: document.querySelectorAll('tbody tr.row').length, current: rows.some((r) => r.classList.contains('current')),
+              all: document.querySelectorAll('tbody tr.row').length,
+              current: rows.some((r) => r.classList.contains('current')),
               note: document.getElementById('rows-hidden').textContent};
     }""")
     assert layout["scroll"] <= h and layout["bottom"] <= h
