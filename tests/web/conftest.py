@@ -111,7 +111,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (empty localStorage) and page for one test; a TV-sized viewport."""
+    """A fresh browser context (empty localStorage) and page for one test; a tablet-sized viewport."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     pg = context.new_page()
     errors: list[str] = []
