@@ -128,6 +128,9 @@ class AndonService:
         station = station.strip()
         if not station:
             raise AndonError(422, "station must not be empty")
+        stations = line.config.andon.station_ids()
+        if stations and station not in stations:
+            raise AndonError(422, f"line {line_id!r} has no station {station!r}; it has {stations}")
         now = self.clock.now()
         tiers = line.config.andon.tiers_for(category)
         with self._lock, self.store.transaction() as s:

@@ -64,7 +64,7 @@ async def load(host: str, port: int, rate: float, seconds: float) -> dict[str, l
         t0 = time.perf_counter()
         if i % 4 == 0:
             status, body = await conn.request(
-                "POST", "/api/andons", {"line": "line1", "station": f"st{i}", "category": "quality"}
+                "POST", "/api/andons", {"line": "line2", "station": f"st{i}", "category": "quality"}
             )
             kind = "raise"
             if status == 201:

@@ -13,9 +13,7 @@ HEADER = 0.085
 FIGURES = 0.31
 STATUS = 0.045
 BANNER = 0.13
-TABLE_HEADER = 0.04
-ROW_MAX = 0.065
-ROW_MIN = 0.04
+TABLE_HEADER = 0.045
 FIGURE_FONT = 0.30
 LABEL_FONT = 0.05
 WORD_FONT = 0.068
@@ -24,16 +22,46 @@ INFO_FONT = 0.055
 STATUS_FONT = 0.05
 ANDON_FRAME = 0.012  # the frame an open andon call draws round the delta tile
 
-# Table columns as fractions of the table width; the reason takes what is left.
-COLUMNS: tuple[tuple[str, str, float], ...] = (
-    ("hours", "HOUR", 0.17),
-    ("planned", "PLAN", 0.085),
-    ("actual", "ACTUAL", 0.095),
-    ("delta", "+/-", 0.08),
-    ("cum_delta", "CUM +/-", 0.105),
-    ("scrap", "SCRAP", 0.085),
-    ("reason", "REASON", 0.0),
+# The hour-by-hour table's text reads at 5 m: capitals of at least 16 minutes of arc (ISO 9241-3's
+# minimum character height) are 23.3 mm at 5 m, 3.4 % of a 55-inch screen's height. Rows share the
+# height the table has (up to ROW_MAX each); when even ROW_MIN rows do not all fit, the current
+# hour stays near the bottom with the next under it.
+TABLE_CAP = 0.035
+ROW_CAP = 0.6  # capital height as a fraction of the row's height
+ROW_MIN = TABLE_CAP / ROW_CAP
+ROW_MAX = 0.11
+HEAD_CAP = 0.6  # the column titles' capitals, as a fraction of the title row's height
+REASON_SHARE = 0.3  # the reason keeps this share of the width while the other columns' text may shrink
+
+# Table columns, left to right; the numbers take the width their text needs, the reason the rest.
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("hours", "HOUR"),
+    ("planned", "PLAN"),
+    ("actual", "ACTUAL"),
+    ("delta", "+/-"),
+    ("cum_delta", "CUM +/-"),
+    ("scrap", "SCRAP"),
+    ("reason", "REASON"),
 )
+
+
+def visible_rows(count: int, current: int | None, fits: int) -> range:
+    """Return which of ``count`` rows show when ``fits`` do: the current near the bottom, the next under it."""
+    if count <= fits:
+        return range(count)
+    at = count - 1 if current is None else current
+    start = max(0, min(at - (fits - 2), count - fits))
+    return range(start, start + fits)
+
+
+def column_rects(x: int, width: int, natural: list[int]) -> list[pygame.Rect]:
+    """Give every column but the last its natural width; the last (the reason) takes the rest."""
+    rects: list[pygame.Rect] = []
+    for need in natural[:-1]:
+        rects.append(pygame.Rect(x, 0, need, 0))
+        x += need
+    rects.append(pygame.Rect(x, 0, max(0, width - sum(natural[:-1])), 0))
+    return rects
 
 
 @dataclass(frozen=True)

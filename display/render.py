@@ -189,14 +189,6 @@ class LineBoardRenderer:
             surf = self.text.render(status, fitted, TEXT_DIM, BACKGROUND)
             self._blit(surface, surf, box, "left")
 
-    def _visible_rows(self, rows: tuple[RowView, ...], fits: int) -> tuple[RowView, ...]:
-        if len(rows) <= fits:
-            return rows
-        current = next((i for i, r in enumerate(rows) if r.current), len(rows) - 1)
-        # Keep the current hour near the bottom with the next hour under it.
-        start = max(0, min(current - (fits - 2), len(rows) - fits))
-        return rows[start : start + fits]
-
     def _draw_table(
         self,
         surface: pygame.Surface,
@@ -209,45 +201,57 @@ class LineBoardRenderer:
         body_h = box.height - head_h
         if body_h <= 0:
             return
-        min_row = lay.px(L.ROW_MIN)
-        fits = max(1, body_h // min_row)
-        shown = self._visible_rows(rows, fits)
+        fits = max(1, body_h // lay.px(L.ROW_MIN))
+        current = next((i for i, r in enumerate(rows) if r.current), None)
+        window = L.visible_rows(len(rows), current, fits)
+        shown = rows[window.start : window.stop]
         row_h = min(lay.px(L.ROW_MAX), body_h // max(1, len(shown)))
-        xs: list[pygame.Rect] = []
-        x = box.x
-        for _, _, frac in L.COLUMNS:
-            width = round(box.width * frac) if frac else box.right - x
-            xs.append(pygame.Rect(x, 0, width, 0))
-            x += width
-        pad = lay.px(0.008)
-        head_size = round(head_h * 0.8)
-        for (_, title, _), col in zip(L.COLUMNS, xs, strict=True):
+        head_size = self.text.size_for_cap(head_h * L.HEAD_CAP)
+        pad = lay.px(0.012)
+        floor = self.text.size_for_cap(lay.size[1] * L.TABLE_CAP)
+        size = max(floor, self.text.size_for_cap(row_h * L.ROW_CAP))
+        cols, size = self._columns(shown, box, head_size, size, floor, pad)
+        for (_, title), col in zip(L.COLUMNS, cols, strict=True):
             cell = pygame.Rect(col.x + pad, box.y, col.width - 2 * pad, head_h)
             surf = self.text.render(title, head_size, TEXT_DIM, BACKGROUND)
             self._blit(surface, surf, cell, "left" if title in ("HOUR", "REASON") else "right")
         if not shown:
-            surf = self.text.render("no board for this shift", head_size, TEXT_DIM, BACKGROUND)
-            self._blit(surface, surf, pygame.Rect(box.x, box.y + head_h, box.width, row_h), "left")
+            surf = self.text.render("no board for this shift", size, TEXT_DIM, BACKGROUND)
+            self._blit(surface, surf, pygame.Rect(box.x + pad, box.y + head_h, box.width, row_h), "left")
             return
-        size = round(row_h * 0.78)
         y = box.y + head_h
         for row in shown:
             fill = PANEL_CURRENT if row.current else PANEL
             rect = pygame.Rect(box.x, y, box.width, row_h - max(1, row_h // 12))
             surface.fill(fill, rect)
-            for (key, _, _), col in zip(L.COLUMNS, xs, strict=True):
-                value: Any = getattr(row, key)
+            for (key, _), col in zip(L.COLUMNS, cols, strict=True):
                 colour = TEXT if row.condition != "pending" else TEXT_DIM
                 if key == "delta":
                     colour = row_text_colour("stale" if stale else row.condition)
                 cell = pygame.Rect(col.x + pad, rect.y, col.width - 2 * pad, rect.height)
-                text, fitted = self.text.fit(str(value), size, cell.width, size // 2)
+                # Numbers have the width they need; a long reason shrinks to the readable size, then is cut.
+                text, fitted = self.text.fit(str(getattr(row, key)), size, cell.width, floor)
                 if not text:
                     continue
                 surf = self.text.render(text, fitted, colour, fill)
                 self._blit(surface, surf, cell, "left" if key in ("hours", "reason") else "right")
             y += row_h
         pygame.draw.line(surface, GRID, (box.x, box.y + head_h - 1), (box.right, box.y + head_h - 1))
+
+    def _columns(
+        self, rows: tuple[RowView, ...], box: pygame.Rect, head_size: int, size: int, floor: int, pad: int
+    ) -> tuple[list[pygame.Rect], int]:
+        """Return the column rectangles and the text size: numbers as wide as their text, the reason the rest."""
+        while True:
+            natural = []
+            for key, title in L.COLUMNS:
+                widths = [self.text.font(head_size).size(title)[0]]
+                widths += [self.text.font(size).size(str(getattr(r, key)))[0] for r in rows]
+                natural.append(max(widths) + 2 * pad + 1)
+            numbers = sum(natural[:-1])
+            if size <= floor or numbers <= box.width * (1 - L.REASON_SHARE):
+                return L.column_rects(box.x, box.width, natural), size
+            size = max(floor, min(size - 1, int(size * box.width * (1 - L.REASON_SHARE) / numbers)))
 
     def _draw_stale(self, surface: pygame.Surface, view: LineView) -> None:
         lay = self.layout

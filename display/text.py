@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import pygame
@@ -22,6 +23,8 @@ class TextCache:
         self._surfaces: OrderedDict[tuple[object, ...], pygame.Surface] = OrderedDict()
         self._fits: OrderedDict[tuple[object, ...], tuple[str, int]] = OrderedDict()
         self.max_items = max_items
+        self._cap_ratio: float | None = None
+        self._cap_sizes: dict[float, int] = {}
         self.hits = 0
         self.misses = 0
 
@@ -32,6 +35,24 @@ class TextCache:
         if found is None:
             found = pygame.font.Font(self._font_path, size)
             self._fonts[size] = found
+        return found
+
+    def cap_ratio(self) -> float:
+        """Return the height of a capital's ink as a fraction of the font size (measured once)."""
+        if self._cap_ratio is None:
+            ink = self.font(200).render("H", True, (255, 255, 255)).get_bounding_rect(min_alpha=128)
+            self._cap_ratio = ink.height / 200
+        return self._cap_ratio
+
+    def size_for_cap(self, cap_px: float) -> int:
+        """Return the smallest font size whose capitals are at least ``cap_px`` high."""
+        key = round(cap_px, 2)
+        found = self._cap_sizes.get(key)
+        if found is None:
+            found = max(4, math.ceil(cap_px / self.cap_ratio()))
+            while self.font(found).render("H", True, (255, 255, 255)).get_bounding_rect(min_alpha=128).height < cap_px:
+                found += 1
+            self._cap_sizes[key] = found
         return found
 
     def render(self, text: str, size: int, colour: Colour, background: Colour | None = None) -> pygame.Surface:

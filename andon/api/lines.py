@@ -38,6 +38,7 @@ def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_servic
             "name": line.config.display_name,
             "timezone": services.config.plant.timezone,
             "andon_categories": line.config.andon.categories,
+            "andon_stations": [{"id": s.id, "name": s.label} for s in line.config.andon.stations],
             "state": line_state(services, line),
         }
         for line in services.plant.lines.values()

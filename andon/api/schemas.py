@@ -83,6 +83,13 @@ class LineStateOut(BaseModel):
     )
 
 
+class StationOut(BaseModel):
+    """A configured andon station."""
+
+    id: str
+    name: str
+
+
 class LineOut(BaseModel):
     """A configured line with its live state."""
 
@@ -90,6 +97,7 @@ class LineOut(BaseModel):
     name: str
     timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
     andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
+    andon_stations: list[StationOut] = Field(description="Stations calls are raised at (empty: any station name).")
     state: LineStateOut
 
 

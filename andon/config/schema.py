@@ -222,12 +222,33 @@ else:
     ButtonConfig = _driver_union(registry.buttons(), "andon button")
 
 
+class Station(StrictModel):
+    """A station at the line where an andon call can be raised."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$", description="Station id, recorded on calls.")
+    name: str | None = Field(None, max_length=64, description="Name shown on the tablet (default: the id).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_id(cls, value: Any) -> Any:
+        return {"id": value} if isinstance(value, str) else value
+
+    @property
+    def label(self) -> str:
+        """Return the name shown for the station."""
+        return self.name or self.id
+
+
 class AndonConfig(StrictModel):
-    """Andon categories, escalation tiers and the buttons that raise calls."""
+    """Andon categories, stations, escalation tiers and the buttons that raise calls."""
 
     categories: list[str] = Field(
         default_factory=lambda: ["quality", "material", "maintenance", "safety", "help"],
         description="Categories an operator can raise.",
+    )
+    stations: list[Station] = Field(
+        default_factory=list,
+        description="Stations calls may be raised at (ids, or {id, name}); empty: any station name.",
     )
     escalation: list[EscalationTier] = Field(
         default_factory=lambda: [EscalationTier(tier="team_leader", after_seconds=0)],
@@ -243,10 +264,21 @@ class AndonConfig(StrictModel):
     def _categories(self) -> AndonConfig:
         if len(set(self.categories)) != len(self.categories):
             raise ValueError("a category is listed twice")
+        ids = [s.id for s in self.stations]
+        if len(set(ids)) != len(ids):
+            raise ValueError("a station is listed twice")
+        for button in self.buttons:
+            station = getattr(button, "station", None)
+            if ids and station is not None and station not in ids:
+                raise ValueError(f"a button names station {station!r}, which is not in stations {ids}")
         for category in self.escalation_by_category:
             if category not in self.categories:
                 raise ValueError(f"escalation_by_category names unknown category {category!r}")
         return self
+
+    def station_ids(self) -> list[str]:
+        """Return the configured station ids (empty: any station name is taken)."""
+        return [s.id for s in self.stations]
 
     def tiers_for(self, category: str) -> list[EscalationTier]:
         """Return the escalation tiers of one category."""

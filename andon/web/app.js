@@ -224,10 +224,57 @@ const Andon = (() => {
 
   function params() { return new URLSearchParams(location.search); }
 
+  // TV mode (board and plant pages): ?tv=1 turns it on, ?tv=0 off; without either it is on for a
+  // full-screen 1080p or larger viewport (at least 1800 x 1000 CSS px). Sizes then follow the
+  // viewport's height, so a 4K TV shows what a full-HD one shows, twice as many pixels high.
+  const TV_MIN = { width: 1800, height: 1000 };
+  function tvWanted() {
+    const asked = params().get("tv");
+    if (asked === "1" || asked === "0") return asked === "1";
+    return innerWidth >= TV_MIN.width && innerHeight >= TV_MIN.height;
+  }
+  /** Turn TV mode on or off for this viewport (class "tv" on <html>); onChange runs after every resize. */
+  function tvMode(onChange) {
+    const apply = () => document.documentElement.classList.toggle("tv", tvWanted());
+    apply();
+    addEventListener("resize", () => { apply(); if (onChange) onChange(); });
+    return document.documentElement.classList.contains("tv");
+  }
+  function isTv() { return document.documentElement.classList.contains("tv"); }
+
+  // Cap height as a fraction of the font size, per font, from the font's own metrics.
+  const capRatios = new Map();
+  function capRatio(node) {
+    const style = getComputedStyle(node);
+    const key = style.fontWeight + " " + style.fontFamily;
+    if (!capRatios.has(key)) {
+      const ctx = document.createElement("canvas").getContext("2d");
+      ctx.font = style.fontWeight + " 100px " + style.fontFamily;
+      capRatios.set(key, ctx.measureText("H").actualBoundingBoxAscent / 100);
+    }
+    return capRatios.get(key);
+  }
+  /** The font size (px) whose capitals are `fraction` of the viewport's height, in `node`'s font. */
+  function fontForCap(node, fraction) { return (fraction * innerHeight) / capRatio(node); }
+
+  /**
+   * Shrink a block's font (its style's size, else its sheet's) until its text fits its width;
+   * never below minPx. Returns the size used.
+   */
+  function fitText(node, minPx = 8) {
+    node.style.fontSize = "";
+    let size = parseFloat(getComputedStyle(node).fontSize);
+    for (let i = 0; i < 8 && node.scrollWidth > node.clientWidth && size > minPx; i++) {
+      size = Math.max(minPx, Math.floor(size * Math.min(0.97, node.clientWidth / node.scrollWidth)));
+      node.style.fontSize = size + "px";
+    }
+    return size;
+  }
+
   return {
     api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
-    startClock, live, params,
+    startClock, live, params, tvMode, isTv, capRatio, fontForCap, fitText,
   };
 })();

@@ -134,3 +134,29 @@ def test_check_config_command(tmp_path: Path) -> None:
         timeout=60,
     )
     assert missing.returncode == 2 and "cannot read: No such file or directory" in missing.stderr
+
+
+def test_andon_stations_are_ids_or_ids_with_names() -> None:
+    config = parse_config(BASE + "    andon:\n      stations: [st1, {id: st2, name: Press}]\n")
+    stations = config.lines[0].andon.stations
+    assert [(s.id, s.name, s.label) for s in stations] == [("st1", None, "st1"), ("st2", "Press", "Press")]
+    assert config.lines[0].andon.station_ids() == ["st1", "st2"]
+    assert parse_config(BASE).lines[0].andon.station_ids() == []  # none listed: any station is taken
+
+
+@pytest.mark.parametrize(
+    ("andon", "expected"),
+    [
+        ("{stations: [st1, st1]}", ["line 9: lines[0].andon: a station is listed twice"]),
+        (
+            "{stations: [' st1']}",
+            ["line 9: lines[0].andon.stations[0].id: String should match pattern '^\\S(.*\\S)?$'"],
+        ),
+        (
+            "{stations: [st1], buttons: [{type: gpio, pin: 5, station: st2, category: help}]}",
+            ["line 9: lines[0].andon: a button names station 'st2', which is not in stations ['st1']"],
+        ),
+    ],
+)
+def test_andon_station_errors(andon: str, expected: list[str]) -> None:
+    assert problems(BASE + f"    andon: {andon}\n") == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import UTC
 from pathlib import Path
@@ -11,7 +12,7 @@ import pygame
 import pytest
 
 from display.layout import line_layout
-from display.palette import andon_colour, condition_colour, condition_word
+from display.palette import PANEL, PANEL_CURRENT, andon_colour, condition_colour, condition_word
 from display.plant import PlantRenderer, grid_shape
 from display.render import LineBoardRenderer, render_line
 from display.sample import SAMPLE_NOW, sample_board, sample_state
@@ -257,3 +258,88 @@ def test_plant_overview_has_a_tile_per_line_in_its_colour(size: tuple[int, int])
 @pytest.mark.parametrize(("count", "shape"), [(1, (1, 1)), (2, (2, 1)), (4, (2, 2)), (6, (3, 2))])
 def test_grid_shape(count: int, shape: tuple[int, int]) -> None:
     assert grid_shape(count, (1920, 1000)) == shape
+
+
+def cap_px_for(distance_m: float, screen_height_px: int, diagonal_in: float = 55.0) -> float:
+    """Capital height in pixels that reads at ``distance_m`` on a 16:9 screen (16 minutes of arc)."""
+    height_mm = diagonal_in * 25.4 * 9 / math.hypot(16, 9)
+    return distance_m * 1000 * math.tan(math.radians(16 / 60)) / (height_mm / screen_height_px)
+
+
+def row_bands(surface: pygame.Surface, x: int, top: int, bottom: int) -> list[tuple[int, int, bool]]:
+    """Return the table rows as (top, bottom, is_current), found by their panel colour at ``x``."""
+    bands: list[tuple[int, int, bool]] = []
+    y = top
+    while y < bottom:
+        colour = pixel(surface, (x, y))
+        if colour in (PANEL, PANEL_CURRENT):
+            start = y
+            while y < bottom and pixel(surface, (x, y)) == colour:
+                y += 1
+            bands.append((start, y, colour == PANEL_CURRENT))
+        y += 1
+    return bands
+
+
+def ink_rows(surface: pygame.Surface, x0: int, x1: int, y0: int, y1: int) -> int:
+    """Return the height of the bright ink (text) in a rectangle of the frame."""
+    inked = [y for y in range(y0, y1) if any(max(pixel(surface, (x, y))) > 150 for x in range(x0, x1))]
+    return inked[-1] - inked[0] + 1 if inked else 0
+
+
+def test_the_distance_rule_in_pixels() -> None:
+    # 55-inch 16:9 is 684.9 mm high; 16 minutes of arc at 5 m is 23.27 mm.
+    assert (round(cap_px_for(5, 720), 1), round(cap_px_for(5, 1080), 1)) == (24.5, 36.7)
+
+
+def readable_board(rows: int = 8) -> dict[str, Any]:
+    """The sample board, its reasons in capitals (no descenders: the ink is the capitals' height)."""
+    board = sample_board()
+    reasons = ["", "HYDRAULIC PRESSURE LOW AT STATION 3 AFTER THE TOOL CHANGE", "MOTOR FAULT"]
+    board["rows"] = board["rows"][:rows]
+    for row, reason in zip(board["rows"], reasons, strict=False):
+        row.update(reason=reason or None, problem_id=None)
+    return board
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("andons", [0, 2], ids=["quiet", "andons"])
+def test_table_text_reads_at_five_metres(size: tuple[int, int], andons: int, tmp_path: Path) -> None:
+    w, h = size
+    r = draw(size, sample_state(andons=andons), readable_board())
+    name = f"line_table_{'andons' if andons else 'quiet'}_{w}x{h}.png"
+    save(r.surface, name)  # type: ignore[attr-defined]
+    frame = pygame.image.load(str(ARTIFACTS / name))  # measured in the PNG as written
+    table = r.layout.table
+    bottom = r.layout.banner.top if andons else table.bottom
+    bands = row_bands(frame, table.x + 2, table.y, bottom)
+    need = cap_px_for(5, h)
+    # Every row shown: its hour (digits, as high as capitals) at least the 5 m height.
+    hours = [ink_rows(frame, table.x, table.x + round(table.width * 0.14), top, end) for top, end, _ in bands]
+    assert min(hours) >= need, (hours, need)
+    # The reasons too: the short one whole, the long one at the readable size and cut, not shrunk.
+    reason_x = table.x + round(table.width * 0.66)
+    reasons = [ink_rows(frame, reason_x, table.right, top, end) for top, end, _ in bands[1:3]]
+    assert min(reasons) >= need, (reasons, need)
+    # Rows share the table's height: the current hour is shown, and the rows reach its bottom.
+    assert [current for *_, current in bands].count(True) == 1
+    row_h = bands[0][1] - bands[0][0]
+    assert bottom - bands[-1][1] <= row_h
+    assert len(bands) == (5 if andons else 7)
+
+
+def test_table_rows_grow_into_the_height_they_have() -> None:
+    size = (1920, 1080)
+    heights = {}
+    for count in (8, 4, 2):
+        r = draw(size, sample_state(), readable_board(count))
+        frame = r.surface  # type: ignore[attr-defined]
+        table = r.layout.table
+        bands = row_bands(frame, table.x + 2, table.y, table.bottom)
+        assert len(bands) == min(count, 7)
+        heights[count] = ink_rows(frame, table.x, table.x + round(table.width * 0.2), *bands[0][:2])
+        save(frame, f"line_table_{count}_rows_1920x1080.png")
+    # Eight hours at the 5 m size; four and two hours fill the table with larger text (rows up to 11 %).
+    assert heights[8] >= cap_px_for(5, 1080)
+    assert heights[4] > heights[8] * 1.3
+    assert heights[2] >= heights[4]

@@ -53,6 +53,7 @@ lines:
     sources: [{{type: http, id: http}}]
     andon:
       categories: [quality, material, maintenance, safety, help]
+      stations: [st1, st7, {{id: st9, name: Paint booth}}]
       escalation: [{{tier: team_leader, after_seconds: 0}}, {{tier: supervisor, after_seconds: 3600}}]
   - id: line2
     name: Packing 2
@@ -110,7 +111,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    """A fresh browser context (empty localStorage) and page for one test; a TV-sized viewport."""
+    """A fresh browser context (empty localStorage) and page for one test; a tablet-sized viewport."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     pg = context.new_page()
     errors: list[str] = []
