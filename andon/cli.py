@@ -39,9 +39,13 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file and print every error with its YAML line."""
+    from andon.config.check import library_warnings
+
     config = _load_or_exit(args.config)
     sources = sum(len(line.sources) for line in config.lines)
     print(f"{args.config}: OK — {len(config.lines)} line(s), {len(config.shifts)} shift(s), {sources} source(s)")
+    for warning in library_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
     return 0
 
 

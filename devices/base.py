@@ -5,11 +5,12 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from andon.clock import Clock
+from andon.extras import Library
 
 
 class StrictModel(BaseModel):
@@ -86,6 +87,9 @@ class SourceContext:
 
 class CountSource(abc.ABC):
     """A driver that reads production counts and hands them to a sink until cancelled."""
+
+    # Optional libraries the driver imports when it runs (checked before it starts).
+    libraries: ClassVar[tuple[Library, ...]] = ()
 
     def __init__(self, config: Any, sink: ReadingSink, context: SourceContext) -> None:
         self.config = config

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.extras import PYSERIAL
 from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
 from devices.base import SourceContext
 from devices.registry import register_button
@@ -55,6 +56,8 @@ def parse_command(line: str, config: SerialButtonConfig) -> tuple[str, str, str]
 
 class SerialAndonButton(AndonButton):
     """Read command lines from the port without threads (the event loop watches its descriptor)."""
+
+    libraries = (PYSERIAL,)
 
     config: SerialButtonConfig
 

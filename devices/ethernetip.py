@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYLOGIX
 from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -146,6 +147,8 @@ class PlcLink:
 
 class EthernetIpSource(CountSource):
     """Poll one tag in a Logix controller and hand each value to the sink."""
+
+    libraries = (PYLOGIX,)
 
     config: EthernetIpSourceConfig
 

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import GPIOZERO
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -61,6 +62,8 @@ class GpioSourceConfig(SourceConfigBase):
 
 class GpioPulseSource(CountSource):
     """Count debounced edges on one GPIO input, timed by the context's clock."""
+
+    libraries = (GPIOZERO,)
 
     config: GpioSourceConfig
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYMODBUS
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
 from devices.base import SourceContext
 from devices.registry import register_light
@@ -100,6 +101,8 @@ def coil_runs(levels: dict[int, bool]) -> list[tuple[int, list[bool]]]:
 
 class ModbusStackLight(StackLight):
     """Write coils (flashed by this driver) or a Banner TL50 register over one Modbus TCP client."""
+
+    libraries = (PYMODBUS,)
 
     config: ModbusLightConfig
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYMODBUS
 from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -213,6 +214,8 @@ def decode_words(words: list[int], *, word_order: str, signed: bool) -> int:
 
 class ModbusSource(CountSource):
     """Poll one counter (or one coil) in a Modbus TCP device and hand each value to the sink."""
+
+    libraries = (PYMODBUS,)
 
     config: ModbusSourceConfig
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from andon.extras import ASYNCUA
 from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -100,6 +101,8 @@ def epoch_seconds(stamp: datetime | None, fallback: float) -> float:
 
 class OpcuaSource(CountSource):
     """Read one OPC UA variable and hand each value to the sink, reconnecting on loss."""
+
+    libraries = (ASYNCUA,)
 
     config: OpcuaSourceConfig
 

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import SNAP7
 from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -200,6 +201,8 @@ def decode(datatype: S7Datatype, data: bytearray) -> int:
 
 class S7Source(CountSource):
     """Poll one counter in an S7 data block and hand each value to the sink."""
+
+    libraries = (SNAP7,)
 
     config: S7SourceConfig
 

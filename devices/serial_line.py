@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from andon.extras import PYSERIAL
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -71,6 +72,8 @@ class SerialSourceConfig(SourceConfigBase):
 
 class SerialLineSource(CountSource):
     """Read text lines from a serial port in a thread and hand matching ones to the sink."""
+
+    libraries = (PYSERIAL,)
 
     config: SerialSourceConfig
 
