@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from andon.config.schema import Config
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME} must be set; ${NAME:-default} falls back to the default when NAME is unset or empty (as in sh).
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,15 @@ def _expand_env(data: Any, path: tuple[Any, ...], problems: list[tuple[tuple[Any
         return [_expand_env(v, (*path, i), problems) for i, v in enumerate(data)]
     if isinstance(data, str):
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                problems.append((path, f"environment variable {name} is not set"))
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if default is not None and not value:
+                return default
+            if value is None:
+                problems.append((path, f"environment variable {name} is not set (write ${{{name}:-default}} "
+                                       "to give a default)"))
                 return ""
-            return os.environ[name]
+            return value
 
         return _ENV.sub(replace, data)
     return data

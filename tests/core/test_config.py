@@ -77,7 +77,10 @@ def problems(text: str) -> list[str]:
         ),
         (
             BASE + "mqtt: {password: '${ANDON_TEST_UNSET_VARIABLE}'}\n",
-            ["line 9: mqtt.password: environment variable ANDON_TEST_UNSET_VARIABLE is not set"],
+            [
+                "line 9: mqtt.password: environment variable ANDON_TEST_UNSET_VARIABLE is not set "
+                "(write ${ANDON_TEST_UNSET_VARIABLE:-default} to give a default)"
+            ],
         ),
         ("plant: [1, 2", ["line 1: (top): not valid YAML: expected ',' or ']', but got '<stream end>'"]),
         ("plant: {name: a\n  b: [", ["line 2: (top): not valid YAML: expected ',' or '}', but got ':'"]),
@@ -104,9 +107,31 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize("name", ["demo.yaml", "example.yaml"])
 def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANDON_MQTT_PASSWORD", "x")
+    monkeypatch.delenv("ANDON_MQTT_PASSWORD", raising=False)  # valid as shipped, with no environment
     config = load_config(ROOT / "config" / name)
     assert config.lines
+
+
+@pytest.mark.parametrize(
+    ("value", "environment", "expected"),
+    [
+        ("${ANDON_TEST_SECRET:-fallback}", {}, "fallback"),
+        ("${ANDON_TEST_SECRET:-fallback}", {"ANDON_TEST_SECRET": ""}, "fallback"),
+        ("${ANDON_TEST_SECRET:-fallback}", {"ANDON_TEST_SECRET": "s3cret"}, "s3cret"),
+        ("${ANDON_TEST_SECRET:-}", {}, ""),
+        ("${ANDON_TEST_SECRET}", {"ANDON_TEST_SECRET": ""}, ""),
+        ("pre-${ANDON_TEST_SECRET:-a}-${ANDON_TEST_OTHER:-b}", {"ANDON_TEST_OTHER": "c"}, "pre-a-c"),
+    ],
+)
+def test_environment_defaults(
+    value: str, environment: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ANDON_TEST_SECRET", "ANDON_TEST_OTHER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, text in environment.items():
+        monkeypatch.setenv(name, text)
+    config = parse_config(BASE + f"mqtt: {{password: '{value}'}}\n")
+    assert config.mqtt is not None and config.mqtt.password == expected
 
 
 def test_check_config_command(tmp_path: Path) -> None:
