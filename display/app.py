@@ -238,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if not PYGAME.installed():
         print(f"andon display: {missing_line('the display', PYGAME)}", file=sys.stderr)
         return 2
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # its greeting is no log line
     if args.layout == "line" and not args.line:
         parser.error("--line is required for --layout line")
     if args.stale_after <= 0 or args.poll_interval <= 0:
