@@ -187,6 +187,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     import httpx
 
     server = simulate_server(args)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per part would drown what matters
     rng = random.Random(args.seed)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     sent = 0
