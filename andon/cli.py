@@ -51,6 +51,20 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    """Print (or write) the reference of every config key, made from the config models."""
+    from andon.config.reference import reference_markdown
+
+    text = reference_markdown()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run API, engine, collector and outputs in one process."""
     from andon.runtime import run
@@ -252,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check-config", help="validate a config file")
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("config-reference", help="the reference of every config key (Markdown)")
+    p.add_argument("-o", "--output", help="write it to this file (docs/config-reference.md) instead of stdout")
+    p.set_defaults(func=cmd_config_reference)
 
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current"])

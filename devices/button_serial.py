@@ -28,7 +28,9 @@ class SerialButtonConfig(ButtonConfigBase):
 
     type: Literal["serial"] = "serial"
     port: str = Field(description="Serial device, e.g. /dev/ttyUSB0.")
-    baudrate: int = Field(default=9600, gt=0, description="Baud rate.")
+    baudrate: int = Field(
+        default=9600, gt=0, description="Baud rate of the port.", json_schema_extra={"unit": "bit/s"}
+    )
     station: str | None = Field(default=None, description="Station when a line names none.")
     category: str | None = Field(default=None, description="Category when a line names none.")
     reply: bool = Field(default=True, description="Answer each line with OK ... or ERR ....")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -18,6 +18,12 @@ log = logging.getLogger(__name__)
 
 class GpioSourceConfig(SourceConfigBase):
     """A pulse input on a GPIO pin; each counted edge is a reading of 1 (increment or pulse)."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** `pin` is the Broadcom (BCM) GPIO number, not the pin's place on the 40-pin header:
+GPIO17 is header pin 11, so `pin: 17`. Inputs take 3.3 V only: a 24 V sensor needs an
+opto-isolated input board.
+"""
 
     type: Literal["gpio"] = "gpio"
     pin: int = Field(..., ge=0, le=53, description="BCM GPIO number, e.g. 17 for GPIO17.")

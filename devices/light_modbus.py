@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -36,6 +36,12 @@ def _default_segments() -> dict[ColourName, int]:
 
 class ModbusLightConfig(StackLightConfigBase):
     """A stack light driven over Modbus TCP: coils per lamp, or a Banner TL50 bit-packed register."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** Coil and register addresses are 0-based, as sent on the wire: coil 00001 in a manual
+is `0`, holding register 40009 is `8`. With `layout: coils`, `coils: {red: 0, yellow: 1, green: 2,
+buzzer: 3}` switches the first four coils of the module.
+"""
 
     type: Literal["modbus"] = "modbus"
     host: str = Field(description="IP address or name of the I/O module or tower gateway.")

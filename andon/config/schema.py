@@ -50,7 +50,9 @@ class PlantConfig(StrictModel):
 class ApiConfig(StrictModel):
     """Where the HTTP API listens."""
 
-    host: str = Field("127.0.0.1", description="Address to listen on.")
+    host: str = Field(
+        "127.0.0.1", description="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for every network."
+    )
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
 
 
@@ -77,10 +79,15 @@ class MqttConfig(StrictModel):
     topic_prefix: str = Field("andon", description="Prefix of the topics this system publishes.")
     client_id: str = Field("andon", description="Client id; fixed so the broker keeps the session.")
     username: str | None = Field(None, description="User name, if the broker asks for one.")
-    password: str | None = Field(None, description="Password; write ${ENV_VAR} to read it from the environment.")
+    password: str | None = Field(
+        None, description="Password; write ${NAME} (or ${NAME:-default}) to read it from the environment."
+    )
     tls: bool = Field(False, description="Connect with TLS.")
     ca_file: str | None = Field(None, description="CA certificate file for TLS.")
-    keepalive: int = Field(30, ge=5, description="Keepalive seconds.")
+    keepalive: int = Field(
+        30, ge=5, description="Seconds between keepalive pings; the broker drops the client after 1.5 times this.",
+        json_schema_extra={"unit": "s"},
+    )
 
 
 class BreakConfig(StrictModel):
@@ -157,8 +164,14 @@ class ShiftConfig(StrictModel):
 class ThresholdsConfig(StrictModel):
     """When the line turns warning or abnormal. Defaults: 1 and 3 parts behind, stop after 3 takts."""
 
-    warning_behind: int = Field(1, ge=0, description="Warning when cumulative delta is below minus this.")
-    abnormal_behind: int = Field(3, ge=0, description="Abnormal when cumulative delta is below minus this.")
+    warning_behind: int = Field(
+        1, ge=0, description="Warning when the line is more than this many parts behind plan (cumulative delta).",
+        json_schema_extra={"unit": "parts"},
+    )
+    abnormal_behind: int = Field(
+        3, ge=0, description="Abnormal when the line is more than this many parts behind plan (cumulative delta).",
+        json_schema_extra={"unit": "parts"},
+    )
     stop_after_seconds: float | None = Field(
         None, gt=0, description="Stopped (abnormal) after this long without a count in shift; default 3 takts."
     )
@@ -174,8 +187,13 @@ class EscalationTier(StrictModel):
     """One tier of escalation for an unacknowledged andon call."""
 
     tier: str = Field(description="Who is called at this tier, e.g. team_leader.")
-    after_seconds: float | None = Field(None, ge=0, description="Seconds after raising.")
-    after_takts: float | None = Field(None, ge=0, description="Takts after raising (alternative).")
+    after_seconds: float | None = Field(
+        None, ge=0, description="Call this tier this long after the call was raised and not acknowledged."
+    )
+    after_takts: float | None = Field(
+        None, ge=0, description="Or: after this many of the line's takt times (give one of the two).",
+        json_schema_extra={"unit": "takts"},
+    )
 
     @model_validator(mode="after")
     def _one_limit(self) -> EscalationTier:
@@ -251,9 +269,16 @@ class LineConfig(StrictModel):
     id: str = Field(description="Line id used in URLs and topics.", pattern=r"^[A-Za-z0-9_-]+$")
     name: str | None = Field(None, description="Name shown on boards (default: the id).")
     shifts: list[str] | None = Field(None, description="Shift ids this line runs (default: all).")
-    takt_seconds: float | None = Field(None, gt=0, description="Takt time in seconds.")
-    demand_per_shift: int | None = Field(None, gt=0, description="Parts demanded per shift (alternative).")
-    interval_minutes: int = Field(60, ge=1, le=1440, description="Length of each board row.")
+    takt_seconds: float | None = Field(
+        None, gt=0, description="Takt time: available time per part demanded. Give this or demand_per_shift."
+    )
+    demand_per_shift: int | None = Field(
+        None, gt=0, description="Parts demanded per shift; takt = net available time / demand.",
+        json_schema_extra={"unit": "parts"},
+    )
+    interval_minutes: int = Field(
+        60, ge=1, le=1440, description="Length of each board row, counted from the shift start."
+    )
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="Condition limits.")
     sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")
     stack_light: LightConfig | None = Field(None, description="Stack light at the line.")
@@ -284,7 +309,11 @@ class Config(StrictModel):
     """The whole configuration file."""
 
     plant: PlantConfig = Field(default_factory=PlantConfig, description="The plant.")
-    database: str = Field("sqlite:///andon.db", description="SQLAlchemy database URL.")
+    database: str = Field(
+        "sqlite:///andon.db",
+        description="SQLAlchemy database URL: sqlite:///FILE (relative to the working directory; sqlite:////abs/path) "
+        "or postgresql+psycopg://user@host/db (extra postgres).",
+    )
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API address.")
     auth: AuthConfig | None = Field(None, description="Bearer-token auth; absent means an open API.")
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
