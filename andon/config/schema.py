@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from devices import registry
 from devices.base import SourceConfigBase, StrictModel
@@ -15,6 +17,11 @@ from devices.base import SourceConfigBase, StrictModel
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def located(message: str, *at: str | int) -> PydanticCustomError:
+    """Return a cross-field error that names the key it is about, relative to the model that raises it."""
+    return PydanticCustomError("config", message.replace("{", "{{").replace("}", "}}"), {"at": at})
 
 
 def parse_hhmm(value: str) -> time:
@@ -43,7 +50,9 @@ class PlantConfig(StrictModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+            guess = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else " (such as Europe/London or America/Chicago)"
+            raise ValueError(f"unknown IANA timezone {value!r}{hint}") from exc
         return value
 
 
@@ -142,22 +151,21 @@ class ShiftConfig(StrictModel):
     @model_validator(mode="after")
     def _breaks_inside(self) -> ShiftConfig:
         if self.start == self.end:
-            raise ValueError("shift start and end are the same time; a shift must have a length")
+            raise located("shift start and end are the same time; a shift must have a length", "end")
         if len(set(self.days)) != len(self.days):
-            raise ValueError("days lists a weekday twice")
+            raise located("days lists a weekday twice", "days")
         s0, s1 = self.span_minutes()
         spans = self.break_spans()
-        for brk, (b0, b1) in zip(self.breaks, spans, strict=True):
+        for index, (brk, (b0, b1)) in enumerate(zip(self.breaks, spans, strict=True)):
             if b1 == b0:
-                raise ValueError(f"break {brk.start}-{brk.end} has no length")
+                raise located(f"break {brk.start}-{brk.end} has no length", "breaks", index)
             if b0 < s0 or b1 > s1:
-                raise ValueError(
-                    f"break {brk.start}-{brk.end} is outside the shift {self.start}-{self.end}"
-                )
-        ordered = sorted(spans)
-        for (_a0, a1), (b0, _b1) in zip(ordered, ordered[1:], strict=False):
-            if b0 < a1:
-                raise ValueError("breaks overlap each other")
+                raise located(f"break {brk.start}-{brk.end} is outside the shift {self.start}-{self.end}",
+                              "breaks", index)
+        ordered = sorted(range(len(spans)), key=lambda i: spans[i])
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if spans[b][0] < spans[a][1]:
+                raise located("breaks overlap each other", "breaks", max(a, b))
         return self
 
 
@@ -179,7 +187,7 @@ class ThresholdsConfig(StrictModel):
     @model_validator(mode="after")
     def _order(self) -> ThresholdsConfig:
         if self.abnormal_behind < self.warning_behind:
-            raise ValueError("abnormal_behind must be at least warning_behind")
+            raise located("abnormal_behind must be at least warning_behind", "abnormal_behind")
         return self
 
 
@@ -252,10 +260,13 @@ class AndonConfig(StrictModel):
     @model_validator(mode="after")
     def _categories(self) -> AndonConfig:
         if len(set(self.categories)) != len(self.categories):
-            raise ValueError("a category is listed twice")
+            raise located("a category is listed twice", "categories")
         for category in self.escalation_by_category:
             if category not in self.categories:
-                raise ValueError(f"escalation_by_category names unknown category {category!r}")
+                guess = difflib.get_close_matches(category, self.categories, n=1)
+                hint = f"; did you mean {guess[0]}?" if guess else ""
+                raise located(f"escalation_by_category names unknown category {category!r}{hint}",
+                              "escalation_by_category", category)
         return self
 
     def tiers_for(self, category: str) -> list[EscalationTier]:
@@ -290,9 +301,12 @@ class LineConfig(StrictModel):
             raise ValueError("give takt_seconds or demand_per_shift, not both")
         if self.takt_seconds is None and self.demand_per_shift is None:
             raise ValueError("give takt_seconds or demand_per_shift")
-        ids = [s.id for s in self.sources if s.id is not None]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two sources of this line have the same id")
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.id is not None and source.id in seen:
+                raise located(f"two sources of this line have the id {source.id!r}", "sources", index, "id")
+            if source.id is not None:
+                seen.add(source.id)
         return self
 
     def source_ids(self) -> list[str]:
@@ -322,15 +336,23 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
-        _unique([s.id for s in self.shifts], "shift")
-        _unique([line.id for line in self.lines], "line")
+        _unique([s.id for s in self.shifts], "shift", "shifts")
+        _unique([line.id for line in self.lines], "line", "lines")
         by_id = {s.id: s for s in self.shifts}
-        for line in self.lines:
-            for shift_id in line.shifts or []:
+        for index, line in enumerate(self.lines):
+            for place, shift_id in enumerate(line.shifts or []):
                 if shift_id not in by_id:
-                    raise ValueError(f"line {line.id!r} names unknown shift {shift_id!r}")
+                    guess = difflib.get_close_matches(shift_id, list(by_id), n=1)
+                    hint = f"; did you mean {guess[0]}?" if guess else f"; the shifts are {', '.join(by_id)}"
+                    raise located(f"line {line.id!r} names unknown shift {shift_id!r}{hint}",
+                                  "lines", index, "shifts", place)
             used = [by_id[s] for s in (line.shifts or by_id)]
-            _no_overlap(line.id, used)
+            overlap = _overlap(used)
+            if overlap is not None:
+                order = [s.id for s in self.shifts]
+                later = max(order.index(overlap[0]), order.index(overlap[1]))
+                at = ("lines", index, "shifts") if line.shifts else ("shifts", later)
+                raise located(f"line {line.id!r} has overlapping shifts {overlap[0]!r} and {overlap[1]!r}", *at)
         return self
 
     def line(self, line_id: str) -> LineConfig:
@@ -348,16 +370,16 @@ class Config(StrictModel):
         return [by_id[s] for s in line.shifts]
 
 
-def _unique(ids: list[str], what: str) -> None:
+def _unique(ids: list[str], what: str, key: str) -> None:
     seen: set[str] = set()
-    for i in ids:
+    for index, i in enumerate(ids):
         if i in seen:
-            raise ValueError(f"duplicate {what} id {i!r}")
+            raise located(f"duplicate {what} id {i!r}", key, index, "id")
         seen.add(i)
 
 
-def _no_overlap(line_id: str, shifts: list[ShiftConfig]) -> None:
-    """Refuse two shifts of one line that run at the same local time of the week."""
+def _overlap(shifts: list[ShiftConfig]) -> tuple[str, str] | None:
+    """Return two shifts of one line that run at the same local time of the week (earlier first), if any."""
     week = 7 * 24 * 60
     spans: list[tuple[int, int, str]] = []
     for shift in shifts:
@@ -371,4 +393,5 @@ def _no_overlap(line_id: str, shifts: list[ShiftConfig]) -> None:
     spans.sort()
     for (_a0, a1, a_id), (b0, _b1, b_id) in zip(spans, spans[1:], strict=False):
         if b0 < a1 and a_id != b_id:
-            raise ValueError(f"line {line_id!r} has overlapping shifts {a_id!r} and {b_id!r}")
+            return a_id, b_id
+    return None
