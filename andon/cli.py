@@ -16,6 +16,8 @@ from typing import Any
 from andon.config.loader import ConfigError, load_config
 from andon.config.schema import Config
 
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+
 
 def _load_or_exit(path: str) -> Config:
     try:
@@ -39,9 +41,27 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a config file and print every error with its YAML line."""
+    from andon.config.check import library_warnings
+
     config = _load_or_exit(args.config)
     sources = sum(len(line.sources) for line in config.lines)
     print(f"{args.config}: OK — {len(config.lines)} line(s), {len(config.shifts)} shift(s), {sources} source(s)")
+    for warning in library_warnings(config):
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    """Print (or write) the reference of every config key, made from the config models."""
+    from andon.config.reference import reference_markdown
+
+    text = reference_markdown()
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as out:
+            out.write(text)
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 
@@ -150,26 +170,54 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def simulate_server(args: argparse.Namespace) -> str:
+    """Return the server URL to feed: --server, else the config's api address, else the default."""
+    if args.server:
+        return str(args.server).rstrip("/")
+    if args.config:
+        api = _load_or_exit(args.config).api
+        host = "127.0.0.1" if api.host in ("0.0.0.0", "::", "") else api.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{api.port}"
+    return DEFAULT_SERVER
+
+
+def _post_count(client: Any, path: str, body: dict[str, Any], wait: float) -> Any:
+    """POST one count, retrying with the same id for at most ``wait`` seconds; None if nobody answers."""
+    import httpx
+
+    deadline = time.monotonic() + wait
+    pause = 0.5
+    while True:
+        try:
+            return client.post(path, json=body)
+        except httpx.HTTPError as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                print(f"andon simulate: {exc}", file=sys.stderr)
+                return None
+            # Same id on retry: the server counts it once.
+            print(f"server unreachable ({exc}); retrying for {left:.0f} s more", file=sys.stderr)
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 5.0)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Feed a running system with simulated parts over HTTP."""
     import httpx
 
+    server = simulate_server(args)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per part would drown what matters
     rng = random.Random(args.seed)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     sent = 0
-    with httpx.Client(base_url=args.server, headers=headers, timeout=5) as client:
+    with httpx.Client(base_url=server, headers=headers, timeout=5) as client:
         while args.count is None or sent < args.count:
             body = {"count": 1, "id": str(uuid.uuid4()), "ts": time.time(),
                     "kind": "scrap" if rng.random() < args.scrap_rate else "good"}
-            for attempt in range(5):
-                try:
-                    reply = client.post(f"/api/lines/{args.line}/counts", json=body)
-                    break
-                except httpx.HTTPError as exc:
-                    # Same id on retry: the server counts it once.
-                    print(f"server unreachable ({exc}); retrying", file=sys.stderr)
-                    time.sleep(min(2**attempt, 10))
-            else:
+            reply = _post_count(client, f"/api/lines/{args.line}/counts", body, args.wait)
+            if reply is None:
+                print(f"andon simulate: no andon server answers at {server} (tried for {args.wait:g} s); start one "
+                      "(andon run config/demo.yaml) or pass --server URL or --config CONFIG", file=sys.stderr)
                 return 1
             if reply.status_code >= 400:
                 print(f"refused: {reply.status_code} {reply.text}", file=sys.stderr)
@@ -177,7 +225,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             sent += 1
             if args.count is None or sent < args.count:
                 time.sleep(max(0.0, rng.gauss(args.cycle, args.cycle * 0.1)))
-    print(f"sent {sent} part(s) to {args.line}")
+    print(f"sent {sent} part(s) to {args.line} at {server}")
     return 0
 
 
@@ -224,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config")
     p.set_defaults(func=cmd_check_config)
 
+    p = sub.add_parser("config-reference", help="the reference of every config key (Markdown)")
+    p.add_argument("-o", "--output", help="write it to this file (docs/config-reference.md) instead of stdout")
+    p.set_defaults(func=cmd_config_reference)
+
     p = sub.add_parser("db", help="database migrations")
     p.add_argument("action", choices=["upgrade", "downgrade", "current"])
     p.add_argument("config")
@@ -239,7 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_token)
 
     p = sub.add_parser("simulate", help="feed a running system with simulated parts over HTTP")
-    p.add_argument("--server", default="http://127.0.0.1:8000")
+    p.add_argument("--server", help=f"server URL (default: the api address of --config, else {DEFAULT_SERVER})")
+    p.add_argument("--config", help="config of the running server: its api host and port give the URL")
+    p.add_argument("--wait", type=float, default=15.0,
+                   help="seconds to keep retrying a server that does not answer before giving up (default 15)")
     p.add_argument("--line", required=True)
     p.add_argument("--cycle", type=float, default=5.0, help="mean seconds between parts")
     p.add_argument("--count", type=int, help="stop after this many parts (default: run forever)")

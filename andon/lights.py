@@ -1,6 +1,6 @@
 """Stack light patterns: what each lamp and the buzzer do, and the rules from line state to pattern.
 
-Default rules (IEC 60073 colours, SPEC "Displays and lights"):
+Default rules (IEC 60073 colours; docs/lights.md):
 
 =====================  =============================================================
 line condition         lamps

@@ -20,6 +20,7 @@ import httpx
 
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
+from andon.extras import missing_line
 from devices import registry
 from devices.andon_button import AndonActions, AndonButton
 from devices.base import FaultLog, SourceContext
@@ -169,12 +170,12 @@ class LineHardware:
         wanted = [line for line in config.lines if line_ids is None or line.id in line_ids]
         lights, buttons = registry.lights(), registry.buttons()
         for line in wanted:
-            if line.stack_light is not None:
-                light_cls = lights[line.stack_light.type].driver_class
-                self.lights[line.id] = light_cls(line.stack_light, self.context)
+            light = line.stack_light
+            if light is not None and _installed(lights[light.type], f"the {light.type} stack light of {line.id}"):
+                self.lights[line.id] = lights[light.type].driver_class(light, self.context)
             for button in line.andon.buttons:
-                button_cls = buttons[button.type].driver_class
-                self.buttons.append(button_cls(button, line.id, actions, self.context))
+                if _installed(buttons[button.type], f"the {button.type} andon button of {line.id}"):
+                    self.buttons.append(buttons[button.type].driver_class(button, line.id, actions, self.context))
         periods = [light.config.fail_safe_after_seconds / 3 for light in self.lights.values()]
         self.refresh_seconds = refresh_seconds or min(periods, default=5.0)
         self._latest: dict[str, Mapping[str, Any]] = {}
@@ -268,6 +269,14 @@ class LineHardware:
         self._tasks.clear()
         self._showing.clear()
         self._loop = None
+
+
+def _installed(driver: registry.Driver, what: str) -> bool:
+    """Say whether a driver's libraries are there; log one line per missing one (it is not started)."""
+    absent = driver.missing()
+    for library in absent:
+        log.error("%s", missing_line(what, library))
+    return not absent
 
 
 def attach_hardware(services: Services, shared: dict[str, Any] | None = None) -> LineHardware:

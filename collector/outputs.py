@@ -39,7 +39,7 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
 
 
 class SourceRejects(Collector):
-    """Expose the payloads MQTT sources refused (not JSON, missing field...) as a Prometheus counter."""
+    """Expose the payloads sources refused (MQTT: not JSON, missing field...; serial: unreadable lines) as a counter."""
 
     def __init__(self, runner: SourceRunner) -> None:
         self.runner = runner
@@ -54,6 +54,8 @@ class SourceRejects(Collector):
             rejected = getattr(driver, "rejected", None)
             if not rejected:
                 continue
+            if isinstance(rejected, int):  # a driver that keeps one tally (serial lines) has no reasons
+                rejected = {"unreadable line": rejected}
             for reason, n in sorted(rejected.items()):
                 family.add_metric([line_id, source_id, str(reason)], float(n))
         yield family

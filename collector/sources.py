@@ -8,6 +8,7 @@ from typing import Any
 
 from andon.clock import Clock
 from andon.config.schema import Config
+from andon.extras import missing_line
 from andon.plant import Plant
 from devices import registry
 from devices.base import CountSource, ReadingSink, SourceContext
@@ -43,6 +44,14 @@ class SourceRunner:
                 if entry.driver_class is None:
                     continue
                 sink: ReadingSink = self.sinks(line.id, source_id)
+                absent = entry.missing()
+                if absent:
+                    # One clear line instead of a traceback every restart: the library will not appear.
+                    what = f"the {source.type} source {line.id}/{source_id}"
+                    for library in absent:
+                        log.error("%s", missing_line(what, library))
+                    sink.offline(f"{absent[0].package} is not installed (install andon[{absent[0].extra}])")
+                    continue
                 self.drivers[(line.id, source_id)] = entry.driver_class(source, sink, self.context)
 
     async def start(self) -> None:
@@ -61,6 +70,10 @@ class SourceRunner:
                 return
             except asyncio.CancelledError:
                 raise
+            except ModuleNotFoundError as exc:
+                log.error("%s stopped: %s; install the extra of andon that brings it", name, exc)
+                driver.sink.offline(f"driver error: {exc}")
+                return
             except Exception as exc:
                 # A driver bug must not take the plant down: report it and start the driver again.
                 log.exception("%s stopped with an error; restarting in %.0f s", name, self.restart_delay)

@@ -6,10 +6,11 @@ import abc
 import asyncio
 import logging
 import threading
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
 
+from andon.extras import Library
 from devices.base import FaultLog, SourceContext, StrictModel
 
 ButtonAction = Literal["raise", "acknowledge", "resolve"]
@@ -52,6 +53,9 @@ class ButtonConfigBase(StrictModel):
 
 class AndonButton(abc.ABC):
     """An andon button: turns presses or messages into raise, acknowledge and resolve on a line."""
+
+    # Optional libraries the driver imports when it runs (checked before it starts).
+    libraries: ClassVar[tuple[Library, ...]] = ()
 
     def __init__(
         self, config: Any, line: str, actions: AndonActions, context: SourceContext

@@ -5,11 +5,12 @@ from __future__ import annotations
 import abc
 import logging
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from andon.clock import Clock
+from andon.extras import Library
 
 
 class StrictModel(BaseModel):
@@ -31,11 +32,16 @@ class SourceConfigBase(StrictModel):
         "pulse: each edge adds 1 (debounced).",
     )
     kind: Literal["good", "scrap"] = Field("good", description="Whether this source counts good parts or scrap.")
-    parts_per_cycle: int = Field(1, ge=1, description="Parts made per counted cycle.")
-    bits: Literal[16, 32, 64] = Field(32, description="Counter width, for rollover of cumulative counters.")
+    parts_per_cycle: int = Field(
+        1, ge=1, description="Parts made per counted cycle (a 4-cavity mould: 4).", json_schema_extra={"unit": "parts"}
+    )
+    bits: Literal[16, 32, 64] = Field(
+        32, description="Counter width, for rollover of cumulative counters.", json_schema_extra={"unit": "bits"}
+    )
     signed: bool = Field(False, description="Whether the counter is a signed integer.")
     max_jump: int = Field(
-        10_000, ge=1, description="Largest believable count from one reading; bigger jumps are rejected."
+        10_000, ge=1, description="Largest believable count from one reading; bigger jumps are rejected.",
+        json_schema_extra={"unit": "parts"},
     )
     debounce_seconds: float = Field(
         0.0, ge=0, description="Pulse mode: edges closer together than this are one edge."
@@ -86,6 +92,9 @@ class SourceContext:
 
 class CountSource(abc.ABC):
     """A driver that reads production counts and hands them to a sink until cancelled."""
+
+    # Optional libraries the driver imports when it runs (checked before it starts).
+    libraries: ClassVar[tuple[Library, ...]] = ()
 
     def __init__(self, config: Any, sink: ReadingSink, context: SourceContext) -> None:
         self.config = config

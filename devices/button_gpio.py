@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import GPIOZERO
 from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
 from devices.base import SourceContext
 from devices.registry import register_button
@@ -86,6 +87,8 @@ class Debouncer:
 
 class GpioAndonButton(AndonButton):
     """Turn steady presses on the pins into raise, acknowledge and resolve."""
+
+    libraries = (GPIOZERO,)
 
     config: GpioButtonConfig
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.extras import PYSERIAL
 from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
 from devices.base import SourceContext
 from devices.registry import register_button
@@ -27,7 +28,9 @@ class SerialButtonConfig(ButtonConfigBase):
 
     type: Literal["serial"] = "serial"
     port: str = Field(description="Serial device, e.g. /dev/ttyUSB0.")
-    baudrate: int = Field(default=9600, gt=0, description="Baud rate.")
+    baudrate: int = Field(
+        default=9600, gt=0, description="Baud rate of the port.", json_schema_extra={"unit": "bit/s"}
+    )
     station: str | None = Field(default=None, description="Station when a line names none.")
     category: str | None = Field(default=None, description="Category when a line names none.")
     reply: bool = Field(default=True, description="Answer each line with OK ... or ERR ....")
@@ -55,6 +58,8 @@ def parse_command(line: str, config: SerialButtonConfig) -> tuple[str, str, str]
 
 class SerialAndonButton(AndonButton):
     """Read command lines from the port without threads (the event loop watches its descriptor)."""
+
+    libraries = (PYSERIAL,)
 
     config: SerialButtonConfig
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYLOGIX
 from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -20,6 +21,26 @@ CONNECTION_STATUSES = ("Connection failure", "Connection lost")
 
 class EthernetIpSourceConfig(SourceConfigBase):
     """A counter tag (or a part-made BOOL) in a ControlLogix, CompactLogix or Micro800 PLC."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** `tag` is the tag name as Studio 5000 or Connected Components Workbench shows it:
+
+| tag | what it is |
+|---|---|
+| `PartCount` | a controller-scoped tag |
+| `Program:MainProgram.PartCount` | a program-scoped tag: `Program:`, the program's name, a dot, the tag |
+| `Line1.Count` | a member of a structure (UDT) tag |
+| `Counts[3]` | an element of an array tag |
+| `CTU_Parts.ACC` | the accumulated value of a counter (CTU) instruction's tag |
+
+A counter is a DINT (or INT, SINT; `signed: true`); a part-made flag is a BOOL (`mode: pulse`).
+`slot` is the controller's slot in a ControlLogix chassis (0 for CompactLogix); set `micro800: true`
+for a Micro800, which has no backplane to route through and only global (controller) variables.
+
+```yaml
+- {type: ethernetip, id: logix, host: 10.0.0.9, slot: 0, tag: "Program:MainProgram.PartCount", mode: cumulative}
+```
+"""
 
     type: Literal["ethernetip"] = "ethernetip"
     mode: Literal["cumulative", "increment", "pulse"] = Field(
@@ -146,6 +167,8 @@ class PlcLink:
 
 class EthernetIpSource(CountSource):
     """Poll one tag in a Logix controller and hand each value to the sink."""
+
+    libraries = (PYLOGIX,)
 
     config: EthernetIpSourceConfig
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import GPIOZERO
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -17,6 +18,12 @@ log = logging.getLogger(__name__)
 
 class GpioSourceConfig(SourceConfigBase):
     """A pulse input on a GPIO pin; each counted edge is a reading of 1 (increment or pulse)."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** `pin` is the Broadcom (BCM) GPIO number, not the pin's place on the 40-pin header:
+GPIO17 is header pin 11, so `pin: 17`. Inputs take 3.3 V only: a 24 V sensor needs an
+opto-isolated input board.
+"""
 
     type: Literal["gpio"] = "gpio"
     pin: int = Field(..., ge=0, le=53, description="BCM GPIO number, e.g. 17 for GPIO17.")
@@ -61,6 +68,8 @@ class GpioSourceConfig(SourceConfigBase):
 
 class GpioPulseSource(CountSource):
     """Count debounced edges on one GPIO input, timed by the context's clock."""
+
+    libraries = (GPIOZERO,)
 
     config: GpioSourceConfig
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from andon.extras import GPIOZERO
 from andon.lights import LightPattern, next_flash_edge, outputs_at
 from devices.base import SourceContext
 from devices.registry import register_light
@@ -43,6 +44,8 @@ class GpioLightConfig(StackLightConfigBase):
 
 class GpioStackLight(StackLight):
     """Drive one gpiozero output per lamp; flashing is timed from the injected clock."""
+
+    libraries = (GPIOZERO,)
 
     config: GpioLightConfig
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYMODBUS
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
 from devices.base import SourceContext
 from devices.registry import register_light
@@ -35,6 +36,12 @@ def _default_segments() -> dict[ColourName, int]:
 
 class ModbusLightConfig(StackLightConfigBase):
     """A stack light driven over Modbus TCP: coils per lamp, or a Banner TL50 bit-packed register."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** Coil and register addresses are 0-based, as sent on the wire: coil 00001 in a manual
+is `0`, holding register 40009 is `8`. With `layout: coils`, `coils: {red: 0, yellow: 1, green: 2,
+buzzer: 3}` switches the first four coils of the module.
+"""
 
     type: Literal["modbus"] = "modbus"
     host: str = Field(description="IP address or name of the I/O module or tower gateway.")
@@ -100,6 +107,8 @@ def coil_runs(levels: dict[int, bool]) -> list[tuple[int, list[bool]]]:
 
 class ModbusStackLight(StackLight):
     """Write coils (flashed by this driver) or a Banner TL50 register over one Modbus TCP client."""
+
+    libraries = (PYMODBUS,)
 
     config: ModbusLightConfig
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import PYMODBUS
 from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -20,6 +21,35 @@ BIT_TYPES: frozenset[str] = frozenset({"coil", "discrete_input"})
 class ModbusSourceConfig(SourceConfigBase):
     """A counter held in a Modbus TCP device (PLC, counter module, gateway)."""
 
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** `register` is the 0-based address sent in the Modbus request, not the 1-based
+"Modicon" number that PLC manuals and many HMI tools print (4xxxx for holding registers, 3xxxx for
+input registers, 0xxxx for coils, 1xxxx for discrete inputs). Take away the leading digit and one:
+
+| the PLC manual says | `register_type` | `register` |
+|---|---|---|
+| holding register 40001 (or 400001) | `holding` | `0` |
+| holding register 40101 | `holding` | `100` |
+| input register 30005 | `input` | `4` |
+| coil 00017 | `coil` | `16` |
+| discrete input 10001 | `discrete_input` | `0` |
+
+A manual that already lists 0-based addresses ("%MW100", "address 100", "offset 0x64") is used as it is:
+`register: 100`.
+
+**Word order.** A 32-bit counter takes two registers, `register` and `register + 1` (64-bit: four).
+Inside each register the bytes are big-endian, as Modbus defines. `word_order: big` when the first
+register holds the high word, `little` when it holds the low word. Worked example: the counter
+70000 (0x00011170) at `register: 100` reads register 100 = 1 and register 101 = 4464 (0x1170) with
+`word_order: big`, or register 100 = 4464 and register 101 = 1 with `word_order: little`. A wrong
+word order shows as counts that jump by 65536.
+
+```yaml
+- {type: modbus, id: plc, host: 10.0.0.5, unit: 1, register: 100, register_type: holding,
+   bits: 32, word_order: big, mode: cumulative}        # holding registers 40101-40102
+```
+"""
+
     type: Literal["modbus"] = "modbus"
     host: str = Field(..., min_length=1, description="PLC host name or IP address.")
     port: int = Field(502, ge=1, le=65535, description="Modbus TCP port.")
@@ -30,7 +60,8 @@ class ModbusSourceConfig(SourceConfigBase):
         alias="register",
         ge=0,
         le=65535,
-        description="Address of the first register or coil (0-based).",
+        description="0-based address of the first register or coil, as sent on the wire: holding "
+        "register 40001 in a PLC manual is register 0 (see the addressing notes).",
     )
     register_type: RegisterType = Field(
         "holding",
@@ -38,7 +69,8 @@ class ModbusSourceConfig(SourceConfigBase):
         "(in pulse mode each rising edge is one pulse).",
     )
     bits: Literal[16, 32, 64] = Field(
-        32, description="Counter width: 16 bits = one register, 32 = two, 64 = four."
+        32, description="Counter width: 16 bits = one register, 32 = two, 64 = four.",
+        json_schema_extra={"unit": "bits"},
     )
     word_order: Literal["big", "little"] = Field(
         "big", description="Multi-register counters: big = first register holds the high word."
@@ -213,6 +245,8 @@ def decode_words(words: list[int], *, word_order: str, signed: bool) -> int:
 
 class ModbusSource(CountSource):
     """Poll one counter (or one coil) in a Modbus TCP device and hand each value to the sink."""
+
+    libraries = (PYMODBUS,)
 
     config: ModbusSourceConfig
 

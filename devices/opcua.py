@@ -7,10 +7,11 @@ import contextlib
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from andon.extras import ASYNCUA
 from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -22,6 +23,25 @@ SECURITY_MODES = ("Sign", "SignAndEncrypt")
 
 class OpcuaSourceConfig(SourceConfigBase):
     """A counter (or part-done flag) exposed as a variable by an OPC UA server."""
+
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** `node` is an OPC UA NodeId in its string form, a namespace and an identifier:
+
+| form | meaning | example |
+|---|---|---|
+| `ns=<index>;s=<name>` | string identifier | `ns=2;s=Line1.Counter`; Siemens S7-1500: `ns=3;s="DB_Line"."Count"` |
+| `ns=<index>;i=<number>` | numeric identifier | `ns=2;i=1001` |
+| `ns=<index>;g=<guid>` | GUID identifier | `ns=2;g=5CE9DBCE-5D79-434C-9AC3-1CFBA9A6E92C` |
+| `ns=<index>;b=<base64>` | opaque (byte string) identifier | `ns=2;b=M/RbKBsRVkePCePcx24oRA==` |
+| `nsu=<uri>;s=<name>` | the namespace by its URI instead of its index | `nsu=urn:plc1:line;s=Counter` |
+
+Without `ns=` the namespace is 0 (the standard's own nodes). A server may renumber its namespaces
+after a change; `nsu=` survives that. Find the node id by browsing the server with an OPC UA client.
+
+```yaml
+- {type: opcua, id: counter, url: "opc.tcp://10.0.0.7:4840", node: "ns=2;s=Line1.Counter", mode: cumulative}
+```
+"""
 
     type: Literal["opcua"] = "opcua"
     url: str = Field(..., description="Server endpoint, such as opc.tcp://10.0.0.9:4840.")
@@ -100,6 +120,8 @@ def epoch_seconds(stamp: datetime | None, fallback: float) -> float:
 
 class OpcuaSource(CountSource):
     """Read one OPC UA variable and hand each value to the sink, reconnecting on loss."""
+
+    libraries = (ASYNCUA,)
 
     config: OpcuaSourceConfig
 

@@ -6,6 +6,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from andon.extras import Library
+
 # Modules holding one driver each; importing them must not import protocol libraries
 # (those load lazily inside the driver), so config checks work without the extras installed.
 SOURCE_MODULES: tuple[str, ...] = (
@@ -39,6 +41,15 @@ class Driver:
     name: str
     config_model: Any
     driver_class: Any
+
+    @property
+    def libraries(self) -> tuple[Library, ...]:
+        """Return the optional libraries the driver needs to run."""
+        return tuple(getattr(self.driver_class, "libraries", ()))
+
+    def missing(self) -> list[Library]:
+        """Return the driver's libraries that are not installed."""
+        return [library for library in self.libraries if not library.installed()]
 
 
 _sources: dict[str, Driver] = {}

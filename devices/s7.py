@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.extras import SNAP7
 from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -26,13 +27,32 @@ DATATYPES: dict[str, tuple[int, bool, int]] = {
 class S7SourceConfig(SourceConfigBase):
     """A counter in a data block of a Siemens S7 PLC (S7-300/400/1200/1500, LOGO!)."""
 
+    reference_notes: ClassVar[str] = r"""
+**Addressing.** The counter is a number in a data block, addressed as the PLC's absolute address:
+`db` is the block number and `offset` the byte where the value starts. `DB10.DBD4` (a DINT or DWORD
+at byte 4 of DB10) is `db: 10, offset: 4, datatype: dint` (or `dword`); `DB10.DBW2` (an INT or WORD)
+is `db: 10, offset: 2, datatype: int` (or `word`). The offset column of the data block in TIA Portal
+or STEP 7 shows it. S7 values are big-endian; there is no word order to choose.
+
+On an S7-1200 or S7-1500 the data block must have "optimized block access" switched off (so it has
+byte offsets) and the CPU must permit PUT/GET communication from remote partners. Rack and slot: S7-300
+rack 0 slot 2; S7-1200 and S7-1500 rack 0 slot 1.
+
+```yaml
+- {type: s7, id: press, host: 10.0.0.8, rack: 0, slot: 1, db: 10, offset: 4, datatype: dint, mode: cumulative}
+```
+"""
+
     type: Literal["s7"] = "s7"
     host: str = Field(..., min_length=1, description="PLC host name or IP address.")
     port: int = Field(102, ge=1, le=65535, description="ISO-on-TCP port.")
     rack: int = Field(0, ge=0, le=7, description="Rack of the CPU.")
     slot: int = Field(1, ge=0, le=31, description="Slot of the CPU (S7-300: 2, S7-1200/1500: 1).")
     db: int = Field(..., ge=1, le=65535, description="Data block number (DB1 is 1).")
-    offset: int = Field(..., ge=0, le=65535, description="Byte offset of the counter in the DB.")
+    offset: int = Field(
+        ..., ge=0, le=65535, description="Byte offset of the counter in the DB: DB10.DBD4 is offset 4.",
+        json_schema_extra={"unit": "bytes"},
+    )
     datatype: S7Datatype = Field(
         "dint",
         description="int (16-bit signed), dint (32-bit signed), word (16-bit unsigned) or "
@@ -200,6 +220,8 @@ def decode(datatype: S7Datatype, data: bytearray) -> int:
 
 class S7Source(CountSource):
     """Poll one counter in an S7 data block and hand each value to the sink."""
+
+    libraries = (SNAP7,)
 
     config: S7SourceConfig
 

@@ -7,10 +7,11 @@ import codecs
 import logging
 import re
 import threading
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from andon.extras import PYSERIAL
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -22,9 +23,16 @@ DEFAULT_REGEX = r"^\s*(?P<count>[+-]?\d+)\s*$"
 class SerialSourceConfig(SourceConfigBase):
     """A device that writes one line of text per reading to a serial port."""
 
+    reference_notes: ClassVar[str] = r"""
+**Reading lines.** Each line the device writes must match `regex`; the named group `count` is the
+reading. A device writing `COUNT 1234` takes `regex: '^COUNT (?P<count>\d+)$'`; one writing
+`1234;2025-11-28T09:00:00+01:00` takes `regex: '^(?P<count>\d+);(?P<ts>\S+)$'`. Lines that do not match
+are thrown away with a log line (the first at WARNING, the rest at DEBUG).
+"""
+
     type: Literal["serial"] = "serial"
     port: str = Field(..., min_length=1, description="Serial device, e.g. /dev/ttyUSB0.")
-    baud: int = Field(9600, gt=0, description="Baud rate.")
+    baud: int = Field(9600, gt=0, description="Baud rate of the port.", json_schema_extra={"unit": "bit/s"})
     bytesize: Literal[5, 6, 7, 8] = Field(8, description="Data bits per character.")
     parity: Literal["N", "E", "O", "M", "S"] = Field(
         "N", description="Parity: N(one), E(ven), O(dd), M(ark) or S(pace)."
@@ -71,6 +79,8 @@ class SerialSourceConfig(SourceConfigBase):
 
 class SerialLineSource(CountSource):
     """Read text lines from a serial port in a thread and hand matching ones to the sink."""
+
+    libraries = (PYSERIAL,)
 
     config: SerialSourceConfig
 

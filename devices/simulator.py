@@ -19,10 +19,12 @@ class SimulatorSourceConfig(SourceConfigBase):
     type: Literal["simulator"] = "simulator"
     mode: Literal["increment", "pulse"] = Field("increment", description="increment or pulse (one part per cycle).")
     cycle_seconds: float = Field(55.0, gt=0, description="Mean cycle time.")
-    jitter: float = Field(0.15, ge=0, le=1, description="Cycle time spread as a fraction of the mean.")
-    stop_chance: float = Field(0.02, ge=0, le=1, description="Chance per cycle of a stop.")
+    jitter: float = Field(
+        0.15, ge=0, le=1, description="Cycle time spread (standard deviation) as a fraction of the mean: 0.15 = 15%."
+    )
+    stop_chance: float = Field(0.02, ge=0, le=1, description="Chance per cycle of a stop, 0 to 1.")
     stop_seconds: float = Field(300.0, ge=0, description="Mean length of a stop.")
-    scrap_rate: float = Field(0.02, ge=0, le=1, description="Fraction of parts that are scrap.")
+    scrap_rate: float = Field(0.02, ge=0, le=1, description="Fraction of parts that are scrap, 0 to 1.")
     seed: int | None = Field(None, description="Random seed, for a repeatable line.")
     backfill_seconds: float = Field(
         0.0, ge=0, le=7 * 86400,

@@ -8,10 +8,11 @@ import contextlib
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
+from andon.extras import Library
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternRules, PatternTable
 from devices.base import FaultLog, SourceContext, StrictModel
 
@@ -52,6 +53,9 @@ class StackLight(abc.ABC):
     at least every few seconds; ``run`` refreshes the device, animates flashing for devices that
     cannot flash and falls back to the fail-safe pattern when the caller goes quiet.
     """
+
+    # Optional libraries the driver imports when it runs (checked before it starts).
+    libraries: ClassVar[tuple[Library, ...]] = ()
 
     def __init__(self, config: Any, context: SourceContext) -> None:
         self.config = config

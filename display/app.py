@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import threading
 import time
 from datetime import datetime, tzinfo
@@ -17,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from andon.clock import Clock, SystemClock
+from andon.extras import PYGAME, missing_line
 from display.client import ApiFeed, FeedSnapshot, LineClient, PlantClient, Poller
 from display.live import WebSocketListener, websocket_url
 
@@ -233,6 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``andon display`` with command-line arguments; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not PYGAME.installed():
+        print(f"andon display: {missing_line('the display', PYGAME)}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # its greeting is no log line
     if args.layout == "line" and not args.line:
         parser.error("--line is required for --layout line")
     if args.stale_after <= 0 or args.poll_interval <= 0:

@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi_offline import FastAPIOffline
 from prometheus_client import Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
@@ -81,8 +82,10 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
             problem_service.listeners.remove(hub.event)
             services.extras.pop("hub", None)
 
-    app = FastAPI(
-        title="Andon", version=__version__, lifespan=lifespan,
+    # /docs (Swagger UI) loads its script and style from a package, not a CDN: a plant network often
+    # has no internet. No /redoc: ReDoc fetches its logo from the internet.
+    app = FastAPIOffline(
+        title="Andon", version=__version__, lifespan=lifespan, static_url="/static/api-docs", redoc_url=None,
         description="Takt against actual, andon calls and problems for the shop floor.",
     )
     app.state.services = services

@@ -11,9 +11,11 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from andon.config.explain import explain
 from andon.config.schema import Config
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${NAME} must be set; ${NAME:-default} falls back to the default when NAME is unset or empty (as in sh).
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -38,17 +40,25 @@ class ConfigError(Exception):
         super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
 
 
-def _lines_by_path(node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int]) -> None:
+def _lines_by_path(
+    node: yaml.Node, path: tuple[Any, ...], out: dict[tuple[Any, ...], int], twice: list[ConfigProblem]
+) -> None:
+    """Note the line of every key and item; a key given twice in one mapping is a problem (YAML keeps the last)."""
     out[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key_node, value_node in node.value:
             key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            _lines_by_path(value_node, (*path, key), out)
-            out[(*path, key)] = key_node.start_mark.line + 1
+            line = key_node.start_mark.line + 1
+            if (*path, key) in out:
+                twice.append(ConfigProblem(line, _format_path((*path, key)),
+                                           f"key given twice (first on line {out[(*path, key)]}); give it once"))
+                continue
+            out[(*path, key)] = line
+            _lines_by_path(value_node, (*path, key), out, twice)
+            out[(*path, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _lines_by_path(item, (*path, index), out)
+            _lines_by_path(item, (*path, index), out, twice)
 
 
 def _expand_env(data: Any, path: tuple[Any, ...], problems: list[tuple[tuple[Any, ...], str]]) -> Any:
@@ -58,32 +68,18 @@ def _expand_env(data: Any, path: tuple[Any, ...], problems: list[tuple[tuple[Any
         return [_expand_env(v, (*path, i), problems) for i, v in enumerate(data)]
     if isinstance(data, str):
         def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in os.environ:
-                problems.append((path, f"environment variable {name} is not set"))
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name)
+            if default is not None and not value:
+                return default
+            if value is None:
+                problems.append((path, f"environment variable {name} is not set (write ${{{name}:-default}} "
+                                       "to give a default)"))
                 return ""
-            return os.environ[name]
+            return value
 
         return _ENV.sub(replace, data)
     return data
-
-
-def _data_path(loc: tuple[Any, ...], data: Any) -> tuple[Any, ...]:
-    """Drop pydantic's union tags (the driver type names) from an error location."""
-    path: list[Any] = []
-    current = data
-    for part in loc:
-        in_dict = isinstance(current, dict) and part in current
-        in_list = isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current)
-        if in_dict or in_list:
-            current = current[part]
-            path.append(part)
-        elif isinstance(current, dict) and current.get("type") == part:
-            continue
-        else:
-            path.append(part)
-            current = None
-    return tuple(path)
 
 
 def _format_path(path: tuple[Any, ...]) -> str:
@@ -115,23 +111,24 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigProblem(1, "", "the file must be a mapping of sections")])
     lines: dict[tuple[Any, ...], int] = {}
+    problems: list[ConfigProblem] = []
     if node is not None:
-        _lines_by_path(node, (), lines)
+        _lines_by_path(node, (), lines, problems)
     env_problems: list[tuple[tuple[Any, ...], str]] = []
     data = _expand_env(data, (), env_problems)
-    problems = [ConfigProblem(lines.get(p), _format_path(p), m) for p, m in env_problems]
+    problems += [ConfigProblem(lines.get(p), _format_path(p), m) for p, m in env_problems]
+    config = None
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            path = _data_path(tuple(error["loc"]), data)
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = "unknown key"
+            path, message = explain(error, data)
             problems.append(ConfigProblem(_nearest_line(path, lines), _format_path(path), message))
-        raise ConfigError(source, problems) from None
     if problems:
+        # In file order, so an engineer works down the file; problems without a line come last.
+        problems.sort(key=lambda p: p.line if p.line is not None else 1 << 30)
         raise ConfigError(source, problems)
+    assert config is not None
     return config
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from datetime import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from devices import registry
 from devices.base import SourceConfigBase, StrictModel
@@ -15,6 +17,11 @@ from devices.base import SourceConfigBase, StrictModel
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def located(message: str, *at: str | int) -> PydanticCustomError:
+    """Return a cross-field error that names the key it is about, relative to the model that raises it."""
+    return PydanticCustomError("config", message.replace("{", "{{").replace("}", "}}"), {"at": at})
 
 
 def parse_hhmm(value: str) -> time:
@@ -43,14 +50,18 @@ class PlantConfig(StrictModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+            guess = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+            hint = f"; did you mean {guess[0]}?" if guess else " (such as Europe/London or America/Chicago)"
+            raise ValueError(f"unknown IANA timezone {value!r}{hint}") from exc
         return value
 
 
 class ApiConfig(StrictModel):
     """Where the HTTP API listens."""
 
-    host: str = Field("127.0.0.1", description="Address to listen on.")
+    host: str = Field(
+        "127.0.0.1", description="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for every network."
+    )
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
 
 
@@ -77,10 +88,15 @@ class MqttConfig(StrictModel):
     topic_prefix: str = Field("andon", description="Prefix of the topics this system publishes.")
     client_id: str = Field("andon", description="Client id; fixed so the broker keeps the session.")
     username: str | None = Field(None, description="User name, if the broker asks for one.")
-    password: str | None = Field(None, description="Password; write ${ENV_VAR} to read it from the environment.")
+    password: str | None = Field(
+        None, description="Password; write ${NAME} (or ${NAME:-default}) to read it from the environment."
+    )
     tls: bool = Field(False, description="Connect with TLS.")
     ca_file: str | None = Field(None, description="CA certificate file for TLS.")
-    keepalive: int = Field(30, ge=5, description="Keepalive seconds.")
+    keepalive: int = Field(
+        30, ge=5, description="Seconds between keepalive pings; the broker drops the client after 1.5 times this.",
+        json_schema_extra={"unit": "s"},
+    )
 
 
 class BreakConfig(StrictModel):
@@ -135,22 +151,21 @@ class ShiftConfig(StrictModel):
     @model_validator(mode="after")
     def _breaks_inside(self) -> ShiftConfig:
         if self.start == self.end:
-            raise ValueError("shift start and end are the same time; a shift must have a length")
+            raise located("shift start and end are the same time; a shift must have a length", "end")
         if len(set(self.days)) != len(self.days):
-            raise ValueError("days lists a weekday twice")
+            raise located("days lists a weekday twice", "days")
         s0, s1 = self.span_minutes()
         spans = self.break_spans()
-        for brk, (b0, b1) in zip(self.breaks, spans, strict=True):
+        for index, (brk, (b0, b1)) in enumerate(zip(self.breaks, spans, strict=True)):
             if b1 == b0:
-                raise ValueError(f"break {brk.start}-{brk.end} has no length")
+                raise located(f"break {brk.start}-{brk.end} has no length", "breaks", index)
             if b0 < s0 or b1 > s1:
-                raise ValueError(
-                    f"break {brk.start}-{brk.end} is outside the shift {self.start}-{self.end}"
-                )
-        ordered = sorted(spans)
-        for (_a0, a1), (b0, _b1) in zip(ordered, ordered[1:], strict=False):
-            if b0 < a1:
-                raise ValueError("breaks overlap each other")
+                raise located(f"break {brk.start}-{brk.end} is outside the shift {self.start}-{self.end}",
+                              "breaks", index)
+        ordered = sorted(range(len(spans)), key=lambda i: spans[i])
+        for a, b in zip(ordered, ordered[1:], strict=False):
+            if spans[b][0] < spans[a][1]:
+                raise located("breaks overlap each other", "breaks", max(a, b))
         return self
 
 
@@ -161,8 +176,14 @@ class ThresholdsConfig(StrictModel):
     without a count, a reason asked for a finished row more than 1 part short.
     """
 
-    warning_behind: int = Field(1, ge=0, description="Warning when cumulative delta is below minus this.")
-    abnormal_behind: int = Field(3, ge=0, description="Abnormal when cumulative delta is below minus this.")
+    warning_behind: int = Field(
+        1, ge=0, description="Warning when the line is more than this many parts behind plan (cumulative delta).",
+        json_schema_extra={"unit": "parts"},
+    )
+    abnormal_behind: int = Field(
+        3, ge=0, description="Abnormal when the line is more than this many parts behind plan (cumulative delta).",
+        json_schema_extra={"unit": "parts"},
+    )
     stop_after_seconds: float | None = Field(
         None, gt=0, description="Stopped (abnormal) after this long without a count in shift; default 3 takts."
     )
@@ -174,7 +195,7 @@ class ThresholdsConfig(StrictModel):
     @model_validator(mode="after")
     def _order(self) -> ThresholdsConfig:
         if self.abnormal_behind < self.warning_behind:
-            raise ValueError("abnormal_behind must be at least warning_behind")
+            raise located("abnormal_behind must be at least warning_behind", "abnormal_behind")
         return self
 
 
@@ -182,8 +203,13 @@ class EscalationTier(StrictModel):
     """One tier of escalation for an unacknowledged andon call."""
 
     tier: str = Field(description="Who is called at this tier, e.g. team_leader.")
-    after_seconds: float | None = Field(None, ge=0, description="Seconds after raising.")
-    after_takts: float | None = Field(None, ge=0, description="Takts after raising (alternative).")
+    after_seconds: float | None = Field(
+        None, ge=0, description="Call this tier this long after the call was raised and not acknowledged."
+    )
+    after_takts: float | None = Field(
+        None, ge=0, description="Or: after this many of the line's takt times (give one of the two).",
+        json_schema_extra={"unit": "takts"},
+    )
 
     @model_validator(mode="after")
     def _one_limit(self) -> EscalationTier:
@@ -263,17 +289,21 @@ class AndonConfig(StrictModel):
     @model_validator(mode="after")
     def _categories(self) -> AndonConfig:
         if len(set(self.categories)) != len(self.categories):
-            raise ValueError("a category is listed twice")
+            raise located("a category is listed twice", "categories")
         ids = [s.id for s in self.stations]
         if len(set(ids)) != len(ids):
-            raise ValueError("a station is listed twice")
-        for button in self.buttons:
+            raise located("a station is listed twice", "stations")
+        for index, button in enumerate(self.buttons):
             station = getattr(button, "station", None)
             if ids and station is not None and station not in ids:
-                raise ValueError(f"a button names station {station!r}, which is not in stations {ids}")
+                raise located(f"a button names station {station!r}, which is not in stations {ids}",
+                              "buttons", index, "station")
         for category in self.escalation_by_category:
             if category not in self.categories:
-                raise ValueError(f"escalation_by_category names unknown category {category!r}")
+                guess = difflib.get_close_matches(category, self.categories, n=1)
+                hint = f"; did you mean {guess[0]}?" if guess else ""
+                raise located(f"escalation_by_category names unknown category {category!r}{hint}",
+                              "escalation_by_category", category)
         return self
 
     def station_ids(self) -> list[str]:
@@ -291,9 +321,16 @@ class LineConfig(StrictModel):
     id: str = Field(description="Line id used in URLs and topics.", pattern=r"^[A-Za-z0-9_-]+$")
     name: str | None = Field(None, description="Name shown on boards (default: the id).")
     shifts: list[str] | None = Field(None, description="Shift ids this line runs (default: all).")
-    takt_seconds: float | None = Field(None, gt=0, description="Takt time in seconds.")
-    demand_per_shift: int | None = Field(None, gt=0, description="Parts demanded per shift (alternative).")
-    interval_minutes: int = Field(60, ge=1, le=1440, description="Length of each board row.")
+    takt_seconds: float | None = Field(
+        None, gt=0, description="Takt time: available time per part demanded. Give this or demand_per_shift."
+    )
+    demand_per_shift: int | None = Field(
+        None, gt=0, description="Parts demanded per shift; takt = net available time / demand.",
+        json_schema_extra={"unit": "parts"},
+    )
+    interval_minutes: int = Field(
+        60, ge=1, le=1440, description="Length of each board row, counted from the shift start."
+    )
     thresholds: ThresholdsConfig = Field(default_factory=ThresholdsConfig, description="Condition limits.")
     sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")
     stack_light: LightConfig | None = Field(None, description="Stack light at the line.")
@@ -305,9 +342,12 @@ class LineConfig(StrictModel):
             raise ValueError("give takt_seconds or demand_per_shift, not both")
         if self.takt_seconds is None and self.demand_per_shift is None:
             raise ValueError("give takt_seconds or demand_per_shift")
-        ids = [s.id for s in self.sources if s.id is not None]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two sources of this line have the same id")
+        seen: set[str] = set()
+        for index, source in enumerate(self.sources):
+            if source.id is not None and source.id in seen:
+                raise located(f"two sources of this line have the id {source.id!r}", "sources", index, "id")
+            if source.id is not None:
+                seen.add(source.id)
         return self
 
     def source_ids(self) -> list[str]:
@@ -324,7 +364,11 @@ class Config(StrictModel):
     """The whole configuration file."""
 
     plant: PlantConfig = Field(default_factory=PlantConfig, description="The plant.")
-    database: str = Field("sqlite:///andon.db", description="SQLAlchemy database URL.")
+    database: str = Field(
+        "sqlite:///andon.db",
+        description="SQLAlchemy database URL: sqlite:///FILE (relative to the working directory; sqlite:////abs/path) "
+        "or postgresql+psycopg://user@host/db (extra postgres).",
+    )
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API address.")
     auth: AuthConfig | None = Field(None, description="Bearer-token auth; absent means an open API.")
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
@@ -333,15 +377,23 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
-        _unique([s.id for s in self.shifts], "shift")
-        _unique([line.id for line in self.lines], "line")
+        _unique([s.id for s in self.shifts], "shift", "shifts")
+        _unique([line.id for line in self.lines], "line", "lines")
         by_id = {s.id: s for s in self.shifts}
-        for line in self.lines:
-            for shift_id in line.shifts or []:
+        for index, line in enumerate(self.lines):
+            for place, shift_id in enumerate(line.shifts or []):
                 if shift_id not in by_id:
-                    raise ValueError(f"line {line.id!r} names unknown shift {shift_id!r}")
+                    guess = difflib.get_close_matches(shift_id, list(by_id), n=1)
+                    hint = f"; did you mean {guess[0]}?" if guess else f"; the shifts are {', '.join(by_id)}"
+                    raise located(f"line {line.id!r} names unknown shift {shift_id!r}{hint}",
+                                  "lines", index, "shifts", place)
             used = [by_id[s] for s in (line.shifts or by_id)]
-            _no_overlap(line.id, used)
+            overlap = _overlap(used)
+            if overlap is not None:
+                order = [s.id for s in self.shifts]
+                later = max(order.index(overlap[0]), order.index(overlap[1]))
+                at = ("lines", index, "shifts") if line.shifts else ("shifts", later)
+                raise located(f"line {line.id!r} has overlapping shifts {overlap[0]!r} and {overlap[1]!r}", *at)
         return self
 
     def line(self, line_id: str) -> LineConfig:
@@ -359,16 +411,16 @@ class Config(StrictModel):
         return [by_id[s] for s in line.shifts]
 
 
-def _unique(ids: list[str], what: str) -> None:
+def _unique(ids: list[str], what: str, key: str) -> None:
     seen: set[str] = set()
-    for i in ids:
+    for index, i in enumerate(ids):
         if i in seen:
-            raise ValueError(f"duplicate {what} id {i!r}")
+            raise located(f"duplicate {what} id {i!r}", key, index, "id")
         seen.add(i)
 
 
-def _no_overlap(line_id: str, shifts: list[ShiftConfig]) -> None:
-    """Refuse two shifts of one line that run at the same local time of the week."""
+def _overlap(shifts: list[ShiftConfig]) -> tuple[str, str] | None:
+    """Return two shifts of one line that run at the same local time of the week (earlier first), if any."""
     week = 7 * 24 * 60
     spans: list[tuple[int, int, str]] = []
     for shift in shifts:
@@ -382,4 +434,5 @@ def _no_overlap(line_id: str, shifts: list[ShiftConfig]) -> None:
     spans.sort()
     for (_a0, a1, a_id), (b0, _b1, b_id) in zip(spans, spans[1:], strict=False):
         if b0 < a1 and a_id != b_id:
-            raise ValueError(f"line {line_id!r} has overlapping shifts {a_id!r} and {b_id!r}")
+            return a_id, b_id
+    return None

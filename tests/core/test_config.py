@@ -37,14 +37,14 @@ def problems(text: str) -> list[str]:
         (BASE, []),
         (
             BASE.replace("Europe/London", "Europe/Londn"),
-            ["line 1: plant.timezone: unknown IANA timezone 'Europe/Londn'"],
+            ["line 1: plant.timezone: unknown IANA timezone 'Europe/Londn'; did you mean Europe/London?"],
         ),
         (BASE + "    colour: red\n", ["line 9: lines[0].colour: unknown key"]),
         (BASE + "    demand_per_shift: 400\n", ["line 7: lines[0]: give takt_seconds or demand_per_shift, not both"]),
         (BASE.replace("    takt_seconds: 60\n", ""), ["line 7: lines[0]: give takt_seconds or demand_per_shift"]),
         (
             BASE.replace('    end: "14:00"\n', '    end: "14:00"\n    breaks: [{start: "15:00", end: "15:10"}]\n'),
-            ["line 3: shifts[0]: break 15:00-15:10 is outside the shift 06:00-14:00"],
+            ["line 6: shifts[0].breaks[0]: break 15:00-15:10 is outside the shift 06:00-14:00"],
         ),
         (
             BASE.replace('    end: "14:00"\n', '    end: "14:00"\n    breaks: [{start: "9:00", end: "09:10"}]\n'),
@@ -52,14 +52,21 @@ def problems(text: str) -> list[str]:
         ),
         (
             BASE.replace('    end: "14:00"\n', '    end: "14:00"\n  - {id: late, start: "13:00", end: "21:00"}\n'),
-            ["line 1: (top): line 'line1' has overlapping shifts 'early' and 'late'"],
+            ["line 6: shifts[1]: line 'line1' has overlapping shifts 'early' and 'late'"],
         ),
         (
             BASE.replace('    end: "14:00"\n', '    end: "14:00"\n  - {id: early, start: "15:00", end: "21:00"}\n'),
-            ["line 1: (top): duplicate shift id 'early'"],
+            ["line 6: shifts[1].id: duplicate shift id 'early'"],
         ),
-        (BASE + "  - {id: line1, takt_seconds: 30}\n", ["line 1: (top): duplicate line id 'line1'"]),
-        (BASE + "    shifts: [late]\n", ["line 1: (top): line 'line1' names unknown shift 'late'"]),
+        (BASE + "  - {id: line1, takt_seconds: 30}\n", ["line 9: lines[1].id: duplicate line id 'line1'"]),
+        (
+            BASE + "    shifts: [late]\n",
+            ["line 9: lines[0].shifts[0]: line 'line1' names unknown shift 'late'; the shifts are early"],
+        ),
+        (
+            BASE + "    shifts: [erly]\n",
+            ["line 9: lines[0].shifts[0]: line 'line1' names unknown shift 'erly'; did you mean early?"],
+        ),
         (
             BASE + "    sources: [{type: modbus, host: plc, register: 5, colour: red}]\n",
             ["line 9: lines[0].sources[0].colour: unknown key"],
@@ -67,17 +74,20 @@ def problems(text: str) -> list[str]:
         (
             BASE + "    sources: [{type: teleport}]\n",
             [
-                "line 9: lines[0].sources[0]: Input tag 'teleport' found using 'type' does not match any of the "
-                "expected tags: 'simulator', 'http', 'serial', 'gpio', 'ethernetip', 'modbus', 'opcua', 's7', 'mqtt'"
+                "line 9: lines[0].sources[0].type: unknown source type 'teleport'; the source types are ethernetip, "
+                "gpio, http, modbus, mqtt, opcua, s7, serial, simulator"
             ],
         ),
         (
             BASE + "    sources: [{type: simulator, id: a}, {type: http, id: a}]\n",
-            ["line 7: lines[0]: two sources of this line have the same id"],
+            ["line 9: lines[0].sources[1].id: two sources of this line have the id 'a'"],
         ),
         (
             BASE + "mqtt: {password: '${ANDON_TEST_UNSET_VARIABLE}'}\n",
-            ["line 9: mqtt.password: environment variable ANDON_TEST_UNSET_VARIABLE is not set"],
+            [
+                "line 9: mqtt.password: environment variable ANDON_TEST_UNSET_VARIABLE is not set "
+                "(write ${ANDON_TEST_UNSET_VARIABLE:-default} to give a default)"
+            ],
         ),
         ("plant: [1, 2", ["line 1: (top): not valid YAML: expected ',' or ']', but got '<stream end>'"]),
         ("plant: {name: a\n  b: [", ["line 2: (top): not valid YAML: expected ',' or '}', but got ':'"]),
@@ -90,7 +100,7 @@ def test_config_errors_name_the_line_and_key(text: str, expected: list[str]) -> 
 def test_several_errors_are_all_reported() -> None:
     text = BASE.replace("Europe/London", "Mars/Base") + "    interval_minutes: 0\n    colour: red\n"
     assert problems(text) == [
-        "line 1: plant.timezone: unknown IANA timezone 'Mars/Base'",
+        "line 1: plant.timezone: unknown IANA timezone 'Mars/Base' (such as Europe/London or America/Chicago)",
         "line 9: lines[0].interval_minutes: Input should be greater than or equal to 1",
         "line 10: lines[0].colour: unknown key",
     ]
@@ -104,9 +114,31 @@ def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> N
 
 @pytest.mark.parametrize("name", ["demo.yaml", "example.yaml"])
 def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANDON_MQTT_PASSWORD", "x")
+    monkeypatch.delenv("ANDON_MQTT_PASSWORD", raising=False)  # valid as shipped, with no environment
     config = load_config(ROOT / "config" / name)
     assert config.lines
+
+
+@pytest.mark.parametrize(
+    ("value", "environment", "expected"),
+    [
+        ("${ANDON_TEST_SECRET:-fallback}", {}, "fallback"),
+        ("${ANDON_TEST_SECRET:-fallback}", {"ANDON_TEST_SECRET": ""}, "fallback"),
+        ("${ANDON_TEST_SECRET:-fallback}", {"ANDON_TEST_SECRET": "s3cret"}, "s3cret"),
+        ("${ANDON_TEST_SECRET:-}", {}, ""),
+        ("${ANDON_TEST_SECRET}", {"ANDON_TEST_SECRET": ""}, ""),
+        ("pre-${ANDON_TEST_SECRET:-a}-${ANDON_TEST_OTHER:-b}", {"ANDON_TEST_OTHER": "c"}, "pre-a-c"),
+    ],
+)
+def test_environment_defaults(
+    value: str, environment: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ANDON_TEST_SECRET", "ANDON_TEST_OTHER"):
+        monkeypatch.delenv(name, raising=False)
+    for name, text in environment.items():
+        monkeypatch.setenv(name, text)
+    config = parse_config(BASE + f"mqtt: {{password: '{value}'}}\n")
+    assert config.mqtt is not None and config.mqtt.password == expected
 
 
 def test_check_config_command(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""`andon run config/demo.yaml` as a real process: two live lines whose numbers follow the SPEC's
+"""`andon run config/demo.yaml` as a real process: two live lines whose numbers follow the README's
 formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly."""
 
 from __future__ import annotations

@@ -139,6 +139,30 @@ def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> N
     assert sink.events == [("online", "")]
 
 
+def test_rejected_lines_show_on_metrics(socat_pair: SocatPair) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from andon.config import parse_config
+    from collector.outputs import SourceRejects
+    from collector.sources import SourceRunner
+
+    config = parse_config(f"""shifts: [{{id: a, start: "06:00", end: "14:00"}}]
+lines: [{{id: line1, takt_seconds: 60, sources: [{{type: serial, id: scale, port: "{socat_pair.device}"}}]}}]
+""")
+    sink = RecordingSink()
+    runner = SourceRunner(config, lambda line, source: sink, ManualClock(T0))
+    runner.build()
+    source = runner.drivers[("line1", "scale")]
+    registry = CollectorRegistry()
+    registry.register(SourceRejects(runner))
+    with RunningSource(source):
+        wait_until(lambda: sink.events == [("online", "")])
+        socat_pair.write(b"1\nhello\n\xff\n2\n")
+        wait_until(lambda: len(sink.readings) == 2 and getattr(source, "rejected", 0) == 2)
+    text = generate_latest(registry).decode()
+    assert 'andon_source_payloads_rejected_total{line="line1",reason="unreadable line",source="scale"} 2.0' in text
+
+
 def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
     source, sink = make_source(
         socat_pair.device,

@@ -59,7 +59,7 @@ DEFAULT_TABLE = [
 
 @pytest.mark.parametrize(("condition", "andons", "expected"), DEFAULT_TABLE)
 def test_default_rules(condition: str, andons: list[dict[str, Any]], expected: P) -> None:
-    """The SPEC default (IEC 60073) gives exactly this pattern."""
+    """The default rules (IEC 60073) give exactly this pattern."""
     assert PatternRules().pattern_for(condition, andons) == expected
 
 
