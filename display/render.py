@@ -7,6 +7,7 @@ calls are open (it flashes and its ages count up).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, tzinfo
 from typing import Any
@@ -36,6 +37,9 @@ from display.view import AndonView, LineView, RowView, age_text, line_view
 
 CLOCK_SAMPLE = "88:88:88"
 MAX_BANNER_CALLS = 3
+
+
+_DIGITS = re.compile(r"\d")
 
 
 def clock_text(now: float, tz: tzinfo) -> str:
@@ -246,7 +250,8 @@ class LineBoardRenderer:
             natural = []
             for key, title in L.COLUMNS:
                 widths = [self.text.font(head_size).size(title)[0]]
-                widths += [self.text.font(size).size(str(getattr(r, key)))[0] for r in rows]
+                # Measured with every digit as 8: a figure that ticks up does not move the columns.
+                widths += [self.text.font(size).size(_DIGITS.sub("8", str(getattr(r, key))))[0] for r in rows]
                 natural.append(max(widths) + 2 * pad + 1)
             numbers = sum(natural[:-1])
             if size <= floor or numbers <= box.width * (1 - L.REASON_SHARE):

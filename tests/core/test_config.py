@@ -179,14 +179,15 @@ def test_andon_stations_are_ids_or_ids_with_names() -> None:
 @pytest.mark.parametrize(
     ("andon", "expected"),
     [
-        ("{stations: [st1, st1]}", ["line 9: lines[0].andon: a station is listed twice"]),
+        ("{stations: [st1, st1]}", ["line 9: lines[0].andon.stations: a station is listed twice"]),
         (
             "{stations: [' st1']}",
             ["line 9: lines[0].andon.stations[0].id: String should match pattern '^\\S(.*\\S)?$'"],
         ),
         (
             "{stations: [st1], buttons: [{type: gpio, pin: 5, station: st2, category: help}]}",
-            ["line 9: lines[0].andon: a button names station 'st2', which is not in stations ['st1']"],
+            ["line 9: lines[0].andon.buttons[0].station: "
+             "a button names station 'st2', which is not in stations ['st1']"],
         ),
     ],
 )

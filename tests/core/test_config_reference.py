@@ -68,7 +68,7 @@ def test_every_section_key_is_listed() -> None:
     ]
     assert keys_of(found["`shifts[]`"]) == ["id", "name", "start", "end", "days", "breaks"]
     assert keys_of(found["`lines[].andon`"]) == [
-        "categories", "escalation", "escalation_by_category", "webhook_url", "buttons",
+        "categories", "stations", "escalation", "escalation_by_category", "webhook_url", "buttons",
     ]
 
 

@@ -341,5 +341,6 @@ def test_table_rows_grow_into_the_height_they_have() -> None:
         save(frame, f"line_table_{count}_rows_1920x1080.png")
     # Eight hours at the 5 m size; four and two hours fill the table with larger text (rows up to 11 %).
     assert heights[8] >= cap_px_for(5, 1080)
-    assert heights[4] > heights[8] * 1.3
+    # (The current row's "30/60" widens the number columns, so the width caps the growth before the height.)
+    assert heights[4] > heights[8] * 1.2
     assert heights[2] >= heights[4]
