@@ -19,7 +19,7 @@ from andon.config.schema import Config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
-from collector.outputs import attach_mqtt_outputs, export_source_rejects
+from collector.outputs import attach_mqtt_outputs, export_button_rejects, export_source_rejects
 from collector.sources import SourceRunner
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
     publisher = attach_mqtt_outputs(services)
     export_source_rejects(services, runner)
+    if hardware is not None:
+        export_button_rejects(services, hardware)
     server = _Server(uvicorn.Config(
         app, host=host or config.api.host, port=port or config.api.port, log_level="info",
         lifespan="on", access_log=False,
