@@ -95,13 +95,25 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
     }
 
 
+# A text cell starting with one of these is run as a formula by spreadsheets (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """Return a value as a CSV cell: text a spreadsheet would run gets a leading quote; numbers stay numbers."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def board_csv(board: dict[str, Any]) -> str:
     """Render a board as CSV, one row per interval, blanks for rows not yet started."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is then quoted
     writer.writerow(CSV_COLUMNS)
     for row in board["rows"]:
-        writer.writerow([
-            "" if row[c] is None else (";".join(row[c]) if c == "trust" else row[c]) for c in CSV_COLUMNS
-        ])
+        writer.writerow([csv_cell(";".join(row[c]) if c == "trust" and row[c] is not None else row[c])
+                         for c in CSV_COLUMNS])
     return buffer.getvalue()

@@ -65,7 +65,7 @@ def test_closed_reads_need_a_token_on_the_websocket(tmp_path: Path) -> None:
         with pytest.raises(WebSocketDisconnect) as closed, client.websocket_connect("/ws") as ws:
             ws.receive_json()
         assert closed.value.code == 4401
-        with client.websocket_connect("/ws?token=op-secret") as ws:
+        with client.websocket_connect("/ws", headers={"Authorization": "Bearer op-secret"}) as ws:
             assert ws.receive_json()["type"] == "state"
 
 
