@@ -14,6 +14,7 @@ import uvicorn
 
 from andon.api.app import create_app
 from andon.api.deps import Services
+from andon.api.listener import http_protocol, raise_open_file_limit
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
@@ -62,9 +63,13 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     export_source_rejects(services, runner)
     if hardware is not None:
         export_button_rejects(services, hardware)
+    # Every connection holds a file descriptor: lift the soft limit (often 1024) so thousands of
+    # clients, idle or hostile, cannot stop the server accepting; deadlines close the idle ones.
+    raise_open_file_limit()
     server = _Server(uvicorn.Config(
         app, host=host or config.api.host, port=port or config.api.port, log_level="info",
-        lifespan="on", access_log=False,
+        lifespan="on", access_log=False, timeout_keep_alive=config.api.idle_timeout_seconds,
+        http=http_protocol(config.api.header_timeout_seconds),
     ))
     # Everything built so far lives as long as the process: keep it out of the collector's full
     # passes, which otherwise walk the whole heap and stall requests for 100 ms and more.

@@ -58,10 +58,11 @@ class ApiConfig(StrictModel):
     )
     header_timeout_seconds: float = Field(
         10.0, gt=0, le=3600,
-        description="Once a request starts, its headers (and then its body) must arrive within this; else closed.",
+        description="A request's headers must arrive within this of its first byte, and its body within this "
+        "again; else 408 and the connection is closed.",
     )
-    idle_timeout_seconds: float = Field(
-        5.0, gt=0, le=3600,
+    idle_timeout_seconds: int = Field(
+        5, ge=1, le=3600,
         description="A connection with no request in progress is closed after this long without one.",
     )
 
