@@ -14,7 +14,7 @@ import uvicorn
 
 from andon.api.app import create_app
 from andon.api.deps import Services
-from andon.api.listener import http_protocol, raise_open_file_limit
+from andon.api.listener import http_protocol, raise_open_file_limit, redact_secrets_in_logs
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
@@ -71,6 +71,7 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         lifespan="on", access_log=False, timeout_keep_alive=config.api.idle_timeout_seconds,
         http=http_protocol(config.api.header_timeout_seconds),
     ))
+    redact_secrets_in_logs()  # after uvicorn's logging set-up, which the Config above ran
     # Everything built so far lives as long as the process: keep it out of the collector's full
     # passes, which otherwise walk the whole heap and stall requests for 100 ms and more.
     gc.collect()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import resource
 from typing import Any
 
@@ -19,6 +20,32 @@ log = logging.getLogger(__name__)
 
 OPEN_FILES_WANTED = 65_536
 _TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+# uvicorn logs each WebSocket's path with its query string; a client that still puts a token there
+# (refused, but logged before the refusal) must not leave it in the journal.
+_SECRET_IN_QUERY = re.compile(r"((?:\?|&)(?:token|access_token|password)=)[^&\s\"']*", re.IGNORECASE)
+
+
+class RedactSecrets(logging.Filter):
+    """Replace secrets in URL query strings of log records with ``<redacted>``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message and arguments; always keep the record."""
+        if isinstance(record.msg, str):
+            record.msg = _SECRET_IN_QUERY.sub(r"\1<redacted>", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_SECRET_IN_QUERY.sub(r"\1<redacted>", a) if isinstance(a, str) else a
+                                for a in record.args)
+        return True
+
+
+def redact_secrets_in_logs(names: tuple[str, ...] = ("uvicorn.error", "uvicorn.access", "uvicorn")) -> None:
+    """Put the RedactSecrets filter on uvicorn's loggers (once)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
 
 
 def raise_open_file_limit(wanted: int = OPEN_FILES_WANTED) -> int:

@@ -6,6 +6,7 @@ idle and header timeouts are set short (2 s) in its config, as a plant could set
 
 from __future__ import annotations
 
+import json
 import os
 import resource
 import selectors
@@ -20,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from andon.auth import token_hash
 from tests.conftest import free_port, wait_until
 
 IDLE = 2
@@ -31,6 +33,8 @@ api: {{host: 127.0.0.1, port: {port}, idle_timeout_seconds: {idle}, header_timeo
 shifts: [{{id: day, start: "00:00", end: "23:59"}}]
 lines: [{{id: line1, takt_seconds: 60, sources: [{{type: http, id: http}}]}}]
 """
+SECRET = "edge-secret-42"
+AUTH = f"auth: {{public_read: true, tokens: [{{name: edge, role: operator, token_sha256: {token_hash(SECRET)}}}]}}\n"
 
 
 def _low_soft_limit() -> None:
@@ -50,7 +54,7 @@ def soft_open_files(pid: int) -> int:
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     config = tmp_path / "idle.yaml"
-    config.write_text(CONFIG.format(db=tmp_path / "idle.db", port=port, idle=IDLE))
+    config.write_text(CONFIG.format(db=tmp_path / "idle.db", port=port, idle=IDLE) + AUTH)
     proc = subprocess.Popen(
         [sys.executable, "-m", "andon.cli", "run", str(config)],
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "run.log", "wb"),  # noqa: SIM115
@@ -130,3 +134,27 @@ def test_two_thousand_idle_connections_do_not_stop_the_board(server: tuple[subpr
             s.close()
     wait_until(lambda: len(os.listdir(f"/proc/{proc.pid}/fd")) < 200)
     assert httpx.get(base + "/api/lines/line1/board", timeout=5).status_code == 200
+
+
+def test_a_stream_outlives_the_idle_timeout_and_no_token_reaches_the_log(
+    server: tuple[subprocess.Popen[bytes], str], tmp_path: Path
+) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    _, base = server
+    url = base.replace("http://", "ws://") + "/ws"
+    with connect(url, additional_headers={"Authorization": f"Bearer {SECRET}"}) as ws:
+        assert json.loads(ws.recv(5))["type"] == "state"
+        time.sleep(IDLE + 1)  # past the idle and header deadlines: an upgraded stream is not idle
+        posted = httpx.post(base + "/api/lines/line1/counts", json={"count": 6},
+                            headers={"Authorization": f"Bearer {SECRET}"}, timeout=5)
+        assert posted.status_code == 201
+        message = json.loads(ws.recv(5))
+        assert (message["type"], message["state"]["actual_to_date"]) == ("state", 6)
+    with connect(url + "?token=" + SECRET) as ws, pytest.raises(ConnectionClosed) as closed:
+        ws.recv(5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+    log = (tmp_path / "run.log").read_text()
+    assert '"WebSocket /ws?token=<redacted>" [accepted]' in log
+    assert SECRET not in log
