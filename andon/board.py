@@ -106,23 +106,30 @@ def local_iso(value: str, zone: ZoneInfo) -> str:
     return datetime.fromisoformat(value).astimezone(zone).isoformat()
 
 
-def board_csv(board: dict[str, Any]) -> str:
-    """Render a board as CSV, one row per interval, UTC and plant-local times, blanks for what is not known yet."""
-    zone = ZoneInfo(board["timezone"])
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in board["rows"]:
-        cells = {**row, "start_local": local_iso(row["start"], zone), "end_local": local_iso(row["end"], zone)}
-        writer.writerow([_csv_cell(cells[c]) for c in CSV_COLUMNS])
-    return buffer.getvalue()
+# A text cell starting with one of these is run as a formula by spreadsheets (CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """Return a value as a CSV cell: text a spreadsheet would run gets a leading quote; numbers stay numbers."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ";".join(value)
+        value = ";".join(value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
     return value
+
+
+def board_csv(board: dict[str, Any]) -> str:
+    """Render a board as CSV, one row per interval, UTC and plant-local times, blanks for what is not known yet."""
+    zone = ZoneInfo(board["timezone"])
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180; a CR inside a cell is then quoted
+    writer.writerow(CSV_COLUMNS)
+    for row in board["rows"]:
+        cells = {**row, "start_local": local_iso(row["start"], zone), "end_local": local_iso(row["end"], zone)}
+        writer.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
+    return buffer.getvalue()

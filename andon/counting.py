@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+from andon.payload import excerpt
 from devices.base import SourceConfigBase
 
 # Flags on a count event, saying how far its actual can be trusted (a bitmask).
@@ -35,6 +36,14 @@ FLAG_BITS = {name: bit for bit, name in FLAG_NAMES.items()}
 
 MAX_FUTURE_SECONDS = 300.0
 MAX_AGE_SECONDS = 31 * 24 * 3600.0
+
+# The dates and instants the shift calendar can hold: Python's datetime years 1 to 9999, a year
+# short at each end so any timezone and a shift past midnight still fit. Outside them a date or
+# time is refused with a reason, never a crash.
+FIRST_DATE = date(2, 1, 1)
+LAST_DATE = date(9998, 12, 31)
+FIRST_INSTANT = datetime(2, 1, 1, tzinfo=UTC).timestamp()
+LAST_INSTANT = datetime(9998, 12, 31, tzinfo=UTC).timestamp()
 
 
 class RejectedReading(ValueError):
@@ -86,9 +95,11 @@ def parse_number(value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise RejectedReading("not_a_number", f"reading {value!r} is not a number") from None
+        raise RejectedReading("not_a_number", f"reading {excerpt(value)} is not a number") from None
+    except OverflowError:  # an integer beyond any float: no counter holds it
+        raise RejectedReading("out_of_range", f"reading {excerpt(value)} is too large for a counter") from None
     if not math.isfinite(number):
-        raise RejectedReading("not_a_number", f"reading {value!r} is not a finite number")
+        raise RejectedReading("not_a_number", f"reading {excerpt(value)} is not a finite number")
     return number
 
 
@@ -96,7 +107,7 @@ def parse_whole(value: Any) -> int:
     """Turn a raw value into an integer, refusing fractions."""
     number = parse_number(value)
     if number != int(number):
-        raise RejectedReading("not_whole", f"reading {value!r} is not a whole number")
+        raise RejectedReading("not_whole", f"reading {excerpt(value)} is not a whole number")
     return int(number)
 
 
@@ -106,27 +117,34 @@ def parse_time(value: Any, received_at: float) -> float:
         return received_at
     ts = parse_instant(value)
     if ts > received_at + MAX_FUTURE_SECONDS:
-        raise RejectedReading("future_time", f"time {value!r} is {ts - received_at:.0f} s in the future")
+        raise RejectedReading("future_time", f"time {excerpt(value)} is {ts - received_at:.0f} s in the future")
     if ts < received_at - MAX_AGE_SECONDS:
-        raise RejectedReading("too_old", f"time {value!r} is more than 31 days old")
+        raise RejectedReading("too_old", f"time {excerpt(value)} is more than 31 days old")
     return ts
 
 
 def parse_instant(value: Any) -> float:
-    """Turn epoch seconds or an ISO 8601 time with offset into epoch seconds."""
+    """Turn epoch seconds or an ISO 8601 time with offset into epoch seconds (within the calendar's years)."""
     if isinstance(value, str) and not _looks_numeric(value):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise RejectedReading("bad_time", f"time {value!r} is not ISO 8601") from None
+            raise RejectedReading("bad_time", f"time {excerpt(value)} is not ISO 8601") from None
         if parsed.tzinfo is None:
-            raise RejectedReading("bad_time", f"time {value!r} has no UTC offset")
-        ts = parsed.timestamp()
+            raise RejectedReading("bad_time", f"time {excerpt(value)} has no UTC offset")
+        try:
+            ts = parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            ts = math.inf  # refused just below with the range
     else:
         try:
             ts = parse_number(value)
         except RejectedReading:
-            raise RejectedReading("bad_time", f"time {value!r} is not a time") from None
+            raise RejectedReading("bad_time", f"time {excerpt(value)} is not a time") from None
+    if not FIRST_INSTANT <= ts <= LAST_INSTANT:
+        raise RejectedReading(
+            "bad_time", f"time {excerpt(value)} is outside {FIRST_DATE} to {LAST_DATE} (what a shift calendar holds)"
+        )
     return ts
 
 

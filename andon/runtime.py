@@ -16,12 +16,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from andon.api.app import create_app
 from andon.api.deps import Services
+from andon.api.listener import http_protocol, raise_open_file_limit, redact_secrets_in_logs
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
-from collector.outputs import attach_mqtt_outputs, export_source_rejects
+from collector.outputs import attach_mqtt_outputs, export_button_rejects, export_source_rejects
 from collector.sources import SourceRunner
 
 log = logging.getLogger(__name__)
@@ -85,10 +86,17 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
     publisher = attach_mqtt_outputs(services)
     export_source_rejects(services, runner)
+    if hardware is not None:
+        export_button_rejects(services, hardware)
+    # Every connection holds a file descriptor: lift the soft limit (often 1024) so thousands of
+    # clients, idle or hostile, cannot stop the server accepting; deadlines close the idle ones.
+    raise_open_file_limit()
     server = _Server(uvicorn.Config(
         app, host=host or config.api.host, port=port or config.api.port, log_level="info",
-        lifespan="on", access_log=False,
+        lifespan="on", access_log=False, timeout_keep_alive=config.api.idle_timeout_seconds,
+        http=http_protocol(config.api.header_timeout_seconds),
     ))
+    redact_secrets_in_logs()  # after uvicorn's logging set-up, which the Config above ran
     # Everything built so far lives as long as the process: keep it out of the collector's full
     # passes, which otherwise walk the whole heap and stall requests for 100 ms and more.
     gc.collect()

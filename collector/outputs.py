@@ -10,6 +10,7 @@ from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from andon.api.deps import Services
+from collector.hardware import LineHardware
 from collector.mqtt_out import MqttPublisher
 from collector.sources import SourceRunner
 
@@ -39,7 +40,7 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
 
 
 class SourceRejects(Collector):
-    """Expose the payloads sources refused (MQTT: not JSON, missing field...; serial: unreadable lines) as a counter."""
+    """Expose what count sources refused themselves (not JSON, too long, bad id...) as a Prometheus counter."""
 
     def __init__(self, runner: SourceRunner) -> None:
         self.runner = runner
@@ -64,3 +65,26 @@ class SourceRejects(Collector):
 def export_source_rejects(services: Services, runner: SourceRunner) -> None:
     """Register the sources' reject tallies on the plant's metrics registry (served on /metrics)."""
     services.plant.metrics.registry.register(SourceRejects(runner))
+
+
+class ButtonRejects(Collector):
+    """Expose the messages and lines andon buttons refused, by reason, as a Prometheus counter."""
+
+    def __init__(self, hardware: LineHardware) -> None:
+        self.hardware = hardware
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        """Read each button's tally at scrape time."""
+        family = CounterMetricFamily(
+            "andon_button_messages_rejected", "Messages an andon button could not act on, by reason",
+            labels=["line", "button", "reason"],
+        )
+        for button in list(self.hardware.buttons):
+            for reason, n in sorted(button.rejected.items()):
+                family.add_metric([button.line, button.describe(), str(reason)], float(n))
+        yield family
+
+
+def export_button_rejects(services: Services, hardware: LineHardware) -> None:
+    """Register the andon buttons' reject tallies on the plant's metrics registry (served on /metrics)."""
+    services.plant.metrics.registry.register(ButtonRejects(hardware))

@@ -6,6 +6,7 @@ import abc
 import asyncio
 import logging
 import threading
+from collections import Counter
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import Field
@@ -68,6 +69,13 @@ class AndonButton(abc.ABC):
         self.faults = FaultLog(_device_log, f"andon button {self.describe()} on {line}")
         self._last: dict[tuple[str, str, str], float] = {}
         self._guard = threading.Lock()
+        # Messages or lines refused, by reason (exported on /metrics as andon_button_messages_rejected_total).
+        self.rejected: Counter[str] = Counter()
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count a refused message by reason and log it (once at ERROR while it repeats)."""
+        self.rejected[reason] += 1
+        self.faults.fault(f"rejected ({reason}): {detail}")
 
     @abc.abstractmethod
     async def run(self) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import abc
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from andon.clock import Clock
+from andon.errors import StorageUnavailable
 from andon.extras import Library
+from andon.payload import excerpt
 
 
 class StrictModel(BaseModel):
@@ -90,8 +93,23 @@ class SourceContext:
         self.shared: dict[str, Any] = shared if shared is not None else {}
 
 
+_STORAGE_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
+_intake_log = logging.getLogger("devices")
+
+
+def storage_fault(exc: BaseException) -> bool:
+    """Say whether an error from a sink means storage cannot write now (keep the reading), not a bad reading."""
+    if isinstance(exc, OSError | StorageUnavailable):
+        return True
+    return any(cls.__module__.split(".")[0] in _STORAGE_MODULES for cls in type(exc).__mro__)
+
+
 class CountSource(abc.ABC):
-    """A driver that reads production counts and hands them to a sink until cancelled."""
+    """A driver that reads production counts and hands them to a sink until cancelled.
+
+    ``rejected`` tallies what the driver itself refused, by reason (exported on ``/metrics`` as
+    ``andon_source_payloads_rejected_total``); readings the plant refuses are counted there.
+    """
 
     # Optional libraries the driver imports when it runs (checked before it starts).
     libraries: ClassVar[tuple[Library, ...]] = ()
@@ -100,6 +118,37 @@ class CountSource(abc.ABC):
         self.config = config
         self.sink = sink
         self.context = context
+        self.rejected: Counter[str] = Counter()
+        self._reasons_logged: set[str] = set()
+
+    def reject(self, reason: str, detail: str) -> None:
+        """Count a refused reading by reason; log a reason's first time at WARNING, repeats at DEBUG."""
+        self.rejected[reason] += 1
+        level = logging.DEBUG if reason in self._reasons_logged else logging.WARNING
+        self._reasons_logged.add(reason)
+        _intake_log.log(level, "%s: rejected (%s): %s", self.describe(), reason, detail)
+
+    def deliver(
+        self, value: Any, *, ts: Any = None, event_id: str | None = None,
+        on_stored: Callable[[], None] | None = None,
+    ) -> bool:
+        """Hand one reading to the sink; a sink that raises never stops the driver. Return whether it took it.
+
+        An error about the reading itself is a reject (``intake failed``) and ``on_stored`` still runs,
+        so the message ends; a storage fault leaves ``on_stored`` unrun, so a broker keeps the message.
+        """
+        try:
+            self.sink.reading(value, ts=ts, event_id=event_id, on_stored=on_stored)
+        except Exception as exc:
+            if storage_fault(exc):
+                _intake_log.error("%s: reading not stored, storage fault: %s", self.describe(), exc)
+                return False
+            _intake_log.exception("%s: the plant failed on a reading", self.describe())
+            self.reject("intake failed", f"{type(exc).__name__} on reading {excerpt(value, 40)}")
+            if on_stored is not None:
+                on_stored()
+            return False
+        return True
 
     @abc.abstractmethod
     async def run(self) -> None:

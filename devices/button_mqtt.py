@@ -9,13 +9,14 @@ section (``context.shared["mqtt"]``), with optional host/port overrides.
 from __future__ import annotations
 
 import asyncio
-import json
+import logging
 import re
 import threading
 from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.payload import BadJson, excerpt, load_json
 from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton, ButtonConfigBase
 from devices.base import SourceContext
 from devices.mqtt import broker_settings, new_client, refusal_is_final
@@ -37,28 +38,39 @@ class MqttButtonConfig(ButtonConfigBase):
     )
 
 
+MAX_NAME = 64  # the longest station or category the API takes
+
+log = logging.getLogger(__name__)
+
+
 class BadPress(ValueError):
-    """A button message that does not say a usable action."""
+    """A button message that does not say a usable action; ``reason`` is its short name (metrics)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 def parse_press(payload: bytes, config: MqttButtonConfig) -> tuple[str, str, str]:
     """Return (action, station, category) from a payload, or raise BadPress saying why."""
     try:
-        document = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise BadPress(f"payload {payload[:60]!r} is not JSON") from None
+        document = load_json(payload)
+    except BadJson as exc:
+        raise BadPress(exc.reason, f"payload {excerpt(payload)}: {exc}") from None
     if not isinstance(document, dict):
-        raise BadPress(f"payload {payload[:60]!r} is not a JSON object")
+        raise BadPress("not a JSON object", f"payload {excerpt(payload)} is not a JSON object")
     action = document.get("action", "raise")
-    if action not in BUTTON_ACTIONS:
-        raise BadPress(f"action {action!r} is not raise, acknowledge or resolve")
+    if not isinstance(action, str) or action not in BUTTON_ACTIONS:
+        raise BadPress("bad action", f"action {excerpt(action)} is not raise, acknowledge or resolve")
     found: dict[str, str] = {}
     for name, default in (("station", config.station), ("category", config.category)):
         value = document.get(name, default)
         if not isinstance(value, str) or not value:
-            raise BadPress(f"no {name} in {payload[:60]!r} and none configured")
+            raise BadPress(f"no {name}", f"no {name} in {excerpt(payload)} and none configured")
+        if len(value) > MAX_NAME:
+            raise BadPress(f"bad {name}", f"{name} {excerpt(value)} is longer than {MAX_NAME} characters")
         found[name] = value
-    return str(action), found["station"], found["category"]
+    return action, found["station"], found["category"]
 
 
 class MqttAndonButton(AndonButton):
@@ -78,11 +90,17 @@ class MqttAndonButton(AndonButton):
         return self.config.id or f"mqtt {self.config.topic}"
 
     def handle(self, payload: bytes) -> bool:
-        """Perform what one message asks; log and drop a bad one. Return whether it was done."""
+        """Perform what one message asks; count, log and drop a bad one. Return whether it was done.
+
+        Total over any payload: nothing a message holds can raise out of here.
+        """
         try:
             action, station, category = parse_press(payload, self.config)
         except BadPress as exc:
-            self.faults.fault(f"message on {self.config.topic} rejected: {exc}")
+            self.reject(exc.reason, f"message on {self.config.topic}: {exc}")
+            return False
+        except Exception as exc:  # a payload no rule foresaw is still refused, never fatal
+            self.reject("unreadable", f"message on {self.config.topic}: {type(exc).__name__}")
             return False
         self.faults.ok()
         return self.perform(action, station, category)
@@ -98,7 +116,10 @@ class MqttAndonButton(AndonButton):
         self.subscribed.set()
 
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
-        self.handle(message.payload)
+        try:
+            self.handle(message.payload)
+        except Exception:  # an escaping exception would end paho's network thread (and the button)
+            log.exception("%s: failed on a message", self.describe())
 
     def _stop(self, reason: str) -> None:
         stopped, loop = self._stopped, self._loop

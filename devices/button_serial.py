@@ -20,6 +20,7 @@ from devices.base import SourceContext
 from devices.registry import register_button
 
 MAX_LINE = 256
+MAX_NAME = 64  # the longest station or category the API takes
 _KEYWORDS = {"RAISE": "raise", "ACK": "acknowledge", "ACKNOWLEDGE": "acknowledge", "RESOLVE": "resolve"}
 
 
@@ -53,6 +54,8 @@ def parse_command(line: str, config: SerialButtonConfig) -> tuple[str, str, str]
         raise ValueError("no station given and none configured")
     if category is None:
         raise ValueError("no category given and none configured")
+    if len(station) > MAX_NAME or len(category) > MAX_NAME:
+        raise ValueError(f"station and category take at most {MAX_NAME} characters")
     return action, station, category
 
 
@@ -73,14 +76,20 @@ class SerialAndonButton(AndonButton):
         return self.config.id or f"serial {self.config.port}"
 
     def handle_line(self, raw: bytes) -> str:
-        """Perform one command line; return the answer line (without line end)."""
+        """Perform one command line; return the answer line (without line end). Total over any bytes."""
         try:
             text = raw.decode("ascii").strip()
+            if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text):
+                raise UnicodeDecodeError("ascii", raw, 0, len(raw), "control character")
             action, station, category = parse_command(text, self.config)
         except (UnicodeDecodeError, ValueError) as exc:
-            reason = "not ASCII" if isinstance(exc, UnicodeDecodeError) else str(exc)
-            self.faults.fault(f"line {raw[:60]!r} rejected: {reason}")
+            kind, reason = ("not text", "not printable ASCII") if isinstance(exc, UnicodeDecodeError) else (
+                "bad command", str(exc))
+            self.reject(kind, f"line {raw[:60]!r}: {reason}")
             return f"ERR {reason}"
+        except Exception as exc:  # a line no rule foresaw is still answered, never fatal
+            self.reject("unreadable", f"line {raw[:60]!r}: {type(exc).__name__}")
+            return "ERR unreadable line"
         self.faults.ok()
         word = {"raise": "RAISE", "acknowledge": "ACK", "resolve": "RESOLVE"}[action]
         done = self.perform(action, station, category)
@@ -134,7 +143,7 @@ class SerialAndonButton(AndonButton):
                 for line in self.feed(data):
                     if len(line) > MAX_LINE:
                         answer = f"ERR line longer than {MAX_LINE} bytes"
-                        self.faults.fault(f"line of {len(line)}+ bytes rejected")
+                        self.reject("too long", f"line of {len(line)}+ bytes")
                     else:
                         answer = await asyncio.to_thread(self.handle_line, line)
                     if self.config.reply:

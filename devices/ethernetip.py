@@ -206,9 +206,9 @@ class EthernetIpSource(CountSource):
         if self.config.mode == "pulse":
             # The first read only learns the state: a BOOL already true is not a new part.
             if self._flag.rose(bool(value)):
-                self.sink.reading(1, ts=now)
+                self.deliver(1, ts=now)
             return
-        self.sink.reading(value, ts=now)
+        self.deliver(value, ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
         self._flag.forget()

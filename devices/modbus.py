@@ -282,11 +282,11 @@ class ModbusSource(CountSource):
             if c.mode == "pulse":
                 # The first poll only learns the state: a coil already on is not a new part.
                 if self._coil.rose(bit == 1):
-                    self.sink.reading(1, ts=now)
+                    self.deliver(1, ts=now)
             else:
-                self.sink.reading(bit, ts=now)
+                self.deliver(bit, ts=now)
             return
-        self.sink.reading(decode_words(values, word_order=c.word_order, signed=c.signed), ts=now)
+        self.deliver(decode_words(values, word_order=c.word_order, signed=c.signed), ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
         self._coil.forget()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import threading
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from andon.payload import INT_LIMIT, BadJson, excerpt, load_json, text_problem
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -25,6 +24,8 @@ if TYPE_CHECKING:
     from andon.config.schema import MqttConfig
 
 log = logging.getLogger(__name__)
+
+MAX_EVENT_ID = 128  # the longest event id the plant keeps
 
 # Connection refusals worth retrying: the broker is there but cannot take us right now.
 _TRANSIENT_REFUSALS = {"Server unavailable", "Server busy", "Connection rate exceeded"}
@@ -69,27 +70,31 @@ class MqttReading:
 def _whole_number(raw: Any, what: str) -> int:
     """Return ``raw`` as an int, or reject it."""
     if isinstance(raw, bool) or raw is None or isinstance(raw, (dict, list)):
-        raise RejectedPayload("not a number", f"{what} is {json.dumps(raw)}")
+        raise RejectedPayload("not a number", f"{what} is {excerpt(raw)}")
     if isinstance(raw, str):
         text = raw.strip()
         if "_" in text:  # Python would read 1_000; a device never means that
-            raise RejectedPayload("not a number", f"{what} is {raw[:40]!r}")
+            raise RejectedPayload("not a number", f"{what} is {excerpt(raw)}")
+        if len(text.lstrip("+-")) > 19 and text.lstrip("+-").isdigit():
+            raise RejectedPayload("number out of range", f"{what} is a {len(text.lstrip('+-'))}-digit number")
         try:
             raw = int(text)
         except ValueError:
             try:
                 raw = float(text)
             except ValueError:
-                raise RejectedPayload("not a number", f"{what} is {raw[:40]!r}") from None
+                raise RejectedPayload("not a number", f"{what} is {excerpt(raw)}") from None
     if isinstance(raw, float):
         if not math.isfinite(raw):
             raise RejectedPayload("not a number", f"{what} is {raw}")
         if not raw.is_integer():
             raise RejectedPayload("not a whole number", f"{what} is {raw}")
-        return int(raw)
+        raw = int(raw)
     if isinstance(raw, int):
+        if not -INT_LIMIT <= raw < INT_LIMIT:
+            raise RejectedPayload("number out of range", f"{what} is {excerpt(raw)}, beyond 64 bits")
         return raw
-    raise RejectedPayload("not a number", f"{what} is {raw!r}")
+    raise RejectedPayload("not a number", f"{what} is {excerpt(raw)}")
 
 
 def _event_time(raw: Any, field: str) -> float:
@@ -98,18 +103,40 @@ def _event_time(raw: Any, field: str) -> float:
         with contextlib.suppress(ValueError):
             raw = float(raw)
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
-        if not math.isfinite(raw):
-            raise RejectedPayload("bad time", f"{field} is {raw}")
-        return float(raw)
+        try:
+            ts = float(raw)
+        except OverflowError:
+            ts = math.inf
+        if not math.isfinite(ts):
+            raise RejectedPayload("bad time", f"{field} is {excerpt(raw)}")
+        return ts
     if isinstance(raw, str):
         try:
             parsed = datetime.fromisoformat(raw.strip())
         except ValueError:
-            raise RejectedPayload("bad time", f"{field} {raw[:40]!r} is not ISO 8601") from None
+            raise RejectedPayload("bad time", f"{field} {excerpt(raw)} is not ISO 8601") from None
         if parsed.tzinfo is None:
-            raise RejectedPayload("bad time", f"{field} {raw[:40]!r} has no UTC offset")
-        return parsed.timestamp()
-    raise RejectedPayload("bad time", f"{field} is {json.dumps(raw)}")
+            raise RejectedPayload("bad time", f"{field} {excerpt(raw)} has no UTC offset")
+        try:
+            return parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            raise RejectedPayload("bad time", f"{field} {excerpt(raw)} is beyond the calendar") from None
+    raise RejectedPayload("bad time", f"{field} is {excerpt(raw)}")
+
+
+def _event_id(raw: Any, field: str) -> str | None:
+    """Return the event id as text, or reject one that cannot be stored or compared."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int, float)):
+        return None
+    text = str(raw)
+    problem = text_problem(text)
+    if problem is None and len(text) > MAX_EVENT_ID:
+        problem = f"is longer than {MAX_EVENT_ID} characters"
+    if problem is None and any(ord(c) < 32 or ord(c) == 127 for c in text):
+        problem = "holds a control character"
+    if problem is not None:
+        raise RejectedPayload("bad id", f"{field} {excerpt(text)} {problem}")
+    return text
 
 
 def _lookup(document: dict[str, Any], path: str) -> tuple[bool, Any]:
@@ -131,14 +158,14 @@ def parse_payload(payload: bytes, config: MqttSourceConfig, received_at: float) 
     if config.field is None:
         return MqttReading(_whole_number(text, "payload"), received_at, None)
     try:
-        document = json.loads(text)
-    except ValueError:
-        raise RejectedPayload("not JSON", f"payload {text[:40]!r}") from None
+        document = load_json(text)
+    except BadJson as exc:
+        raise RejectedPayload(exc.reason, f"payload {excerpt(text, 40)}: {exc}") from None
     if not isinstance(document, dict):
-        raise RejectedPayload("not a JSON object", f"payload {text[:40]!r}")
+        raise RejectedPayload("not a JSON object", f"payload {excerpt(text, 40)}")
     found, raw = _lookup(document, config.field)
     if not found:
-        raise RejectedPayload("missing field", f"no {config.field!r} in {text[:60]!r}")
+        raise RejectedPayload("missing field", f"no {config.field!r} in {excerpt(text)}")
     value = _whole_number(raw, config.field)
     ts = received_at
     if config.time_field is not None:
@@ -148,8 +175,8 @@ def parse_payload(payload: bytes, config: MqttSourceConfig, received_at: float) 
     event_id = None
     if config.id_field is not None:
         found, raw_id = _lookup(document, config.id_field)
-        if found and isinstance(raw_id, (str, int, float)) and not isinstance(raw_id, bool):
-            event_id = str(raw_id)
+        if found:
+            event_id = _event_id(raw_id, config.id_field)
     return MqttReading(value, ts, event_id)
 
 
@@ -371,7 +398,9 @@ class BrokerConnection:
         try:
             self._dispatch(message, generation)
         except Exception:  # an escaping exception would end paho's network thread
-            log.exception("MQTT %s: failed to handle a message on %s", self.address, message.topic)
+            # Only routing can fail here (each source's handling is guarded): end the message.
+            log.exception("MQTT %s: failed to route a message; acknowledged and dropped", self.address)
+            self._ack(message.mid, message.qos, generation)
 
     def _dispatch(self, message: Any, generation: int) -> None:
         from paho.mqtt.client import topic_matches_sub
@@ -387,7 +416,13 @@ class BrokerConnection:
                 return
         delivery = _Delivery(message.mid, message.qos, generation, len(targets))
         for source in targets:
-            source.handle_message(message, self._settler(delivery))
+            settle = self._settler(delivery)
+            try:
+                source.handle_message(message, settle)
+            except Exception:  # never leave the message unacknowledged because one source broke
+                log.exception("%s: failed on a message from %s", source.describe(), message.topic)
+                source.rejected["unreadable"] += 1
+                settle()
 
     def _settler(self, delivery: _Delivery) -> Callable[[], None]:
         done = threading.Event()
@@ -429,8 +464,6 @@ class MqttSource(CountSource):
 
     def __init__(self, config: MqttSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
         super().__init__(config, sink, context)
-        self.rejected: Counter[str] = Counter()
-        self._logged_reasons: set[str] = set()
         self.connection: BrokerConnection | None = None
 
     def broker_settings(self) -> MqttConfig:
@@ -450,26 +483,28 @@ class MqttSource(CountSource):
             await asyncio.to_thread(connection.detach, self)
 
     def handle_message(self, message: Any, stored: Callable[[], None]) -> None:
-        """Parse one message and pass it on; ``stored`` acknowledges it to the broker."""
-        if message.retain and self.config.mode != "cumulative":
-            # A retained message is an old value replayed on subscribe, not a new part.
-            log.debug("%s: retained message on %s skipped", self.describe(), message.topic)
-            stored()
-            return
+        """Parse one message and pass it on; ``stored`` acknowledges it to the broker.
+
+        Total over any payload: a message is stored and then acknowledged, or rejected (reason,
+        log, metric) and acknowledged. Only a storage fault leaves it unacknowledged, for the broker
+        to deliver again after the next reconnect.
+        """
         try:
+            if message.retain and self.config.mode != "cumulative":
+                # A retained message is an old value replayed on subscribe, not a new part.
+                log.debug("%s: retained message on %s skipped", self.describe(), message.topic)
+                stored()
+                return
             reading = parse_payload(message.payload, self.config, self.context.clock.now())
         except RejectedPayload as exc:
-            self.rejected[exc.reason] += 1
-            level = logging.DEBUG if exc.reason in self._logged_reasons else logging.WARNING
-            self._logged_reasons.add(exc.reason)
-            log.log(level, "%s: rejected message on %s: %s", self.describe(), message.topic, exc)
+            self.reject(exc.reason, f"message on {message.topic}: {exc}")
             stored()  # acknowledged so the broker does not redeliver garbage forever
             return
-        try:
-            self.sink.reading(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored)
-        except Exception:
-            # Not acknowledged: the broker redelivers it after the next reconnect.
-            log.exception("%s: the sink failed on a message from %s", self.describe(), message.topic)
+        except Exception as exc:  # a payload no rule foresaw still ends: refused and acknowledged
+            self.reject("unreadable", f"message on {message.topic}: {type(exc).__name__}")
+            stored()
+            return
+        self.deliver(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored)
 
     def describe(self) -> str:
         """Say which broker and topic this source reads."""

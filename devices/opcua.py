@@ -212,9 +212,9 @@ class OpcuaSource(CountSource):
         if c.mode == "pulse":
             # A part-done flag: count each change to non-zero; the first value only learns it.
             if self._flag.rose(bool(value)):
-                self.sink.reading(1, ts=ts)
+                self.deliver(1, ts=ts)
             return
-        self.sink.reading(value, ts=ts)
+        self.deliver(value, ts=ts)
 
     def _fault(self, fault: SourceFault) -> None:
         self._flag.forget()

@@ -253,9 +253,9 @@ class S7Source(CountSource):
         if self.config.mode == "pulse":
             # A part-done flag: count each change from 0 to non-zero; the first read only learns it.
             if self._flag.rose(value != 0):
-                self.sink.reading(1, ts=now)
+                self.deliver(1, ts=now)
             return
-        self.sink.reading(value, ts=now)
+        self.deliver(value, ts=now)
 
     def _fault(self, fault: PlcFault) -> None:
         self._flag.forget()

@@ -12,6 +12,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator
 
 from andon.extras import PYSERIAL
+from andon.payload import text_problem
 from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
 from devices.registry import register_source
 
@@ -86,11 +87,9 @@ class SerialLineSource(CountSource):
 
     def __init__(self, config: SerialSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
         super().__init__(config, sink, context)
-        self.rejected = 0
         self.accepted = 0
         self._pattern = re.compile(config.regex)
         self._newline = config.newline.encode(config.encoding)
-        self._warned_garbage = False
 
     async def run(self) -> None:
         """Read lines until cancelled, reopening the port when it vanishes."""
@@ -181,31 +180,44 @@ class SerialLineSource(CountSource):
             if not skipping:
                 for line in lines:
                     if len(line) > limit:
-                        self._reject(line[:64], f"line longer than {limit} bytes")
+                        self._reject("too long", line, f"line longer than {limit} bytes")
                     else:
                         self.handle_line(line)
             if len(buffer) > limit:
                 if not skipping:
-                    self._reject(buffer[:64], f"no line end within {limit} bytes")
+                    self._reject("too long", buffer, f"no line end within {limit} bytes")
                 skipping = True
                 keep = len(self._newline) - 1  # a line end may straddle two reads
                 buffer = buffer[-keep:] if keep else b""
 
     def handle_line(self, raw: bytes) -> None:
-        """Decode and match one line; hand a match to the sink, count anything else as rejected."""
+        """Decode and match one line; hand a match to the sink, count anything else as rejected.
+
+        Total over any bytes: a line that raises anywhere is a reject, and reading goes on.
+        """
+        try:
+            self._handle_line(raw)
+        except Exception as exc:  # a line no rule foresaw must not end the reader thread
+            self._reject("unreadable", raw, type(exc).__name__)
+
+    def _handle_line(self, raw: bytes) -> None:
         try:
             text = raw.decode(self.config.encoding).strip("\r\n")
         except UnicodeDecodeError as exc:
-            self._reject(raw, f"undecodable bytes ({exc.reason})")
+            self._reject("undecodable", raw, f"undecodable bytes ({exc.reason})")
             return
         if not text.strip():
             return  # blank lines (e.g. CR LF pairs split oddly) carry nothing
         match = self._pattern.search(text)
         if match is None:
-            self._reject(raw, "line does not match the regex")
+            self._reject("no match", raw, "line does not match the regex")
             return
         groups = match.groupdict()
         count_text = (groups.get("count") or "").strip()
+        digits = count_text.lstrip("+-")
+        if len(digits) > 19 and digits.isdigit():
+            self._reject("number out of range", raw, f"a {len(digits)}-digit count is beyond 64 bits")
+            return
         value: Any
         try:
             value = int(count_text)
@@ -213,21 +225,19 @@ class SerialLineSource(CountSource):
             value = count_text  # the collector refuses non-numbers with its own reason and metric
         ts = groups.get("ts") or self.context.clock.now()
         event_id = groups.get("id") or None
+        if event_id is not None:
+            problem = text_problem(event_id)
+            if problem is None and any(ord(c) < 32 or ord(c) == 127 for c in event_id):
+                problem = "holds a control character"
+            if problem is not None:
+                self._reject("bad id", raw, f"event id {problem}")
+                return
         self.accepted += 1
-        self.sink.reading(value, ts=ts, event_id=event_id)
+        self.deliver(value, ts=ts, event_id=event_id)
 
-    def _reject(self, raw: bytes, why: str) -> None:
-        self.rejected += 1
-        level = logging.DEBUG if self._warned_garbage else logging.WARNING
-        self._warned_garbage = True
-        log.log(
-            level,
-            "serial %s: rejected %r: %s (%d so far)",
-            self.config.port,
-            raw[:64],
-            why,
-            self.rejected,
-        )
+    def _reject(self, reason: str, raw: bytes, why: str) -> None:
+        so_far = sum(self.rejected.values()) + 1
+        self.reject(reason, f"serial {self.config.port}: {raw[:64]!r}: {why} ({so_far} so far)")
 
     def describe(self) -> str:
         """Say which port and settings this source reads."""

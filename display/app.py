@@ -89,11 +89,13 @@ class Board:
         )
 
 
-def make_feed(server: str, line: str, layout: str, clock: Clock, stale_after: float) -> ApiFeed:
-    """Return the client for the layout."""
+def make_feed(
+    server: str, line: str, layout: str, clock: Clock, stale_after: float, token: str | None = None
+) -> ApiFeed:
+    """Return the client for the layout (with the bearer token, when the plant's reads need one)."""
     if layout == "plant":
-        return PlantClient(server, clock=clock, stale_after=stale_after)
-    return LineClient(server, line, clock=clock, stale_after=stale_after)
+        return PlantClient(server, clock=clock, stale_after=stale_after, token=token)
+    return LineClient(server, line, clock=clock, stale_after=stale_after, token=token)
 
 
 def snapshot(feed: ApiFeed, board: Board, size: tuple[int, int], path: str, clock: Clock, stale_after: float) -> int:
@@ -124,13 +126,14 @@ def run(
     websocket: bool = True,
     duration: float | None = None,
     stop: threading.Event | None = None,
+    token: str | None = None,
 ) -> int:
     """Run the display until quit (or ``duration`` seconds, or ``stop``); return the exit status."""
     clock = clock or SystemClock()
     tz = tz or datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     if layout not in ("line", "plant"):
         raise ValueError(f"layout must be 'line' or 'plant', not {layout!r}")
-    feed = make_feed(server, line, layout, clock, stale_after)
+    feed = make_feed(server, line, layout, clock, stale_after, token)
     try:
         if snapshot_path:
             board = Board(layout, line, size or DEFAULT_SIZE, tz)
@@ -184,7 +187,7 @@ def _loop(
     poller = Poller(feed.fetch, poll_interval, feed.fetch_wanted)
     listener = None
     if websocket:
-        listener = WebSocketListener(websocket_url(feed.server), feed.apply_message)
+        listener = WebSocketListener(websocket_url(feed.server), feed.apply_message, headers=feed.headers)
     poller.start()
     if listener is not None:
         listener.start()
@@ -218,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of ``andon display``."""
     p = argparse.ArgumentParser(prog="andon display", description="Fullscreen line board.")
     p.add_argument("--server", default="http://127.0.0.1:8000", help="API base URL")
+    p.add_argument("--token", help="bearer token, when the server's reads need one (default: $ANDON_TOKEN)")
     p.add_argument("--line", default="", help="line id (required for --layout line)")
     p.add_argument("--layout", choices=("line", "plant"), default="line")
     p.add_argument("--snapshot", metavar="OUT.PNG", help="render one frame to a PNG and exit")
@@ -263,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         tz=tz,
         poll_interval=args.poll_interval,
         websocket=not args.no_websocket,
+        token=args.token or os.environ.get("ANDON_TOKEN") or None,
     )
 
 

@@ -66,11 +66,14 @@ class ApiFeed:
         stale_after: float = 5.0,
         timeout: float = 2.0,
         http: httpx.Client | None = None,
+        token: str | None = None,
     ) -> None:
         self.server = server.rstrip("/")
         self.clock = clock
         self.stale_after = stale_after
-        self._http = http or httpx.Client(base_url=self.server, timeout=timeout)
+        # A plant with closed reads (auth.public_read false) needs the token, in a header, never the URL.
+        self.headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = http or httpx.Client(base_url=self.server, timeout=timeout, headers=self.headers)
         self._lock = threading.Lock()
         self._snapshot = FeedSnapshot()
         self._faulted = False

@@ -35,8 +35,10 @@ class WebSocketListener:
         *,
         first_backoff: float = 1.0,
         max_backoff: float = 30.0,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.url = url
+        self.headers = dict(headers or {})  # e.g. Authorization: the token never goes in the URL
         self.on_message = on_message
         self.first_backoff = first_backoff
         self.max_backoff = max_backoff
@@ -66,7 +68,7 @@ class WebSocketListener:
         backoff = self.first_backoff
         while not self._stop.is_set():
             try:
-                with connect(self.url, open_timeout=5, close_timeout=1) as ws:
+                with connect(self.url, open_timeout=5, close_timeout=1, additional_headers=self.headers) as ws:
                     self._ws = ws
                     self.connected.set()
                     backoff = self.first_backoff

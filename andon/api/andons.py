@@ -26,6 +26,7 @@ from andon.api.security import Operator, Reader, Supervisor
 from andon.board import board_dict
 from andon.counting import RejectedReading, parse_instant
 from andon.line import LineRuntime
+from andon.payload import excerpt
 from andon.problems import ProblemService
 from andon.summary import Summaries
 
@@ -49,8 +50,10 @@ def get_problems(services: Annotated[Services, Depends(get_services)]) -> Proble
 def _epoch(text: str, what: str) -> float:
     try:
         return parse_instant(text)
-    except RejectedReading:
-        raise HTTPException(422, f"{what} {text!r} is not a time (ISO 8601 with offset, or epoch seconds)") from None
+    except RejectedReading as exc:
+        raise HTTPException(
+            422, f"{what} {excerpt(text)} is not a time (ISO 8601 with offset, or epoch seconds): {exc}"
+        ) from None
 
 
 # --- andon calls -------------------------------------------------------------------------

@@ -21,21 +21,56 @@ from andon import __version__
 from andon.andons import AndonService
 from andon.api import andons, lines, pages, stream
 from andon.api.deps import Services
+from andon.api.guard import RequestGuard
+from andon.api.security import Reader
 from andon.auth import TokenBook
 from andon.errors import ServiceError
 from andon.live import LiveHub
+from andon.payload import excerpt
 from andon.problems import ProblemService
 from andon.webhook import WebhookSender
 
 log = logging.getLogger(__name__)
 
 
-def _validation_message(exc: RequestValidationError) -> str:
-    parts = []
-    for error in exc.errors():
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{where}: {error.get('msg', 'invalid')}")
+MAX_ERRORS_SHOWN = 10  # a body with hundreds of bad items gets the first ten and a count
+MAX_INPUTS_QUOTED = 3  # each quoted in at most 60 characters: no answer echoes more than 180 of input
+MAX_DETAIL = 500
+
+
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(excerpt(p, 40) if isinstance(p, str) and len(p) > 40 else str(p)
+                    for p in error.get("loc", ()) if p != "body") or "body"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    parts = [f"{_where(e)}: {str(e.get('msg', 'invalid'))[:200]}" for e in errors[:MAX_ERRORS_SHOWN]]
+    if len(errors) > MAX_ERRORS_SHOWN:
+        parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
     return "; ".join(parts)
+
+
+def _shown_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Return the validation errors as JSON-safe dicts, quoting at most a short excerpt of the input."""
+    shown = []
+    for index, error in enumerate(errors[:MAX_ERRORS_SHOWN]):
+        item: dict[str, Any] = {
+            "type": str(error.get("type", "")),
+            "loc": [p if isinstance(p, int) else excerpt(p, 40) if len(str(p)) > 40 else str(p)
+                    for p in error.get("loc", ())],
+            "msg": str(error.get("msg", ""))[:200],
+        }
+        if index < MAX_INPUTS_QUOTED and "input" in error:
+            item["input"] = excerpt(error["input"], 60)
+        shown.append(item)
+    return shown
+
+
+def _short(detail: Any) -> Any:
+    """Cap an error's detail text, so no answer repeats a long input."""
+    if isinstance(detail, str) and len(detail) > MAX_DETAIL:
+        return detail[: MAX_DETAIL - 3] + "..."
+    return detail
 
 
 def attach_services(services: Services) -> None:
@@ -115,15 +150,16 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc), "errors": _jsonable(exc.errors())}, 422)
+        errors = list(exc.errors())
+        return JSONResponse({"detail": _validation_message(errors), "errors": _shown_errors(errors)}, 422)
 
     @app.exception_handler(ServiceError)
     async def _refused(_request: Request, exc: ServiceError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, exc.status)
+        return JSONResponse({"detail": _short(str(exc))}, exc.status)
 
     @app.exception_handler(HTTPException)
     async def _http(_request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": _short(exc.detail)}, exc.status_code, headers=exc.headers)
 
     @app.exception_handler(SQLAlchemyError)
     async def _storage(_request: Request, exc: SQLAlchemyError) -> JSONResponse:
@@ -147,10 +183,12 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         return JSONResponse(body)
 
     @app.get("/metrics", tags=["system"], response_class=Response)
-    def metrics() -> Response:
-        """Return the Prometheus metrics."""
+    def metrics(_reader: Reader) -> Response:
+        """Return the Prometheus metrics (a token when reads are not public)."""
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
+    api = services.config.api
+    app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, body_timeout=api.header_timeout_seconds)
     app.include_router(lines.router)
     app.include_router(andons.router)
     app.include_router(stream.router)
@@ -173,10 +211,3 @@ async def _escalate_forever(service: AndonService, period: float) -> None:
             failing = False
         await asyncio.sleep(period)
 
-
-def _jsonable(errors: Any) -> Any:
-    out = []
-    for error in errors:
-        out.append({k: (v if isinstance(v, str | int | float | list | tuple | type(None)) else str(v))
-                    for k, v in error.items() if k != "ctx"})
-    return out

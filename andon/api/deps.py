@@ -10,6 +10,7 @@ from fastapi import HTTPException, Request
 from andon.clock import Clock
 from andon.config.schema import Config
 from andon.line import LineRuntime
+from andon.payload import excerpt
 from andon.plant import Plant, UnknownLine
 from andon.storage.store import Store
 
@@ -41,4 +42,4 @@ def get_line(line: str, request: Request) -> LineRuntime:
     try:
         return get_plant(request).line(line)
     except UnknownLine:
-        raise HTTPException(404, f"no line {line!r}; GET /api/lines lists the lines") from None
+        raise HTTPException(404, f"no line {excerpt(line)}; GET /api/lines lists the lines") from None

@@ -13,6 +13,7 @@ from andon.api.deps import Services, get_line, get_services
 from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
+from andon.counting import FIRST_DATE, LAST_DATE
 from andon.line import HTTP_SOURCE, LineRuntime, iso
 
 router = APIRouter(prefix="/api", tags=["lines"])
@@ -60,7 +61,9 @@ def get_board(
     _reader: Reader,
     line: Annotated[LineRuntime, Depends(get_line)],
     services: Annotated[Services, Depends(get_services)],
-    date: Annotated[Date | None, Query(description="Local date the shift starts on.")] = None,
+    date: Annotated[
+        Date | None, Query(description="Local date the shift starts on.", ge=FIRST_DATE, le=LAST_DATE)
+    ] = None,
     shift: Annotated[str | None, Query(description="Shift id.", max_length=64)] = None,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Any:

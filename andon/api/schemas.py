@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from andon.counting import FIRST_DATE, LAST_DATE
+
+
+def _not_a_boolean(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a number is needed here, not true or false")
+    return value
+
+
+def _printable(value: str | None) -> str | None:
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not hold control characters")
+    return value
+
+
+# JSON true/false would pass as 1/0 in pydantic's lax mode; a count or a takt is never a boolean.
+NoBool = BeforeValidator(_not_a_boolean)
+# The dates a shift calendar holds (a date past them cannot be turned into shift times).
+PlantDate = Annotated[date, Field(ge=FIRST_DATE, le=LAST_DATE)]
+RecordRef = Annotated[int, Field(ge=1, le=2_147_483_647), NoBool]
+RowStart = Annotated[str, Field(max_length=64)]
 
 
 class Strict(BaseModel):
@@ -149,9 +171,13 @@ class BoardOut(BaseModel):
 class CountIn(Strict):
     """Parts counted by a device that speaks HTTP."""
 
-    count: int = Field(1, ge=0, le=1_000_000, description="Parts in this event.")
-    ts: float | str | None = Field(None, description="Event time: epoch seconds or ISO 8601 with offset.")
-    id: str | None = Field(None, max_length=128, description="Event id; repeats are counted once.")
+    count: Annotated[int, NoBool] = Field(1, ge=0, le=1_000_000, description="Parts in this event.")
+    ts: Annotated[float | Annotated[str, Field(max_length=64)] | None, NoBool] = Field(
+        None, description="Event time: epoch seconds or ISO 8601 with offset."
+    )
+    id: Annotated[str | None, AfterValidator(_printable)] = Field(
+        None, max_length=128, description="Event id; repeats are counted once."
+    )
     kind: Literal["good", "scrap"] = Field("good", description="Good parts or scrap.")
     manual: bool = Field(False, description="Counted by a person, not a machine (marked on the board).")
     buffered: bool = Field(False, description="Held by an edge collector while the server was away.")
@@ -241,9 +267,9 @@ class ProblemIn(Strict):
     category: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=10_000)
     owner: str | None = Field(None, max_length=128)
-    due_date: date | None = None
-    andon_call_ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(default_factory=list, max_length=100)
-    rows: list[str] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
+    due_date: PlantDate | None = None
+    andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
+    rows: list[RowStart] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
 
 
 class ProblemPatch(Strict):
@@ -253,13 +279,13 @@ class ProblemPatch(Strict):
     category: str | None = Field(None, max_length=64)
     description: str | None = Field(None, max_length=10_000)
     owner: str | None = Field(None, max_length=128)
-    due_date: date | None = None
+    due_date: PlantDate | None = None
     root_cause: str | None = Field(None, max_length=10_000)
     countermeasure: str | None = Field(None, max_length=10_000)
-    countermeasure_date: date | None = None
+    countermeasure_date: PlantDate | None = None
     status: Status | None = None
-    andon_call_ids: list[Annotated[int, Field(ge=1, le=2_147_483_647)]] = Field(default_factory=list, max_length=100)
-    rows: list[str] | None = Field(None, max_length=100)
+    andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
+    rows: list[RowStart] | None = Field(None, max_length=100)
 
 
 class RowLinkOut(BaseModel):
@@ -307,7 +333,7 @@ class NewProblemIn(Strict):
 
     title: str = Field(min_length=1, max_length=200)
     owner: str | None = Field(None, max_length=128)
-    due_date: date | None = None
+    due_date: PlantDate | None = None
     category: str | None = Field(None, max_length=64)
 
 
@@ -316,7 +342,7 @@ class ReasonIn(Strict):
 
     start: str = Field(max_length=64, description="Row start, ISO 8601 with offset or epoch seconds.")
     reason: str = Field(min_length=1, max_length=2000)
-    problem_id: int | None = Field(None, ge=1, le=2_147_483_647)
+    problem_id: RecordRef | None = None
     open_problem: NewProblemIn | None = None
 
 
@@ -339,10 +365,10 @@ class SuggestionOut(BaseModel):
 class PlanIn(Strict):
     """A takt or demand override for one shift."""
 
-    date: date
+    date: PlantDate
     shift: str = Field(min_length=1, max_length=64)
-    takt_seconds: float | None = Field(None, gt=0, le=86400)
-    demand_per_shift: int | None = Field(None, gt=0, le=10_000_000)
+    takt_seconds: Annotated[float | None, NoBool] = Field(None, gt=0, le=86400)
+    demand_per_shift: Annotated[int | None, NoBool] = Field(None, gt=0, le=10_000_000)
 
 
 class AndonStatsOut(BaseModel):

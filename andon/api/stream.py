@@ -1,9 +1,17 @@
-"""The live WebSocket stream: line state and andon events as they happen."""
+"""The live WebSocket stream: line state and andon events as they happen.
+
+Where reads need a token (``auth.public_read: false``) a client proves it with an
+``Authorization: Bearer`` header on the upgrade (the display, edges) or, since browsers cannot set
+headers, with ``{"type": "auth", "token": "..."}`` as its first message within
+``AUTH_SECONDS``. A token in the URL (``/ws?token=``) is refused whatever the setting: URLs end
+up in access logs and browser history.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
@@ -12,21 +20,48 @@ from andon.live import LiveHub
 
 router = APIRouter()
 
+AUTH_SECONDS = 10.0
+TOKEN_IN_URL = 4400  # close codes: 4400 token in the URL, 4401 no valid token
+NO_TOKEN = 4401
+
+
+def _bearer(websocket: WebSocket) -> str:
+    header = websocket.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+async def _first_message_token(websocket: WebSocket) -> str:
+    try:
+        text = await asyncio.wait_for(websocket.receive_text(), AUTH_SECONDS)
+        message = json.loads(text)
+    except (TimeoutError, ValueError, KeyError, RuntimeError):
+        return ""
+    if isinstance(message, dict) and message.get("type") == "auth" and isinstance(message.get("token"), str):
+        return str(message["token"])
+    return ""
+
 
 @router.websocket("/ws")
 async def stream(websocket: WebSocket) -> None:
     """Send every line's state, then each change and andon event, until the client leaves."""
     tokens: TokenBook = websocket.app.state.tokens
+    await websocket.accept()  # accepted first, so a refusal reaches the client with its close reason
+    if "token" in websocket.query_params:
+        await websocket.close(TOKEN_IN_URL, "token in the URL refused (URLs are logged): send an Authorization "
+                              "header or a first message {type: auth}")
+        return
     if not tokens.public_read:
-        token = websocket.query_params.get("token") or ""
-        header = websocket.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            token = header[7:]
+        token = _bearer(websocket)
+        if not token:
+            try:
+                token = await _first_message_token(websocket)
+            except WebSocketDisconnect:
+                return
         if not token or tokens.lookup(token) is None:
-            await websocket.close(code=4401, reason="reads need a token here: /ws?token=...")
+            await websocket.close(NO_TOKEN, "reads need a token: an Authorization header or a first message "
+                                  "{type: auth, token}")
             return
     hub: LiveHub = websocket.app.state.services.extras["hub"]
-    await websocket.accept()
     queue = hub.connect()
 
     async def watch_close() -> None:

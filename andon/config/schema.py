@@ -63,6 +63,19 @@ class ApiConfig(StrictModel):
         "127.0.0.1", description="Address to listen on: 127.0.0.1 for this machine only, 0.0.0.0 for every network."
     )
     port: int = Field(8000, ge=1, le=65535, description="TCP port to listen on.")
+    max_body_bytes: int = Field(
+        262_144, ge=1024, le=64 * 1024 * 1024,
+        description="Largest request body taken; a bigger one gets 413 (the largest real body is ~60 KB).",
+    )
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=3600,
+        description="A request's headers must arrive within this of its first byte, and its body within this "
+        "again; else 408 and the connection is closed.",
+    )
+    idle_timeout_seconds: int = Field(
+        5, ge=1, le=3600,
+        description="A connection with no request in progress is closed after this long without one.",
+    )
 
 
 class TokenConfig(StrictModel):

@@ -33,11 +33,22 @@ const Andon = (() => {
   }
 
   function token() { try { return localStorage.getItem(TOKEN_KEY) || ""; } catch (e) { return ""; } }
+  const streams = [];  // live() states: a new token reconnects them so the stream takes it at once
   function setToken(value) {
     if (value) localStorage.setItem(TOKEN_KEY, value); else localStorage.removeItem(TOKEN_KEY);
+    for (const s of streams) if (s.socket) { s.tokenChanged = true; s.socket.close(); }
   }
 
-  /** Call the JSON API; throws ApiError with the server's `detail` on a 4xx/5xx. */
+  let asking = null;  // one token dialog at a time, however many reads are refused meanwhile
+  function askTokenOnce(why) {
+    if (!asking) asking = askToken(why).finally(() => { asking = null; });
+    return asking;
+  }
+
+  /**
+   * Call the JSON API; throws ApiError with the server's `detail` on a 4xx/5xx. A read refused with
+   * 401 (the plant keeps reads closed: auth.public_read false) asks for the device's token once and retries.
+   */
   async function api(path, options = {}) {
     const headers = { Accept: "application/json" };
     const init = { method: options.method || "GET", headers };
@@ -50,6 +61,9 @@ const Andon = (() => {
     if (text) { try { data = JSON.parse(text); } catch (e) { data = text; } }
     if (!reply.ok) {
       const detail = data && data.detail ? data.detail : reply.status + " " + reply.statusText;
+      if (reply.status === 401 && init.method === "GET" && !options.asked) {
+        if (await askTokenOnce("Reads need a token here: " + detail)) return api(path, { ...options, asked: true });
+      }
       throw new ApiError(reply.status, typeof detail === "string" ? detail : JSON.stringify(detail));
     }
     return data;
@@ -184,6 +198,7 @@ const Andon = (() => {
     let delay = 500;
     let pollTimer = null;
     const state = { connected: false, socket: null };
+    streams.push(state);
     const down = () => {
       state.connected = false;
       document.body.dataset.live = "down";
@@ -191,14 +206,15 @@ const Andon = (() => {
       if (!pollTimer && refresh) pollTimer = setInterval(() => refresh().catch(() => {}), pollSeconds * 1000);
     };
     const connect = () => {
-      // Browsers cannot set headers on a WebSocket; a server without public reads takes ?token=.
-      const t = token();
-      const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws" +
-        (t ? "?token=" + encodeURIComponent(t) : "");
+      // Browsers cannot set headers on a WebSocket, and a token in the URL would land in logs: the
+      // token goes in the first message instead (a server with public reads ignores it).
+      const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws";
       let socket;
       try { socket = new WebSocket(url); } catch (e) { down(); setTimeout(connect, delay); return; }
       state.socket = socket;
       socket.onopen = () => {
+        // Always sent (empty without a token): a server with closed reads answers at once, not after its wait.
+        socket.send(JSON.stringify({ type: "auth", token: token() }));
         state.connected = true;
         delay = 500;
         document.body.dataset.live = "up";
@@ -214,6 +230,7 @@ const Andon = (() => {
       };
       socket.onclose = () => {
         down();
+        if (state.tokenChanged) { state.tokenChanged = false; delay = 500; setTimeout(connect, 50); return; }
         setTimeout(connect, delay);
         delay = Math.min(delay * 2, 8000);
       };

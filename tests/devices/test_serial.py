@@ -128,13 +128,13 @@ def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> N
     with RunningSource(source):
         wait_until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"1\nhello\n\xff\xfe\x80\n  2 \r\n12abc\n\n3\n")
-        wait_until(lambda: len(sink.readings) == 3 and source.rejected == 3)
+        wait_until(lambda: len(sink.readings) == 3 and sum(source.rejected.values()) == 3)
         socat_pair.write(b"-4\n")
         wait_until(lambda: len(sink.readings) == 4)
     assert sink.values() == [1, 2, 3, -4]
     assert [r["ts"] for r in sink.readings] == [T0] * 4
     assert [r["event_id"] for r in sink.readings] == [None] * 4
-    assert source.rejected == 3
+    assert source.rejected == {"no match": 2, "undecodable": 1}
     assert source.accepted == 4
     assert sink.events == [("online", "")]
 
@@ -172,7 +172,7 @@ def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
     with RunningSource(source):
         wait_until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"CNT;a1;1700000001.5;5\r\nCNT;a2;1700000002;7\r\nCNT;bad\r\n")
-        wait_until(lambda: len(sink.readings) == 2 and source.rejected == 1)
+        wait_until(lambda: len(sink.readings) == 2 and source.rejected == {"no match": 1})
     assert sink.readings == [
         {"value": 5, "ts": "1700000001.5", "event_id": "a1", "kind": None},
         {"value": 7, "ts": "1700000002", "event_id": "a2", "kind": None},
@@ -186,13 +186,13 @@ def test_overlong_line_is_one_rejection(socat_pair: SocatPair, split: bool) -> N
         wait_until(lambda: sink.events == [("online", "")])
         if split:  # the line end arrives after the driver has given up on the line
             socat_pair.write(b"9" * 500)
-            wait_until(lambda: source.rejected == 1)
+            wait_until(lambda: source.rejected == {"too long": 1})
             socat_pair.write(b"9" * 500 + b"\n8\n")
         else:
             socat_pair.write(b"9" * 1000 + b"\n8\n")
         wait_until(lambda: len(sink.readings) == 1)
     assert sink.values() == [8]
-    assert source.rejected == 1
+    assert source.rejected == {"too long": 1}
 
 
 def test_vanished_adapter_goes_offline_once_and_comes_back(socat_pair: SocatPair) -> None:
@@ -214,7 +214,7 @@ def test_vanished_adapter_goes_offline_once_and_comes_back(socat_pair: SocatPair
         socat_pair.write(b"3\n4\n5\n")
         wait_until(lambda: len(sink.readings) == 5)
     assert sink.values() == [1, 2, 3, 4, 5]
-    assert source.rejected == 0
+    assert source.rejected == {}
 
 
 def test_missing_port_at_start_is_offline_once(tmp_path: Path) -> None:

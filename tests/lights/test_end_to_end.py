@@ -369,7 +369,7 @@ def test_edge_with_a_wrong_token_never_feeds_the_light(remote: LineServer, clock
     finally:
         edge.stop()
     errors = [r for r in caplog.records if r.levelname == "ERROR" and "live stream" in r.getMessage()]
-    assert len(errors) == 1 and "403" in errors[0].getMessage()
+    assert len(errors) == 1 and "4401" in errors[0].getMessage() and "reads need a token" in errors[0].getMessage()
 
 
 def test_remote_actions_say_what_the_server_refused(remote: LineServer) -> None:

@@ -1,0 +1,83 @@
+"""Hostile messages to andon buttons: each is refused with a reason on /metrics, and the button lives on."""
+
+from __future__ import annotations
+
+import json
+import os
+from types import SimpleNamespace
+
+from andon.clock import ManualClock
+from andon.config.schema import MqttConfig
+from collector.outputs import ButtonRejects
+from devices.base import SourceContext
+from devices.button_mqtt import MqttAndonButton, MqttButtonConfig
+from devices.button_serial import SerialAndonButton, SerialButtonConfig
+from tests.conftest import Mosquitto, wait_until
+from tests.lights.conftest import RecordingActions
+from tests.lights.test_button_mqtt_serial import T0, PtyBox, Running, publish
+
+TOPIC = "plant/line1/andon-buttons"
+
+
+def exported(button: object) -> dict[tuple[str, str], float]:
+    """Return the button reject counters as /metrics exports them: (button, reason) -> value."""
+    family = next(iter(ButtonRejects(SimpleNamespace(buttons=[button])).collect()))  # type: ignore[arg-type]
+    return {(s.labels["button"], s.labels["reason"]): s.value for s in family.samples if s.name.endswith("_total")}
+
+
+def test_mqtt_button_survives_hostile_payloads_and_still_raises(
+    mosquitto: Mosquitto, actions: RecordingActions
+) -> None:
+    config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
+    shared = {"mqtt": MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-hostile")}
+    button = MqttAndonButton(config, "line1", actions, SourceContext(ManualClock(T0), shared))
+    running = Running(button)
+    try:
+        assert button.subscribed.wait(10)
+        publish(mosquitto.port, TOPIC, [
+            b'{"station": "st1", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # killed paho's thread before
+            b'{"station": NaN}',
+            b'{"station": "\\ud800"}',
+            b'{"station": "' + b"s" * 65 + b'"}',
+            b'{"station": "st1", "action": 5}',
+            b'{"station": 1' + b"0" * 400 + b"}",
+            b"\xff\xfe",
+            b"[1, 2]",
+        ])
+        publish(mosquitto.port, TOPIC, [json.dumps({"station": "st3"}).encode()])
+        wait_until(lambda: len(actions.calls) == 1)
+    finally:
+        running.stop()
+    assert actions.calls == [("raise", "line1", "st3", "quality", "button:box")]
+    assert button.rejected == {
+        "too deep": 1, "not finite": 1, "bad text": 1, "bad station": 1, "bad action": 1,
+        "number out of range": 1, "not UTF-8": 1, "not a JSON object": 1,
+    }
+    assert exported(button)[("box", "too deep")] == 1.0
+    assert sum(exported(button).values()) == 8.0
+
+
+def test_serial_button_refuses_control_bytes_and_long_names_with_a_reason(actions: RecordingActions) -> None:
+    box = PtyBox()
+    path = os.ttyname(box.slave)
+    config = SerialButtonConfig.model_validate(
+        {"type": "serial", "port": path, "station": "st3", "category": "quality"}
+    )
+    button = SerialAndonButton(config, "line1", actions, SourceContext(ManualClock(T0)))
+    running = Running(button)
+    try:
+        assert button.port_open.wait(10)
+        os.write(box.master, b"RAISE st\x01x\r\n\xff\xfe\r\nRAISE " + b"s" * 70 + b"\r\n" + b"x" * 300 + b"\nRAISE\r\n")
+        answers = box.answers(5)
+    finally:
+        running.stop()
+        box.close()
+    assert answers == [
+        "ERR not printable ASCII",
+        "ERR not printable ASCII",
+        "ERR station and category take at most 64 characters",
+        "ERR line longer than 256 bytes",
+        "OK RAISE st3 quality",
+    ]
+    assert button.rejected == {"not text": 2, "bad command": 1, "too long": 1}
+    assert actions.calls == [("raise", "line1", "st3", "quality", f"button:serial {path}")]
