@@ -116,13 +116,17 @@ def test_csv_cells_a_spreadsheet_would_run_are_neutralised(tmp_path: Path, reaso
         text = client.get("/api/lines/line1/board?format=csv").text
     rows = list(csv.DictReader(io.StringIO(text, newline="")))
     assert rows[0]["reason"] == cell
-    assert rows[1]["actual"] == "3" and rows[1]["delta"] == "-57"  # numbers stay numbers, negative ones too
+    # Numbers stay numbers, negative ones too (the current row: 3 made against 30 planned so far).
+    assert rows[1]["actual"] == "3" and rows[1]["delta"] == "-27"
 
 
 def test_csv_keeps_negative_numbers_and_marks_text_only() -> None:
-    board = {"rows": [{"start": "2026-11-25T06:00:00+00:00", "end": "2026-11-25T07:00:00+00:00", "planned": 60,
-                       "actual": 0, "delta": -60, "cum_planned": 60, "cum_actual": 0, "cum_delta": -60, "scrap": 0,
-                       "condition": "abnormal", "reason": "-", "problem_id": None, "problem_status": None,
-                       "trust": ["manual"]}]}
+    board = {"timezone": "UTC", "rows": [{
+        "start": "2026-11-25T06:00:00+00:00", "end": "2026-11-25T07:00:00+00:00", "planned": 60,
+        "planned_so_far": 60, "actual": 0, "delta": -60, "cum_planned": 60, "cum_planned_so_far": 60,
+        "cum_actual": 0, "cum_delta": -60, "scrap": 0, "condition": "abnormal", "current": False,
+        "reason_required": True, "reason": "-", "problem_id": None, "problem_status": None, "trust": ["manual"],
+    }]}
     lines = board_csv(board).splitlines()
-    assert lines[1] == "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,60,0,-60,60,0,-60,0,abnormal,'-,,,manual"
+    assert lines[1] == ("2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T06:00:00+00:00,"
+                        "2026-11-25T07:00:00+00:00,60,60,0,-60,60,60,0,-60,0,abnormal,false,true,'-,,,manual")

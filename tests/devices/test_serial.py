@@ -158,9 +158,10 @@ lines: [{{id: line1, takt_seconds: 60, sources: [{{type: serial, id: scale, port
     with RunningSource(source):
         wait_until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"1\nhello\n\xff\n2\n")
-        wait_until(lambda: len(sink.readings) == 2 and getattr(source, "rejected", 0) == 2)
+        wait_until(lambda: len(sink.readings) == 2 and sum(source.rejected.values()) == 2)
     text = generate_latest(registry).decode()
-    assert 'andon_source_payloads_rejected_total{line="line1",reason="unreadable line",source="scale"} 2.0' in text
+    assert 'andon_source_payloads_rejected_total{line="line1",reason="no match",source="scale"} 1.0' in text
+    assert 'andon_source_payloads_rejected_total{line="line1",reason="undecodable",source="scale"} 1.0' in text
 
 
 def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
