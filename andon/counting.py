@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from andon.config.bases import SourceConfigBase
 from andon.payload import excerpt
-from devices.base import SourceConfigBase
 
 # Flags on a count event, saying how far its actual can be trusted (a bitmask).
 CREDITED_AFTER_OUTAGE = 1

@@ -24,7 +24,7 @@ from andon.takt import (
     build_rows,
     line_condition,
 )
-from devices.http import HttpSourceConfig
+from devices.sources.http import HttpSourceConfig
 
 log = logging.getLogger(__name__)
 

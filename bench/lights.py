@@ -25,9 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from andon.clock import SystemClock  # noqa: E402
 from devices.base import SourceContext  # noqa: E402
-from devices.button_serial import SerialAndonButton, SerialButtonConfig  # noqa: E402
-from devices.light_modbus import ModbusLightConfig, ModbusStackLight  # noqa: E402
-from devices.light_patlite import PatliteLightConfig, PatliteStackLight  # noqa: E402
+from devices.buttons.serial_line import SerialAndonButton, SerialButtonConfig  # noqa: E402
+from devices.lights.modbus import ModbusLightConfig, ModbusStackLight  # noqa: E402
+from devices.lights.patlite import PatliteLightConfig, PatliteStackLight  # noqa: E402
 from devices.stack_light import StackLight  # noqa: E402
 
 CHANGES = 1000

@@ -21,7 +21,7 @@ import httpx
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.extras import missing_line
-from devices import registry
+from devices import catalog
 from devices.andon_button import AndonActions, AndonButton
 from devices.base import FaultLog, SourceContext
 from devices.stack_light import StackLight
@@ -168,7 +168,7 @@ class LineHardware:
         self.lights: dict[str, StackLight] = {}
         self.buttons: list[AndonButton] = []
         wanted = [line for line in config.lines if line_ids is None or line.id in line_ids]
-        lights, buttons = registry.lights(), registry.buttons()
+        lights, buttons = catalog.lights(), catalog.buttons()
         for line in wanted:
             light = line.stack_light
             if light is not None and _installed(lights[light.type], f"the {light.type} stack light of {line.id}"):
@@ -271,7 +271,7 @@ class LineHardware:
         self._loop = None
 
 
-def _installed(driver: registry.Driver, what: str) -> bool:
+def _installed(driver: catalog.Driver, what: str) -> bool:
     """Say whether a driver's libraries are there; log one line per missing one (it is not started)."""
     absent = driver.missing()
     for library in absent:

@@ -7,7 +7,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from devices.mqtt import new_client, refusal_is_final
+from devices.sources.mqtt import new_client, refusal_is_final
 
 if TYPE_CHECKING:
     from andon.config.schema import MqttConfig

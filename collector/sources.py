@@ -10,7 +10,7 @@ from andon.clock import Clock
 from andon.config.schema import Config
 from andon.extras import missing_line
 from andon.plant import Plant
-from devices import registry
+from devices import catalog
 from devices.base import CountSource, ReadingSink, SourceContext
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class SourceRunner:
 
     def build(self) -> None:
         """Create the driver of every source of the selected lines."""
-        drivers = registry.sources()
+        drivers = catalog.sources()
         for line in self.config.lines:
             if self.line_ids is not None and line.id not in self.line_ids:
                 continue

@@ -9,10 +9,8 @@ import threading
 from collections import Counter
 from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import Field
-
 from andon.extras import Library
-from devices.base import FaultLog, SourceContext, StrictModel
+from devices.base import FaultLog, SourceContext
 
 ButtonAction = Literal["raise", "acknowledge", "resolve"]
 BUTTON_ACTIONS: tuple[ButtonAction, ...] = ("raise", "acknowledge", "resolve")
@@ -39,17 +37,6 @@ class AndonActions(Protocol):
     def resolve(self, line: str, station: str, category: str, source: str) -> Any:
         """Resolve the open call of this station and category."""
         ...
-
-
-class ButtonConfigBase(StrictModel):
-    """Keys every andon button has, whatever its protocol."""
-
-    id: str | None = Field(default=None, description="Name of this button, recorded on calls.")
-    repeat_guard_seconds: float = Field(
-        default=1.0,
-        ge=0,
-        description="The same action for the same station and category within this time is one.",
-    )
 
 
 class AndonButton(abc.ABC):

@@ -6,56 +6,12 @@ import abc
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, ClassVar, Literal, Protocol
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any, ClassVar, Protocol
 
 from andon.clock import Clock
 from andon.errors import StorageUnavailable
 from andon.extras import Library
 from andon.payload import excerpt
-
-
-class StrictModel(BaseModel):
-    """A config model that refuses keys it does not know."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class SourceConfigBase(StrictModel):
-    """Keys every count source has, whatever its protocol."""
-
-    type: str = Field(description="Which driver reads this source.")
-    id: str | None = Field(
-        None, description="Name of this source, unique within its line (default: type and index)."
-    )
-    mode: Literal["cumulative", "increment", "pulse"] = Field(
-        "increment",
-        description="cumulative: a counter value; increment: each reading adds n; "
-        "pulse: each edge adds 1 (debounced).",
-    )
-    kind: Literal["good", "scrap"] = Field("good", description="Whether this source counts good parts or scrap.")
-    parts_per_cycle: int = Field(
-        1, ge=1, description="Parts made per counted cycle (a 4-cavity mould: 4).", json_schema_extra={"unit": "parts"}
-    )
-    bits: Literal[16, 32, 64] = Field(
-        32, description="Counter width, for rollover of cumulative counters.", json_schema_extra={"unit": "bits"}
-    )
-    signed: bool = Field(False, description="Whether the counter is a signed integer.")
-    max_jump: int = Field(
-        10_000, ge=1, description="Largest believable count from one reading; bigger jumps are rejected.",
-        json_schema_extra={"unit": "parts"},
-    )
-    debounce_seconds: float = Field(
-        0.0, ge=0, description="Pulse mode: edges closer together than this are one edge."
-    )
-    stale_after_seconds: float | None = Field(
-        None,
-        gt=0,
-        description="Mark the line stale when this source sends nothing for this long (for sources "
-        "that report regularly, such as polled counters); default: stale only while the driver "
-        "reports the source offline.",
-    )
 
 
 class ReadingSink(Protocol):

@@ -10,40 +10,15 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from pydantic import Field
-
 from andon.extras import Library
-from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternRules, PatternTable
-from devices.base import FaultLog, SourceContext, StrictModel
+from andon.lights import LightPattern, PatternRules
+from devices.base import FaultLog, SourceContext
 
 _device_log = logging.getLogger("devices")  # one logger for every driver's faults
 
 
 class StackLightError(Exception):
     """A stack light refused or garbled a command (NAK, exception response, unknown answer)."""
-
-
-class StackLightConfigBase(StrictModel):
-    """Keys every stack light has, whatever its protocol."""
-
-    id: str | None = Field(default=None, description="Name of this light, for logs.")
-    fail_safe: LightPattern = Field(
-        default=DEFAULT_FAIL_SAFE,
-        description="Pattern shown when no line state arrives for fail_safe_after_seconds, before "
-        "the first state, and for a stale line (default: yellow flashing alone).",
-    )
-    fail_safe_after_seconds: float = Field(
-        default=15.0, gt=0, description="Go to fail-safe when no state was shown for this long."
-    )
-    refresh_seconds: float = Field(
-        default=10.0, gt=0, description="Write the pattern again this often (power-cycled lights)."
-    )
-    retry_seconds: float = Field(
-        default=2.0, gt=0, description="Wait this long before retrying a failed write."
-    )
-    patterns: PatternTable = Field(
-        default=PatternTable(), description="Overrides of the default line-state-to-pattern rules."
-    )
 
 
 class StackLight(abc.ABC):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from andon.config.schema import Config
 from andon.extras import Library, missing_line
-from devices import registry
+from devices import catalog
 
 
 def library_warnings(config: Config) -> list[str]:
     """Return one warning per library that a configured driver needs and that is not installed."""
     uses: dict[Library, list[str]] = {}
-    sources, lights, buttons = registry.sources(), registry.lights(), registry.buttons()
+    sources, lights, buttons = catalog.sources(), catalog.lights(), catalog.buttons()
     for line in config.lines:
         for source_id, source in zip(line.source_ids(), line.sources, strict=True):
             for library in sources[source.type].missing():

@@ -13,11 +13,9 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from andon.config.bases import ButtonConfigBase, SourceConfigBase, StackLightConfigBase
 from andon.config.schema import Config
-from devices import registry
-from devices.andon_button import ButtonConfigBase
-from devices.base import SourceConfigBase
-from devices.stack_light import StackLightConfigBase
+from devices import catalog
 
 # Units read from a key's name; a field may say its own with json_schema_extra={"unit": ...}.
 UNIT_SUFFIXES = (("_seconds", "s"), ("_minutes", "min"), ("_hz", "Hz"), ("_bytes", "bytes"))
@@ -48,15 +46,15 @@ class DriverFamily:
     one: str
     where: str
     base: type[BaseModel]
-    drivers: dict[str, registry.Driver]
+    drivers: dict[str, catalog.Driver]
 
 
 def _families() -> list[DriverFamily]:
     return [
-        DriverFamily("Count sources", "Count source", "lines[].sources[]", SourceConfigBase, registry.sources()),
-        DriverFamily("Stack lights", "Stack light", "lines[].stack_light", StackLightConfigBase, registry.lights()),
+        DriverFamily("Count sources", "Count source", "lines[].sources[]", SourceConfigBase, catalog.sources()),
+        DriverFamily("Stack lights", "Stack light", "lines[].stack_light", StackLightConfigBase, catalog.lights()),
         DriverFamily("Andon buttons", "Andon button", "lines[].andon.buttons[]", ButtonConfigBase,
-                     registry.buttons()),
+                     catalog.buttons()),
     ]
 
 

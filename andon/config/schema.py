@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from devices import registry
-from devices.base import SourceConfigBase, StrictModel
+from andon.config.bases import SourceConfigBase, StrictModel
+from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -231,7 +231,7 @@ class EscalationTier(StrictModel):
         return self
 
 
-def _driver_union(drivers: dict[str, registry.Driver], what: str) -> Any:
+def _driver_union(drivers: dict[str, catalog.Driver], what: str) -> Any:
     models = tuple(d.config_model for d in drivers.values())
     if not models:
         return _no_driver_model(what)
@@ -256,9 +256,9 @@ if TYPE_CHECKING:
     LightConfig = Any
     ButtonConfig = Any
 else:
-    SourceConfig = _driver_union(registry.sources(), "count source")
-    LightConfig = _driver_union(registry.lights(), "stack light")
-    ButtonConfig = _driver_union(registry.buttons(), "andon button")
+    SourceConfig = _driver_union(catalog.sources(), "count source")
+    LightConfig = _driver_union(catalog.lights(), "stack light")
+    ButtonConfig = _driver_union(catalog.buttons(), "andon button")
 
 
 class Station(StrictModel):

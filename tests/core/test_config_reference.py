@@ -11,14 +11,14 @@ import pytest
 
 from andon.config import parse_config
 from andon.config.reference import reference_markdown
-from devices import registry
+from devices import catalog
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "config-reference.md"
 FAMILIES = [
-    ("Count source", "lines[].sources[]", registry.sources),
-    ("Stack light", "lines[].stack_light", registry.lights),
-    ("Andon button", "lines[].andon.buttons[]", registry.buttons),
+    ("Count source", "lines[].sources[]", catalog.sources),
+    ("Stack light", "lines[].stack_light", catalog.lights),
+    ("Andon button", "lines[].andon.buttons[]", catalog.buttons),
 ]
 
 

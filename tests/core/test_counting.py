@@ -20,7 +20,7 @@ from andon.counting import (
     SeenIds,
     parse_time,
 )
-from devices.http import HttpSourceConfig
+from devices.sources.http import HttpSourceConfig
 
 
 def source(**kw: Any) -> HttpSourceConfig:

@@ -15,8 +15,8 @@ from pylogix import PLC
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.ethernetip import EthernetIpSource, EthernetIpSourceConfig, PlcLink
-from devices.registry import sources
+from devices.catalog import sources
+from devices.sources.ethernetip import EthernetIpSource, EthernetIpSourceConfig, PlcLink
 from tests.conftest import RecordingSink, free_port, wait_for_port, wait_until
 from tests.devices.test_serial import RunningSource
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.gpio_pulse import GpioPulseSource, GpioSourceConfig
-from devices.registry import sources
+from devices.catalog import sources
+from devices.sources.gpio_pulse import GpioPulseSource, GpioSourceConfig
 from tests.conftest import RecordingSink
 
 T0 = 1_700_000_000.0

@@ -13,8 +13,8 @@ from andon.config.loader import parse_config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
 from devices.base import SourceContext
-from devices.modbus import ModbusSource
-from devices.serial_line import SerialLineSource, SerialSourceConfig
+from devices.sources.modbus import ModbusSource
+from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
 from tests.core.engine_fixtures import utc
 from tests.devices.polling import cancel, eventually

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.modbus import ModbusHub, ModbusSource, ModbusSourceConfig, decode_words
-from devices.registry import sources
+from devices.catalog import sources
+from devices.sources.modbus import ModbusHub, ModbusSource, ModbusSourceConfig, decode_words
 from tests.conftest import RecordingSink, free_port
 from tests.devices.polling import cancel, eventually
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.opcua import OpcuaSource, OpcuaSourceConfig, epoch_seconds
-from devices.registry import sources
+from devices.catalog import sources
+from devices.sources.opcua import OpcuaSource, OpcuaSourceConfig, epoch_seconds
 from tests.conftest import RecordingSink, free_port
 from tests.devices.polling import cancel
 from tests.devices.polling import eventually as _eventually

@@ -11,8 +11,8 @@ from pydantic import ValidationError
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.registry import sources
-from devices.s7 import S7Hub, S7Source, S7SourceConfig
+from devices.catalog import sources
+from devices.sources.s7 import S7Hub, S7Source, S7SourceConfig
 from tests.conftest import RecordingSink, free_port, wait_for_port
 from tests.devices.polling import cancel, eventually
 

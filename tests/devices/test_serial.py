@@ -17,8 +17,8 @@ from pydantic import ValidationError
 
 from andon.clock import ManualClock
 from devices.base import CountSource, SourceContext
-from devices.registry import sources
-from devices.serial_line import SerialLineSource, SerialSourceConfig
+from devices.catalog import sources
+from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
 
 T0 = 1_700_000_000.0

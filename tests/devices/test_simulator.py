@@ -7,7 +7,7 @@ from typing import Any
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.simulator import SimulatedLine, SimulatorSource, SimulatorSourceConfig
+from devices.sources.simulator import SimulatedLine, SimulatorSource, SimulatorSourceConfig
 from tests.conftest import RecordingSink
 
 

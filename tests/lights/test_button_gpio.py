@@ -9,7 +9,7 @@ from gpiozero.pins.mock import MockFactory
 
 from andon.clock import ManualClock
 from devices.base import SourceContext
-from devices.button_gpio import Debouncer, GpioAndonButton, GpioButtonConfig
+from devices.buttons.gpio import Debouncer, GpioAndonButton, GpioButtonConfig
 from tests.lights.conftest import RecordingActions
 
 T0 = 1_800_000_000.0

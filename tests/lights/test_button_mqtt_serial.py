@@ -17,8 +17,8 @@ from andon.clock import ManualClock
 from andon.config.schema import MqttConfig
 from devices.andon_button import AndonButton
 from devices.base import SourceContext
-from devices.button_mqtt import MqttAndonButton, MqttButtonConfig
-from devices.button_serial import SerialAndonButton, SerialButtonConfig
+from devices.buttons.mqtt import MqttAndonButton, MqttButtonConfig
+from devices.buttons.serial_line import SerialAndonButton, SerialButtonConfig
 from tests.conftest import Mosquitto, wait_until
 from tests.lights.conftest import RecordingActions
 

@@ -10,11 +10,12 @@ import pytest
 from andon import cli
 from andon.api.app import attach_services
 from andon.clock import ManualClock
+from andon.config.bases import StackLightConfigBase
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern
 from andon.runtime import build_services
 from collector.hardware import LineHardware, NoOpenCall, ServiceActions, stream_url
 from devices.base import SourceContext
-from devices.stack_light import StackLight, StackLightConfigBase
+from devices.stack_light import StackLight
 from tests.lights.conftest import RecordingActions
 from tests.lights.test_end_to_end import CONFIG, SHIFT_START, make_config
 

@@ -11,7 +11,7 @@ from gpiozero.pins.mock import MockFactory
 from andon.clock import ManualClock
 from andon.lights import LightPattern
 from devices.base import SourceContext
-from devices.light_gpio import GpioLightConfig, GpioStackLight
+from devices.lights.gpio import GpioLightConfig, GpioStackLight
 
 PINS = {"red": 17, "yellow": 27, "green": 22, "blue": 23, "white": 24, "buzzer": 25}
 T0 = 1_800_000_000.0

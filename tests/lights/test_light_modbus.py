@@ -14,7 +14,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 from andon.clock import ManualClock
 from andon.lights import LightPattern
 from devices.base import SourceContext
-from devices.light_modbus import (
+from devices.lights.modbus import (
     ColourName,
     ModbusLightConfig,
     ModbusStackLight,

@@ -12,7 +12,7 @@ from andon.clock import ManualClock
 from andon.config.schema import MqttConfig
 from andon.lights import LightPattern
 from devices.base import SourceContext
-from devices.light_mqtt import MqttLightConfig, MqttStackLight
+from devices.lights.mqtt import MqttLightConfig, MqttStackLight
 from tests.conftest import Mosquitto, wait_until
 
 T0 = 1_800_000_000.0

@@ -12,7 +12,7 @@ import pytest
 from andon.clock import ManualClock
 from andon.lights import LightPattern
 from devices.base import SourceContext
-from devices.light_patlite import PatliteLightConfig, PatliteStackLight
+from devices.lights.patlite import PatliteLightConfig, PatliteStackLight
 
 T0 = 1_800_000_000.0
 LED_NAMES = ("red", "yellow", "green", "blue", "white")

@@ -19,7 +19,7 @@ from andon.plant import Plant
 from andon.storage.store import Store, open_database
 from collector.outputs import SourceRejects
 from collector.sources import SourceRunner as Sources
-from devices.mqtt import MqttSource
+from devices.sources.mqtt import MqttSource
 from tests.conftest import Mosquitto, wait_until
 from tests.core.engine_fixtures import utc
 from tests.mqtt.conftest import SourceRunner, TestClient

@@ -17,7 +17,8 @@ import pytest
 from andon.clock import ManualClock
 from andon.config.schema import MqttConfig
 from devices.base import SourceContext
-from devices.mqtt import (
+from devices.catalog import sources
+from devices.sources.mqtt import (
     BrokerConnection,
     MqttReading,
     MqttSource,
@@ -25,7 +26,6 @@ from devices.mqtt import (
     RejectedPayload,
     parse_payload,
 )
-from devices.registry import sources
 from tests.conftest import Mosquitto, RecordingSink, wait_until
 from tests.mqtt.conftest import SourceRunner, TestClient
 
@@ -457,7 +457,7 @@ import asyncio, sys
 from andon.clock import ManualClock
 from andon.config.schema import MqttConfig
 from devices.base import SourceContext
-from devices.mqtt import MqttSource, MqttSourceConfig
+from devices.sources.mqtt import MqttSource, MqttSourceConfig
 
 class NeverStored:
     def __init__(self): self.n = 0

@@ -7,11 +7,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
+from andon.config.bases import StackLightConfigBase
 from andon.extras import GPIOZERO
 from andon.lights import LightPattern, next_flash_edge, outputs_at
 from devices.base import SourceContext
-from devices.registry import register_light
-from devices.stack_light import StackLight, StackLightConfigBase
+from devices.catalog import Driver
+from devices.stack_light import StackLight
 
 log = logging.getLogger(__name__)
 
@@ -125,4 +126,4 @@ class GpioStackLight(StackLight):
             self._outputs = None
 
 
-register_light("gpio", GpioLightConfig, GpioStackLight)
+DRIVER = Driver("gpio", GpioLightConfig, GpioStackLight)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from devices.base import CountSource, SourceConfigBase
-from devices.registry import register_source
+from andon.config.bases import SourceConfigBase
+from devices.base import CountSource
+from devices.catalog import Driver
 
 
 class HttpSourceConfig(SourceConfigBase):
@@ -27,4 +28,4 @@ class HttpSource(CountSource):
         return "HTTP POST /api/lines/{line}/counts"
 
 
-register_source("http", HttpSourceConfig, HttpSource)
+DRIVER = Driver("http", HttpSourceConfig, HttpSource)

@@ -9,8 +9,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from devices.base import CountSource, SourceConfigBase
-from devices.registry import register_source
+from andon.config.bases import SourceConfigBase
+from devices.base import CountSource
+from devices.catalog import Driver
 
 
 class SimulatorSourceConfig(SourceConfigBase):
@@ -99,4 +100,4 @@ class SimulatorSource(CountSource):
         return f"simulator (cycle {self.config.cycle_seconds:g} s)"
 
 
-register_source("simulator", SimulatorSourceConfig, SimulatorSource)
+DRIVER = Driver("simulator", SimulatorSourceConfig, SimulatorSource)

@@ -11,10 +11,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import PYSERIAL
 from andon.payload import text_problem
-from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, ReadingSink, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -245,4 +246,4 @@ class SerialLineSource(CountSource):
         return f"serial {c.port} {c.baud} {c.bytesize}{c.parity}{c.stopbits:g}"
 
 
-register_source("serial", SerialSourceConfig, SerialLineSource)
+DRIVER = Driver("serial", SerialSourceConfig, SerialLineSource)

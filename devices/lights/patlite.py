@@ -17,10 +17,11 @@ from typing import Literal
 
 from pydantic import Field
 
+from andon.config.bases import StackLightConfigBase
 from andon.lights import COLOURS, LightPattern
 from devices.base import SourceContext
-from devices.registry import register_light
-from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
+from devices.catalog import Driver
+from devices.stack_light import StackLight, StackLightError
 
 PNS_PRODUCT = b"AB"
 PNS_RUN_CONTROL = b"S"
@@ -117,4 +118,4 @@ class PatliteStackLight(StackLight):
                 await writer.wait_closed()
 
 
-register_light("patlite", PatliteLightConfig, PatliteStackLight)
+DRIVER = Driver("patlite", PatliteLightConfig, PatliteStackLight)

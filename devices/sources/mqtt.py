@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
+from andon.config.bases import SourceConfigBase
 from andon.payload import INT_LIMIT, BadJson, excerpt, load_json, text_problem
-from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, ReadingSink, SourceContext
+from devices.catalog import Driver
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
@@ -513,4 +514,4 @@ class MqttSource(CountSource):
         return f"MQTT {host}:{port} {self.config.topic}"
 
 
-register_source("mqtt", MqttSourceConfig, MqttSource)
+DRIVER = Driver("mqtt", MqttSourceConfig, MqttSource)

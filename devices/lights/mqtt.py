@@ -18,11 +18,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.config.bases import StackLightConfigBase
 from andon.lights import LightPattern
 from devices.base import SourceContext
-from devices.mqtt import broker_settings, new_client, refusal_is_final
-from devices.registry import register_light
-from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
+from devices.catalog import Driver
+from devices.sources.mqtt import broker_settings, new_client, refusal_is_final
+from devices.stack_light import StackLight, StackLightError
 
 log = logging.getLogger(__name__)
 
@@ -118,4 +119,4 @@ class MqttStackLight(StackLight):
             self._connected.clear()
 
 
-register_light("mqtt", MqttLightConfig, MqttStackLight)
+DRIVER = Driver("mqtt", MqttLightConfig, MqttStackLight)

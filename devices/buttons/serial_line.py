@@ -14,10 +14,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.config.bases import ButtonConfigBase
 from andon.extras import PYSERIAL
-from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
+from devices.andon_button import AndonActions, AndonButton
 from devices.base import SourceContext
-from devices.registry import register_button
+from devices.catalog import Driver
 
 MAX_LINE = 256
 MAX_NAME = 64  # the longest station or category the API takes
@@ -152,4 +153,4 @@ class SerialAndonButton(AndonButton):
             loop.remove_reader(port.fileno())
 
 
-register_button("serial", SerialButtonConfig, SerialAndonButton)
+DRIVER = Driver("serial", SerialButtonConfig, SerialAndonButton)

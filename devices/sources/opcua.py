@@ -11,9 +11,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import ASYNCUA
-from devices.base import CountSource, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, RisingEdge, SourceAvailability, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -226,4 +227,4 @@ class OpcuaSource(CountSource):
         return f"opcua {c.url} {c.node} ({'subscription' if c.subscribe else 'poll'})"
 
 
-register_source("opcua", OpcuaSourceConfig, OpcuaSource)
+DRIVER = Driver("opcua", OpcuaSourceConfig, OpcuaSource)

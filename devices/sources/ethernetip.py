@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import PYLOGIX
-from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -221,4 +222,4 @@ class EthernetIpSource(CountSource):
         return f"ethernetip {c.host}:{c.port} {where} tag {c.tag}"
 
 
-register_source("ethernetip", EthernetIpSourceConfig, EthernetIpSource)
+DRIVER = Driver("ethernetip", EthernetIpSourceConfig, EthernetIpSource)

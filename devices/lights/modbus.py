@@ -18,11 +18,12 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import StackLightConfigBase
 from andon.extras import PYMODBUS
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
 from devices.base import SourceContext
-from devices.registry import register_light
-from devices.stack_light import StackLight, StackLightConfigBase, StackLightError
+from devices.catalog import Driver
+from devices.stack_light import StackLight, StackLightError
 
 log = logging.getLogger(__name__)
 
@@ -211,4 +212,4 @@ class ModbusStackLight(StackLight):
             client.close()
 
 
-register_light("modbus", ModbusLightConfig, ModbusStackLight)
+DRIVER = Driver("modbus", ModbusLightConfig, ModbusStackLight)

@@ -9,9 +9,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import GPIOZERO
-from devices.base import CountSource, ReadingSink, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, ReadingSink, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -146,4 +147,4 @@ class GpioPulseSource(CountSource):
         return f"GPIO{self.config.pin} {self.config.edge} edges"
 
 
-register_source("gpio", GpioSourceConfig, GpioPulseSource)
+DRIVER = Driver("gpio", GpioSourceConfig, GpioPulseSource)

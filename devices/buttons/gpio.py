@@ -15,10 +15,11 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import ButtonConfigBase
 from andon.extras import GPIOZERO
-from devices.andon_button import AndonActions, AndonButton, ButtonConfigBase
+from devices.andon_button import AndonActions, AndonButton
 from devices.base import SourceContext
-from devices.registry import register_button
+from devices.catalog import Driver
 
 # Epoch seconds as floats resolve about 0.25 us; a limit this close counts as reached.
 _TOLERANCE = 1e-6
@@ -185,4 +186,4 @@ class GpioAndonButton(AndonButton):
         self._inputs.clear()
 
 
-register_button("gpio", GpioButtonConfig, GpioAndonButton)
+DRIVER = Driver("gpio", GpioButtonConfig, GpioAndonButton)

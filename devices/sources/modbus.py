@@ -8,9 +8,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import PYMODBUS
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -299,4 +300,4 @@ class ModbusSource(CountSource):
         return f"modbus {c.host}:{c.port} unit {c.unit} {c.register_type} {c.address}"
 
 
-register_source("modbus", ModbusSourceConfig, ModbusSource)
+DRIVER = Driver("modbus", ModbusSourceConfig, ModbusSource)

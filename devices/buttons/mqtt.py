@@ -16,11 +16,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from andon.config.bases import ButtonConfigBase
 from andon.payload import BadJson, excerpt, load_json
-from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton, ButtonConfigBase
+from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton
 from devices.base import SourceContext
-from devices.mqtt import broker_settings, new_client, refusal_is_final
-from devices.registry import register_button
+from devices.catalog import Driver
+from devices.sources.mqtt import broker_settings, new_client, refusal_is_final
 
 
 class MqttButtonConfig(ButtonConfigBase):
@@ -152,4 +153,4 @@ class MqttAndonButton(AndonButton):
             client.loop_stop()
 
 
-register_button("mqtt", MqttButtonConfig, MqttAndonButton)
+DRIVER = Driver("mqtt", MqttButtonConfig, MqttAndonButton)

@@ -8,9 +8,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from andon.config.bases import SourceConfigBase
 from andon.extras import SNAP7
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceConfigBase, SourceContext
-from devices.registry import register_source
+from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceContext
+from devices.catalog import Driver
 
 log = logging.getLogger(__name__)
 
@@ -268,4 +269,4 @@ class S7Source(CountSource):
         return f"s7 {c.host}:{c.port} DB{c.db}.DBB{c.offset} ({c.datatype})"
 
 
-register_source("s7", S7SourceConfig, S7Source)
+DRIVER = Driver("s7", S7SourceConfig, S7Source)

@@ -1,0 +1,89 @@
+"""The config keys every driver shares, whatever its protocol: the bases of the driver config models.
+
+These are core: the engine reads counting keys (mode, bits, max_jump) from here, and drivers in
+``devices/`` subclass them, so no driver is needed to read what a source counts.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternTable
+
+
+class StrictModel(BaseModel):
+    """A config model that refuses keys it does not know."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceConfigBase(StrictModel):
+    """Keys every count source has, whatever its protocol."""
+
+    type: str = Field(description="Which driver reads this source.")
+    id: str | None = Field(
+        None, description="Name of this source, unique within its line (default: type and index)."
+    )
+    mode: Literal["cumulative", "increment", "pulse"] = Field(
+        "increment",
+        description="cumulative: a counter value; increment: each reading adds n; "
+        "pulse: each edge adds 1 (debounced).",
+    )
+    kind: Literal["good", "scrap"] = Field("good", description="Whether this source counts good parts or scrap.")
+    parts_per_cycle: int = Field(
+        1, ge=1, description="Parts made per counted cycle (a 4-cavity mould: 4).", json_schema_extra={"unit": "parts"}
+    )
+    bits: Literal[16, 32, 64] = Field(
+        32, description="Counter width, for rollover of cumulative counters.", json_schema_extra={"unit": "bits"}
+    )
+    signed: bool = Field(False, description="Whether the counter is a signed integer.")
+    max_jump: int = Field(
+        10_000, ge=1, description="Largest believable count from one reading; bigger jumps are rejected.",
+        json_schema_extra={"unit": "parts"},
+    )
+    debounce_seconds: float = Field(
+        0.0, ge=0, description="Pulse mode: edges closer together than this are one edge."
+    )
+    stale_after_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Mark the line stale when this source sends nothing for this long (for sources "
+        "that report regularly, such as polled counters); default: stale only while the driver "
+        "reports the source offline.",
+    )
+
+
+class StackLightConfigBase(StrictModel):
+    """Keys every stack light has, whatever its protocol."""
+
+    id: str | None = Field(default=None, description="Name of this light, for logs.")
+    fail_safe: LightPattern = Field(
+        default=DEFAULT_FAIL_SAFE,
+        description="Pattern shown when no line state arrives for fail_safe_after_seconds, before "
+        "the first state, and for a stale line (default: yellow flashing alone).",
+    )
+    fail_safe_after_seconds: float = Field(
+        default=15.0, gt=0, description="Go to fail-safe when no state was shown for this long."
+    )
+    refresh_seconds: float = Field(
+        default=10.0, gt=0, description="Write the pattern again this often (power-cycled lights)."
+    )
+    retry_seconds: float = Field(
+        default=2.0, gt=0, description="Wait this long before retrying a failed write."
+    )
+    patterns: PatternTable = Field(
+        default=PatternTable(), description="Overrides of the default line-state-to-pattern rules."
+    )
+
+
+class ButtonConfigBase(StrictModel):
+    """Keys every andon button has, whatever its protocol."""
+
+    id: str | None = Field(default=None, description="Name of this button, recorded on calls.")
+    repeat_guard_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="The same action for the same station and category within this time is one.",
+    )

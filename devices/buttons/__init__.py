@@ -1,0 +1,1 @@
+"""Andon button drivers: one file each, found at start-up (a module with a DRIVER)."""

@@ -1,0 +1,1 @@
+"""Count source drivers: one file each, found at start-up (a module with a DRIVER)."""
