@@ -24,6 +24,7 @@ from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
 from collector.outputs import attach_mqtt_outputs, export_button_rejects, export_source_rejects
 from collector.sources import SourceRunner
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,11 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         log.warning("NO AUTH SECTION: the API is open to anyone who can reach it (demo mode)")
     app = create_app(services)
     # Stack lights and andon buttons follow the live hub (a state listener joins it at start-up).
-    hardware = attach_hardware(services) if with_sources else None
-    runner = SourceRunner(config, services.plant.sink, services.clock)
+    # One link per physical connection, shared by sources, lights and buttons (a Modbus light and a
+    # Modbus counter on one PLC share its connection).
+    connections = Connections(services.clock, mqtt=config.mqtt)
+    hardware = attach_hardware(services, connections) if with_sources else None
+    runner = SourceRunner(config, services.plant.sink, services.clock, connections=connections)
     # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
     publisher = attach_mqtt_outputs(services)
     export_source_rejects(services, runner)

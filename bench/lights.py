@@ -24,8 +24,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from andon.clock import SystemClock  # noqa: E402
-from devices.base import SourceContext  # noqa: E402
 from devices.buttons.serial_line import SerialAndonButton, SerialButtonConfig  # noqa: E402
+from devices.connections import Connections
 from devices.lights.modbus import ModbusLightConfig, ModbusStackLight  # noqa: E402
 from devices.lights.patlite import PatliteLightConfig, PatliteStackLight  # noqa: E402
 from devices.stack_light import StackLight  # noqa: E402
@@ -220,7 +220,7 @@ async def button_presses(light: StackLight, log: ArrivalLog) -> list[float]:
     """Press a serial andon button CHANGES times (RAISE, RESOLVE, ...); return latencies."""
     master, slave = os.openpty()
     tty.setraw(master)
-    context = SourceContext(SystemClock())
+    context = Connections(SystemClock())
     config = SerialButtonConfig(
         type="serial", port=os.ttyname(slave), station="st3", category="quality", repeat_guard_seconds=0, reply=False
     )
@@ -263,7 +263,7 @@ async def bench(
 
 def main() -> None:
     """Print the latency figures."""
-    context = SourceContext(SystemClock())
+    context = Connections(SystemClock())
 
     def patlite(port: int) -> StackLight:
         return PatliteStackLight(PatliteLightConfig(type="patlite", host="127.0.0.1", port=port), context)

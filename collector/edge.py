@@ -30,6 +30,7 @@ from andon.counting import FLAG_NAMES, CounterState, Normaliser, RejectedReading
 from collector.edge_queue import EdgeQueue, QueuedEvent, StoredEvent
 from collector.edge_status import StatusReporter
 from collector.sources import SourceRunner
+from devices.connections import Connections, edge_broker
 
 if TYPE_CHECKING:
     from collector.hardware import EdgeHardware
@@ -366,11 +367,9 @@ class Edge:
         self.counter = EdgeCounter(
             config, self.line_ids, self.store, self.clock, lambda: self.forwarder.away, self.forwarder.wake
         )
-        shared: dict[str, Any] = {}
-        if config.mqtt is not None:
-            # Its own client id: the server (or another edge) on the same broker must not take over our session.
-            shared["mqtt"] = config.mqtt.model_copy(update={"client_id": f"{config.mqtt.client_id}-edge-{name}"})
-        self.runner = SourceRunner(config, self.sink, self.clock, line_ids=self.line_ids, shared=shared)
+        # Its own client id: the server (or another edge) on the same broker must not take over our session.
+        self.connections = Connections(self.clock, mqtt=edge_broker(config.mqtt, name))
+        self.runner = SourceRunner(config, self.sink, self.clock, line_ids=self.line_ids, connections=self.connections)
         self.sources: dict[tuple[str, str], tuple[bool, str]] = {}
         self._status_lock = threading.Lock()
         self.status = StatusReporter(self.client, self._statuses, status_seconds)

@@ -23,7 +23,8 @@ from andon.config.schema import Config
 from andon.extras import missing_line
 from devices import catalog
 from devices.andon_button import AndonActions, AndonButton
-from devices.base import FaultLog, SourceContext
+from devices.base import FaultLog
+from devices.connections import Connections, edge_broker
 from devices.stack_light import StackLight
 
 if TYPE_CHECKING:
@@ -154,15 +155,13 @@ class LineHardware:
 
     def __init__(
         self, config: Config, actions: AndonActions, clock: Clock, line_ids: list[str] | None = None,
-        shared: dict[str, Any] | None = None, refresh_state: StateGetter | None = None,
+        connections: Connections | None = None, refresh_state: StateGetter | None = None,
         refresh_seconds: float | None = None, restart_delay: float = 5.0,
     ) -> None:
         self.config = config
         self.actions = actions
         self.clock = clock
-        self.context = SourceContext(clock, shared if shared is not None else {})
-        if config.mqtt is not None:
-            self.context.shared.setdefault("mqtt", config.mqtt)
+        self.connections = connections or Connections(clock, mqtt=config.mqtt)
         self.refresh_state = refresh_state or self.latest
         self.restart_delay = restart_delay
         self.lights: dict[str, StackLight] = {}
@@ -172,10 +171,10 @@ class LineHardware:
         for line in wanted:
             light = line.stack_light
             if light is not None and _installed(lights[light.type], f"the {light.type} stack light of {line.id}"):
-                self.lights[line.id] = lights[light.type].driver_class(light, self.context)
+                self.lights[line.id] = lights[light.type].driver_class(light, self.connections)
             for button in line.andon.buttons:
                 if _installed(buttons[button.type], f"the {button.type} andon button of {line.id}"):
-                    self.buttons.append(buttons[button.type].driver_class(button, line.id, actions, self.context))
+                    self.buttons.append(buttons[button.type].driver_class(button, line.id, actions, self.connections))
         periods = [light.config.fail_safe_after_seconds / 3 for light in self.lights.values()]
         self.refresh_seconds = refresh_seconds or min(periods, default=5.0)
         self._latest: dict[str, Mapping[str, Any]] = {}
@@ -279,7 +278,7 @@ def _installed(driver: catalog.Driver, what: str) -> bool:
     return not absent
 
 
-def attach_hardware(services: Services, shared: dict[str, Any] | None = None) -> LineHardware:
+def attach_hardware(services: Services, connections: Connections | None = None) -> LineHardware:
     """Build the lights and buttons of ``andon run`` and register their state listener with the hub."""
     from andon.api.app import attach_services
     from andon.api.lines import line_state
@@ -290,7 +289,7 @@ def attach_hardware(services: Services, shared: dict[str, Any] | None = None) ->
         return line_state(services, services.plant.lines[line_id])
 
     hardware = LineHardware(services.config, ServiceActions(services.extras["andons"]), services.clock,
-                            shared=shared, refresh_state=fresh_state)
+                            connections=connections, refresh_state=fresh_state)
     services.extras.setdefault("state_listeners", []).append(hardware.state_listener)
     return hardware
 
@@ -382,7 +381,7 @@ class EdgeHardware:
 
     def __init__(
         self, config: Config, line_ids: list[str], server: str, token: str | None = None, *,
-        clock: Clock | None = None, shared: dict[str, Any] | None = None, name: str = "edge",
+        clock: Clock | None = None, pin_factory: Any = None, name: str = "edge",
         retry_min: float = 0.5, retry_max: float = 30.0, ping_seconds: float = 5.0,
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0), refresh_seconds: float | None = None,
     ) -> None:
@@ -390,12 +389,11 @@ class EdgeHardware:
         unknown = [line_id for line_id in line_ids if line_id not in known]
         if unknown or not line_ids:
             raise ValueError(f"unknown line(s) {unknown}; the config has {known}" if unknown else "no line named")
-        shared = dict(shared or {})
-        if config.mqtt is not None and "mqtt" not in shared:
-            # Its own client ids: the server's (or another edge's) MQTT sessions must not be taken over.
-            shared["mqtt"] = config.mqtt.model_copy(update={"client_id": f"{config.mqtt.client_id}-edge-{name}"})
+        clock = clock or SystemClock()
+        # Its own client ids: the server's (or another edge's) MQTT sessions must not be taken over.
+        connections = Connections(clock, mqtt=edge_broker(config.mqtt, name), pin_factory=pin_factory)
         self.actions = RemoteAndonActions(server, token, retry_delays=retry_delays)
-        self.hardware = LineHardware(config, self.actions, clock or SystemClock(), line_ids, shared,
+        self.hardware = LineHardware(config, self.actions, clock, line_ids, connections,
                                      refresh_state=self._current, refresh_seconds=refresh_seconds)
         self.feed = RemoteStateFeed(server, token, line_ids, self.hardware.state_listener,
                                     retry_min=retry_min, retry_max=retry_max, ping_seconds=ping_seconds)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from devices.sources.mqtt import new_client, refusal_is_final
 
 if TYPE_CHECKING:
-    from andon.config.schema import MqttConfig
+    from andon.config.bases import MqttConfig
 
 log = logging.getLogger(__name__)
 

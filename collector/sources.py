@@ -11,7 +11,8 @@ from andon.config.schema import Config
 from andon.extras import missing_line
 from andon.plant import Plant
 from devices import catalog
-from devices.base import CountSource, ReadingSink, SourceContext
+from devices.base import CountSource, ReadingSink
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -21,13 +22,11 @@ class SourceRunner:
 
     def __init__(
         self, config: Config, sinks: Any, clock: Clock, line_ids: list[str] | None = None,
-        shared: dict[str, Any] | None = None, restart_delay: float = 5.0,
+        connections: Connections | None = None, restart_delay: float = 5.0,
     ) -> None:
         self.config = config
         self.sinks = sinks
-        self.context = SourceContext(clock, shared if shared is not None else {})
-        if config.mqtt is not None:
-            self.context.shared.setdefault("mqtt", config.mqtt)
+        self.connections = connections or Connections(clock, mqtt=config.mqtt)
         self.line_ids = line_ids
         self.restart_delay = restart_delay
         self.tasks: list[asyncio.Task[None]] = []
@@ -52,7 +51,7 @@ class SourceRunner:
                         log.error("%s", missing_line(what, library))
                     sink.offline(f"{absent[0].package} is not installed (install andon[{absent[0].extra}])")
                     continue
-                self.drivers[(line.id, source_id)] = entry.driver_class(source, sink, self.context)
+                self.drivers[(line.id, source_id)] = entry.driver_class(source, sink, self.connections)
 
     async def start(self) -> None:
         """Start every driver as a task."""

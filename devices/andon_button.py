@@ -10,7 +10,8 @@ from collections import Counter
 from typing import Any, ClassVar, Literal, Protocol
 
 from andon.extras import Library
-from devices.base import FaultLog, SourceContext
+from devices.base import FaultLog
+from devices.connections import Connections
 
 ButtonAction = Literal["raise", "acknowledge", "resolve"]
 BUTTON_ACTIONS: tuple[ButtonAction, ...] = ("raise", "acknowledge", "resolve")
@@ -46,13 +47,13 @@ class AndonButton(abc.ABC):
     libraries: ClassVar[tuple[Library, ...]] = ()
 
     def __init__(
-        self, config: Any, line: str, actions: AndonActions, context: SourceContext
+        self, config: Any, line: str, actions: AndonActions, connections: Connections
     ) -> None:
         self.config = config
         self.line = line
         self.actions = actions
-        self.context = context
-        self.clock = context.clock
+        self.connections = connections
+        self.clock = connections.clock
         self.faults = FaultLog(_device_log, f"andon button {self.describe()} on {line}")
         self._last: dict[tuple[str, str, str], float] = {}
         self._guard = threading.Lock()

@@ -8,10 +8,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar, Protocol
 
-from andon.clock import Clock
 from andon.errors import StorageUnavailable
 from andon.extras import Library
 from andon.payload import excerpt
+from devices.connections import Connections
 
 
 class ReadingSink(Protocol):
@@ -41,14 +41,6 @@ class ReadingSink(Protocol):
         ...
 
 
-class SourceContext:
-    """Collaborators handed to a count source: the clock and connections shared between lines."""
-
-    def __init__(self, clock: Clock, shared: dict[str, Any] | None = None) -> None:
-        self.clock = clock
-        self.shared: dict[str, Any] = shared if shared is not None else {}
-
-
 _STORAGE_MODULES = ("sqlalchemy", "sqlite3", "psycopg")
 _intake_log = logging.getLogger("devices")
 
@@ -70,10 +62,10 @@ class CountSource(abc.ABC):
     # Optional libraries the driver imports when it runs (checked before it starts).
     libraries: ClassVar[tuple[Library, ...]] = ()
 
-    def __init__(self, config: Any, sink: ReadingSink, context: SourceContext) -> None:
+    def __init__(self, config: Any, sink: ReadingSink, connections: Connections) -> None:
         self.config = config
         self.sink = sink
-        self.context = context
+        self.connections = connections
         self.rejected: Counter[str] = Counter()
         self._reasons_logged: set[str] = set()
 

@@ -12,7 +12,8 @@ from typing import Any, ClassVar
 
 from andon.extras import Library
 from andon.lights import LightPattern, PatternRules
-from devices.base import FaultLog, SourceContext
+from devices.base import FaultLog
+from devices.connections import Connections
 
 _device_log = logging.getLogger("devices")  # one logger for every driver's faults
 
@@ -32,10 +33,10 @@ class StackLight(abc.ABC):
     # Optional libraries the driver imports when it runs (checked before it starts).
     libraries: ClassVar[tuple[Library, ...]] = ()
 
-    def __init__(self, config: Any, context: SourceContext) -> None:
+    def __init__(self, config: Any, connections: Connections) -> None:
         self.config = config
-        self.context = context
-        self.clock = context.clock
+        self.connections = connections
+        self.clock = connections.clock
         self.rules = PatternRules(config.patterns, config.fail_safe)
         self.faults = FaultLog(_device_log, f"stack light {self.describe()}")
         self.changed_at = self.clock.now()

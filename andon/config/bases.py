@@ -87,3 +87,22 @@ class ButtonConfigBase(StrictModel):
         ge=0,
         description="The same action for the same station and category within this time is one.",
     )
+
+
+class MqttConfig(StrictModel):
+    """Broker used for MQTT sources and for publishing line state."""
+
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    topic_prefix: str = Field("andon", description="Prefix of the topics this system publishes.")
+    client_id: str = Field("andon", description="Client id; fixed so the broker keeps the session.")
+    username: str | None = Field(None, description="User name, if the broker asks for one.")
+    password: str | None = Field(
+        None, description="Password; write ${NAME} (or ${NAME:-default}) to read it from the environment."
+    )
+    tls: bool = Field(False, description="Connect with TLS.")
+    ca_file: str | None = Field(None, description="CA certificate file for TLS.")
+    keepalive: int = Field(
+        30, ge=5, description="Seconds between keepalive pings; the broker drops the client after 1.5 times this.",
+        json_schema_extra={"unit": "s"},
+    )

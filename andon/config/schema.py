@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from andon.config.bases import SourceConfigBase, StrictModel
+from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
 from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -91,25 +91,6 @@ class AuthConfig(StrictModel):
 
     public_read: bool = Field(True, description="Allow reads without a token.")
     tokens: list[TokenConfig] = Field(default_factory=list, description="Tokens known from config.")
-
-
-class MqttConfig(StrictModel):
-    """Broker used for MQTT sources and for publishing line state."""
-
-    host: str = Field("127.0.0.1", description="Broker host.")
-    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
-    topic_prefix: str = Field("andon", description="Prefix of the topics this system publishes.")
-    client_id: str = Field("andon", description="Client id; fixed so the broker keeps the session.")
-    username: str | None = Field(None, description="User name, if the broker asks for one.")
-    password: str | None = Field(
-        None, description="Password; write ${NAME} (or ${NAME:-default}) to read it from the environment."
-    )
-    tls: bool = Field(False, description="Connect with TLS.")
-    ca_file: str | None = Field(None, description="CA certificate file for TLS.")
-    keepalive: int = Field(
-        30, ge=5, description="Seconds between keepalive pings; the broker drops the client after 1.5 times this.",
-        json_schema_extra={"unit": "s"},
-    )
 
 
 class BreakConfig(StrictModel):

@@ -18,8 +18,8 @@ from pydantic import Field, model_validator
 from andon.config.bases import ButtonConfigBase
 from andon.extras import GPIOZERO
 from devices.andon_button import AndonActions, AndonButton
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 
 # Epoch seconds as floats resolve about 0.25 us; a limit this close counts as reached.
 _TOLERANCE = 1e-6
@@ -93,8 +93,8 @@ class GpioAndonButton(AndonButton):
 
     config: GpioButtonConfig
 
-    def __init__(self, config: GpioButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
-        super().__init__(config, line, actions, context)
+    def __init__(self, config: GpioButtonConfig, line: str, actions: AndonActions, connections: Connections) -> None:
+        super().__init__(config, line, actions, connections)
         self._devices: dict[str, Any] = {}
         self._inputs: dict[str, Debouncer] = {}
         self._pressed_at: float | None = None
@@ -110,7 +110,7 @@ class GpioAndonButton(AndonButton):
             return
         from gpiozero import DigitalInputDevice
 
-        factory = self.context.shared.get("pin_factory")
+        factory = self.connections.pin_factory
         pins = {"main": self.config.pin, "ack": self.config.ack_pin, "resolve": self.config.resolve_pin}
         try:
             for role, pin in pins.items():

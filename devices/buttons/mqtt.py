@@ -19,8 +19,8 @@ from pydantic import Field
 from andon.config.bases import ButtonConfigBase
 from andon.payload import BadJson, excerpt, load_json
 from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 from devices.sources.mqtt import broker_settings, new_client, refusal_is_final
 
 
@@ -79,9 +79,9 @@ class MqttAndonButton(AndonButton):
 
     config: MqttButtonConfig
 
-    def __init__(self, config: MqttButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
-        super().__init__(config, line, actions, context)
-        self.settings = broker_settings(context, config.host, config.port)
+    def __init__(self, config: MqttButtonConfig, line: str, actions: AndonActions, connections: Connections) -> None:
+        super().__init__(config, line, actions, connections)
+        self.settings = broker_settings(connections, config.host, config.port)
         self.subscribed = threading.Event()
         self._stopped: asyncio.Future[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -17,8 +17,8 @@ from pydantic import Field
 from andon.config.bases import ButtonConfigBase
 from andon.extras import PYSERIAL
 from devices.andon_button import AndonActions, AndonButton
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 
 MAX_LINE = 256
 MAX_NAME = 64  # the longest station or category the API takes
@@ -67,8 +67,8 @@ class SerialAndonButton(AndonButton):
 
     config: SerialButtonConfig
 
-    def __init__(self, config: SerialButtonConfig, line: str, actions: AndonActions, context: SourceContext) -> None:
-        super().__init__(config, line, actions, context)
+    def __init__(self, config: SerialButtonConfig, line: str, actions: AndonActions, connections: Connections) -> None:
+        super().__init__(config, line, actions, connections)
         self._buffer = b""
         self.port_open = threading.Event()
 

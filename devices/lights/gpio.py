@@ -10,8 +10,8 @@ from pydantic import Field, field_validator
 from andon.config.bases import StackLightConfigBase
 from andon.extras import GPIOZERO
 from andon.lights import LightPattern, next_flash_edge, outputs_at
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 from devices.stack_light import StackLight
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ class GpioStackLight(StackLight):
 
     config: GpioLightConfig
 
-    def __init__(self, config: GpioLightConfig, context: SourceContext) -> None:
-        super().__init__(config, context)
+    def __init__(self, config: GpioLightConfig, connections: Connections) -> None:
+        super().__init__(config, connections)
         self._outputs: dict[str, Any] | None = None
         self._pattern: LightPattern | None = None
         self._missing_warned: set[str] = set()
@@ -65,7 +65,7 @@ class GpioStackLight(StackLight):
         if self._outputs is None:
             from gpiozero import DigitalOutputDevice
 
-            factory = self.context.shared.get("pin_factory")
+            factory = self.connections.pin_factory
             outputs: dict[str, Any] = {}
             try:
                 for name, pin in self.config.pins.items():

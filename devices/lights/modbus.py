@@ -21,8 +21,8 @@ from pydantic import Field, model_validator
 from andon.config.bases import StackLightConfigBase
 from andon.extras import PYMODBUS
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 from devices.stack_light import StackLight, StackLightError
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,8 @@ class ModbusStackLight(StackLight):
 
     config: ModbusLightConfig
 
-    def __init__(self, config: ModbusLightConfig, context: SourceContext) -> None:
-        super().__init__(config, context)
+    def __init__(self, config: ModbusLightConfig, connections: Connections) -> None:
+        super().__init__(config, connections)
         self._client: Any = None
         self._pattern: LightPattern | None = None
         self._levels: dict[int, bool] | None = None

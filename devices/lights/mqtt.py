@@ -20,8 +20,8 @@ from pydantic import Field
 
 from andon.config.bases import StackLightConfigBase
 from andon.lights import LightPattern
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 from devices.sources.mqtt import broker_settings, new_client, refusal_is_final
 from devices.stack_light import StackLight, StackLightError
 
@@ -46,9 +46,9 @@ class MqttStackLight(StackLight):
 
     config: MqttLightConfig
 
-    def __init__(self, config: MqttLightConfig, context: SourceContext) -> None:
-        super().__init__(config, context)
-        self.settings = broker_settings(context, config.host, config.port)
+    def __init__(self, config: MqttLightConfig, connections: Connections) -> None:
+        super().__init__(config, connections)
+        self.settings = broker_settings(connections, config.host, config.port)
         self._client: Any = None
         self._connected = threading.Event()
         self._refused: str | None = None

@@ -19,8 +19,8 @@ from pydantic import Field
 
 from andon.config.bases import StackLightConfigBase
 from andon.lights import COLOURS, LightPattern
-from devices.base import SourceContext
 from devices.catalog import Driver
+from devices.connections import Connections
 from devices.stack_light import StackLight, StackLightError
 
 PNS_PRODUCT = b"AB"
@@ -67,8 +67,8 @@ class PatliteStackLight(StackLight):
 
     config: PatliteLightConfig
 
-    def __init__(self, config: PatliteLightConfig, context: SourceContext) -> None:
-        super().__init__(config, context)
+    def __init__(self, config: PatliteLightConfig, connections: Connections) -> None:
+        super().__init__(config, connections)
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 

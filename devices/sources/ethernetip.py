@@ -11,8 +11,9 @@ from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import PYLOGIX
-from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability, SourceContext
+from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -93,28 +94,21 @@ class PlcLink:
         self._plc: Any = None
 
     @staticmethod
-    def key(config: EthernetIpSourceConfig) -> str:
-        """Return the ``context.shared`` key of the link for this controller."""
-        micro = "/micro800" if config.micro800 else ""
-        return f"ethernetip://{config.host}:{config.port}/{config.slot}{micro}"
+    def key(config: EthernetIpSourceConfig) -> tuple[str, int, int, bool]:
+        """Return the key of the link to this controller in ``connections.ethernetip``."""
+        return (config.host, config.port, config.slot, config.micro800)
 
     @classmethod
-    def attach(cls, context: SourceContext, config: EthernetIpSourceConfig) -> PlcLink:
+    def attach(cls, connections: Connections, config: EthernetIpSourceConfig) -> PlcLink:
         """Return the shared link to the controller, creating it for the first user."""
-        key = cls.key(config)
-        link = context.shared.get(key)
-        if not isinstance(link, PlcLink):
-            link = cls(config)
-            context.shared[key] = link
+        link: PlcLink = connections.ethernetip.attach(cls.key(config), lambda: cls(config))
         link.users += 1
         return link
 
-    def detach(self, context: SourceContext, config: EthernetIpSourceConfig) -> None:
+    def detach(self, connections: Connections, config: EthernetIpSourceConfig) -> None:
         """Give the link back; the last user closes it."""
         self.users -= 1
-        if self.users <= 0:
-            if context.shared.get(self.key(config)) is self:
-                del context.shared[self.key(config)]
+        if connections.ethernetip.detach(self.key(config)) is self:
             self.close()
 
     @property
@@ -173,8 +167,8 @@ class EthernetIpSource(CountSource):
 
     config: EthernetIpSourceConfig
 
-    def __init__(self, config: EthernetIpSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: EthernetIpSourceConfig, sink: ReadingSink, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.link: PlcLink | None = None
         self.polls = 0
         self.availability = SourceAvailability(sink, log, self.describe())
@@ -183,7 +177,7 @@ class EthernetIpSource(CountSource):
     async def run(self) -> None:
         """Poll until cancelled; a fault marks the source offline once and polling backs off."""
         c = self.config
-        link = self.link = PlcLink.attach(self.context, c)
+        link = self.link = PlcLink.attach(self.connections, c)
         wait = c.poll_seconds
         try:
             while True:
@@ -198,12 +192,12 @@ class EthernetIpSource(CountSource):
                 await asyncio.sleep(wait)
         finally:
             self.link = None
-            await asyncio.to_thread(link.detach, self.context, c)
+            await asyncio.to_thread(link.detach, self.connections, c)
 
     def _deliver(self, value: Any) -> None:
         self.polls += 1
         self.availability.ok()
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         if self.config.mode == "pulse":
             # The first read only learns the state: a BOOL already true is not a new part.
             if self._flag.rose(bool(value)):

@@ -11,8 +11,9 @@ from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import GPIOZERO
-from devices.base import CountSource, ReadingSink, SourceContext
+from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,8 @@ class GpioPulseSource(CountSource):
 
     config: GpioSourceConfig
 
-    def __init__(self, config: GpioSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: GpioSourceConfig, sink: ReadingSink, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.accepted = 0
         self.bounced = 0
         self.device: Any = None
@@ -116,7 +117,7 @@ class GpioPulseSource(CountSource):
             pull_up=c.pull_up,
             active_state=c.active_state,
             bounce_time=None,  # debounced here, on the injected clock, the same on every backend
-            pin_factory=self.context.shared.get("pin_factory"),
+            pin_factory=self.connections.pin_factory,
         )
         counts_on_activation = (c.edge == "rising") == c.active_high
         if counts_on_activation:
@@ -127,7 +128,7 @@ class GpioPulseSource(CountSource):
 
     def edge(self) -> None:
         """Count one edge unless it follows the last counted edge within the bounce window."""
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         with self._lock:
             last = self._last_edge
             if last is not None and 0 <= now - last < self.config.bounce_seconds:

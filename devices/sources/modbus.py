@@ -10,8 +10,9 @@ from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import PYMODBUS
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceContext
+from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -130,34 +131,31 @@ class ModbusHub:
         self._client: Any = None
 
     @staticmethod
-    def key(host: str, port: int) -> str:
-        """Return the ``context.shared`` key of the hub for host:port."""
-        return f"modbus:{host}:{port}"
+    def key(host: str, port: int) -> tuple[str, int]:
+        """Return the key of the hub for host:port in ``connections.modbus``."""
+        return (host, port)
 
     @classmethod
-    def attach(cls, context: SourceContext, config: ModbusSourceConfig) -> ModbusHub:
+    def attach(cls, connections: Connections, config: ModbusSourceConfig) -> ModbusHub:
         """Return the hub for the config's host:port, creating it on first use."""
-        key = cls.key(config.host, config.port)
-        hub = context.shared.get(key)
-        if hub is None:
-            hub = cls(
+        hub: ModbusHub = connections.modbus.attach(
+            cls.key(config.host, config.port),
+            lambda: cls(
                 config.host,
                 config.port,
                 timeout=config.timeout_seconds,
                 retry_min=min(config.poll_seconds, config.reconnect_max_seconds),
                 retry_max=config.reconnect_max_seconds,
-            )
-            context.shared[key] = hub
+            ),
+        )
         hub.users += 1
         return hub
 
-    def detach(self, context: SourceContext) -> None:
+    def detach(self, connections: Connections) -> None:
         """Drop one user; the last one closes the connection and forgets the hub."""
         self.users -= 1
-        if self.users <= 0:
+        if connections.modbus.detach(self.key(self.host, self.port)) is self:
             self.close()
-            if context.shared.get(self.key(self.host, self.port)) is self:
-                del context.shared[self.key(self.host, self.port)]
 
     def close(self) -> None:
         """Close the connection (a later read opens it again)."""
@@ -251,8 +249,8 @@ class ModbusSource(CountSource):
 
     config: ModbusSourceConfig
 
-    def __init__(self, config: ModbusSourceConfig, sink: Any, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: ModbusSourceConfig, sink: Any, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.hub: ModbusHub | None = None
         self.availability = SourceAvailability(sink, log, self.describe())
         self._coil = RisingEdge()
@@ -260,7 +258,7 @@ class ModbusSource(CountSource):
     async def run(self) -> None:
         """Poll until cancelled; faults mark the source offline once and polling goes on."""
         c = self.config
-        self.hub = ModbusHub.attach(self.context, c)
+        self.hub = ModbusHub.attach(self.connections, c)
         count = 1 if c.register_type in BIT_TYPES else c.words
         try:
             while True:
@@ -272,12 +270,12 @@ class ModbusSource(CountSource):
                     self._deliver(values)
                 await asyncio.sleep(c.poll_seconds)
         finally:
-            self.hub.detach(self.context)
+            self.hub.detach(self.connections)
 
     def _deliver(self, values: list[int]) -> None:
         c = self.config
         self.availability.ok()
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         if c.register_type in BIT_TYPES:
             bit = values[0]
             if c.mode == "pulse":

@@ -14,15 +14,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from andon.config.bases import SourceConfigBase
+from andon.config.bases import MqttConfig, SourceConfigBase
 from andon.payload import INT_LIMIT, BadJson, excerpt, load_json, text_problem
-from devices.base import CountSource, ReadingSink, SourceContext
+from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
+from devices.connections import Connections
 
 if TYPE_CHECKING:
     import paho.mqtt.client as paho
-
-    from andon.config.schema import MqttConfig
 
 log = logging.getLogger(__name__)
 
@@ -202,11 +201,9 @@ def new_client(settings: MqttConfig, client_id: str, *, persistent: bool) -> pah
     return client
 
 
-def broker_settings(context: SourceContext, host: str | None, port: int | None) -> MqttConfig:
-    """Return the plant's broker settings (``context.shared["mqtt"]``) with a device's host/port overrides."""
-    from andon.config.schema import MqttConfig
-
-    settings: MqttConfig = context.shared.get("mqtt") or MqttConfig.model_validate({})
+def broker_settings(connections: Connections, host: str | None, port: int | None) -> MqttConfig:
+    """Return the plant's broker settings (``connections.mqtt``) with a device's host/port overrides."""
+    settings = connections.mqtt or MqttConfig.model_validate({})
     update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     return settings.model_copy(update=update) if update else settings
 
@@ -233,9 +230,9 @@ class BrokerConnection:
 
     unmatched_grace_seconds = 60.0
 
-    def __init__(self, settings: MqttConfig, context: SourceContext) -> None:
+    def __init__(self, settings: MqttConfig, connections: Connections) -> None:
         self.settings = settings
-        self.context = context
+        self.connections = connections
         self.address = f"{settings.host}:{settings.port}"
         self.unmatched = 0
         self._lock = threading.Lock()
@@ -250,13 +247,11 @@ class BrokerConnection:
         self._client: paho.Client | None = None
 
     @classmethod
-    def shared(cls, context: SourceContext, settings: MqttConfig) -> BrokerConnection:
-        """Return the connection to this broker kept in ``context.shared``, making it if needed."""
-        key = f"mqtt-client:{settings.host}:{settings.port}"
-        connection = context.shared.get(key)
-        if connection is None:
-            connection = cls(settings, context)
-            context.shared[key] = connection
+    def shared(cls, connections: Connections, settings: MqttConfig) -> BrokerConnection:
+        """Return the connection to this broker in ``connections.brokers``, making it if needed (one user more)."""
+        connection: BrokerConnection = connections.brokers.attach(
+            (settings.host, settings.port), lambda: cls(settings, connections)
+        )
         return connection
 
     @property
@@ -293,16 +288,14 @@ class BrokerConnection:
                 self._closing = True
                 self._client = None
                 self._fault = None
-                key = f"mqtt-client:{self.settings.host}:{self.settings.port}"
-                if self.context.shared.get(key) is self:
-                    del self.context.shared[key]
+        self.connections.brokers.detach((self.settings.host, self.settings.port))
         if client is not None:
             client.disconnect()
             client.loop_stop()
 
     def sweep(self) -> None:
         """Acknowledge and drop messages no source has claimed within the grace period."""
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         with self._lock:
             expired = [h for h in self._held if now - h[1] >= self.unmatched_grace_seconds]
             self._held = [h for h in self._held if now - h[1] < self.unmatched_grace_seconds]
@@ -413,7 +406,7 @@ class BrokerConnection:
                 if len(self._routes) < 10_000:  # wildcard topics are bounded in a plant; guard anyway
                     self._routes[message.topic] = targets
             if not targets:
-                self._held.append((message, self.context.clock.now(), generation))
+                self._held.append((message, self.connections.clock.now(), generation))
                 return
         delivery = _Delivery(message.mid, message.qos, generation, len(targets))
         for source in targets:
@@ -463,17 +456,17 @@ class MqttSource(CountSource):
 
     config: MqttSourceConfig
 
-    def __init__(self, config: MqttSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: MqttSourceConfig, sink: ReadingSink, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.connection: BrokerConnection | None = None
 
     def broker_settings(self) -> MqttConfig:
         """Return the plant's broker settings with this source's host/port overrides applied."""
-        return broker_settings(self.context, self.config.host, self.config.port)
+        return broker_settings(self.connections, self.config.host, self.config.port)
 
     async def run(self) -> None:
         """Read until cancelled; the shared connection reconnects by itself."""
-        connection = BrokerConnection.shared(self.context, self.broker_settings())
+        connection = BrokerConnection.shared(self.connections, self.broker_settings())
         self.connection = connection
         connection.attach(self)
         try:
@@ -496,7 +489,7 @@ class MqttSource(CountSource):
                 log.debug("%s: retained message on %s skipped", self.describe(), message.topic)
                 stored()
                 return
-            reading = parse_payload(message.payload, self.config, self.context.clock.now())
+            reading = parse_payload(message.payload, self.config, self.connections.clock.now())
         except RejectedPayload as exc:
             self.reject(exc.reason, f"message on {message.topic}: {exc}")
             stored()  # acknowledged so the broker does not redeliver garbage forever
@@ -509,8 +502,8 @@ class MqttSource(CountSource):
 
     def describe(self) -> str:
         """Say which broker and topic this source reads."""
-        host = self.config.host or getattr(self.context.shared.get("mqtt"), "host", "127.0.0.1")
-        port = self.config.port or getattr(self.context.shared.get("mqtt"), "port", 1883)
+        settings = self.broker_settings()
+        host, port = settings.host, settings.port
         return f"MQTT {host}:{port} {self.config.topic}"
 
 

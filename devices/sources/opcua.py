@@ -13,8 +13,9 @@ from pydantic import Field, field_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import ASYNCUA
-from devices.base import CountSource, RisingEdge, SourceAvailability, SourceContext
+from devices.base import CountSource, RisingEdge, SourceAvailability
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +127,8 @@ class OpcuaSource(CountSource):
 
     config: OpcuaSourceConfig
 
-    def __init__(self, config: OpcuaSourceConfig, sink: Any, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: OpcuaSourceConfig, sink: Any, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.availability = SourceAvailability(sink, log, self.describe())
         self._flag = RisingEdge()
         self._answered = False
@@ -209,7 +210,7 @@ class OpcuaSource(CountSource):
         value = data_value.Value.Value if data_value.Value is not None else None
         if isinstance(value, bool):
             value = int(value)
-        ts = epoch_seconds(data_value.SourceTimestamp, self.context.clock.now())
+        ts = epoch_seconds(data_value.SourceTimestamp, self.connections.clock.now())
         if c.mode == "pulse":
             # A part-done flag: count each change to non-zero; the first value only learns it.
             if self._flag.rose(bool(value)):

@@ -10,8 +10,9 @@ from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import SNAP7
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability, SourceContext
+from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -118,36 +119,32 @@ class S7Hub:
         self._client: Any = None
 
     @staticmethod
-    def key(host: str, port: int, rack: int, slot: int) -> str:
-        """Return the ``context.shared`` key of the hub for one CPU."""
-        return f"s7:{host}:{port}:{rack}/{slot}"
+    def key(host: str, port: int, rack: int, slot: int) -> tuple[str, int, int, int]:
+        """Return the key of the hub for one CPU in ``connections.s7``."""
+        return (host, port, rack, slot)
 
     @classmethod
-    def attach(cls, context: SourceContext, config: S7SourceConfig) -> S7Hub:
+    def attach(cls, connections: Connections, config: S7SourceConfig) -> S7Hub:
         """Return the hub for the config's CPU, creating it on first use."""
-        key = cls.key(config.host, config.port, config.rack, config.slot)
-        hub = context.shared.get(key)
-        if hub is None:
-            hub = cls(
+        hub: S7Hub = connections.s7.attach(
+            cls.key(config.host, config.port, config.rack, config.slot),
+            lambda: cls(
                 config.host,
                 config.port,
                 config.rack,
                 config.slot,
                 retry_min=min(config.poll_seconds, config.reconnect_max_seconds),
                 retry_max=config.reconnect_max_seconds,
-            )
-            context.shared[key] = hub
+            ),
+        )
         hub.users += 1
         return hub
 
-    async def detach(self, context: SourceContext) -> None:
+    async def detach(self, connections: Connections) -> None:
         """Drop one user; the last one closes the connection and forgets the hub."""
         self.users -= 1
-        if self.users > 0:
+        if connections.s7.detach(self.key(self.host, self.port, self.rack, self.slot)) is not self:
             return
-        key = self.key(self.host, self.port, self.rack, self.slot)
-        if context.shared.get(key) is self:
-            del context.shared[key]
         client, self._client = self._client, None
         if client is not None:
             await asyncio.to_thread(_disconnect, client)
@@ -226,8 +223,8 @@ class S7Source(CountSource):
 
     config: S7SourceConfig
 
-    def __init__(self, config: S7SourceConfig, sink: Any, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: S7SourceConfig, sink: Any, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.hub: S7Hub | None = None
         self.availability = SourceAvailability(sink, log, self.describe())
         self._flag = RisingEdge()
@@ -235,7 +232,7 @@ class S7Source(CountSource):
     async def run(self) -> None:
         """Poll until cancelled; faults mark the source offline once and polling goes on."""
         c = self.config
-        self.hub = S7Hub.attach(self.context, c)
+        self.hub = S7Hub.attach(self.connections, c)
         try:
             while True:
                 try:
@@ -246,11 +243,11 @@ class S7Source(CountSource):
                     self._deliver(decode(c.datatype, data))
                 await asyncio.sleep(c.poll_seconds)
         finally:
-            await asyncio.shield(self.hub.detach(self.context))
+            await asyncio.shield(self.hub.detach(self.connections))
 
     def _deliver(self, value: int) -> None:
         self.availability.ok()
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         if self.config.mode == "pulse":
             # A part-done flag: count each change from 0 to non-zero; the first read only learns it.
             if self._flag.rose(value != 0):

@@ -14,8 +14,9 @@ from pydantic import Field, field_validator
 from andon.config.bases import SourceConfigBase
 from andon.extras import PYSERIAL
 from andon.payload import text_problem
-from devices.base import CountSource, ReadingSink, SourceContext
+from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
+from devices.connections import Connections
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,8 @@ class SerialLineSource(CountSource):
 
     config: SerialSourceConfig
 
-    def __init__(self, config: SerialSourceConfig, sink: ReadingSink, context: SourceContext) -> None:
-        super().__init__(config, sink, context)
+    def __init__(self, config: SerialSourceConfig, sink: ReadingSink, connections: Connections) -> None:
+        super().__init__(config, sink, connections)
         self.accepted = 0
         self._pattern = re.compile(config.regex)
         self._newline = config.newline.encode(config.encoding)
@@ -224,7 +225,7 @@ class SerialLineSource(CountSource):
             value = int(count_text)
         except ValueError:
             value = count_text  # the collector refuses non-numbers with its own reason and metric
-        ts = groups.get("ts") or self.context.clock.now()
+        ts = groups.get("ts") or self.connections.clock.now()
         event_id = groups.get("id") or None
         if event_id is not None:
             problem = text_problem(event_id)

@@ -72,14 +72,14 @@ class SimulatorSource(CountSource):
         while True:
             cycle = line.next_cycle()
             await asyncio.sleep(cycle.seconds)
-            now = self.context.clock.now()
+            now = self.connections.clock.now()
             if self._working(now):
                 self.sink.reading(1, ts=now, kind=cycle.kind)
 
     def _backfill(self, line: SimulatedLine) -> None:
         if not self.config.backfill_seconds:
             return
-        now = self.context.clock.now()
+        now = self.connections.clock.now()
         last = getattr(self.sink, "last_count_at", lambda: None)()
         t = max(now - self.config.backfill_seconds, last or 0.0)
         while True:

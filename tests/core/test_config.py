@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from andon.config import ConfigError, load_config, parse_config
+from andon.config.loader import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

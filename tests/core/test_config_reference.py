@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from andon.config import parse_config
+from andon.config.loader import parse_config
 from andon.config.reference import reference_markdown
 from devices import catalog
 

@@ -14,8 +14,8 @@ from pydantic import ValidationError
 from pylogix import PLC
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.ethernetip import EthernetIpSource, EthernetIpSourceConfig, PlcLink
 from tests.conftest import RecordingSink, free_port, wait_for_port, wait_until
 from tests.devices.test_serial import RunningSource
@@ -71,7 +71,7 @@ def plc(tmp_path: Path) -> Iterator[EnipSimulator]:
         simulator.stop()
 
 
-def make_source(port: int, context: SourceContext | None = None, **keys: Any) -> tuple[EthernetIpSource, RecordingSink]:
+def make_source(port: int, context: Connections | None = None, **keys: Any) -> tuple[EthernetIpSource, RecordingSink]:
     """Build a source polling tag Counter fast, on a manual clock, with a recording sink."""
     config = EthernetIpSourceConfig.model_validate(
         {
@@ -85,7 +85,7 @@ def make_source(port: int, context: SourceContext | None = None, **keys: Any) ->
         }
     )
     sink = RecordingSink()
-    return EthernetIpSource(config, sink, context or SourceContext(ManualClock(T0))), sink
+    return EthernetIpSource(config, sink, context or Connections(ManualClock(T0))), sink
 
 
 def distinct(values: list[Any]) -> list[Any]:
@@ -172,7 +172,7 @@ def test_pulse_mode_counts_rising_bool(plc: EnipSimulator) -> None:
 
 
 def test_sources_on_one_plc_share_one_link(plc: EnipSimulator) -> None:
-    context = SourceContext(ManualClock(T0))
+    context = Connections(ManualClock(T0))
     first, first_sink = make_source(plc.port, context)
     second, second_sink = make_source(plc.port, context, tag="Other")
     plc.write("Counter", 3)
@@ -181,8 +181,9 @@ def test_sources_on_one_plc_share_one_link(plc: EnipSimulator) -> None:
         wait_until(lambda: first_sink.values()[-1:] == [3] and second_sink.values()[-1:] == [4])
         assert first.link is second.link
         assert first.link is not None and first.link.users == 2
-        assert list(context.shared) == [f"ethernetip://127.0.0.1:{plc.port}/0"]
-    assert context.shared == {}
+        assert len(context.ethernetip) == 1
+        assert context.ethernetip.get(("127.0.0.1", plc.port, 0, False)) is first.link
+    assert len(context.ethernetip) == 0
     assert set(first_sink.values()) == {3}
     assert set(second_sink.values()) == {4}
 
@@ -214,4 +215,4 @@ def test_registered_as_ethernetip() -> None:
         "cumulative",
         True,
     )
-    assert PlcLink.key(config) == "ethernetip://10.0.0.5:44818/0"
+    assert PlcLink.key(config) == ("10.0.0.5", 44818, 0, False)

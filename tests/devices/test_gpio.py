@@ -13,8 +13,8 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.gpio_pulse import GpioPulseSource, GpioSourceConfig
 from tests.conftest import RecordingSink
 
@@ -25,7 +25,7 @@ def make_source(factory: MockFactory, clock: ManualClock, **keys: Any) -> tuple[
     """Build a GPIO source on pin 17 of a mock factory."""
     config = GpioSourceConfig.model_validate({"pin": 17, "retry_seconds": 0.02, **keys})
     sink = RecordingSink()
-    context = SourceContext(clock, shared={"pin_factory": factory})
+    context = Connections(clock, pin_factory=factory)
     return GpioPulseSource(config, sink, context), sink
 
 

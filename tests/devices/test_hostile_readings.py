@@ -12,7 +12,7 @@ from andon.clock import ManualClock
 from andon.config.loader import parse_config
 from andon.plant import Plant
 from andon.storage.store import Store, open_database
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.sources.modbus import ModbusSource
 from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
@@ -61,7 +61,7 @@ def test_serial_counter_lines_that_broke_the_reader_are_refused_and_counting_goe
     clock = ManualClock(utc("2026-11-25 07:30"))
     plant = Plant(config, Store(open_database(config.database)), clock)
     source_config = SerialSourceConfig.model_validate({"port": str(socat_pair.device), "retry_max_seconds": 0.2})
-    source = SerialLineSource(source_config, plant.sink("line1", "counter"), SourceContext(clock))
+    source = SerialLineSource(source_config, plant.sink("line1", "counter"), Connections(clock))
     try:
         with RunningSource(source):
             wait_until(lambda: port_is_open(socat_pair.device))
@@ -87,7 +87,7 @@ class FaultyIntake(RecordingSink):
 def test_a_plc_value_the_intake_fails_on_is_a_reject_and_polling_goes_on() -> None:
     async def scenario(plc: Any) -> None:
         sink = FaultyIntake()
-        source = ModbusSource(modbus_config(plc.port, mode="increment"), sink, SourceContext(ManualClock(0)))
+        source = ModbusSource(modbus_config(plc.port, mode="increment"), sink, Connections(ManualClock(0)))
         task = asyncio.create_task(source.run())
         try:
             await plc.set_holding(0, [0, 13])  # two words: a 32-bit counter

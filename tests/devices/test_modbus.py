@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.modbus import ModbusHub, ModbusSource, ModbusSourceConfig, decode_words
 from tests.conftest import RecordingSink, free_port
 from tests.devices.polling import cancel, eventually
@@ -142,7 +142,7 @@ def test_reads_counter_values_exactly(
         sink = RecordingSink()
         clock = ManualClock(T0)
         cfg = config(plc.port, register=10, register_type=register_type, mode="cumulative", **keys)
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(clock)).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
             await eventually(lambda: len(sink.readings) >= 1)
             clock.set(T0 + 60)
@@ -164,7 +164,7 @@ def test_counter_increments_are_read_in_order() -> None:
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
         cfg = config(plc.port, register=3, bits=16, mode="cumulative")
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
         try:
             for n in range(1, 6):
                 await plc.set_holding(3, [n])
@@ -185,7 +185,7 @@ def test_coil_in_pulse_mode_counts_rising_edges() -> None:
         sink = RecordingSink()
         clock = ManualClock(T0)
         cfg = config(plc.port, register=7, register_type="coil", mode="pulse")
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(clock)).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
             await plc.polled(3)
             for n in range(3):
@@ -212,7 +212,7 @@ def test_coil_in_increment_mode_reads_zero_or_one() -> None:
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
         cfg = config(plc.port, register=2, register_type="coil", mode="increment")
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
         try:
             await eventually(lambda: sink.values()[-1:] == [0])
             await plc.set_coil(2, True)
@@ -230,19 +230,15 @@ def test_sources_on_one_plc_share_one_connection() -> None:
     async def scenario(plc: Plc) -> None:
         await plc.set_holding(0, [0, 1234])
         await plc.set_holding(20, [4321])
-        shared: dict[str, Any] = {}
+        shared = Connections(ManualClock(T0))
         sink_a, sink_b = RecordingSink(), RecordingSink()
-        source_a = ModbusSource(
-            config(plc.port, register=0, bits=32), sink_a, SourceContext(ManualClock(T0), shared)
-        )
-        source_b = ModbusSource(
-            config(plc.port, register=20, bits=16), sink_b, SourceContext(ManualClock(T0), shared)
-        )
+        source_a = ModbusSource(config(plc.port, register=0, bits=32), sink_a, shared)
+        source_b = ModbusSource(config(plc.port, register=20, bits=16), sink_b, shared)
         tasks = [asyncio.create_task(s.run()) for s in (source_a, source_b)]
         try:
             await eventually(lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3)
-            assert list(shared) == [f"modbus:127.0.0.1:{plc.port}"]
-            hub = shared[f"modbus:127.0.0.1:{plc.port}"]
+            assert len(shared.modbus) == 1
+            hub = shared.modbus.get(("127.0.0.1", plc.port))
             assert isinstance(hub, ModbusHub)
             assert source_a.hub is hub and source_b.hub is hub
             assert hub.connections_made == 1
@@ -251,7 +247,7 @@ def test_sources_on_one_plc_share_one_connection() -> None:
             await cancel(*tasks)
         assert set(sink_a.values()) == {1234}
         assert set(sink_b.values()) == {4321}
-        assert shared == {}  # the last source to stop closed the connection
+        assert len(shared.modbus) == 0  # the last source to stop closed the connection
 
     run_with_plc(scenario)
 
@@ -264,7 +260,7 @@ def test_plc_stop_is_reported_once_and_restart_resumes_readings() -> None:
         sink = RecordingSink()
         clock = ManualClock(T0)
         cfg = config(plc.port, register=5, bits=32, mode="cumulative")
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(clock)).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
             await eventually(lambda: len(sink.readings) >= 1)
             await plc.stop()
@@ -295,7 +291,7 @@ def test_refused_read_marks_source_offline_once() -> None:
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
         cfg = config(plc.port, register=63, bits=32)  # 63 and 64: the server has 0..63
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
         try:
             await plc.polled(5)
         finally:
@@ -316,7 +312,7 @@ def test_unreachable_plc_at_start_is_reported_once() -> None:
         port = free_port()
         sink = RecordingSink()
         cfg = config(port, register=0)
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
         try:
             await eventually(lambda: len(sink.events) >= 1)
             await asyncio.sleep(0.5)
@@ -343,7 +339,7 @@ def test_silent_plc_times_out_and_is_reported_once() -> None:
         port = server.sockets[0].getsockname()[1]
         sink = RecordingSink()
         cfg = config(port, register=0, timeout_seconds=0.2)
-        task = asyncio.create_task(ModbusSource(cfg, sink, SourceContext(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
         try:
             await eventually(lambda: len(sink.events) >= 1)
             await asyncio.sleep(0.8)  # several more timeouts

@@ -13,8 +13,8 @@ import pytest
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.opcua import OpcuaSource, OpcuaSourceConfig, epoch_seconds
 from tests.conftest import RecordingSink, free_port
 from tests.devices.polling import cancel
@@ -167,7 +167,7 @@ def test_values_arrive_exactly_with_source_timestamps(ua_server: UaServer, subsc
     async def scenario() -> None:
         sink = RecordingSink()
         source = OpcuaSource(
-            config(ua_server.url, subscribe=subscribe), sink, SourceContext(ManualClock(0))
+            config(ua_server.url, subscribe=subscribe), sink, Connections(ManualClock(0))
         )
         task = await start(source)
         try:
@@ -191,7 +191,7 @@ def test_string_node_id_and_signed_values(ua_server: UaServer) -> None:
     async def scenario() -> None:
         sink = RecordingSink()
         cfg = config(ua_server.url, node=NAMED, bits=32, signed=True)
-        task = await start(OpcuaSource(cfg, sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: sink.values()[-1:] == [-5])
             await write(ua_server, NAMED, 2_147_483_647, source_time=T0 + 1)
@@ -210,7 +210,7 @@ def test_flag_in_pulse_mode_counts_rising_edges(ua_server: UaServer) -> None:
     async def scenario() -> None:
         sink = RecordingSink()
         cfg = config(ua_server.url, node=FLAG, mode="pulse")
-        task = await start(OpcuaSource(cfg, sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: sink.events == [("online", "")])
             for n in (1, 2, 3):
@@ -234,7 +234,7 @@ def test_bad_status_marks_source_offline_until_good(ua_server: UaServer) -> None
     async def scenario() -> None:
         sink = RecordingSink()
         cfg = config(ua_server.url, node=NAMED)
-        task = await start(OpcuaSource(cfg, sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: sink.values() == [10])
             await write(
@@ -261,7 +261,7 @@ def test_unknown_node_is_reported_once(ua_server: UaServer) -> None:
     async def scenario() -> None:
         sink = RecordingSink()
         cfg = config(ua_server.url, node="ns=2;i=999")
-        task = await start(OpcuaSource(cfg, sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: len(sink.events) == 1)
             await asyncio.sleep(0.5)
@@ -285,7 +285,7 @@ def test_server_stop_is_reported_once_and_restart_resumes(ua_server: UaServer, s
     async def scenario() -> None:
         sink = RecordingSink()
         cfg = config(ua_server.url, subscribe=subscribe)
-        task = await start(OpcuaSource(cfg, sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: sink.values()[-1:] == [40])
             await asyncio.to_thread(ua_server.stop)
@@ -312,7 +312,7 @@ def test_unreachable_server_at_start_is_reported_once() -> None:
 
     async def scenario() -> None:
         sink = RecordingSink()
-        task = await start(OpcuaSource(config(url), sink, SourceContext(ManualClock(0))))
+        task = await start(OpcuaSource(config(url), sink, Connections(ManualClock(0))))
         try:
             await eventually(lambda: len(sink.events) == 1)
             await asyncio.sleep(0.5)

@@ -10,8 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.s7 import S7Hub, S7Source, S7SourceConfig
 from tests.conftest import RecordingSink, free_port, wait_for_port
 from tests.devices.polling import cancel, eventually
@@ -116,7 +116,7 @@ def test_reads_db_values_exactly(
     async def scenario() -> None:
         sink = RecordingSink()
         clock = ManualClock(T0)
-        task = asyncio.create_task(S7Source(cfg, sink, SourceContext(clock)).run())
+        task = asyncio.create_task(S7Source(cfg, sink, Connections(clock)).run())
         try:
             await eventually(lambda: len(sink.readings) >= 1)
             clock.set(T0 + 60)
@@ -138,17 +138,15 @@ def test_sources_on_one_cpu_share_one_connection(plc: Plc) -> None:
     plc.set("int", 20, -222)
 
     async def scenario() -> None:
-        shared: dict[str, Any] = {}
         sink_a, sink_b = RecordingSink(), RecordingSink()
-        context = SourceContext(ManualClock(T0), shared)
+        context = Connections(ManualClock(T0))
         source_a = S7Source(config(plc.port, offset=0, datatype="dint"), sink_a, context)
         source_b = S7Source(config(plc.port, offset=20, datatype="int"), sink_b, context)
         tasks = [asyncio.create_task(s.run()) for s in (source_a, source_b)]
         try:
             await eventually(lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3)
-            key = f"s7:127.0.0.1:{plc.port}:0/1"
-            assert list(shared) == [key]
-            hub = shared[key]
+            assert len(context.s7) == 1
+            hub = context.s7.get(("127.0.0.1", plc.port, 0, 1))
             assert isinstance(hub, S7Hub)
             assert source_a.hub is hub and source_b.hub is hub
             assert hub.connections_made == 1
@@ -157,7 +155,7 @@ def test_sources_on_one_cpu_share_one_connection(plc: Plc) -> None:
             await cancel(*tasks)
         assert set(sink_a.values()) == {111_111}
         assert set(sink_b.values()) == {-222}
-        assert shared == {}
+        assert len(context.s7) == 0
 
     run(scenario)
 
@@ -170,7 +168,7 @@ def test_cpu_stop_is_reported_once_and_restart_resumes_readings(plc: Plc) -> Non
         sink = RecordingSink()
         clock = ManualClock(T0)
         cfg = config(plc.port, offset=4, datatype="dint", mode="cumulative")
-        task = asyncio.create_task(S7Source(cfg, sink, SourceContext(clock)).run())
+        task = asyncio.create_task(S7Source(cfg, sink, Connections(clock)).run())
         try:
             await eventually(lambda: len(sink.readings) >= 1)
             await asyncio.to_thread(plc.stop)
@@ -199,7 +197,7 @@ def test_missing_db_marks_source_offline_once(plc: Plc) -> None:
     async def scenario() -> None:
         sink = RecordingSink()
         task = asyncio.create_task(
-            S7Source(config(plc.port, db=9, offset=2), sink, SourceContext(ManualClock(T0))).run()
+            S7Source(config(plc.port, db=9, offset=2), sink, Connections(ManualClock(T0))).run()
         )
         try:
             await eventually(lambda: len(sink.events) >= 1)
@@ -223,7 +221,7 @@ def test_pulse_mode_counts_rising_edges(plc: Plc) -> None:
         sink = RecordingSink()
         clock = ManualClock(T0)
         cfg = config(plc.port, offset=30, datatype="word", mode="pulse")
-        source = S7Source(cfg, sink, SourceContext(clock))
+        source = S7Source(cfg, sink, Connections(clock))
         task = asyncio.create_task(source.run())
         try:
             await eventually(lambda: sink.events == [("online", "")])

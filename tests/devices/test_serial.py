@@ -16,8 +16,9 @@ import pytest
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import CountSource, SourceContext
+from devices.base import CountSource
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
 
@@ -120,7 +121,7 @@ def make_source(port: Path, **keys: Any) -> tuple[SerialLineSource, RecordingSin
     """Build a serial source on ``port`` with a manual clock and a recording sink."""
     config = SerialSourceConfig.model_validate({"port": str(port), "retry_max_seconds": 0.2, **keys})
     sink = RecordingSink()
-    return SerialLineSource(config, sink, SourceContext(ManualClock(T0))), sink
+    return SerialLineSource(config, sink, Connections(ManualClock(T0))), sink
 
 
 def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> None:
@@ -142,7 +143,7 @@ def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> N
 def test_rejected_lines_show_on_metrics(socat_pair: SocatPair) -> None:
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from andon.config import parse_config
+    from andon.config.loader import parse_config
     from collector.outputs import SourceRejects
     from collector.sources import SourceRunner
 
@@ -251,6 +252,6 @@ def test_registered_as_serial() -> None:
     assert driver.driver_class is SerialLineSource
     config = SerialSourceConfig.model_validate({"type": "serial", "port": "/dev/ttyUSB0"})
     assert (config.baud, config.bytesize, config.parity, config.stopbits) == (9600, 8, "N", 1)
-    assert SerialLineSource(config, RecordingSink(), SourceContext(ManualClock(T0))).describe() == (
+    assert SerialLineSource(config, RecordingSink(), Connections(ManualClock(T0))).describe() == (
         "serial /dev/ttyUSB0 9600 8N1"
     )

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.sources.simulator import SimulatedLine, SimulatorSource, SimulatorSourceConfig
 from tests.conftest import RecordingSink
 
@@ -41,7 +41,7 @@ def test_seeded_line_repeats_exactly() -> None:
 
 def run_backfill(config: SimulatorSourceConfig, sink: Any, now: float) -> None:
     async def go() -> None:
-        task = asyncio.create_task(SimulatorSource(config, sink, SourceContext(ManualClock(now))).run())
+        task = asyncio.create_task(SimulatorSource(config, sink, Connections(ManualClock(now))).run())
         await asyncio.sleep(0.05)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -8,8 +8,8 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from andon.clock import ManualClock
-from devices.base import SourceContext
 from devices.buttons.gpio import Debouncer, GpioAndonButton, GpioButtonConfig
+from devices.connections import Connections
 from tests.lights.conftest import RecordingActions
 
 T0 = 1_800_000_000.0
@@ -32,7 +32,7 @@ def make_button(
     config = GpioButtonConfig.model_validate(
         {"type": "gpio", "pin": 5, "station": "st3", "category": "quality", "id": "st3-q", **extra}
     )
-    button = GpioAndonButton(config, "line1", actions, SourceContext(clock, {"pin_factory": factory}))
+    button = GpioAndonButton(config, "line1", actions, Connections(clock, pin_factory=factory))
     button.open()
     return button
 

@@ -7,11 +7,11 @@ import os
 from types import SimpleNamespace
 
 from andon.clock import ManualClock
-from andon.config.schema import MqttConfig
+from andon.config.bases import MqttConfig
 from collector.outputs import ButtonRejects
-from devices.base import SourceContext
 from devices.buttons.mqtt import MqttAndonButton, MqttButtonConfig
 from devices.buttons.serial_line import SerialAndonButton, SerialButtonConfig
+from devices.connections import Connections
 from tests.conftest import Mosquitto, wait_until
 from tests.lights.conftest import RecordingActions
 from tests.lights.test_button_mqtt_serial import T0, PtyBox, Running, publish
@@ -29,8 +29,8 @@ def test_mqtt_button_survives_hostile_payloads_and_still_raises(
     mosquitto: Mosquitto, actions: RecordingActions
 ) -> None:
     config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
-    shared = {"mqtt": MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-hostile")}
-    button = MqttAndonButton(config, "line1", actions, SourceContext(ManualClock(T0), shared))
+    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-hostile")
+    button = MqttAndonButton(config, "line1", actions, Connections(ManualClock(T0), mqtt=settings))
     running = Running(button)
     try:
         assert button.subscribed.wait(10)
@@ -63,7 +63,7 @@ def test_serial_button_refuses_control_bytes_and_long_names_with_a_reason(action
     config = SerialButtonConfig.model_validate(
         {"type": "serial", "port": path, "station": "st3", "category": "quality"}
     )
-    button = SerialAndonButton(config, "line1", actions, SourceContext(ManualClock(T0)))
+    button = SerialAndonButton(config, "line1", actions, Connections(ManualClock(T0)))
     running = Running(button)
     try:
         assert button.port_open.wait(10)

@@ -14,11 +14,11 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from andon.clock import ManualClock
-from andon.config.schema import MqttConfig
+from andon.config.bases import MqttConfig
 from devices.andon_button import AndonButton
-from devices.base import SourceContext
 from devices.buttons.mqtt import MqttAndonButton, MqttButtonConfig
 from devices.buttons.serial_line import SerialAndonButton, SerialButtonConfig
+from devices.connections import Connections
 from tests.conftest import Mosquitto, wait_until
 from tests.lights.conftest import RecordingActions
 
@@ -72,8 +72,8 @@ def test_mqtt_button_messages_become_actions(mosquitto: Mosquitto, actions: Reco
     config = MqttButtonConfig.model_validate(
         {"type": "mqtt", "topic": "plant/line1/andon-buttons", "category": "quality", "id": "box"}
     )
-    shared = {"mqtt": MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge1")}
-    button = MqttAndonButton(config, "line1", actions, SourceContext(clock, shared))
+    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge1")
+    button = MqttAndonButton(config, "line1", actions, Connections(clock, mqtt=settings))
     running = Running(button)
     try:
         assert button.subscribed.wait(10)
@@ -140,7 +140,7 @@ def test_serial_button_lines_become_actions_with_answers(actions: RecordingActio
     config = SerialButtonConfig.model_validate(
         {"type": "serial", "port": path, "station": "st3", "category": "quality"}
     )
-    button = SerialAndonButton(config, "line1", actions, SourceContext(clock))
+    button = SerialAndonButton(config, "line1", actions, Connections(clock))
     running = Running(button)
     try:
         assert button.port_open.wait(10)

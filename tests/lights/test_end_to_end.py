@@ -28,6 +28,7 @@ from andon.config.loader import parse_config
 from andon.config.schema import Config
 from andon.runtime import build_services
 from collector.hardware import EdgeHardware, LineHardware, RemoteAndonActions, RemoteAndonError, attach_hardware
+from devices.connections import Connections
 from tests.conftest import Mosquitto, free_port, wait_until
 
 SHIFT_START = datetime(2026, 11, 25, 6, 0, tzinfo=UTC).timestamp()
@@ -100,7 +101,8 @@ class LineServer:
     async def _main(self) -> None:
         services = build_services(self.config, self.clock)
         app = create_app(services, tick_seconds=0.05)
-        hardware = attach_hardware(services, {"pin_factory": self.factory}) if self.hardware else None
+        connections = Connections(services.clock, pin_factory=self.factory)
+        hardware = attach_hardware(services, connections) if self.hardware else None
         self.lights, self.loop = hardware, asyncio.get_running_loop()
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                     lifespan="on", access_log=False))
@@ -305,7 +307,7 @@ def remote(tmp_path: Path, clock: ManualClock) -> Iterator[LineServer]:
 
 def make_edge(server: LineServer, clock: ManualClock, factory: MockFactory, token: str = TOKEN) -> EdgeThread:
     """An edge for line1 against ``server``, quick to retry."""
-    edge = EdgeHardware(server.config, ["line1"], server.url, token, clock=clock, shared={"pin_factory": factory},
+    edge = EdgeHardware(server.config, ["line1"], server.url, token, clock=clock, pin_factory=factory,
                         retry_min=0.05, retry_max=0.2, ping_seconds=1.0, retry_delays=(0.05,))
     return EdgeThread(edge).start()
 

@@ -14,7 +14,7 @@ from andon.config.bases import StackLightConfigBase
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern
 from andon.runtime import build_services
 from collector.hardware import LineHardware, NoOpenCall, ServiceActions, stream_url
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.stack_light import StackLight
 from tests.lights.conftest import RecordingActions
 from tests.lights.test_end_to_end import CONFIG, SHIFT_START, make_config
@@ -23,7 +23,7 @@ from tests.lights.test_end_to_end import CONFIG, SHIFT_START, make_config
 class GatedLight(StackLight):
     """A stack light whose writes wait for a gate, like a Patlite tower that answers slowly."""
 
-    def __init__(self, config: StackLightConfigBase, context: SourceContext) -> None:
+    def __init__(self, config: StackLightConfigBase, context: Connections) -> None:
         super().__init__(config, context)
         self.gate = asyncio.Event()
         self.gate.set()
@@ -47,7 +47,7 @@ def test_a_slow_light_shows_only_the_latest_of_a_burst(tmp_path: Path) -> None:
         clock = ManualClock(SHIFT_START)
         hardware = LineHardware(make_config(tmp_path), RecordingActions(), clock, refresh_seconds=60)
         hardware.buttons.clear()  # this test is about the light
-        light = GatedLight(StackLightConfigBase(), hardware.context)
+        light = GatedLight(StackLightConfigBase(), hardware.connections)
         hardware.lights["line1"] = light
         await hardware.start()
         try:
@@ -74,7 +74,7 @@ def test_state_listener_from_another_thread_reaches_the_light(tmp_path: Path) ->
     async def scenario() -> list[LightPattern]:
         hardware = LineHardware(make_config(tmp_path), RecordingActions(), ManualClock(SHIFT_START))
         hardware.buttons.clear()
-        light = GatedLight(StackLightConfigBase(), hardware.context)
+        light = GatedLight(StackLightConfigBase(), hardware.connections)
         hardware.lights["line1"] = light
         await hardware.start()
         try:

@@ -10,7 +10,7 @@ from gpiozero.pins.mock import MockFactory
 
 from andon.clock import ManualClock
 from andon.lights import LightPattern
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.lights.gpio import GpioLightConfig, GpioStackLight
 
 PINS = {"red": 17, "yellow": 27, "green": 22, "blue": 23, "white": 24, "buzzer": 25}
@@ -30,7 +30,7 @@ def factory() -> Iterator[MockFactory]:
 def make_light(factory: MockFactory, clock: ManualClock, **extra: object) -> GpioStackLight:
     """Build a GPIO light on the mock pins with the test clock."""
     config = GpioLightConfig.model_validate({"type": "gpio", "pins": PINS, **extra})
-    return GpioStackLight(config, SourceContext(clock, {"pin_factory": factory}))
+    return GpioStackLight(config, Connections(clock, pin_factory=factory))
 
 
 def levels(factory: MockFactory) -> dict[str, bool]:

@@ -13,7 +13,7 @@ from pymodbus.simulator import DataType, SimData, SimDevice
 
 from andon.clock import ManualClock
 from andon.lights import LightPattern
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.lights.modbus import (
     ColourName,
     ModbusLightConfig,
@@ -64,7 +64,7 @@ async def coils(reader: Any) -> list[bool]:
 def light_for(port: int, clock: ManualClock, **extra: object) -> ModbusStackLight:
     """Build a Modbus light pointed at the test server."""
     config = ModbusLightConfig.model_validate({"type": "modbus", "host": "127.0.0.1", "port": port, "unit": 1, **extra})
-    return ModbusStackLight(config, SourceContext(clock))
+    return ModbusStackLight(config, Connections(clock))
 
 
 def test_coils_follow_the_pattern() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import paho.mqtt.client as paho
 
 from andon.clock import ManualClock
-from andon.config.schema import MqttConfig
+from andon.config.bases import MqttConfig
 from andon.lights import LightPattern
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.lights.mqtt import MqttLightConfig, MqttStackLight
 from tests.conftest import Mosquitto, wait_until
 
@@ -52,10 +52,10 @@ class Watcher:
 
 
 def light_for(broker: Mosquitto, clock: ManualClock) -> MqttStackLight:
-    """Build an MQTT light on the test broker (plant settings from context.shared)."""
+    """Build an MQTT light on the test broker (plant settings from connections.mqtt)."""
     config = MqttLightConfig.model_validate({"type": "mqtt", "topic": TOPIC})
-    shared = {"mqtt": MqttConfig(host="127.0.0.1", port=broker.port, client_id="edge1")}
-    return MqttStackLight(config, SourceContext(clock, shared))
+    settings = MqttConfig(host="127.0.0.1", port=broker.port, client_id="edge1")
+    return MqttStackLight(config, Connections(clock, mqtt=settings))
 
 
 def test_pattern_is_published_retained_once_per_change(mosquitto: Mosquitto) -> None:

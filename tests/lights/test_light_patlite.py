@@ -11,7 +11,7 @@ import pytest
 
 from andon.clock import ManualClock
 from andon.lights import LightPattern
-from devices.base import SourceContext
+from devices.connections import Connections
 from devices.lights.patlite import PatliteLightConfig, PatliteStackLight
 
 T0 = 1_800_000_000.0
@@ -68,7 +68,7 @@ class Tower:
 def light_for(tower: Tower, clock: ManualClock, **extra: object) -> PatliteStackLight:
     """Build a Patlite light pointed at the test tower."""
     config = PatliteLightConfig.model_validate({"type": "patlite", "host": "127.0.0.1", "port": tower.port, **extra})
-    return PatliteStackLight(config, SourceContext(clock))
+    return PatliteStackLight(config, Connections(clock))
 
 
 def test_pattern_becomes_exact_pns_bytes_and_is_acknowledged() -> None:

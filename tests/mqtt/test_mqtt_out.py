@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from andon.config.schema import MqttConfig
+from andon.config.bases import MqttConfig
 from collector.mqtt_out import MqttPublisher
 from tests.conftest import Mosquitto, wait_until
 from tests.mqtt.conftest import TestClient
@@ -97,7 +97,7 @@ def test_last_will_says_offline_when_the_publisher_dies(
     script = textwrap.dedent(
         f"""
         import sys, time
-        from andon.config.schema import MqttConfig
+        from andon.config.bases import MqttConfig
         from collector.mqtt_out import MqttPublisher
         pub = MqttPublisher(MqttConfig.model_validate({{"port": {mosquitto.port}, "client_id": "edge"}}))
         while not pub.connected:

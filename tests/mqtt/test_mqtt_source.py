@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from andon.clock import ManualClock
-from andon.config.schema import MqttConfig
-from devices.base import SourceContext
+from andon.config.bases import MqttConfig
 from devices.catalog import sources
+from devices.connections import Connections
 from devices.sources.mqtt import (
     BrokerConnection,
     MqttReading,
@@ -37,16 +37,16 @@ def make_source(
     sink: Any,
     *,
     clock: ManualClock | None = None,
-    shared: dict[str, Any] | None = None,
+    connections: Connections | None = None,
     client_id: str = "andon-test",
     **keys: Any,
 ) -> MqttSource:
     """Build an MQTT source on the test broker."""
-    if shared is None:
-        shared = {}
-    shared.setdefault("mqtt", broker_settings(host="127.0.0.1", port=broker.port, client_id=client_id))
+    if connections is None:
+        settings = broker_settings(host="127.0.0.1", port=broker.port, client_id=client_id)
+        connections = Connections(clock or ManualClock(T0), mqtt=settings)
     config = source_config(**keys)
-    return MqttSource(config, sink, SourceContext(clock or ManualClock(T0), shared))
+    return MqttSource(config, sink, connections)
 
 
 def online(sink: RecordingSink) -> Callable[[], bool]:
@@ -331,23 +331,24 @@ def test_acknowledged_only_when_stored(
 def test_sources_on_one_broker_share_one_connection(
     mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
 ) -> None:
-    shared: dict[str, Any] = {}
+    shared = Connections(ManualClock(T0), mqtt=broker_settings(host="127.0.0.1", port=mosquitto.port,
+                                                               client_id="andon-test"))
     sink1, sink2 = RecordingSink(), RecordingSink()
-    s1 = make_source(mosquitto, sink1, shared=shared, topic="plant/line1/parts")
-    s2 = make_source(mosquitto, sink2, shared=shared, topic="plant/+/parts")
+    s1 = make_source(mosquitto, sink1, connections=shared, topic="plant/line1/parts")
+    s2 = make_source(mosquitto, sink2, connections=shared, topic="plant/+/parts")
     t1 = runner.start(s1)
     runner.start(s2)
     wait_until(lambda: online(sink1)() and online(sink2)())
-    key = f"mqtt-client:127.0.0.1:{mosquitto.port}"
-    assert [k for k in shared if k.startswith("mqtt-client:")] == [key]
-    assert s1.connection is s2.connection is shared[key]
+    key = ("127.0.0.1", mosquitto.port)
+    assert len(shared.brokers) == 1
+    assert s1.connection is s2.connection is shared.brokers.get(key)
     device = mqtt_client()
     device.publish("plant/line1/parts", b"1")
     device.publish("plant/line2/parts", b"2")
     wait_until(lambda: sink2.values() == [1, 2])
     assert sink1.values() == [1]
     runner.stop(t1)
-    assert shared[key] is s2.connection  # still serving the other source
+    assert shared.brokers.get(key) is s2.connection  # still serving the other source
     device.publish("plant/line2/parts", b"3")
     wait_until(lambda: sink2.values() == [1, 2, 3])
 
@@ -391,12 +392,10 @@ def test_refused_connection_reports_offline_once_and_stops(
     broker.start()
     try:
         sink = RecordingSink()
-        shared: dict[str, Any] = {
-            "mqtt": broker_settings(
-                host="127.0.0.1", port=broker.port, client_id="andon-test", username="u", password="p"
-            )
-        }
-        source = make_source(broker, sink, shared=shared, topic="plant/line1/parts")
+        shared = Connections(ManualClock(T0), mqtt=broker_settings(
+            host="127.0.0.1", port=broker.port, client_id="andon-test", username="u", password="p"
+        ))
+        source = make_source(broker, sink, connections=shared, topic="plant/line1/parts")
         runner.start(source)
         reason = f"MQTT broker 127.0.0.1:{broker.port} refused the connection: Not authorized"
         wait_until(lambda: sink.events == [("offline", reason)])
@@ -428,14 +427,15 @@ def test_network_thread_stops_with_the_last_source(mosquitto: Mosquitto, runner:
     def paho_threads() -> list[str]:
         return [t.name for t in threading.enumerate() if t.name.startswith("paho-mqtt-client")]
 
-    shared: dict[str, Any] = {}
+    shared = Connections(ManualClock(T0), mqtt=broker_settings(host="127.0.0.1", port=mosquitto.port,
+                                                               client_id="andon-test"))
     sink = RecordingSink()
-    task = runner.start(make_source(mosquitto, sink, shared=shared, topic="plant/line1/parts"))
+    task = runner.start(make_source(mosquitto, sink, connections=shared, topic="plant/line1/parts"))
     wait_until(online(sink))
     assert paho_threads() == ["paho-mqtt-client-andon-test"]
     runner.stop(task)
     assert paho_threads() == []
-    assert [k for k in shared if k.startswith("mqtt-client:")] == []
+    assert len(shared.brokers) == 0
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("increment", [5]), ("cumulative", [100, 5])])
@@ -455,8 +455,8 @@ def test_retained_replay_is_skipped_for_increments(
 KILLED_COLLECTOR = """
 import asyncio, sys
 from andon.clock import ManualClock
-from andon.config.schema import MqttConfig
-from devices.base import SourceContext
+from andon.config.bases import MqttConfig
+from devices.connections import Connections
 from devices.sources.mqtt import MqttSource, MqttSourceConfig
 
 class NeverStored:
@@ -469,8 +469,8 @@ class NeverStored:
     def offline(self, reason): pass
 
 config = MqttSourceConfig.model_validate({"type": "mqtt", "topic": "plant/line1/parts", "field": "n", "id_field": "id"})
-shared = {"mqtt": MqttConfig.model_validate({"port": int(sys.argv[1]), "client_id": "andon-test"})}
-asyncio.run(MqttSource(config, NeverStored(), SourceContext(ManualClock(0), shared)).run())
+settings = MqttConfig.model_validate({"port": int(sys.argv[1]), "client_id": "andon-test"})
+asyncio.run(MqttSource(config, NeverStored(), Connections(ManualClock(0), mqtt=settings)).run())
 """
 
 
