@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from andon.clock import Clock
+from andon.conditions import AndonSignal
 from andon.config.schema import Config, EscalationTier
 from andon.errors import ServiceError
 from andon.line import iso
@@ -25,18 +26,19 @@ OPEN_STATES = ("raised", "acknowledged")
 SIGNAL_RANK = {"acknowledged": 1, "raised": 2, "escalated": 3}
 
 
-def andon_signal(calls: Iterable[Mapping[str, Any]]) -> str | None:
+def andon_signal(calls: Iterable[Mapping[str, Any]]) -> AndonSignal | None:
     """Return what open calls lay on a line's condition: escalated, raised, acknowledged or None.
 
     A call waiting for an answer after climbing a tier is ``escalated`` (the stack light's red
     flashing); waiting is ``raised``; someone on the way is ``acknowledged``.
     """
-    signal: str | None = None
+    signal: AndonSignal | None = None
     for call in calls:
         state = call.get("state")
         if state not in OPEN_STATES:
             continue
-        level = "escalated" if state == "raised" and (call.get("tier_index") or 0) > 0 else str(state)
+        level: AndonSignal = "escalated" if state == "raised" and (call.get("tier_index") or 0) > 0 else (
+            "raised" if state == "raised" else "acknowledged")
         if signal is None or SIGNAL_RANK[level] > SIGNAL_RANK[signal]:
             signal = level
     return signal

@@ -39,16 +39,17 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from andon.conditions import CONDITIONS, Condition
+from andon.state import LineState
+
 log = logging.getLogger(__name__)
 
 Colour = Literal["red", "yellow", "green", "blue", "white"]
 Lamp = Literal["off", "on", "flash"]
 Buzzer = Literal["off", "on", "pulse"]
-Condition = Literal["off", "normal", "warning", "abnormal", "stale"]
 CallState = Literal["raised", "acknowledged"]
 
 COLOURS: tuple[Colour, ...] = get_args(Colour)
-CONDITIONS: tuple[Condition, ...] = get_args(Condition)
 OUTPUTS: tuple[str, ...] = (*COLOURS, "buzzer")
 
 # Epoch seconds as floats resolve about 0.25 us; an edge this close counts as reached.
@@ -231,15 +232,19 @@ class PatternRules:
             pattern = self.for_call(str(call.get("category", "")), str(state), tier).over(pattern)
         return pattern
 
-    def pattern_for_state(self, state: Mapping[str, Any]) -> LightPattern:
-        """Return the pattern for a line state; a bad state is logged and gives the fail-safe."""
+    def pattern_for_state(self, state: LineState | Mapping[str, Any]) -> LightPattern:
+        """Return the pattern for a line state (the engine's, or its JSON from afar); a bad one gives the fail-safe."""
         try:
-            andons = state.get("open_andons") or []
-            if not isinstance(andons, list):
-                raise ValueError("open_andons is not a list")
-            pattern = self.pattern_for(str(state.get("condition")), andons)
+            if isinstance(state, LineState):
+                pattern = self.pattern_for(state.condition, [a.model_dump() for a in state.open_andons])
+            else:
+                andons = state.get("open_andons") or []
+                if not isinstance(andons, list):
+                    raise ValueError("open_andons is not a list")
+                pattern = self.pattern_for(str(state.get("condition")), andons)
         except (ValueError, AttributeError) as exc:
-            line = state.get("line") if isinstance(state, Mapping) else "?"
+            line = state.line if isinstance(state, LineState) else (
+                state.get("line") if isinstance(state, Mapping) else "?")
             message = f"line state for {line}: {exc}"
             if self._fault != message:
                 log.error("cannot choose a stack light pattern (showing fail-safe): %s", message)

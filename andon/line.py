@@ -7,12 +7,12 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
 
 from andon.calendar import ShiftCalendar, ShiftInstance
 from andon.clock import Clock
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
+from andon.state import CurrentInterval, LineState, ShiftView, SourceView
 from andon.storage.store import Store
 from andon.takt import (
     BoardRow,
@@ -186,25 +186,24 @@ class LineRuntime:
             flags = {b: v[2] for b, v in tally.items() if v[2]}
         return plan, build_rows(plan, self.interval_seconds, counts, now, self.thresholds), flags
 
-    def state(self, now: float | None = None) -> dict[str, Any]:
-        """Return the live line state (docs/interfaces.md)."""
+    def state(self, now: float | None = None) -> LineState:
+        """Return the live line state (docs/interfaces.md); open andon calls are the andon service's to add."""
         now = self.clock.now() if now is None else now
         instance = self.calendar.at(now)
         sources = [s.snapshot() for s in self.sources.values()]
         source_view = [
-            {"id": s.source_id, "online": s.online, "stale": s.is_stale(now),
-             "last_seen": iso(s.last_seen), "detail": s.detail}
+            SourceView(id=s.source_id, online=s.online, stale=s.is_stale(now), last_seen=iso(s.last_seen),
+                       detail=s.detail)
             for s in sources
         ]
-        base: dict[str, Any] = {
-            "line": self.id, "name": self.config.display_name, "at": iso(now),
-            "shift": None, "takt_seconds": None, "plan_to_date": 0, "actual_to_date": 0,
-            "scrap_to_date": 0, "delta": 0, "shift_target": 0, "current_interval": None,
-            "last_count_at": iso(self.last_count_at), "sources": source_view, "open_andons": [], "andon": None,
-        }
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
-            return {**base, "condition": condition, "reason": reason}
+            return LineState(
+                line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition,
+                reason=reason, shift=None, takt_seconds=None, plan_to_date=0, actual_to_date=0, scrap_to_date=0,
+                delta=0, shift_target=0, current_interval=None, last_count_at=iso(self.last_count_at),
+                sources=source_view,
+            )
         plan, rows, _flags = self.rows(instance, now)
         # The figures to date are the current row's cumulative ones, so state and board agree.
         current = next(r for r in rows if r.current)
@@ -212,18 +211,17 @@ class LineRuntime:
         delta = actual - planned
         scrap = sum(r.scrap or 0 for r in rows)
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
-        return {
-            **base,
-            "condition": condition, "reason": reason,
-            "shift": shift_view(instance),
-            "takt_seconds": plan.takt_seconds, "plan_to_date": planned, "actual_to_date": actual,
-            "scrap_to_date": scrap, "delta": delta, "shift_target": plan.target,
-            "current_interval": {
-                "start": iso(current.start), "end": iso(current.end), "planned": current.planned,
-                "planned_so_far": current.planned_so_far, "actual": current.actual, "delta": current.delta,
-                "condition": current.condition,
-            },
-        }
+        return LineState(
+            line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
+            shift=shift_view(instance), takt_seconds=plan.takt_seconds, plan_to_date=planned,
+            actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
+            current_interval=CurrentInterval(
+                start=iso(current.start) or "", end=iso(current.end) or "", planned=current.planned,
+                planned_so_far=current.planned_so_far, actual=current.actual, delta=current.delta,
+                condition=current.condition,
+            ),
+            last_count_at=iso(self.last_count_at), sources=source_view,
+        )
 
     def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
         """Pick the shift a board asks for: given date/shift, else the current, else the latest."""
@@ -244,9 +242,9 @@ def iso(t: float | None) -> str | None:
     return datetime.fromtimestamp(t, UTC).isoformat()
 
 
-def shift_view(instance: ShiftInstance) -> dict[str, Any]:
-    """Describe a shift instance for JSON."""
-    return {
-        "id": instance.shift_id, "name": instance.name, "date": instance.date.isoformat(),
-        "start": iso(instance.start), "end": iso(instance.end),
-    }
+def shift_view(instance: ShiftInstance) -> ShiftView:
+    """Describe a shift instance for the state."""
+    return ShiftView(
+        id=instance.shift_id, name=instance.name, date=instance.date.isoformat(),
+        start=iso(instance.start) or "", end=iso(instance.end) or "",
+    )

@@ -8,29 +8,47 @@ catches what changes with time alone (plan grows, a silent line becomes stopped)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
-from andon.api.deps import Services
+from andon.andons import AndonService, andon_signal
+from andon.plant import Plant
+from andon.state import AndonBrief, LineState
 
 log = logging.getLogger(__name__)
 
-StateListener = Callable[[str, dict[str, Any]], None]
+StateListener = Callable[[str, LineState], None]
 EventListener = Callable[[dict[str, Any]], None]
 
 
-class LiveHub:
-    """Compute and fan out line state and events; every public method is thread-safe."""
+class LineStates:
+    """Every line's live state with its open andon calls: what boards, lights and publishers show."""
 
-    def __init__(
-        self, services: Services, loop: asyncio.AbstractEventLoop, queue_size: int = 256,
-        min_interval: float = 0.02,
-    ) -> None:
-        self.services = services
-        self.loop = loop
+    def __init__(self, plant: Plant, andons: AndonService) -> None:
+        self.plant = plant
+        self.andons = andons
+
+    def of(self, line_id: str) -> LineState:
+        """Return one line's state now (raise UnknownLine for a line not in the config)."""
+        state = self.plant.line(line_id).state()
+        calls = self.andons.open_brief(line_id)
+        state.open_andons = [AndonBrief.model_validate(c) for c in calls]
+        state.andon = andon_signal(calls)
+        return state
+
+
+class LiveHub:
+    """Compute and fan out line state and events; every public method is thread-safe.
+
+    Listeners may join before ``start``; until the loop is given, changes and events wait for it.
+    """
+
+    def __init__(self, plant: Plant, states: LineStates, queue_size: int = 256, min_interval: float = 0.02) -> None:
+        self.plant = plant
+        self.states = states
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.queue_size = queue_size
         # A line's state is computed at most once per min_interval: a flood of counts on one line
         # then costs 50 states a second, not one per count, and a count waits at most this long.
@@ -40,11 +58,20 @@ class LiveHub:
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
         self._last: dict[str, str] = {}
-        self._latest: dict[str, dict[str, Any]] = {}
+        self._latest: dict[str, LineState] = {}
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self.state_listeners: list[StateListener] = []
         self.event_listeners: list[EventListener] = []
-        services.plant.on_change(self.line_changed)
+        plant.on_change(self.line_changed)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Serve from ``loop`` from now on."""
+        self.loop = loop
+
+    def stop(self) -> None:
+        """Stop serving (changes are dropped until the next start)."""
+        self.loop = None
+        self._clients.clear()
 
     # --- inputs (any thread) ------------------------------------------------------------
     def line_changed(self, line_id: str) -> None:
@@ -62,23 +89,30 @@ class LiveHub:
         self._call(self._send_event, message)
 
     def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self.loop
+        if loop is None:
+            return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
-        if running is self.loop:
+        if running is loop:
             fn(*args)
-        elif not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(fn, *args)
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(fn, *args)
 
     # --- on the loop --------------------------------------------------------------------
     def _flush_soon(self) -> None:
-        self.loop.call_soon(self._flush)
+        if self.loop is not None:
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        loop = self.loop
+        if loop is None:
+            return
         with self._pending_lock:
             lines, self._pending = self._pending, set()
-        now = self.loop.time()
+        now = loop.time()
         due = []
         for line_id in sorted(lines):
             wait = self._computed_at.get(line_id, -1e9) + self.min_interval - now
@@ -86,7 +120,7 @@ class LiveHub:
                 due.append(line_id)
             elif line_id not in self._deferred:
                 self._deferred.add(line_id)
-                self.loop.call_later(wait, self._refresh_deferred, line_id)
+                loop.call_later(wait, self._refresh_deferred, line_id)
         self.refresh(due)
 
     def _refresh_deferred(self, line_id: str) -> None:
@@ -95,22 +129,21 @@ class LiveHub:
 
     def refresh(self, line_ids: list[str] | None = None) -> None:
         """Recompute states now and send the changed ones (call on the loop)."""
-        from andon.api.lines import line_state
-
-        plant = self.services.plant
-        for line_id in line_ids if line_ids is not None else list(plant.lines):
-            self._computed_at[line_id] = self.loop.time()
+        loop = self.loop
+        for line_id in line_ids if line_ids is not None else list(self.plant.lines):
+            if loop is not None:
+                self._computed_at[line_id] = loop.time()
             try:
-                state = line_state(self.services, plant.lines[line_id])
+                state = self.states.of(line_id)
             except Exception:
                 log.exception("computing the state of line %s failed", line_id)
                 continue
-            key = json.dumps({k: v for k, v in state.items() if k != "at"}, sort_keys=True, default=str)
+            key = state.visible()
             if self._last.get(line_id) == key:
                 continue
             self._last[line_id] = key
             self._latest[line_id] = state
-            self._broadcast({"type": "state", "line": line_id, "state": state})
+            self._broadcast({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
             for listener in list(self.state_listeners):
                 try:
                     listener(line_id, state)
@@ -137,13 +170,9 @@ class LiveHub:
     def connect(self) -> asyncio.Queue[dict[str, Any]]:
         """Register a client; it first receives the current state of every line."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
-        for line_id in self.services.plant.lines:
-            state = self._latest.get(line_id)
-            if state is None:
-                from andon.api.lines import line_state
-
-                state = line_state(self.services, self.services.plant.lines[line_id])
-            queue.put_nowait({"type": "state", "line": line_id, "state": state})
+        for line_id in self.plant.lines:
+            state = self._latest.get(line_id) or self.states.of(line_id)
+            queue.put_nowait({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
         self._clients.add(queue)
         return queue
 

@@ -15,11 +15,11 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from andon.api.app import create_app
-from andon.api.deps import Services
 from andon.api.listener import http_protocol, raise_open_file_limit, redact_secrets_in_logs
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
+from andon.services import Services, services_for
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
 from collector.outputs import attach_mqtt_outputs, export_button_rejects, export_source_rejects
@@ -42,13 +42,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def build_services(config: Config, clock: Clock | None = None) -> Services:
-    """Open the database and build the plant and API services."""
+def build_services(
+    config: Config, clock: Clock | None = None, *, webhook_options: dict[str, Any] | None = None
+) -> Services:
+    """Open the database and build every service of a server process."""
     clock = clock or SystemClock()
-    engine = open_database(config.database)
-    store = Store(engine)
-    plant = Plant(config, store, clock)
-    return Services(config=config, plant=plant, store=store, clock=clock)
+    store = Store(open_database(config.database))
+    return services_for(Plant(config, store, clock), webhook_options=webhook_options)
 
 
 STOP_STEP_SECONDS = 5.0  # each shutdown step (lights, sources) gets this long

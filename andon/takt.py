@@ -13,8 +13,6 @@ from fractions import Fraction
 
 from andon.calendar import ShiftInstance, Span
 
-CONDITIONS = ("off", "normal", "warning", "abnormal", "stale")
-
 
 def merge_spans(spans: Iterable[Span], lo: float, hi: float) -> tuple[Span, ...]:
     """Clip spans to [lo, hi) and merge overlaps, so no second is subtracted twice."""

@@ -17,12 +17,11 @@ class WebhookSender:
     """Queue andon events for their line's webhook and deliver them from one background task."""
 
     def __init__(
-        self, urls: dict[str, str], loop: asyncio.AbstractEventLoop, *, attempts: int = 8,
+        self, urls: dict[str, str], *, attempts: int = 8,
         backoff_seconds: float = 1.0, max_backoff_seconds: float = 60.0, timeout_seconds: float = 5.0,
         queue_size: int = 1000,
     ) -> None:
         self.urls = urls
-        self.loop = loop
         self.attempts = attempts
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
@@ -45,9 +44,9 @@ class WebhookSender:
             self.failed += 1
             log.error("webhook queue full (%d events): dropping andon event for %s", self.queue.maxsize, url)
 
-    def start(self) -> None:
-        """Start delivering."""
-        self._task = self.loop.create_task(self._deliver_forever(), name="andon webhook")
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start delivering from ``loop``."""
+        self._task = loop.create_task(self._deliver_forever(), name="andon webhook")
 
     async def stop(self) -> None:
         """Stop delivering (queued events are not sent)."""

@@ -21,6 +21,7 @@ import httpx
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.extras import missing_line
+from andon.state import LineState
 from devices import catalog
 from devices.andon_button import AndonActions, AndonButton
 from devices.base import FaultLog
@@ -29,11 +30,11 @@ from devices.stack_light import StackLight
 
 if TYPE_CHECKING:
     from andon.andons import AndonService
-    from andon.api.deps import Services
+    from andon.services import Services
 
 log = logging.getLogger(__name__)
 
-StateGetter = Callable[[str], Mapping[str, Any] | None]
+StateGetter = Callable[[str], LineState | Mapping[str, Any] | None]
 
 
 class NoOpenCall(LookupError):
@@ -177,18 +178,18 @@ class LineHardware:
                     self.buttons.append(buttons[button.type].driver_class(button, line.id, actions, self.connections))
         periods = [light.config.fail_safe_after_seconds / 3 for light in self.lights.values()]
         self.refresh_seconds = refresh_seconds or min(periods, default=5.0)
-        self._latest: dict[str, Mapping[str, Any]] = {}
+        self._latest: dict[str, LineState | Mapping[str, Any]] = {}
         self._dirty: set[str] = set()
         self._showing: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._refresh_fault = FaultLog(log, "stack light refresh")
 
-    def latest(self, line_id: str) -> Mapping[str, Any] | None:
+    def latest(self, line_id: str) -> LineState | Mapping[str, Any] | None:
         """Return the last state received for a line."""
         return self._latest.get(line_id)
 
-    def state_listener(self, line_id: str, state: Mapping[str, Any]) -> None:
+    def state_listener(self, line_id: str, state: LineState | Mapping[str, Any]) -> None:
         """Show a line's new state on its light soon; never blocks (any thread)."""
         loop = self._loop
         if loop is None or line_id not in self.lights:
@@ -203,7 +204,7 @@ class LineHardware:
         elif not loop.is_closed():
             loop.call_soon_threadsafe(self._schedule, line_id, state)
 
-    def _schedule(self, line_id: str, state: Mapping[str, Any]) -> None:
+    def _schedule(self, line_id: str, state: LineState | Mapping[str, Any]) -> None:
         self._latest[line_id] = state
         self._dirty.add(line_id)
         task = self._showing.get(line_id)
@@ -280,17 +281,9 @@ def _installed(driver: catalog.Driver, what: str) -> bool:
 
 def attach_hardware(services: Services, connections: Connections | None = None) -> LineHardware:
     """Build the lights and buttons of ``andon run`` and register their state listener with the hub."""
-    from andon.api.app import attach_services
-    from andon.api.lines import line_state
-
-    attach_services(services)
-
-    def fresh_state(line_id: str) -> Mapping[str, Any]:
-        return line_state(services, services.plant.lines[line_id])
-
-    hardware = LineHardware(services.config, ServiceActions(services.extras["andons"]), services.clock,
-                            connections=connections, refresh_state=fresh_state)
-    services.extras.setdefault("state_listeners", []).append(hardware.state_listener)
+    hardware = LineHardware(services.config, ServiceActions(services.andons), services.clock,
+                            connections=connections, refresh_state=services.states.of)
+    services.hub.state_listeners.append(hardware.state_listener)
     return hardware
 
 
@@ -313,7 +306,7 @@ class RemoteStateFeed:
 
     def __init__(
         self, server: str, token: str | None, line_ids: list[str],
-        on_state: Callable[[str, Mapping[str, Any]], None],
+        on_state: Callable[[str, LineState | Mapping[str, Any]], None],
         retry_min: float = 0.5, retry_max: float = 30.0, ping_seconds: float = 5.0,
     ) -> None:
         self.url = stream_url(server)
@@ -325,10 +318,10 @@ class RemoteStateFeed:
         self.ping_seconds = ping_seconds
         self.connected = False
         self.connections = 0
-        self._latest: dict[str, Mapping[str, Any]] = {}
+        self._latest: dict[str, LineState | Mapping[str, Any]] = {}
         self.faults = FaultLog(log, f"live stream {self.url}")
 
-    def current(self, line_id: str) -> Mapping[str, Any] | None:
+    def current(self, line_id: str) -> LineState | Mapping[str, Any] | None:
         """Return the last state of a line while the stream is up, else None."""
         return self._latest.get(line_id) if self.connected else None
 
@@ -399,7 +392,7 @@ class EdgeHardware:
                                     retry_min=retry_min, retry_max=retry_max, ping_seconds=ping_seconds)
         self._feed_task: asyncio.Task[None] | None = None
 
-    def _current(self, line_id: str) -> Mapping[str, Any] | None:
+    def _current(self, line_id: str) -> LineState | Mapping[str, Any] | None:
         return self.feed.current(line_id)
 
     async def start(self) -> None:

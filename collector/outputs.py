@@ -9,7 +9,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from andon.api.deps import Services
+from andon.services import Services
+from andon.state import LineState
 from collector.hardware import LineHardware
 from collector.mqtt_out import MqttPublisher
 from collector.sources import SourceRunner
@@ -26,16 +27,16 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
         return None
     publisher = MqttPublisher(services.config.mqtt)
 
-    def on_state(line_id: str, state: dict[str, Any]) -> None:
-        publisher.publish_state(line_id, state)
+    def on_state(line_id: str, state: LineState) -> None:
+        publisher.publish_state(line_id, state.model_dump(mode="json"))
 
     def on_event(message: dict[str, Any]) -> None:
         if message.get("type") == "andon":
             call = message.get("call") or {}
             publisher.publish_andon(str(call.get("line", "")), message)
 
-    services.extras.setdefault("state_listeners", []).append(on_state)
-    services.extras.setdefault("event_listeners", []).append(on_event)
+    services.hub.state_listeners.append(on_state)
+    services.hub.event_listeners.append(on_event)
     return publisher
 
 

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from andon.extras import Library
 from andon.lights import LightPattern, PatternRules
+from andon.state import LineState
 from devices.base import FaultLog
 from devices.connections import Connections
 
@@ -87,7 +88,7 @@ class StackLight(abc.ABC):
         if self._wake is not None:
             self._wake.set()
 
-    async def show_state(self, state: Mapping[str, Any]) -> None:
+    async def show_state(self, state: LineState | Mapping[str, Any]) -> None:
         """Show the pattern the rules give for a line state (docs/interfaces.md shape)."""
         await self.show(self.rules.pattern_for_state(state))
 

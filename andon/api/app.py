@@ -13,22 +13,18 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
-from prometheus_client import Gauge, Histogram, generate_latest
+from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy.exc import SQLAlchemyError
 
 from andon import __version__
 from andon.andons import AndonService
-from andon.api import andons, lines, pages, stream
-from andon.api.deps import Services
+from andon.api import andons, lines, pages, problems, reasons, stream, summaries
 from andon.api.guard import RequestGuard
 from andon.api.security import Reader
-from andon.auth import TokenBook
 from andon.errors import ServiceError
-from andon.live import LiveHub
 from andon.payload import excerpt
-from andon.problems import ProblemService
-from andon.webhook import WebhookSender
+from andon.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -73,49 +69,26 @@ def _short(detail: Any) -> Any:
     return detail
 
 
-def attach_services(services: Services) -> None:
-    """Create the andon and problem services next to the plant (idempotent)."""
-    if "andons" not in services.extras:
-        services.extras["andons"] = AndonService(services.config, services.plant, services.store, services.clock)
-    if "problems" not in services.extras:
-        services.extras["problems"] = ProblemService(services.plant, services.store, services.clock)
-
-
 def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     """Return the API application serving ``services``; its lifespan runs the live hub and escalation."""
-    attach_services(services)
-    andon_service: AndonService = services.extras["andons"]
-    problem_service: ProblemService = services.extras["problems"]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        hub = LiveHub(services, asyncio.get_running_loop())
-        # Outputs registered before start-up (MQTT publisher, stack lights) join the hub here.
-        hub.state_listeners.extend(services.extras.get("state_listeners", []))
-        hub.event_listeners.extend(services.extras.get("event_listeners", []))
-        services.extras["hub"] = hub
-        andon_service.listeners.append(hub.event)
-        problem_service.listeners.append(hub.event)
-        webhooks = {line.id: line.andon.webhook_url for line in services.config.lines if line.andon.webhook_url}
-        sender = None
-        if webhooks:
-            sender = WebhookSender(webhooks, asyncio.get_running_loop(), **services.extras.get("webhook_options", {}))
-            hub.event_listeners.append(sender.on_event)
-            services.extras["webhook"] = sender
-            sender.start()
-        tasks = [asyncio.create_task(hub.tick(tick_seconds), name="live tick"),
-                 asyncio.create_task(_escalate_forever(andon_service, tick_seconds), name="escalation")]
+        loop = asyncio.get_running_loop()
+        services.hub.start(loop)
+        if services.webhooks is not None:
+            services.webhooks.start(loop)
+        tasks = [asyncio.create_task(services.hub.tick(tick_seconds), name="live tick"),
+                 asyncio.create_task(_escalate_forever(services.andons, tick_seconds), name="escalation")]
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if sender is not None:
-                await sender.stop()
-            andon_service.listeners.remove(hub.event)
-            problem_service.listeners.remove(hub.event)
-            services.extras.pop("hub", None)
+            if services.webhooks is not None:
+                await services.webhooks.stop()
+            services.hub.stop()
 
     # /docs (Swagger UI) loads its script and style from a package, not a CDN: a plant network often
     # has no internet. No /redoc: ReDoc fetches its logo from the internet.
@@ -124,21 +97,8 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         description="Takt against actual, andon calls and problems for the shop floor.",
     )
     app.state.services = services
-    app.state.tokens = services.extras.get("tokens") or TokenBook(services.config.auth, services.store)
     registry = services.plant.metrics.registry
-    if "api_latency" not in services.extras:  # an app rebuilt on the same services reuses its metrics
-        services.extras["api_latency"] = Histogram(
-            "andon_api_request_seconds", "API latency", ["method", "route"], registry=registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
-        )
-        open_andons = Gauge("andon_open_calls", "Open andon calls", registry=registry)
-        open_andons.set_function(andon_service.open_count)
-        writer = services.plant.writer
-        storage_up = Gauge("andon_storage_up", "1 while storage can write, 0 while it cannot", registry=registry)
-        storage_up.set_function(lambda: 0 if writer.fault is not None else 1)
-        unwritten = Gauge("andon_events_unwritten", "Count events queued and not yet committed", registry=registry)
-        unwritten.set_function(lambda: writer.unwritten)
-    latency: Histogram = services.extras["api_latency"]
+    latency = services.metrics.latency
 
     @app.middleware("http")
     async def _timed(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -191,6 +151,9 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, body_timeout=api.header_timeout_seconds)
     app.include_router(lines.router)
     app.include_router(andons.router)
+    app.include_router(problems.router)
+    app.include_router(reasons.router)
+    app.include_router(summaries.router)
     app.include_router(stream.router)
     app.include_router(pages.router)
     return app

@@ -1,29 +1,19 @@
-"""Services handed to request handlers with ``Depends``."""
+"""Services handed to request handlers with ``Depends``: each route asks for the one it needs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 
-from andon.clock import Clock
-from andon.config.schema import Config
+from andon.andons import AndonService
 from andon.line import LineRuntime
+from andon.live import LineStates, LiveHub
 from andon.payload import excerpt
 from andon.plant import Plant, UnknownLine
-from andon.storage.store import Store
-
-
-@dataclass
-class Services:
-    """Everything the API needs, built once per process."""
-
-    config: Config
-    plant: Plant
-    store: Store
-    clock: Clock
-    extras: dict[str, Any] = field(default_factory=dict)
+from andon.problems import ProblemService
+from andon.services import Services
+from andon.summary import Summaries
 
 
 def get_services(request: Request) -> Services:
@@ -32,14 +22,48 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_plant(request: Request) -> Plant:
+AllServices = Annotated[Services, Depends(get_services)]
+
+
+def get_plant(services: AllServices) -> Plant:
     """Return the plant service."""
-    return get_services(request).plant
+    return services.plant
 
 
-def get_line(line: str, request: Request) -> LineRuntime:
+def get_andons(services: AllServices) -> AndonService:
+    """Return the andon service."""
+    return services.andons
+
+
+def get_problems(services: AllServices) -> ProblemService:
+    """Return the problem service."""
+    return services.problems
+
+
+def get_summaries(services: AllServices) -> Summaries:
+    """Return the summaries service."""
+    return services.summaries
+
+
+def get_states(services: AllServices) -> LineStates:
+    """Return the line states (with their open andon calls)."""
+    return services.states
+
+
+def get_hub(services: AllServices) -> LiveHub:
+    """Return the live hub."""
+    return services.hub
+
+
+def get_line(line: str, plant: Annotated[Plant, Depends(get_plant)]) -> LineRuntime:
     """Return the runtime of the line named in the path, or 404."""
     try:
-        return get_plant(request).line(line)
+        return plant.line(line)
     except UnknownLine:
         raise HTTPException(404, f"no line {excerpt(line)}; GET /api/lines lists the lines") from None
+
+
+Andons = Annotated[AndonService, Depends(get_andons)]
+Problems = Annotated[ProblemService, Depends(get_problems)]
+States = Annotated[LineStates, Depends(get_states)]
+Line = Annotated[LineRuntime, Depends(get_line)]

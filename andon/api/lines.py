@@ -5,33 +5,23 @@ from __future__ import annotations
 from datetime import date as Date
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
-from andon.andons import andon_signal
-from andon.api.deps import Services, get_line, get_services
-from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, LineStateOut, SourceOut, SourceStatusIn
+from andon.api.deps import AllServices, Line, States
+from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
 from andon.counting import FIRST_DATE, LAST_DATE
-from andon.line import HTTP_SOURCE, LineRuntime, iso
+from andon.line import HTTP_SOURCE, iso
+from andon.state import LineState
 
 router = APIRouter(prefix="/api", tags=["lines"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {s: {"model": ErrorOut} for s in (401, 403, 404)}
 
 
-def line_state(services: Services, line: LineRuntime) -> dict[str, Any]:
-    """Return a line's live state with its open andon calls."""
-    state = line.state()
-    andons = services.extras.get("andons")
-    if andons is not None:
-        state["open_andons"] = andons.open_brief(line.id)
-    state["andon"] = andon_signal(state["open_andons"])
-    return state
-
-
 @router.get("/lines", response_model=list[LineOut])
-def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_services)]) -> list[dict[str, Any]]:
+def list_lines(_reader: Reader, services: AllServices) -> list[dict[str, Any]]:
     """List the configured lines with their live state."""
     return [
         {
@@ -40,27 +30,23 @@ def list_lines(_reader: Reader, services: Annotated[Services, Depends(get_servic
             "timezone": services.config.plant.timezone,
             "andon_categories": line.config.andon.categories,
             "andon_stations": [{"id": s.id, "name": s.label} for s in line.config.andon.stations],
-            "state": line_state(services, line),
+            "state": services.states.of(line.id),
         }
         for line in services.plant.lines.values()
     ]
 
 
-@router.get("/lines/{line}/state", response_model=LineStateOut, responses=NOT_FOUND)
-def get_state(
-    _reader: Reader,
-    line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)],
-) -> dict[str, Any]:
+@router.get("/lines/{line}/state", response_model=LineState, responses=NOT_FOUND)
+def get_state(_reader: Reader, line: Line, states: States) -> LineState:
     """Return the live state of one line."""
-    return line_state(services, line)
+    return states.of(line.id)
 
 
 @router.get("/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}})
 def get_board(
     _reader: Reader,
-    line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)],
+    line: Line,
+    services: AllServices,
     date: Annotated[
         Date | None, Query(description="Local date the shift starts on.", ge=FIRST_DATE, le=LAST_DATE)
     ] = None,
@@ -94,8 +80,8 @@ def get_board(
 def post_count(
     body: CountIn,
     _who: Operator,
-    line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)],
+    line: Line,
+    services: AllServices,
     response: Response,
 ) -> dict[str, Any]:
     """Count parts from a device that speaks HTTP (id-deduplicated, timestamped)."""
@@ -125,8 +111,8 @@ def put_source_status(
     source: Annotated[str, Path(max_length=64, description="Configured source id.")],
     body: SourceStatusIn,
     _who: Operator,
-    line: Annotated[LineRuntime, Depends(get_line)],
-    services: Annotated[Services, Depends(get_services)],
+    line: Line,
+    services: AllServices,
 ) -> dict[str, Any]:
     """Report a source's health from an edge collector; each report is also a heartbeat."""
     if source not in line.sources:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from andon.counting import FIRST_DATE, LAST_DATE
+from andon.state import CurrentInterval, LineState, ShiftView, SourceView
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -36,73 +37,11 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ShiftOut(BaseModel):
-    """A shift instance."""
-
-    id: str
-    name: str
-    date: str
-    start: str
-    end: str
-
-
-class IntervalOut(BaseModel):
-    """The current interval of a line: the same figures as the board's current row."""
-
-    start: str
-    end: str
-    planned: int = Field(description="Plan of the whole interval.")
-    planned_so_far: int = Field(description="Plan of the interval up to now.")
-    actual: int | None
-    delta: int | None = Field(description="actual - planned_so_far.")
-    condition: str = Field(description="The interval's condition, against planned_so_far.")
-
-
-class SourceOut(BaseModel):
-    """Availability of one count source."""
-
-    id: str
-    online: bool
-    stale: bool
-    last_seen: str | None
-    detail: str
-
-
-class AndonBrief(BaseModel):
-    """An open andon call as shown on a line's state."""
-
-    id: int
-    station: str
-    category: str
-    state: str
-    raised_at: str
-    tier: str
-    tier_index: int
-
-
-class LineStateOut(BaseModel):
-    """Live state of a line."""
-
-    line: str
-    name: str
-    at: str
-    condition: Literal["off", "normal", "warning", "abnormal", "stale"]
-    reason: str
-    shift: ShiftOut | None
-    takt_seconds: float | None
-    plan_to_date: int
-    actual_to_date: int
-    scrap_to_date: int
-    delta: int
-    shift_target: int
-    current_interval: IntervalOut | None
-    last_count_at: str | None
-    sources: list[SourceOut]
-    open_andons: list[AndonBrief]
-    andon: Literal["acknowledged", "raised", "escalated"] | None = Field(
-        description="The most urgent open andon call, shown on top of the condition: escalated (a waiting call "
-        "that climbed a tier) > raised (waiting) > acknowledged; null without open calls.",
-    )
+# The live state is the engine's own model (andon/state.py); these names keep the API's schema readable.
+ShiftOut = ShiftView
+IntervalOut = CurrentInterval
+SourceOut = SourceView
+LineStateOut = LineState
 
 
 class StationOut(BaseModel):

@@ -15,7 +15,7 @@ bearer = HTTPBearer(auto_error=False, description="A token from `andon token cre
 
 def get_tokens(request: Request) -> TokenBook:
     """Return the token book of the process."""
-    tokens: TokenBook = request.app.state.tokens
+    tokens: TokenBook = request.app.state.services.tokens
     return tokens
 
 

@@ -44,7 +44,7 @@ async def _first_message_token(websocket: WebSocket) -> str:
 @router.websocket("/ws")
 async def stream(websocket: WebSocket) -> None:
     """Send every line's state, then each change and andon event, until the client leaves."""
-    tokens: TokenBook = websocket.app.state.tokens
+    tokens: TokenBook = websocket.app.state.services.tokens
     await websocket.accept()  # accepted first, so a refusal reaches the client with its close reason
     if "token" in websocket.query_params:
         await websocket.close(TOKEN_IN_URL, "token in the URL refused (URLs are logged): send an Authorization "
@@ -61,7 +61,7 @@ async def stream(websocket: WebSocket) -> None:
             await websocket.close(NO_TOKEN, "reads need a token: an Authorization header or a first message "
                                   "{type: auth, token}")
             return
-    hub: LiveHub = websocket.app.state.services.extras["hub"]
+    hub: LiveHub = websocket.app.state.services.hub
     queue = hub.connect()
 
     async def watch_close() -> None:

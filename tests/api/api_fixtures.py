@@ -9,9 +9,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 
 from andon.api.app import create_app
-from andon.api.deps import Services
 from andon.auth import token_hash
 from andon.clock import ManualClock
+from andon.services import services_for
 from tests.core.plant_fixtures import CONFIG, make_config, make_plant
 
 TOKENS = {"operator": "op-secret", "supervisor": "sup-secret", "engineer": "eng-secret"}
@@ -50,12 +50,12 @@ def bearer(role: str) -> dict[str, str]:
 @contextmanager
 def api(
     tmp_path: Path, clock: ManualClock, auth: bool = False, public: bool = True, text: str | None = None,
-    extras: dict[str, object] | None = None,
+    webhook_options: dict[str, object] | None = None,
 ) -> Iterator[TestClient]:
     """Run the API (with its lifespan) for a test."""
     config = make_config(tmp_path, text or config_text(auth, public))
     plant = make_plant(config, clock)
-    services = Services(config=config, plant=plant, store=plant.store, clock=clock, extras=dict(extras or {}))
+    services = services_for(plant, webhook_options=webhook_options)
     with TestClient(create_app(services, tick_seconds=0.05)) as client:
         client.services = services  # type: ignore[attr-defined]
         yield client

@@ -74,7 +74,7 @@ def test_lifecycle_times_and_reraise_after_resolve(client: TestClient, clock: Ma
 
 
 def test_escalation_climbs_tiers_on_the_clock(client: TestClient, clock: ManualClock) -> None:
-    andons = client.services.extras["andons"]  # type: ignore[attr-defined]
+    andons = client.services.andons  # type: ignore[attr-defined]
     events: list[tuple[str, int, str]] = []
     andons.listeners.append(lambda m: events.append((m["event"], m["call"]["id"], m["call"]["tier"])))
     call_id = client.post("/api/andons", json={"line": "line1", "station": "st2", "category": "maintenance"}).json()[
@@ -98,7 +98,7 @@ def test_escalation_climbs_tiers_on_the_clock(client: TestClient, clock: ManualC
 def test_acknowledged_calls_do_not_escalate_and_safety_has_its_own_tiers(
     client: TestClient, clock: ManualClock
 ) -> None:
-    andons = client.services.extras["andons"]  # type: ignore[attr-defined]
+    andons = client.services.andons  # type: ignore[attr-defined]
     quiet = client.post("/api/andons", json={"line": "line1", "station": "a", "category": "quality"}).json()["id"]
     client.post(f"/api/andons/{quiet}/acknowledge")
     safety = client.post("/api/andons", json={"line": "line1", "station": "b", "category": "safety"}).json()

@@ -150,7 +150,7 @@ def test_board_json_names_the_plant_timezone(tmp_path: Path) -> None:
 def test_open_andon_calls_are_laid_on_the_condition(tmp_path: Path) -> None:
     clock = ManualClock(utc("2026-11-25 07:30"))
     with api(tmp_path, clock) as client:
-        andons = client.services.extras["andons"]  # type: ignore[attr-defined]
+        andons = client.services.andons  # type: ignore[attr-defined]
 
         def signal() -> tuple[str, Any]:
             state = client.get("/api/lines/line1/state").json()

@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from andon.api.app import create_app
-from andon.api.deps import Services
 from andon.clock import ManualClock
+from andon.services import services_for
 from tests.api.api_fixtures import config_text
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config, make_plant
@@ -48,7 +48,7 @@ def app() -> Iterator[Any]:
         clock = ManualClock(utc("2026-11-25 07:30"))
         config = make_config(Path(folder), config_text())
         plant = make_plant(config, clock)
-        yield create_app(Services(config=config, plant=plant, store=plant.store, clock=clock))
+        yield create_app(services_for(plant))
         plant.close()
         plant.store.engine.dispose()
 

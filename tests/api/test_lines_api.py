@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from andon.api.app import create_app
-from andon.api.deps import Services
 from andon.clock import ManualClock
+from andon.services import services_for
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config, make_plant
 
@@ -24,7 +24,7 @@ def clock() -> ManualClock:
 def client(tmp_path: Path, clock: ManualClock) -> Iterator[TestClient]:
     config = make_config(tmp_path)
     plant = make_plant(config, clock)
-    services = Services(config=config, plant=plant, store=plant.store, clock=clock)
+    services = services_for(plant)
     with TestClient(create_app(services)) as c:
         yield c
     plant.close()

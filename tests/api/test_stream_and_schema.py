@@ -15,8 +15,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from andon.api.app import create_app
-from andon.api.deps import Services
 from andon.clock import ManualClock
+from andon.services import services_for
 from tests.api.api_fixtures import api, config_text
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config, make_plant
@@ -74,7 +74,7 @@ def _schema_app(tmp_path_factory: pytest.TempPathFactory) -> Any:
     clock = ManualClock(utc("2026-11-25 07:30"))
     config = make_config(folder, config_text())
     plant = make_plant(config, clock)
-    return create_app(Services(config=config, plant=plant, store=plant.store, clock=clock))
+    return create_app(services_for(plant))
 
 
 @pytest.fixture(scope="module")

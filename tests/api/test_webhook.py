@@ -69,13 +69,13 @@ def with_webhook(url: str) -> str:
 
 def test_raise_and_escalation_reach_the_webhook_after_retries(tmp_path: Path, hook: Hook) -> None:
     clock = ManualClock(utc("2026-11-25 07:30"))
-    options = {"webhook_options": {"backoff_seconds": 0.05}}
-    with api(tmp_path, clock, text=with_webhook(hook.url), extras=options) as client:
+    options: dict[str, object] = {"backoff_seconds": 0.05}
+    with api(tmp_path, clock, text=with_webhook(hook.url), webhook_options=options) as client:
         call = client.post("/api/andons", json={"line": "line1", "station": "st1", "category": "quality"}).json()
         clock.advance(120)
-        client.services.extras["andons"].escalate()  # type: ignore[attr-defined]
+        client.services.andons.escalate()  # type: ignore[attr-defined]
         wait_until(lambda: len(hook.posts) == 2)
-        sender = client.services.extras["webhook"]  # type: ignore[attr-defined]
+        sender = client.services.webhooks  # type: ignore[attr-defined]
         assert (sender.delivered, sender.failed, hook.attempts) == (2, 0, 4)
     assert [(p["event"], p["call"]["id"], p["call"]["tier"]) for p in hook.posts] == [
         ("raised", call["id"], "team_leader"),

@@ -39,7 +39,7 @@ def test_counts_fill_rows_and_state(tmp_path: Path, clock: ManualClock) -> None:
         assert plant.post_count("line1", 1).status == "accepted"
     plant.post_count("line1", 2, kind="scrap")
     clock.set(utc("2026-11-25 08:10"))
-    state = plant.line("line1").state()
+    state = plant.line("line1").state().model_dump()
     assert (state["plan_to_date"], state["actual_to_date"], state["delta"], state["scrap_to_date"]) == (130, 65, -65, 2)
     assert (state["condition"], state["reason"]) == ("abnormal", "65 behind")
     assert state["current_interval"] == {
@@ -63,10 +63,10 @@ def test_restart_rebuilds_every_board_exactly(tmp_path: Path, clock: ManualClock
         plant.post_count("line1", 1 + i % 3, event_id=f"e{i}", kind="scrap" if i % 17 == 0 else "good")
     clock.set(utc("2026-11-25 13:30"))
     before = board_numbers(plant)
-    state_before = plant.line("line1").state()
+    state_before = plant.line("line1").state().model_dump()
     plant = reopen(plant, clock)
     assert board_numbers(plant) == before
-    state_after = plant.line("line1").state()
+    state_after = plant.line("line1").state().model_dump()
     assert {k: v for k, v in state_after.items() if k != "sources"} == {
         k: v for k, v in state_before.items() if k != "sources"
     }
@@ -97,7 +97,7 @@ def test_bad_readings_are_rejected_and_counted_not_stored(tmp_path: Path, clock:
     ]
     assert outcomes == ["not_a_number", "negative", "future_time", "bad_time", "unknown_source"]
     assert plant.post_count("line1", 1).status == "accepted"
-    assert plant.line("line1").state()["actual_to_date"] == 1
+    assert plant.line("line1").state().model_dump()["actual_to_date"] == 1
     assert plant.metrics.rejected.labels("line1", "negative")._value.get() == 1
     plant.close()
 
@@ -110,18 +110,18 @@ def test_cumulative_counter_survives_restart_and_credits_parts_made_while_down(
     for value in (65500, 65510, 65535, 4):  # baseline, +10, +25, rollover +5
         clock.advance(30)
         sink.reading(value)
-    assert plant.line("line1").state()["actual_to_date"] == 40
+    assert plant.line("line1").state().model_dump()["actual_to_date"] == 40
     plant = reopen(plant, clock)
     clock.set(utc("2026-11-25 07:10"))
     plant.sink("line1", "counter").reading(20)  # 16 made while the collector was down
-    state = plant.line("line1").state()
+    state = plant.line("line1").state().model_dump()
     assert state["actual_to_date"] == 56
     rows = board_numbers(plant)
     assert rows[0][1] == 40 and rows[1][1] == 16
     assert rows[1][4] == ["credited_after_outage"]
     plant.sink("line1", "counter").reading(3)  # a reset: adds nothing, recorded, flagged
     plant.sink("line1", "counter").reading(5)
-    assert plant.line("line1").state()["actual_to_date"] == 58
+    assert plant.line("line1").state().model_dump()["actual_to_date"] == 58
     plant.writer.flush()
     with plant.store.session() as s:
         kinds = s.execute(select(CounterIncidentRow.kind).order_by(CounterIncidentRow.id)).scalars().all()
@@ -145,10 +145,10 @@ def test_takt_override_for_one_shift(tmp_path: Path, clock: ManualClock) -> None
     plant = make_plant(make_config(tmp_path), clock)
     plant.set_override("line1", "2026-11-25", "early", None, 261, "tester")
     clock.set(utc("2026-11-25 14:00") - 1)
-    assert plant.line("line1").state()["shift_target"] == 261
-    assert plant.line("line1").state()["takt_seconds"] == 100.0
+    assert plant.line("line1").state().model_dump()["shift_target"] == 261
+    assert plant.line("line1").state().model_dump()["takt_seconds"] == 100.0
     plant = reopen(plant, clock)
-    assert plant.line("line1").state()["shift_target"] == 261
+    assert plant.line("line1").state().model_dump()["shift_target"] == 261
     plant.close()
 
 
@@ -217,6 +217,6 @@ def test_trust_marks_name_gaps_manual_and_buffered_counts(tmp_path: Path, clock:
     plant.writer.flush()
     marks = [r[4] for r in board_numbers(plant)]
     assert marks == [["gap"], ["gap"], ["manual"], ["buffered"], ["gap"], ["gap"], [], []]
-    state = plant.line("line1").state()
+    state = plant.line("line1").state().model_dump()
     assert (state["condition"], state["reason"]) == ("stale", "PLC 10.0.0.5:502 unreachable")
     plant.close()

@@ -52,6 +52,6 @@ def test_plant_on_postgresql_rebuilds_boards_after_restart(postgres: Postgres) -
     again = Plant(config, Store(open_database(url)), clock)
     assert numbers(again) == before
     again.sink("line1", "counter").reading(1000 + 2 * 119 + 10)  # 10 made while down, credited
-    assert again.line("line1").state()["actual_to_date"] == 54 + 118 + 54 + 120 + 10
+    assert again.line("line1").state().model_dump()["actual_to_date"] == 54 + 118 + 54 + 120 + 10
     again.close()
     again.store.engine.dispose()

@@ -46,21 +46,21 @@ def test_plc_outage_marks_the_line_stale_and_the_board_row_as_a_gap(tmp_path: Pa
             await eventually(lambda: line.normalisers["plc"].state.value == 100)
             for value in (101, 105, 112):
                 await plc.set_holding(3, [value])
-                await eventually(lambda value=value: line.state()["actual_to_date"] == value - 100)  # type: ignore[misc]
-            assert line.state()["condition"] != "stale"
+                await eventually(lambda value=value: line.state().model_dump()["actual_to_date"] == value - 100)  # type: ignore[misc]
+            assert line.state().model_dump()["condition"] != "stale"
             clock.set(utc("2026-11-25 07:20"))
             await plc.stop()
-            await eventually(lambda: line.state()["condition"] == "stale")
-            state = line.state()
+            await eventually(lambda: line.state().model_dump()["condition"] == "stale")
+            state = line.state().model_dump()
             assert state["reason"].startswith(f"PLC 127.0.0.1:{plc.port} unreachable")
             assert state["sources"][0]["online"] is False
             clock.set(utc("2026-11-25 08:30"))
             await plc.start()  # back with its memory cleared: a reset, then counting again
             await plc.set_holding(3, [0])
-            await eventually(lambda: line.state()["condition"] != "stale")
+            await eventually(lambda: line.state().model_dump()["condition"] != "stale")
             await eventually(lambda: line.normalisers["plc"].state.value == 0)
             await plc.set_holding(3, [4])
-            await eventually(lambda: line.state()["actual_to_date"] == 16)
+            await eventually(lambda: line.state().model_dump()["actual_to_date"] == 16)
         finally:
             await runner.stop()
             await plc.stop()

@@ -10,8 +10,8 @@ import httpx
 import pygame
 import pytest
 
-from andon.api.deps import Services
 from andon.clock import ManualClock
+from andon.services import services_for
 from display.client import UNREACHABLE, LineClient
 from display.palette import condition_colour
 from display.render import LineBoardRenderer
@@ -34,7 +34,7 @@ def server(tmp_path: Path, clock: ManualClock) -> Iterator[RealServer]:
     """Run the real API on a SQLite database for one test."""
     config = make_config(tmp_path)
     plant = make_plant(config, clock)
-    srv = RealServer(Services(config=config, plant=plant, store=plant.store, clock=clock))
+    srv = RealServer(services_for(plant))
     srv.start()
     try:
         yield srv

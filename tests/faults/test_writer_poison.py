@@ -131,7 +131,7 @@ def test_a_refused_count_leaves_the_board_and_the_metric_says_so(tmp_path: Path)
         plant.writer.put(poison)
         assert plant.post_count("line1", 3, event_id="ok-1").status == "accepted"
         plant.writer.flush()
-        assert line.state()["actual_to_date"] == 3
+        assert line.state().model_dump()["actual_to_date"] == 3
         assert stored(plant.store)[:2] == (1, 3)
         assert plant.metrics.unstorable.labels("line1")._value.get() == 1
     finally:
@@ -149,7 +149,7 @@ def test_intake_refuses_ids_the_database_cannot_hold(tmp_path: Path) -> None:
         assert plant.post_count("line1", 1, event_id="fine").status == "accepted"
         assert plant.metrics.rejected.labels("line1", "bad_id")._value.get() == 3
         assert stored(plant.store)[:2] == (1, 1)
-        assert plant.line("line1").state()["actual_to_date"] == 1
+        assert plant.line("line1").state().model_dump()["actual_to_date"] == 1
     finally:
         plant.close()
         plant.store.engine.dispose()

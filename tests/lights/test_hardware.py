@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from andon import cli
-from andon.api.app import attach_services
 from andon.clock import ManualClock
 from andon.config.bases import StackLightConfigBase
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern
@@ -91,8 +90,7 @@ def test_state_listener_from_another_thread_reaches_the_light(tmp_path: Path) ->
 def test_service_actions_find_the_open_call_by_station_and_category(tmp_path: Path) -> None:
     """Acknowledge and resolve act on the open call of that station and category; none open: NoOpenCall."""
     services = build_services(make_config(tmp_path), ManualClock(SHIFT_START + 30))
-    attach_services(services)
-    actions = ServiceActions(services.extras["andons"])
+    actions = ServiceActions(services.andons)
     try:
         with pytest.raises(NoOpenCall, match="no open andon call on line1 station 'st1' for 'quality'"):
             actions.acknowledge("line1", "st1", "quality", "button:b")

@@ -55,7 +55,7 @@ def test_board_asks_for_the_token_once_then_reads_and_follows_live(closed_server
     page.wait_for_selector("tr.row", timeout=5000)
     page.wait_for_selector('body[data-live="up"]', timeout=5000)
     before = int(page.inner_text("#actual"))
-    hub = closed_server.services.extras["hub"]
+    hub = closed_server.services.hub
     wait_until(lambda: hub.clients == 1)  # the stream took the token from the first message
     with closed_server.client(OPERATOR_TOKEN) as api:
         assert api.post("/api/lines/line1/counts", json={"count": 4}).status_code == 201

@@ -1,0 +1,78 @@
+"""Every service of a server process, with typed fields, built in one place (``services_for``).
+
+The API gets them through ``Depends``, the collector and outputs from the composition root
+(``andon/runtime.py``); nothing is looked up by string keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import Gauge, Histogram
+
+from andon.andons import AndonService
+from andon.auth import TokenBook
+from andon.clock import Clock
+from andon.config.schema import Config
+from andon.live import LineStates, LiveHub
+from andon.plant import Plant
+from andon.problems import ProblemService
+from andon.storage.store import Store
+from andon.summary import Summaries
+from andon.webhook import WebhookSender
+
+
+class ApiMetrics:
+    """The server's own Prometheus metrics beside the plant's: API latency, open calls, storage health."""
+
+    def __init__(self, plant: Plant, andons: AndonService) -> None:
+        registry = plant.metrics.registry
+        writer = plant.writer
+        self.latency = Histogram(
+            "andon_api_request_seconds", "API latency", ["method", "route"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+        )
+        Gauge("andon_open_calls", "Open andon calls", registry=registry).set_function(andons.open_count)
+        storage_up = Gauge("andon_storage_up", "1 while storage can write, 0 while it cannot", registry=registry)
+        storage_up.set_function(lambda: 0 if writer.fault is not None else 1)
+        unwritten = Gauge("andon_events_unwritten", "Count events queued and not yet committed", registry=registry)
+        unwritten.set_function(lambda: writer.unwritten)
+
+
+@dataclass(eq=False)
+class Services:
+    """Everything a server process runs, built once."""
+
+    config: Config
+    clock: Clock
+    store: Store
+    plant: Plant
+    andons: AndonService
+    problems: ProblemService
+    summaries: Summaries
+    tokens: TokenBook
+    states: LineStates
+    hub: LiveHub
+    webhooks: WebhookSender | None
+    metrics: ApiMetrics
+
+
+def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
+    """Build every service around a plant (its config, store and clock) and wire their events to the hub."""
+    config, store, clock = plant.config, plant.store, plant.clock
+    andons = AndonService(config, plant, store, clock)
+    problems = ProblemService(plant, store, clock)
+    states = LineStates(plant, andons)
+    hub = LiveHub(plant, states)
+    andons.listeners.append(hub.event)
+    problems.listeners.append(hub.event)
+    urls = {line.id: line.andon.webhook_url for line in config.lines if line.andon.webhook_url}
+    webhooks = WebhookSender(urls, **(webhook_options or {})) if urls else None
+    if webhooks is not None:
+        hub.event_listeners.append(webhooks.on_event)
+    return Services(
+        config=config, clock=clock, store=store, plant=plant, andons=andons, problems=problems,
+        summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
+        webhooks=webhooks, metrics=ApiMetrics(plant, andons),
+    )
