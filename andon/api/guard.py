@@ -78,6 +78,20 @@ class RequestGuard:
             return
         if disconnect is not None:
             return  # the client left before sending its body: nobody to answer
+        typed = _header(headers, b"content-type") is not None
+        if body and (not typed or not is_json(headers)) and scope.get("path", "").startswith("/api/"):
+            # The API takes JSON only. A body sent with another type (curl -d sends a form type) is read
+            # as the JSON it is; one that is not JSON is refused naming the type it came with.
+            kind = (_header(headers, b"content-type") or b"no content type").decode("latin-1")[:80]
+            try:
+                load_json(body)
+            except BadJson as exc:
+                await self._refuse(scope, send, 415, f"this API takes JSON (Content-Type: application/json); the "
+                                   f"body came as {kind} and is not JSON ({exc.reason})")
+                return
+            scope = {**scope, "headers": [(n, v) for n, v in headers if n != b"content-type"]
+                     + [(b"content-type", b"application/json")]}
+            headers = scope["headers"]
         if body and is_json(headers):
             try:
                 load_json(body)

@@ -171,3 +171,26 @@ def test_a_body_that_never_arrives_is_408(tmp_path: Path) -> None:
     asyncio.run(guard(scope, never, send))  # type: ignore[arg-type]
     assert sent[0]["status"] == 408
     assert sent[1]["body"] == b'{"detail": "the body did not arrive within 0.05 s"}'
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body", "status", "parts", "detail"),
+    [
+        # curl -d sends application/x-www-form-urlencoded: a body that is JSON is read as JSON.
+        ("application/x-www-form-urlencoded", b'{"count": 3, "id": "c1"}', 201, 3, None),
+        ("text/plain", b'{"count": 2, "id": "c2"}', 201, 2, None),
+        (None, b'{"count": 4, "id": "c3"}', 201, 4, None),
+        ("application/x-www-form-urlencoded", b"count=3", 415,
+         0, "this API takes JSON (Content-Type: application/json); the body came as "
+            "application/x-www-form-urlencoded and is not JSON (not JSON)"),
+    ],
+)
+def test_a_count_without_a_json_content_type(
+    client: TestClient, content_type: str | None, body: bytes, status: int, parts: int, detail: str | None
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    reply = client.post(COUNTS, content=body, headers=headers)
+    assert reply.status_code == status, reply.text
+    if detail is not None:
+        assert reply.json()["detail"] == detail
+    assert actual(client) == parts
