@@ -1,5 +1,8 @@
 """`andon run config/demo.yaml` as a real process: two live lines whose numbers follow the README's
-formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly."""
+formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly with every count written.
+
+The process runs on the wall clock, so the demo's lines and sources run on one shift around now (with a
+break behind and one ahead) that cannot end during the test; the demo's own shifts are checked apart."""
 
 from __future__ import annotations
 

@@ -309,9 +309,9 @@ def remote(tmp_path: Path, clock: ManualClock) -> Iterator[LineServer]:
 
 
 def make_edge(server: LineServer, clock: ManualClock, factory: MockFactory, token: str = TOKEN) -> EdgeThread:
-    """An edge for line1 against ``server``, quick to retry."""
+    """An edge for line1 against ``server``, quick to retry and to refresh (a light fed off the stream would show)."""
     edge = EdgeHardware(server.config, ["line1"], server.url, token, clock=clock, pin_factory=factory,
-                        retry_min=0.05, retry_max=0.2, ping_seconds=1.0, retry_delays=(0.05,))
+                        retry_min=0.05, retry_max=0.2, ping_seconds=1.0, retry_delays=(0.05,), refresh_seconds=0.05)
     return EdgeThread(edge).start()
 
 
