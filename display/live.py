@@ -45,7 +45,7 @@ class WebSocketListener:
     def start(self) -> None:
         """Start following."""
         self._thread.start()
-        self._ready.wait()
+        self._ready.wait(10)
 
     def stop(self) -> None:
         """Close the stream and wait for the thread to end."""
