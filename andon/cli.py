@@ -98,10 +98,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
     hardware = None
     lines = [line for line in config.lines if line.id in args.line]
     if not args.no_hardware and any(line.stack_light or line.andon.buttons for line in lines):
-        from collector.hardware import EdgeHardware
+        from collector.edge_hardware import EdgeHardware
 
         # The same process drives the lines' stack lights and andon buttons from the server's stream.
-        hardware = EdgeHardware(config, args.line, args.server, token, name=name)
+        try:
+            hardware = EdgeHardware(config, args.line, args.server, token, name=name)
+        except ValueError as exc:
+            print(f"andon collect: {exc}", file=sys.stderr)
+            return 2
     run_edge(edge, hardware)
     return 0
 
@@ -111,7 +115,7 @@ def cmd_edge(args: argparse.Namespace) -> int:
     import os
     import signal
 
-    from collector.hardware import run_edge_hardware
+    from collector.edge_hardware import run_edge_hardware
 
     config = _load_or_exit(args.config)
     token = args.token or os.environ.get("ANDON_TOKEN")

@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 
 from andon.clock import Clock, SystemClock
 from andon.extras import PYGAME, missing_line
+from andon.follow import stream_url
 from display.client import ApiFeed, FeedSnapshot, LineClient, PlantClient, Poller
-from display.live import WebSocketListener, websocket_url
+from display.live import WebSocketListener
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _loop(
     poller = Poller(feed.fetch, poll_interval, feed.fetch_wanted)
     listener = None
     if websocket:
-        listener = WebSocketListener(websocket_url(feed.server), feed.apply_message, headers=feed.headers)
+        listener = WebSocketListener(feed.server, feed.apply_message, token=feed.token, clock=clock)
     poller.start()
     if listener is not None:
         listener.start()
@@ -247,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--line is required for --layout line")
     if args.stale_after <= 0 or args.poll_interval <= 0:
         parser.error("--stale-after and --poll-interval must be positive")
+    try:
+        stream_url(args.server)  # the one rule for a server URL, for polling and the stream alike
+    except ValueError as exc:
+        parser.error(f"--server: {exc}")
     tz: tzinfo | None = None
     if args.timezone:
         try:

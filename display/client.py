@@ -1,7 +1,7 @@
 """Fetch line state and board from the API, and know when the data has gone stale.
 
 HTTP polling is the baseline and the fallback: it runs all the time and is what proves the data
-fresh. WebSocket pushes (see ``display.live``) go through ``apply_message`` and only make changes
+fresh. WebSocket pushes (``display.live``) go through ``apply_message`` and only make changes
 show sooner. A failed fetch never clears the last good data; it marks it, and after
 ``stale_after`` seconds without a good fetch the board shows STALE with the time of the last data.
 """
@@ -72,6 +72,7 @@ class ApiFeed:
         self.clock = clock
         self.stale_after = stale_after
         # A plant with closed reads (auth.public_read false) needs the token, in a header, never the URL.
+        self.token = token
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = http or httpx.Client(base_url=self.server, timeout=timeout, headers=self.headers)
         self._lock = threading.Lock()

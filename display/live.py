@@ -1,106 +1,67 @@
-"""Listen on the API's WebSocket and hand each message to the client, reconnecting with backoff.
+"""Follow the API's live stream on a thread of its own and hand each message to the client.
 
-Pushes only make changes show sooner (an andon raise appears at once); the HTTP poller keeps
-running underneath and is what proves the data fresh, so a silent socket never freezes the board.
+The follower itself (URL, token, reconnecting with backoff, logging) is the one the edge uses
+(``andon.follow``); here it gets an event loop on a thread, so the pygame loop never waits on the
+network. Pushes only make changes show sooner (an andon raise appears at once); the HTTP poller
+keeps running underneath and is what proves the data fresh, so a silent socket never freezes the
+board: after ``--stale-after`` seconds without a good fetch it shows STALE.
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import asyncio
+import contextlib
 import threading
-from collections.abc import Callable, Mapping
-from typing import Any
 
-log = logging.getLogger(__name__)
-
-
-def websocket_url(server: str) -> str:
-    """Return the WebSocket URL (/ws) for an http(s) server URL."""
-    base = server.rstrip("/")
-    if base.startswith("https://"):
-        return "wss://" + base[len("https://") :] + "/ws"
-    if base.startswith("http://"):
-        return "ws://" + base[len("http://") :] + "/ws"
-    return base + "/ws"
+from andon.clock import Clock, SystemClock
+from andon.follow import MessageHandler, StreamFollower
 
 
 class WebSocketListener:
-    """A thread that stays connected to ``url`` and passes each JSON object to ``on_message``."""
+    """A thread that follows ``server``'s ``/ws`` and passes each JSON object to ``on_message``."""
 
     def __init__(
-        self,
-        url: str,
-        on_message: Callable[[Mapping[str, Any]], object],
-        *,
-        first_backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        headers: Mapping[str, str] | None = None,
+        self, server: str, on_message: MessageHandler, *, token: str | None = None, clock: Clock | None = None,
+        retry_min: float = 1.0, retry_max: float = 30.0,
     ) -> None:
-        self.url = url
-        self.headers = dict(headers or {})  # e.g. Authorization: the token never goes in the URL
-        self.on_message = on_message
-        self.first_backoff = first_backoff
-        self.max_backoff = max_backoff
-        self._stop = threading.Event()
-        self._ws: Any = None
-        self._faulted = False
-        self.connected = threading.Event()
+        self.follower = StreamFollower(
+            server, on_message, clock=clock or SystemClock(), token=token, name="display live stream",
+            meanwhile="polling continues, retrying", retry_min=retry_min, retry_max=retry_max,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="display-websocket", daemon=True)
 
+    @property
+    def connected(self) -> bool:
+        """Return True while the stream is up."""
+        return self.follower.connected
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait until the stream is up; return False after ``timeout`` seconds."""
+        return self.follower.wait_connected(timeout)
+
     def start(self) -> None:
-        """Start listening."""
+        """Start following."""
         self._thread.start()
+        self._ready.wait(10)
 
     def stop(self) -> None:
-        """Close the socket and wait for the thread to end."""
-        self._stop.set()
-        ws = self._ws
-        if ws is not None:
-            ws.close()
+        """Close the stream and wait for the thread to end."""
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop ended between the check and the call
+                loop.call_soon_threadsafe(task.cancel)
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
     def _run(self) -> None:
-        from websockets.exceptions import WebSocketException
-        from websockets.sync.client import connect
+        asyncio.run(self._follow())
 
-        backoff = self.first_backoff
-        while not self._stop.is_set():
-            try:
-                with connect(self.url, open_timeout=5, close_timeout=1, additional_headers=self.headers) as ws:
-                    self._ws = ws
-                    self.connected.set()
-                    backoff = self.first_backoff
-                    if self._faulted:
-                        log.info("WebSocket %s connected again", self.url)
-                        self._faulted = False
-                    for raw in ws:
-                        self._handle(raw)
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                if self._stop.is_set():
-                    break
-                if self._faulted:
-                    log.debug("WebSocket %s: %r; retry in %.0f s", self.url, exc, backoff)
-                else:
-                    log.error("WebSocket %s: %r; polling continues, retrying", self.url, exc)
-                    self._faulted = True
-            finally:
-                self._ws = None
-                self.connected.clear()
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, self.max_backoff)
-
-    def _handle(self, raw: str | bytes) -> None:
-        try:
-            message = json.loads(raw)
-        except ValueError:
-            log.warning("ignored a WebSocket message that is not JSON: %.80r", raw)
-            return
-        if not isinstance(message, dict):
-            log.warning("ignored a WebSocket message that is not an object: %.80r", raw)
-            return
-        try:
-            self.on_message(message)
-        except Exception:  # one bad message must not end the listener
-            log.exception("error handling a WebSocket message")
+    async def _follow(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.create_task(self.follower.run(), name="display live stream")
+        self._ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

@@ -177,6 +177,12 @@ class SampleData:
             self.states[line] = state
             self.messages.append({"type": "state", "line": line, "state": copy.deepcopy(state)})
 
+    def connect(self) -> tuple[list[dict[str, Any]], int]:
+        """Return every line's state as the messages a new client gets first, and where its pushes start."""
+        with self._lock:
+            first = [{"type": "state", "line": line, "state": copy.deepcopy(s)} for line, s in self.states.items()]
+            return first, len(self.messages)
+
     def messages_since(self, index: int) -> list[dict[str, Any]]:
         """Return the pushed messages from ``index`` on."""
         with self._lock:
@@ -217,8 +223,10 @@ def sample_api(data: SampleData) -> FastAPI:
     @app.websocket("/ws")
     async def ws(socket: WebSocket) -> None:
         await socket.accept()
-        sent = len(data.messages_since(0))
+        first, sent = data.connect()  # as the real server does: every line's state once on connect
         try:
+            for message in first:
+                await socket.send_json(message)
             while True:
                 for message in data.messages_since(sent):
                     await socket.send_json(message)

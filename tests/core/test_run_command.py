@@ -1,10 +1,14 @@
 """`andon run config/demo.yaml` as a real process: two live lines whose numbers follow the README's
-formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly."""
+formulas, `andon simulate` feeding it over HTTP, and Ctrl-C stopping it cleanly with every count written.
+
+The process runs on the wall clock, so the demo's lines and sources run on one shift around now (with a
+break behind and one ahead) that cannot end during the test; the demo's own shifts are checked apart."""
 
 from __future__ import annotations
 
 import math
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,17 +18,36 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+import yaml
 
 from tests.conftest import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LONDON = ZoneInfo("Europe/London")
-# The demo's shifts and breaks (local time), to compute plans independently of the engine.
-SHIFTS = {
-    "early": ("06:00", [("09:00", "09:15"), ("11:30", "12:00")]),
-    "late": ("14:00", [("17:00", "17:15"), ("19:30", "20:00")]),
-    "night": ("22:00", [("01:00", "01:30"), ("04:00", "04:15")]),
-}
+Shifts = dict[str, tuple[str, list[tuple[str, str]]]]  # id -> (local start, local breaks)
+Demo = tuple[subprocess.Popen[bytes], str, Path, Shifts]
+
+
+def shifts_around_now() -> Shifts:
+    """Return one shift (local London time) from two hours ago to four hours ahead, a break behind and one ahead.
+
+    The test runs a real process on the wall clock: on the demo's own shifts a shift change between two
+    requests would reset the totals the test compares; this shift cannot end while it runs.
+    """
+    now = datetime.now(LONDON).replace(second=0, microsecond=0)
+    at = lambda minutes: (now + timedelta(minutes=minutes)).strftime("%H:%M")  # noqa: E731
+    return {"run": (at(-120), [(at(-90), at(-75)), (at(120), at(150))])}
+
+
+def shift_yaml(shifts: Shifts, hours: int = 6) -> str:
+    """Return the config's shifts section for ``shifts`` (each ``hours`` long)."""
+    text = "shifts:\n"
+    for shift_id, (start, breaks) in shifts.items():
+        h, m = map(int, start.split(":"))
+        end = f"{(h + hours) % 24:02d}:{m:02d}"
+        text += f'  - id: {shift_id}\n    start: "{start}"\n    end: "{end}"\n    breaks:\n'
+        text += "".join(f'      - {{start: "{a}", end: "{b}"}}\n' for a, b in breaks)
+    return text
 
 
 def _at(day: datetime, hhmm: str, after: datetime) -> datetime:
@@ -33,28 +56,49 @@ def _at(day: datetime, hhmm: str, after: datetime) -> datetime:
     return t + timedelta(days=1) if t < after else t
 
 
-def expected_available(state: dict[str, object]) -> tuple[float, float]:
-    """Return (available seconds so far, net available seconds of the shift) from the demo's shifts."""
+def expected_available(state: dict[str, object], shifts: Shifts) -> tuple[float, float]:
+    """Return (available seconds so far, net available seconds of the shift) from the shifts written."""
     shift = state["shift"]
     assert isinstance(shift, dict)
     start = datetime.fromisoformat(shift["start"]).astimezone(LONDON)
     end = datetime.fromisoformat(shift["end"]).astimezone(LONDON)
     now = datetime.fromisoformat(str(state["at"])).astimezone(LONDON)
-    _, breaks = SHIFTS[shift["id"]]
-    spans = [(_at(start, a, start), _at(start, b, start)) for a, b in breaks]
+    _, breaks = shifts[shift["id"]]
+    spans = [(_at(start, a, start).timestamp(), _at(start, b, start).timestamp()) for a, b in breaks]
 
     def available(t: datetime) -> float:
-        total = (min(t, end) - start).total_seconds()
+        upto = min(t, end).timestamp()
+        total = upto - start.timestamp()
         for a, b in spans:
-            total -= max(0.0, (min(b, t) - a).total_seconds())
+            total -= max(0.0, min(b, upto) - a)
         return total
 
     return available(now), available(end)
 
 
+def stored_counts(db: Path, source: str) -> dict[str, int]:
+    """Return the count stored under each event id of one of line1's sources (read from SQLite)."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT event_id, count FROM count_events WHERE line_id = 'line1' AND source_id = ?",
+                            (source,)).fetchall()
+    finally:
+        conn.close()
+    return {str(event_id): int(count) for event_id, count in rows}
+
+
+def test_the_demo_shifts_cover_every_hour_of_every_day() -> None:
+    demo = yaml.safe_load((ROOT / "config" / "demo.yaml").read_text())
+    spans = [(s["start"], s["end"]) for s in demo["shifts"]]
+    assert spans == [("06:00", "14:00"), ("14:00", "22:00"), ("22:00", "06:00")]  # each ends where the next begins
+
+
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    """`andon run` on the demo's lines and sources, its database in ``tmp_path``, on a shift around now."""
+    shifts = shifts_around_now()
     text = (ROOT / "config" / "demo.yaml").read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{tmp_path}/d.db")
+    text = text[: text.index("shifts:\n")] + shift_yaml(shifts) + "\n" + text[text.index("lines:\n"):]
     config = tmp_path / "demo.yaml"
     config.write_text(text)
     port = free_port()
@@ -74,24 +118,22 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
 
     try:
         wait_until(up, timeout=30)
-        yield proc, base, log
+        yield proc, base, log, shifts
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
 
 
-def test_demo_shows_two_live_lines_following_the_formulas_and_stops_cleanly(
-    demo: tuple[subprocess.Popen[bytes], str, Path],
-) -> None:
-    proc, base, log = demo
+def test_demo_shows_two_live_lines_following_the_formulas_and_stops_cleanly(demo: Demo) -> None:
+    proc, base, log, shifts = demo
     lines = httpx.get(base + "/api/lines").json()
     assert [(x["id"], x["name"]) for x in lines] == [("line1", "Assembly 1"), ("line2", "Packing 2")]
     for entry in lines:
         state = entry["state"]
-        assert state["shift"] is not None  # the demo's shifts cover every hour of every day
+        assert state["shift"]["id"] == "run"
         assert state["condition"] in ("normal", "warning", "abnormal", "off")
-        so_far, net = expected_available(state)
+        so_far, net = expected_available(state, shifts)
         if entry["id"] == "line1":
             assert state["takt_seconds"] == 60.0
             assert state["plan_to_date"] == math.floor(so_far / 60)
@@ -135,14 +177,18 @@ def test_demo_shows_two_live_lines_following_the_formulas_and_stops_cleanly(
     proc.send_signal(signal.SIGINT)
     assert proc.wait(30) == 0
     assert "stopped; every count is written" in log.read_text()
+    posted = stored_counts(log.parent / "d.db", "http")
+    assert (len(posted), sum(posted.values())) == (5, 5)  # each part `andon simulate` sent, stored once
 
 
-def test_sigterm_also_stops_cleanly(demo: tuple[subprocess.Popen[bytes], str, Path]) -> None:
-    proc, base, log = demo
-    httpx.post(base + "/api/lines/line1/counts", json={"count": 2, "id": "last-words"})
+def test_sigterm_also_stops_cleanly(demo: Demo) -> None:
+    proc, base, log, _shifts = demo
+    reply = httpx.post(base + "/api/lines/line1/counts", json={"count": 2, "id": "last-words"})
+    assert reply.status_code == 201
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(30) == 0
     assert "stopped; every count is written" in log.read_text()
+    assert stored_counts(log.parent / "d.db", "http") == {"last-words": 2}
 
 
 def test_display_subcommand_takes_its_own_options() -> None:

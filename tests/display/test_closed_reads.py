@@ -12,7 +12,7 @@ import pytest
 from andon.clock import ManualClock
 from andon.runtime import build_services
 from display.client import LineClient, PlantClient
-from display.live import WebSocketListener, websocket_url
+from display.live import WebSocketListener
 from tests.api.api_fixtures import bearer, config_text
 from tests.conftest import wait_until
 from tests.core.engine_fixtures import utc
@@ -55,10 +55,10 @@ def test_display_with_its_token_reads_and_follows_the_stream(server: RealServer)
         with lock:
             messages.append(message)
 
-    listener = WebSocketListener(websocket_url(server.url), keep, headers=client.headers)
+    listener = WebSocketListener(server.url, keep, token=client.token)
     listener.start()
     try:
-        assert listener.connected.wait(5)
+        assert listener.wait_connected(5)
         wait_until(lambda: len(messages) >= 2)
         with server.client() as http:
             posted = http.post("/api/lines/line1/counts", json={"count": 5}, headers=bearer("operator"))

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +26,14 @@ from tests.mqtt.conftest import mqtt_client  # noqa: F401 - the MQTT tests' clie
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = 1
 
-# Two 12-hour shifts cover the whole day, so the board is live whenever the test runs.
+# One shift from an hour ago to three hours ahead: the board is live whenever the test runs, and
+# no shift change can reset the totals the test compares while it runs on the wall clock.
 CONFIG = """
 plant: {{name: Edge Test Plant, timezone: UTC}}
 database: sqlite:///{db}
 {mqtt}
 shifts:
-  - {{id: am, start: "00:00", end: "12:00"}}
-  - {{id: pm, start: "12:00", end: "00:00"}}
+  - {{id: run, start: "{start}", end: "{end}"}}
 lines:
   - id: line1
     takt_seconds: 60
@@ -43,6 +44,12 @@ lines:
     sources:
       - {{type: simulator, id: sim, cycle_seconds: 0.02, jitter: 0.2, stop_chance: 0, scrap_rate: 0.2, seed: 7}}
 """
+
+
+def shift_around_now() -> tuple[str, str]:
+    """Return (start, end) HH:MM in UTC of a shift that began an hour ago and ends in three hours."""
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    return (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=3)).strftime("%H:%M")
 
 
 def plc_source(port: int, **keys: Any) -> str:
@@ -61,7 +68,9 @@ def write_config(tmp_path: Path, sources: str, mqtt_port: int | None = None, nam
     """Write a plant config whose database lives in ``tmp_path``; return its path."""
     mqtt = f"mqtt: {{host: 127.0.0.1, port: {mqtt_port}, topic_prefix: andon}}" if mqtt_port else ""
     path = tmp_path / name
-    path.write_text(CONFIG.format(db=tmp_path / "server.db", mqtt=mqtt, sources=sources or "      []\n"))
+    start, end = shift_around_now()
+    path.write_text(CONFIG.format(db=tmp_path / "server.db", mqtt=mqtt, start=start, end=end,
+                                  sources=sources or "      []\n"))
     return path
 
 

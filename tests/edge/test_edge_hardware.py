@@ -10,7 +10,6 @@ With ``--no-hardware`` the same edge forwards counts but publishes no pattern an
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,24 +17,22 @@ import httpx
 import pytest
 
 from tests.conftest import Mosquitto, wait_until
-from tests.edge.conftest import AndonProcess, EdgeProcess, mqtt_source
+from tests.edge.conftest import AndonProcess, EdgeProcess, mqtt_source, shift_around_now
 from tests.mqtt.conftest import TestClient
 
 LIGHT = "plant/line1/light"
 BUTTON = "plant/line1/andon"
 PARTS = "plant/line1/parts"
-SHIFT_SECONDS = 12 * 3600
 
-# Two 12-hour UTC shifts cover the day; takt 1 s and zero thresholds make an idle line abnormal
-# one takt into a shift, so the expected pattern does not depend on the hour the test runs. The light
-# rewrites an unchanged pattern only hourly, so every message on its topic is a change.
+# One shift from an hour ago to three hours ahead, so none starts or ends during the test: with
+# takt 1 s and zero thresholds the idle line is an hour behind, abnormal whatever the hour the test
+# runs. The light rewrites an unchanged pattern only hourly, so every message on its topic is a change.
 CONFIG = """
 plant: {{name: Edge Hardware Plant, timezone: UTC}}
 database: sqlite:///{db}
 mqtt: {{host: 127.0.0.1, port: {port}, topic_prefix: andon}}
 shifts:
-  - {{id: am, start: "00:00", end: "12:00"}}
-  - {{id: pm, start: "12:00", end: "00:00"}}
+  - {{id: run, start: "{start}", end: "{end}"}}
 lines:
   - id: line1
     takt_seconds: 1
@@ -55,8 +52,9 @@ RED = {"red": "on"}
 def write_config(tmp_path: Path, broker: Mosquitto) -> Path:
     """Write the plant config (server database in ``tmp_path``) and return its path."""
     path = tmp_path / "plant.yaml"
+    start, end = shift_around_now()
     path.write_text(CONFIG.format(db=tmp_path / "server.db", port=broker.port, source=mqtt_source(PARTS).rstrip("\n"),
-                                  light=LIGHT, button=BUTTON))
+                                  light=LIGHT, button=BUTTON, start=start, end=end))
     return path
 
 
@@ -73,16 +71,6 @@ def subscribed(broker: Mosquitto, topic: str) -> list[str]:
     """Return the broker's log lines (without the time stamp) of subscriptions to ``topic``."""
     lines = (broker.workdir / "mosquitto.log").read_text().splitlines()
     return [line.split(": ", 1)[1] for line in lines if line.endswith(f" {topic}")]
-
-
-@pytest.fixture
-def clear_of_shift_change() -> None:
-    """Wait out a shift change due within 20 s or begun under 3 s ago (the line is on plan for one takt)."""
-    into = time.time() % SHIFT_SECONDS
-    if SHIFT_SECONDS - into < 20:
-        time.sleep(SHIFT_SECONDS - into + 3)
-    elif into < 3:
-        time.sleep(3 - into)
 
 
 @pytest.fixture
@@ -128,7 +116,7 @@ def server_parts(server: AndonProcess) -> int:
 
 def test_collect_drives_the_light_and_raises_from_the_button(
     tmp_path: Path, broker: Mosquitto, andon_server: Callable[..., AndonProcess], collect: Callable[..., EdgeProcess],
-    mqtt_client: Callable[..., TestClient], clear_of_shift_change: None,
+    mqtt_client: Callable[..., TestClient],
 ) -> None:
     """Red for an idle line; a button press is one call and blue flashes; acknowledged, blue steady; SIGTERM: 0."""
     config = write_config(tmp_path, broker)

@@ -8,13 +8,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.edge.conftest import ROOT, AndonProcess
+from tests.edge.conftest import ROOT, AndonProcess, shift_around_now
 from tests.edge.conftest import andon_server as andon_server  # noqa: F401 - shared fixture
 from tests.edge.conftest import edge_process as edge_process  # noqa: F401 - shared fixture
 from tests.edge.conftest import edges as edges  # noqa: F401 - shared fixture
@@ -34,12 +33,6 @@ lines:
     sources:
 {sources}
 """
-
-
-def shift_around_now() -> tuple[str, str]:
-    """Return (start, end) HH:MM in UTC of a shift that began an hour ago and ends in three hours."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    return (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=3)).strftime("%H:%M")
 
 
 def fault_config(folder: Path, db: Path, sources: str = "", mqtt_port: int | None = None) -> Path:

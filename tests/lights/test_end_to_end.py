@@ -13,7 +13,7 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +27,10 @@ from andon.clock import ManualClock
 from andon.config.loader import parse_config
 from andon.config.schema import Config
 from andon.runtime import build_services
-from collector.hardware import EdgeHardware, LineHardware, RemoteAndonActions, RemoteAndonError, attach_hardware
+from collector.andon_actions import RemoteAndonActions, RemoteAndonError
+from collector.edge_hardware import EdgeHardware
+from collector.hardware import attach_hardware
+from collector.line_hardware import LineHardware
 from devices.connections import Connections
 from tests.conftest import Mosquitto, free_port, wait_until
 
@@ -306,10 +309,23 @@ def remote(tmp_path: Path, clock: ManualClock) -> Iterator[LineServer]:
 
 
 def make_edge(server: LineServer, clock: ManualClock, factory: MockFactory, token: str = TOKEN) -> EdgeThread:
-    """An edge for line1 against ``server``, quick to retry."""
+    """An edge for line1 against ``server``, quick to retry and to refresh (a light fed off the stream would show)."""
     edge = EdgeHardware(server.config, ["line1"], server.url, token, clock=clock, pin_factory=factory,
-                        retry_min=0.05, retry_max=0.2, ping_seconds=1.0, retry_delays=(0.05,))
+                        retry_min=0.05, retry_max=0.2, ping_seconds=1.0, retry_delays=(0.05,), refresh_seconds=0.05)
     return EdgeThread(edge).start()
+
+
+def step_backoff_until(edge: EdgeThread, clock: ManualClock, done: Callable[[], bool]) -> None:
+    """Move the clock to each retry the edge's stream waits for (on the plant clock) until ``done``."""
+    follower = edge.edge.feed.follower
+
+    def stepped() -> bool:
+        due = follower.retry_at
+        if not done() and due is not None:
+            clock.set(max(clock.now(), due))
+        return done()
+
+    wait_until(stepped)
 
 
 def test_edge_follows_the_stream_and_raises_over_http(remote: LineServer, tmp_path: Path, clock: ManualClock,
@@ -352,6 +368,7 @@ def test_edge_light_falls_to_fail_safe_while_the_server_is_away(remote: LineServ
         flashes(edge, factory, clock, (), "yellow")
         again = LineServer(remote.config, clock, MockFactory(), port=remote.port, hardware=False).start()
         try:
+            step_backoff_until(edge, clock, lambda: edge.edge.feed.connected)
             expect(factory, "green")
             assert edge.edge.feed.connections == 2
         finally:
@@ -366,8 +383,10 @@ def test_edge_with_a_wrong_token_never_feeds_the_light(remote: LineServer, clock
     edge = make_edge(remote, clock, factory, token="wrong")
     try:
         expect(factory, "yellow")  # fail-safe before any state
-        time.sleep(0.5)  # several refused attempts
+        follower = edge.edge.feed.follower
+        step_backoff_until(edge, clock, lambda: follower.attempts >= 4)  # several refused attempts
         assert edge.edge.feed.connections == 0
+        assert lit(factory) <= {"yellow"}  # the flashing fail-safe, never a state
     finally:
         edge.stop()
     errors = [r for r in caplog.records if r.levelname == "ERROR" and "live stream" in r.getMessage()]
@@ -399,14 +418,15 @@ def test_remote_actions_say_what_the_server_refused(remote: LineServer) -> None:
 def test_remote_actions_retry_then_report_an_unreachable_server() -> None:
     """Nothing listening: the raise is tried once per delay plus once, then fails saying where."""
     port = free_port()
-    actions = RemoteAndonActions(f"http://127.0.0.1:{port}", TOKEN, timeout=1, retry_delays=(0.01, 0.01))
-    started = time.monotonic()
+    pauses: list[float] = []
+    actions = RemoteAndonActions(f"http://127.0.0.1:{port}", TOKEN, timeout=1, retry_delays=(0.5, 1.0),
+                                 pause=pauses.append)
     try:
         with pytest.raises(RemoteAndonError, match=f"server http://127.0.0.1:{port} unreachable: ConnectError"):
             actions.raise_call("line1", "st1", "quality", "button:x")
     finally:
         actions.close()
-    assert time.monotonic() - started < 1.0
+    assert pauses == [0.5, 1.0]  # a wait after each of the first two tries, none after the last
 
 
 

@@ -10,9 +10,11 @@ import pytest
 from andon import cli
 from andon.clock import ManualClock
 from andon.config.bases import StackLightConfigBase
+from andon.follow import stream_url
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern
 from andon.runtime import build_services
-from collector.hardware import LineHardware, NoOpenCall, ServiceActions, stream_url
+from collector.andon_actions import NoOpenCall, ServiceActions
+from collector.line_hardware import LineHardware
 from devices.connections import Connections
 from devices.stack_light import StackLight
 from tests.lights.conftest import RecordingActions

