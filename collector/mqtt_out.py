@@ -7,7 +7,8 @@ import logging
 from typing import Any
 
 from andon.config.bases import MqttConfig
-from devices.links.mqtt import MqttLink, Will
+from devices.links.mqtt import MqttLink
+from devices.links.mqtt_client import Will
 
 log = logging.getLogger(__name__)
 

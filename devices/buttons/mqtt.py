@@ -23,7 +23,8 @@ from andon.payload import BadJson, excerpt, load_json
 from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton
 from devices.catalog import Driver
 from devices.connections import Connections
-from devices.links.mqtt import MqttLink, Settle, Subscription, broker_settings, device_client_id
+from devices.links.mqtt import MqttLink, Settle, Subscription
+from devices.links.mqtt_client import broker_settings, device_client_id
 
 
 class MqttButtonConfig(ButtonConfigBase):

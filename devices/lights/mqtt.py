@@ -22,7 +22,8 @@ from andon.config.bases import StackLightConfigBase
 from andon.lights import LightPattern
 from devices.catalog import Driver
 from devices.connections import Connections
-from devices.links.mqtt import MqttLink, Will, broker_settings, device_client_id
+from devices.links.mqtt import MqttLink
+from devices.links.mqtt_client import Will, broker_settings, device_client_id
 from devices.stack_light import StackLight, StackLightError
 
 log = logging.getLogger(__name__)

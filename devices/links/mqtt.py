@@ -17,7 +17,6 @@ one per broker and client id; a link with a last will (the publisher, a stack li
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,31 +27,11 @@ import paho.mqtt.client as paho
 from andon.clock import Clock, SystemClock
 from andon.config.bases import MqttConfig
 from devices.connections import Connections
+from devices.links.mqtt_client import Will, new_client, refusal_is_final
 
 log = logging.getLogger(__name__)
 
-# Connection refusals worth retrying: the broker is there but cannot take us right now.
-TRANSIENT_REFUSALS = frozenset({"Server unavailable", "Server busy", "Connection rate exceeded"})
-
 LinkState = Literal["up", "down", "final"]
-
-
-def refusal_is_final(reason_name: str) -> bool:
-    """Say whether a refused connection will not cure itself (bad credentials, not authorised)."""
-    return reason_name not in TRANSIENT_REFUSALS
-
-
-def broker_settings(connections: Connections, host: str | None, port: int | None) -> MqttConfig:
-    """Return the plant's broker settings (``connections.mqtt``) with a device's host/port overrides."""
-    settings = connections.mqtt or MqttConfig.model_validate({})
-    update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
-    return settings.model_copy(update=update) if update else settings
-
-
-def device_client_id(settings: MqttConfig, kind: str, topic: str) -> str:
-    """Return the default client id of a device's own connection: the plant's id, its kind and its topic."""
-    safe_topic = re.sub(r"[^A-Za-z0-9_-]+", "-", topic).strip("-")
-    return f"{settings.client_id}-{kind}-{safe_topic}"
 
 
 class LinkUser(Protocol):
@@ -79,16 +58,6 @@ class Subscription:
     qos: int
     handler: MessageHandler
     on_subscribed: Callable[[], None] | None = None  # told when the broker confirms, on each connection
-
-
-@dataclass(frozen=True)
-class Will:
-    """What the broker publishes for this client when its connection dies without a goodbye."""
-
-    topic: str
-    payload: str
-    qos: int = 1
-    retain: bool = True
 
 
 @dataclass(eq=False)
@@ -246,23 +215,7 @@ class MqttLink:
         client.loop_start()
 
     def _new_client(self) -> paho.Client:
-        settings = self.settings
-        client = paho.Client(
-            callback_api_version=paho.CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            clean_session=not self.persistent,
-            protocol=paho.MQTTv311,
-        )
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls:
-            client.tls_set(ca_certs=settings.ca_file)
-        if self.will is not None:
-            client.will_set(self.will.topic, self.will.payload, qos=self.will.qos, retain=self.will.retain)
-        client.reconnect_delay_set(min_delay=1, max_delay=30)
-        # paho's default window of 20 unacknowledged QoS 1 messages queues a busy plant's state
-        # updates behind broker round trips; the broker bounds its own side (max_inflight_messages).
-        client.max_inflight_messages_set(1000)
+        client = new_client(self.settings, self.client_id, persistent=self.persistent, will=self.will)
         client.manual_ack_set(True)
         client.on_connect = self._on_connect
         client.on_connect_fail = self._on_connect_fail

@@ -20,7 +20,8 @@ from andon.payload import RejectedReading
 from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
 from devices.connections import Connections
-from devices.links.mqtt import MqttLink, Settle, Subscription, broker_settings
+from devices.links.mqtt import MqttLink, Settle, Subscription
+from devices.links.mqtt_client import broker_settings
 from devices.sources.mqtt_payload import parse_payload
 
 log = logging.getLogger(__name__)
