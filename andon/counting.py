@@ -5,18 +5,20 @@ rollover; any other drop is a reset (adds nothing, recorded, new baseline). A fo
 ``max_jump`` is rejected; if the next reading carries on from the jumped value, the jump was real
 and the jumped value becomes the baseline (a reset is recorded). The last value is kept by the
 caller and handed back after a restart: the first delta then is credited and flagged.
+
+Readings and times are read by ``andon.payload`` (``whole_number``, ``instant``), the same rules and
+reject reasons every driver uses; ``RejectedReading`` is that module's, named here for the engine's callers.
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from andon.config.bases import SourceConfigBase
-from andon.payload import excerpt
+from andon.payload import RejectedReading, excerpt, instant, whole_number
 
 # Flags on a count event, saying how far its actual can be trusted (a bitmask).
 CREDITED_AFTER_OUTAGE = 1
@@ -44,14 +46,6 @@ FIRST_DATE = date(2, 1, 1)
 LAST_DATE = date(9998, 12, 31)
 FIRST_INSTANT = datetime(2, 1, 1, tzinfo=UTC).timestamp()
 LAST_INSTANT = datetime(9998, 12, 31, tzinfo=UTC).timestamp()
-
-
-class RejectedReading(ValueError):
-    """A reading that was refused; ``reason`` is a short machine-readable code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass
@@ -84,33 +78,6 @@ class Outcome:
     incidents: list[Incident] = field(default_factory=list)
 
 
-def parse_number(value: Any) -> float:
-    """Turn a raw value (number, numeric string or bytes) into a finite float."""
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    if isinstance(value, str):
-        value = value.strip()
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise RejectedReading("not_a_number", f"reading {excerpt(value)} is not a number") from None
-    except OverflowError:  # an integer beyond any float: no counter holds it
-        raise RejectedReading("out_of_range", f"reading {excerpt(value)} is too large for a counter") from None
-    if not math.isfinite(number):
-        raise RejectedReading("not_a_number", f"reading {excerpt(value)} is not a finite number")
-    return number
-
-
-def parse_whole(value: Any) -> int:
-    """Turn a raw value into an integer, refusing fractions."""
-    number = parse_number(value)
-    if number != int(number):
-        raise RejectedReading("not_whole", f"reading {excerpt(value)} is not a whole number")
-    return int(number)
-
-
 def parse_time(value: Any, received_at: float) -> float:
     """Turn an event time (epoch seconds or ISO 8601 with offset) into epoch seconds, checked."""
     if value is None:
@@ -125,35 +92,12 @@ def parse_time(value: Any, received_at: float) -> float:
 
 def parse_instant(value: Any) -> float:
     """Turn epoch seconds or an ISO 8601 time with offset into epoch seconds (within the calendar's years)."""
-    if isinstance(value, str) and not _looks_numeric(value):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise RejectedReading("bad_time", f"time {excerpt(value)} is not ISO 8601") from None
-        if parsed.tzinfo is None:
-            raise RejectedReading("bad_time", f"time {excerpt(value)} has no UTC offset")
-        try:
-            ts = parsed.timestamp()
-        except (OverflowError, ValueError, OSError):
-            ts = math.inf  # refused just below with the range
-    else:
-        try:
-            ts = parse_number(value)
-        except RejectedReading:
-            raise RejectedReading("bad_time", f"time {excerpt(value)} is not a time") from None
+    ts = instant(value)
     if not FIRST_INSTANT <= ts <= LAST_INSTANT:
         raise RejectedReading(
             "bad_time", f"time {excerpt(value)} is outside {FIRST_DATE} to {LAST_DATE} (what a shift calendar holds)"
         )
     return ts
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 class Normaliser:
@@ -172,7 +116,7 @@ class Normaliser:
             raise RejectedReading("bad_kind", f"kind {kind!r} is neither good nor scrap")
         mode = self.config.mode
         if mode == "increment":
-            n = parse_whole(value)
+            n = whole_number(value)
             if n < 0:
                 raise RejectedReading("negative", f"increment {n} is negative")
             if n > self.config.max_jump:
@@ -184,7 +128,7 @@ class Normaliser:
                 raise RejectedReading("bounce", f"edge {ts - last:.3f} s after the last one")
             self._last_edge = ts
             return Outcome(self.config.parts_per_cycle, kind, ts)
-        return self._cumulative(parse_whole(value), ts, kind)
+        return self._cumulative(whole_number(value), ts, kind)
 
     def _unsigned(self, value: int) -> int:
         bits = self.config.bits

@@ -1,20 +1,33 @@
-"""Strict JSON for what a peer sends (HTTP bodies, MQTT payloads): refuse what cannot be stored.
+"""What a peer sends (HTTP bodies, MQTT payloads, device readings), read strictly: JSON, counts and times.
 
 Python's ``json`` reads ``NaN``, ``Infinity``, ``1e309`` (as infinity), integers of any size, lone
 UTF-16 surrogates (``"\\ud800"``) and NUL characters; none of them can be a count, a time or a
 stored text. ``load_json`` refuses each with a short reason and a detail that quotes at most a
-short excerpt, so a hostile payload never reaches the engine or the database.
+short excerpt, so a hostile payload never reaches the engine or the database. ``whole_number`` and
+``instant`` read a count and an event time out of whatever a driver or a payload holds; every
+refusal carries one of the snake_case reasons that ``/metrics`` counts (``not_a_number``,
+``not_whole``, ``out_of_range``, ``bad_time``, and for JSON ``not_utf8``, ``not_json``, ``not_finite``,
+``too_deep``, ``bad_text``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 MAX_DEPTH = 32  # the deepest body the API takes is three levels; this leaves room and stops bombs
 INT_LIMIT = 1 << 63  # integers must fit a 64-bit column
 _MAX_INT_DIGITS = 19
+
+
+class RejectedReading(ValueError):
+    """A reading or payload refused; ``reason`` is its short snake_case name (metrics), the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class BadJson(ValueError):
@@ -46,22 +59,22 @@ def text_problem(text: str) -> str | None:
 
 
 def _constant(name: str) -> Any:
-    raise BadJson("not finite", f"{name} is not a number JSON allows")
+    raise BadJson("not_finite", f"{name} is not a number JSON allows")
 
 
 def _float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise BadJson("number out of range", f"number {excerpt(text, 40)} is beyond a float's range")
+        raise BadJson("out_of_range", f"number {excerpt(text, 40)} is beyond a float's range")
     return value
 
 
 def _int(text: str) -> int:
     if len(text.lstrip("-")) > _MAX_INT_DIGITS:
-        raise BadJson("number out of range", f"integer of {len(text.lstrip('-'))} digits is beyond 64 bits")
+        raise BadJson("out_of_range", f"integer of {len(text.lstrip('-'))} digits is beyond 64 bits")
     value = int(text)
     if not -INT_LIMIT <= value < INT_LIMIT:
-        raise BadJson("number out of range", f"integer {value} is beyond 64 bits")
+        raise BadJson("out_of_range", f"integer {value} is beyond 64 bits")
     return value
 
 
@@ -75,16 +88,16 @@ def check_document(document: Any, max_depth: int = MAX_DEPTH) -> None:
     while stack:
         node, path = stack.pop()
         if len(path) > max_depth:
-            raise BadJson("too deep", f"nested more than {max_depth} levels deep")
+            raise BadJson("too_deep", f"nested more than {max_depth} levels deep")
         if isinstance(node, str):
             problem = text_problem(node)
             if problem:
-                raise BadJson("bad text", f"string {excerpt(node)} at {_where(path)} {problem}")
+                raise BadJson("bad_text", f"string {excerpt(node)} at {_where(path)} {problem}")
         elif isinstance(node, dict):
             for key, value in node.items():
                 problem = text_problem(key)
                 if problem:
-                    raise BadJson("bad text", f"key {excerpt(key)} at {_where(path)} {problem}")
+                    raise BadJson("bad_text", f"key {excerpt(key)} at {_where(path)} {problem}")
                 stack.append((value, (*path, key)))
         elif isinstance(node, list):
             stack.extend((value, (*path, i)) for i, value in enumerate(node))
@@ -96,16 +109,104 @@ def load_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise BadJson("not UTF-8", f"byte {exc.start} is not UTF-8") from None
+            raise BadJson("not_utf8", f"byte {exc.start} is not UTF-8") from None
     try:
         document = json.loads(data, parse_constant=_constant, parse_float=_float, parse_int=_int)
     except BadJson:
         raise
     except RecursionError:
-        raise BadJson("too deep", f"nested more than {max_depth} levels deep") from None
+        raise BadJson("too_deep", f"nested more than {max_depth} levels deep") from None
     except json.JSONDecodeError as exc:
-        raise BadJson("not JSON", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise BadJson("not_json", f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except ValueError as exc:  # e.g. Python's own limit on integer digits
-        raise BadJson("not JSON", f"not JSON: {excerpt(str(exc))}") from None
+        raise BadJson("not_json", f"not JSON: {excerpt(str(exc))}") from None
     check_document(document, max_depth)
     return document
+
+
+def whole_number(value: Any, what: str = "reading", *, booleans: bool = True) -> int:
+    """Return a count or counter value as an exact integer of at most 64 bits, or raise RejectedReading.
+
+    Takes an integer, a float with no fraction, or the text (or ASCII bytes) of either. ``booleans``:
+    whether True and False count as 1 and 0 (a PLC coil); in a JSON payload ``true`` is not a count.
+    """
+    if isinstance(value, bool):
+        if booleans:
+            return int(value)
+        raise RejectedReading("not_a_number", f"{what} {excerpt(value)} is not a number")
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str):
+        value = _number_in_text(value, what)
+    elif not isinstance(value, int | float):
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise RejectedReading("not_a_number", f"{what} {excerpt(value)} is not a number") from None
+        except OverflowError:
+            raise RejectedReading("out_of_range", f"{what} {excerpt(value)} is beyond 64 bits") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise RejectedReading("not_a_number", f"{what} {value} is not a finite number")
+        if not value.is_integer():
+            raise RejectedReading("not_whole", f"{what} {value} is not a whole number")
+        value = int(value)
+    if not -INT_LIMIT <= value < INT_LIMIT:
+        raise RejectedReading("out_of_range", f"{what} {excerpt(value)} is beyond 64 bits")
+    return value
+
+
+def _number_in_text(text: str, what: str) -> int | float:
+    """Read the number a text holds (surrounding blanks allowed), exactly when it is an integer."""
+    stripped = text.strip()
+    if "_" in stripped:  # Python would read 1_000; a device never means that
+        raise RejectedReading("not_a_number", f"{what} {excerpt(text)} is not a number")
+    digits = stripped.lstrip("+-")
+    if len(digits) > _MAX_INT_DIGITS and digits.isdigit():
+        raise RejectedReading("out_of_range", f"{what} is a {len(digits)}-digit number, beyond 64 bits")
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        return float(stripped)
+    except ValueError:
+        raise RejectedReading("not_a_number", f"{what} {excerpt(text)} is not a number") from None
+
+
+def instant(value: Any, what: str = "time") -> float:
+    """Return epoch seconds from epoch seconds (a number or its text) or ISO 8601 text with a UTC offset.
+
+    Raise RejectedReading (``bad_time``) for anything else; whether the instant is one a shift
+    calendar holds, or a believable event time, is the engine's to judge.
+    """
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    if isinstance(value, str) and not _looks_numeric(value):
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise RejectedReading("bad_time", f"{what} {excerpt(value)} is not ISO 8601") from None
+        if parsed.tzinfo is None:
+            raise RejectedReading("bad_time", f"{what} {excerpt(value)} has no UTC offset")
+        try:
+            return parsed.timestamp()
+        except (OverflowError, ValueError, OSError):
+            raise RejectedReading("bad_time", f"{what} {excerpt(value)} is beyond the calendar") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise RejectedReading("bad_time", f"{what} {excerpt(value)} is not a time")
+    try:
+        ts = float(value)
+    except OverflowError:
+        ts = math.inf
+    if not math.isfinite(ts):
+        raise RejectedReading("bad_time", f"{what} {excerpt(value)} is not a time")
+    return ts
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

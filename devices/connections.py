@@ -10,10 +10,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from andon.clock import Clock
 from andon.config.bases import MqttConfig
+
+if TYPE_CHECKING:  # the link module imports this one; the pool only names the type
+    from devices.links.mqtt import MqttLink
 
 K = TypeVar("K")
 L = TypeVar("L")
@@ -64,7 +67,7 @@ class Connections:
     clock: Clock
     mqtt: MqttConfig | None = None
     pin_factory: Any | None = None  # a gpiozero pin factory; None: gpiozero's default
-    brokers: LinkPool[Any, Any] = field(default_factory=LinkPool)
+    brokers: LinkPool[tuple[str, int, str], MqttLink] = field(default_factory=LinkPool)  # host, port, client id
     modbus: LinkPool[Any, Any] = field(default_factory=LinkPool)
     s7: LinkPool[Any, Any] = field(default_factory=LinkPool)
     ethernetip: LinkPool[Any, Any] = field(default_factory=LinkPool)

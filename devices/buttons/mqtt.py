@@ -3,17 +3,19 @@
 ``action`` is ``raise`` (the default when absent), ``acknowledge`` or ``resolve``; ``station``
 and ``category`` default to the ones configured here. QoS 1 with a persistent session, so the
 broker keeps presses while this edge restarts. Broker settings come from the plant's ``mqtt``
-section (``context.shared["mqtt"]``), with optional host/port overrides.
+section (``connections.mqtt``), with optional host/port overrides. The connection is a shared link
+(``devices/links/mqtt.py``): buttons and count sources with the same broker and client id use one client.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import re
 import threading
-from typing import Any, Literal
+from typing import Literal
 
+from paho.mqtt.client import MQTTMessage
 from pydantic import Field
 
 from andon.config.bases import ButtonConfigBase
@@ -21,7 +23,8 @@ from andon.payload import BadJson, excerpt, load_json
 from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton
 from devices.catalog import Driver
 from devices.connections import Connections
-from devices.sources.mqtt import broker_settings, new_client, refusal_is_final
+from devices.links.mqtt import MqttLink, Settle, Subscription
+from devices.links.mqtt_client import broker_settings, device_client_id
 
 
 class MqttButtonConfig(ButtonConfigBase):
@@ -59,17 +62,17 @@ def parse_press(payload: bytes, config: MqttButtonConfig) -> tuple[str, str, str
     except BadJson as exc:
         raise BadPress(exc.reason, f"payload {excerpt(payload)}: {exc}") from None
     if not isinstance(document, dict):
-        raise BadPress("not a JSON object", f"payload {excerpt(payload)} is not a JSON object")
+        raise BadPress("not_an_object", f"payload {excerpt(payload)} is not a JSON object")
     action = document.get("action", "raise")
     if not isinstance(action, str) or action not in BUTTON_ACTIONS:
-        raise BadPress("bad action", f"action {excerpt(action)} is not raise, acknowledge or resolve")
+        raise BadPress("bad_action", f"action {excerpt(action)} is not raise, acknowledge or resolve")
     found: dict[str, str] = {}
     for name, default in (("station", config.station), ("category", config.category)):
         value = document.get(name, default)
         if not isinstance(value, str) or not value:
-            raise BadPress(f"no {name}", f"no {name} in {excerpt(payload)} and none configured")
+            raise BadPress(f"no_{name}", f"no {name} in {excerpt(payload)} and none configured")
         if len(value) > MAX_NAME:
-            raise BadPress(f"bad {name}", f"{name} {excerpt(value)} is longer than {MAX_NAME} characters")
+            raise BadPress(f"bad_{name}", f"{name} {excerpt(value)} is longer than {MAX_NAME} characters")
         found[name] = value
     return action, found["station"], found["category"]
 
@@ -82,7 +85,9 @@ class MqttAndonButton(AndonButton):
     def __init__(self, config: MqttButtonConfig, line: str, actions: AndonActions, connections: Connections) -> None:
         super().__init__(config, line, actions, connections)
         self.settings = broker_settings(connections, config.host, config.port)
+        self.client_id = config.client_id or device_client_id(self.settings, "buttons", config.topic)
         self.subscribed = threading.Event()
+        self.link: MqttLink | None = None
         self._stopped: asyncio.Future[str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -106,21 +111,23 @@ class MqttAndonButton(AndonButton):
         self.faults.ok()
         return self.perform(action, station, category)
 
-    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
-        if reason.is_failure:
-            if refusal_is_final(reason.getName()):
-                self._stop(f"broker {self.settings.host}:{self.settings.port} refused: {reason}")
-            return
-        client.subscribe(self.config.topic, qos=self.config.qos)
+    def link_up(self) -> None:
+        """Report the broker back (once per outage)."""
+        self.faults.ok()
 
-    def _on_subscribe(self, client: Any, userdata: Any, mid: Any, codes: Any, props: Any) -> None:
-        self.subscribed.set()
+    def link_down(self, reason: str, final: bool) -> None:
+        """Report the broker away (once per outage); a final refusal ends ``run``."""
+        self.faults.fault(reason)
+        if final:
+            self._stop(reason)
 
-    def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
+    def _on_message(self, message: MQTTMessage, settle: Settle) -> None:
         try:
-            self.handle(message.payload)
-        except Exception:  # an escaping exception would end paho's network thread (and the button)
+            self.handle(bytes(message.payload))
+        except Exception:  # a failure here must not leave the press unacknowledged
             log.exception("%s: failed on a message", self.describe())
+        finally:
+            settle()
 
     def _stop(self, reason: str) -> None:
         stopped, loop = self._stopped, self._loop
@@ -136,21 +143,24 @@ class MqttAndonButton(AndonButton):
     async def run(self) -> None:
         """Listen until cancelled, or until the broker refuses us for good (logged)."""
         self._loop = asyncio.get_running_loop()
-        self._stopped = self._loop.create_future()
-        safe_topic = re.sub(r"[^A-Za-z0-9_-]+", "-", self.config.topic).strip("-")
-        client_id = self.config.client_id or f"{self.settings.client_id}-buttons-{safe_topic}"
-        client = new_client(self.settings, client_id, persistent=True)
-        client.on_connect = self._on_connect
-        client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
-        client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
-        client.loop_start()
+        self._stopped = stopped = self._loop.create_future()
+        link = MqttLink.shared(self.connections, self.settings, self.client_id)
+        self.link = link
+        subscription = Subscription(self.config.topic, self.config.qos, self._on_message, self.subscribed.set)
+        link.subscribe(subscription)
+        link.attach(self)
         try:
-            reason = await self._stopped
-            self.faults.fault(reason)
+            while not stopped.done():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(stopped), timeout=1.0)
+                link.sweep()
         finally:
-            client.disconnect()
-            client.loop_stop()
+            await asyncio.to_thread(self._leave, link, subscription)
+
+    def _leave(self, link: MqttLink, subscription: Subscription) -> None:
+        link.unsubscribe(subscription)
+        link.detach(self)
+        link.release(self.connections)
 
 
 DRIVER = Driver("mqtt", MqttButtonConfig, MqttAndonButton)

@@ -40,7 +40,7 @@ def test_andon_run_publishes_state_and_counts_rejected_payloads(
     for labels, value in re.findall(r"^andon_source_payloads_rejected_total\{([^}]*)\} (\S+)$", metrics, re.M):
         named = dict(re.findall(r'(\w+)="([^"]*)"', labels))
         rejects[(named["line"], named["source"], named["reason"])] = float(value)
-    assert rejects == {("line1", "parts", "not JSON"): 1.0, ("line1", "parts", "missing field"): 1.0}
+    assert rejects == {("line1", "parts", "not_json"): 1.0, ("line1", "parts", "missing_field"): 1.0}
 
     server.stop()
     wait_until(lambda: watcher.messages("andon/status")[-1][1] == b"offline")

@@ -70,7 +70,7 @@ def test_unstorable_mqtt_message_stops_nothing(
     assert sorted(stored_ids(db)) == sorted(f"p{i}" for i in range(50))
     assert httpx.get(f"{server.url}/healthz", timeout=5).status_code == 200
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
-    assert 'andon_source_payloads_rejected_total{line="line1",reason="bad text",source="parts"} 2.0' in metrics
+    assert 'andon_source_payloads_rejected_total{line="line1",reason="bad_text",source="parts"} 2.0' in metrics
     assert server.proc is not None
     server.proc.send_signal(signal.SIGTERM)
     assert server.proc.wait(20) == 0

@@ -101,7 +101,7 @@ def test_dead_controller_leaves_the_fail_safe_will(mosquitto: Mosquitto) -> None
     try:
         asyncio.run(light.show(LightPattern(green="on")))
         wait_until(lambda: watcher.payloads() == [GREEN])
-        light._client.socket().close()  # the controller vanishes: no DISCONNECT packet
+        light.link.client.socket().close()  # type: ignore[union-attr]  # the controller vanishes: no DISCONNECT packet
         wait_until(lambda: FAIL_SAFE in watcher.payloads())
         assert watcher.payloads()[:2] == [GREEN, FAIL_SAFE]
     finally:

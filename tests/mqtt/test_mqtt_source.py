@@ -16,16 +16,12 @@ import pytest
 
 from andon.clock import ManualClock
 from andon.config.bases import MqttConfig
+from andon.payload import RejectedReading
 from devices.catalog import sources
 from devices.connections import Connections
-from devices.sources.mqtt import (
-    BrokerConnection,
-    MqttReading,
-    MqttSource,
-    MqttSourceConfig,
-    RejectedPayload,
-    parse_payload,
-)
+from devices.links.mqtt import MqttLink
+from devices.sources.mqtt import MqttSource, MqttSourceConfig
+from devices.sources.mqtt_payload import MqttReading, parse_payload
 from tests.conftest import Mosquitto, RecordingSink, wait_until
 from tests.mqtt.conftest import SourceRunner, TestClient
 
@@ -110,27 +106,27 @@ def test_payloads_read(config: MqttSourceConfig, payload: bytes, expected: MqttR
 @pytest.mark.parametrize(
     ("config", "payload", "reason"),
     [
-        (BARE, b"abc", "not a number"),
-        (BARE, b"", "not a number"),
-        (BARE, b"1_000", "not a number"),
-        (BARE, b"nan", "not a number"),
-        (BARE, b"2.5", "not a whole number"),
-        (BARE, b'{"n": 1}', "not a number"),
-        (BARE, b"\xff\xfe", "not UTF-8"),
-        (CFG, b"7", "not a JSON object"),
-        (CFG, b"n=7", "not JSON"),
-        (CFG, b"[1]", "not a JSON object"),
-        (CFG, b'{"count": 1}', "missing field"),
-        (CFG, b'{"n": "x"}', "not a number"),
-        (CFG, b'{"n": true}', "not a number"),
-        (CFG, b'{"n": null}', "not a number"),
-        (CFG, b'{"n": 1, "ts": "yesterday"}', "bad time"),
-        (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00"}', "bad time"),
-        (CFG, b'{"n": 1, "ts": [1]}', "bad time"),
+        (BARE, b"abc", "not_a_number"),
+        (BARE, b"", "not_a_number"),
+        (BARE, b"1_000", "not_a_number"),
+        (BARE, b"nan", "not_a_number"),
+        (BARE, b"2.5", "not_whole"),
+        (BARE, b'{"n": 1}', "not_a_number"),
+        (BARE, b"\xff\xfe", "not_utf8"),
+        (CFG, b"7", "not_an_object"),
+        (CFG, b"n=7", "not_json"),
+        (CFG, b"[1]", "not_an_object"),
+        (CFG, b'{"count": 1}', "missing_field"),
+        (CFG, b'{"n": "x"}', "not_a_number"),
+        (CFG, b'{"n": true}', "not_a_number"),
+        (CFG, b'{"n": null}', "not_a_number"),
+        (CFG, b'{"n": 1, "ts": "yesterday"}', "bad_time"),
+        (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00"}', "bad_time"),
+        (CFG, b'{"n": 1, "ts": [1]}', "bad_time"),
     ],
 )
 def test_payloads_rejected(config: MqttSourceConfig, payload: bytes, reason: str) -> None:
-    with pytest.raises(RejectedPayload) as caught:
+    with pytest.raises(RejectedReading) as caught:
         parse_payload(payload, config, T0)
     assert caught.value.reason == reason
 
@@ -224,13 +220,13 @@ def test_garbage_is_rejected_counted_and_acknowledged(
     device.publish("plant/line1/parts", b'{"count": 4}')
     wait_until(lambda: sink.values() == [4])
     assert source.rejected == {
-        "not JSON": 2,
-        "not a JSON object": 1,
-        "missing field": 1,
-        "not a number": 2,
-        "not a whole number": 1,
-        "bad time": 1,
-        "not UTF-8": 1,
+        "not_json": 2,
+        "not_an_object": 1,
+        "missing_field": 1,
+        "not_a_number": 2,
+        "not_whole": 1,
+        "bad_time": 1,
+        "not_utf8": 1,
     }
     runner.stop(task)
 
@@ -339,7 +335,7 @@ def test_sources_on_one_broker_share_one_connection(
     t1 = runner.start(s1)
     runner.start(s2)
     wait_until(lambda: online(sink1)() and online(sink2)())
-    key = ("127.0.0.1", mosquitto.port)
+    key = ("127.0.0.1", mosquitto.port, "andon-test")
     assert len(shared.brokers) == 1
     assert s1.connection is s2.connection is shared.brokers.get(key)
     device = mqtt_client()
@@ -369,11 +365,11 @@ def test_message_for_no_source_is_dropped_after_the_grace_period(
     task = runner.start(source)
     wait_until(online(sink))
     assert source.connection is not None
-    connection: BrokerConnection = source.connection
+    connection: MqttLink = source.connection
     wait_until(lambda: len(connection._held) == 1)
     connection.sweep()
     assert connection.unmatched == 0
-    clock.advance(BrokerConnection.unmatched_grace_seconds)
+    clock.advance(MqttLink.unmatched_grace_seconds)
     connection.sweep()
     assert connection.unmatched == 1
     runner.stop(task)

@@ -1,0 +1,388 @@
+"""One MQTT connection (a paho client) and the rules every MQTT driver follows on it.
+
+The link connects in the background and reconnects with backoff (1 s doubling to 30 s). A transient
+refusal ("Server unavailable", "Server busy", "Connection rate exceeded") is retried; any other
+(bad credentials, not authorised) stops the link with one ERROR line. Its users (count sources, andon
+buttons, a stack light, the publisher) hear of each outage once (``link_down``) and of the recovery
+once (``link_up``), however many reconnect attempts fail in between. Subscriptions are made again on
+every connection. A message goes to every subscription whose filter matches and is acknowledged
+(QoS 1/2, by hand) only when each of them has settled it, and never on a newer connection than the one
+that brought it; one no subscription claims is held a grace period (its reader may be starting), then
+acknowledged and dropped.
+
+Persistent-session links (count sources, andon buttons) are shared through ``Connections.brokers``,
+one per broker and client id; a link with a last will (the publisher, a stack light) is its user's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import paho.mqtt.client as paho
+
+from andon.clock import Clock, SystemClock
+from andon.config.bases import MqttConfig
+from devices.connections import Connections
+from devices.links.mqtt_client import Will, new_client, refusal_is_final
+
+log = logging.getLogger(__name__)
+
+LinkState = Literal["up", "down", "final"]
+
+
+class LinkUser(Protocol):
+    """A driver on a link, told of every change of the link's state once."""
+
+    def link_up(self) -> None:
+        """The broker accepted the connection (the first time, or again after an outage)."""
+        ...
+
+    def link_down(self, reason: str, final: bool) -> None:
+        """The broker is away (``final``: it refused us for good; the link does not retry)."""
+        ...
+
+
+Settle = Callable[[], None]
+MessageHandler = Callable[[paho.MQTTMessage, Settle], None]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """A topic filter a user reads: its messages go to ``handler``, which settles each exactly once."""
+
+    topic: str
+    qos: int
+    handler: MessageHandler
+    on_subscribed: Callable[[], None] | None = None  # told when the broker confirms, on each connection
+
+
+@dataclass(eq=False)
+class _Delivery:
+    """One incoming message waiting for every subscription it matched to settle it."""
+
+    mid: int
+    qos: int
+    generation: int
+    remaining: int
+
+
+class MqttLink:
+    """One paho client to one broker: connection, refusals, outages, subscriptions, acks and publishing."""
+
+    unmatched_grace_seconds = 60.0
+
+    def __init__(
+        self, settings: MqttConfig, client_id: str, *, persistent: bool, will: Will | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_id = client_id
+        self.persistent = persistent
+        self.will = will
+        self.clock = clock or SystemClock()
+        self.address = f"{settings.host}:{settings.port}"
+        self.unmatched = 0  # messages no subscription claimed in time, acknowledged and dropped
+        self._lock = threading.Lock()  # state, subscriptions and held messages; never held while calling out
+        self._reporting = threading.RLock()  # one report at a time, so each user hears each change once
+        self._told: dict[LinkUser, LinkState | None] = {}  # each user and what it last heard
+        self._subscriptions: list[Subscription] = []
+        self._routes: dict[str, list[Subscription]] = {}  # topic -> matching subscriptions, reset on change
+        self._confirming: dict[int, tuple[list[tuple[str, int]], list[Subscription]]] = {}
+        self._held: list[tuple[paho.MQTTMessage, float, int]] = []
+        self._warned_topics: set[str] = set()
+        self._client: paho.Client | None = None
+        self._started = False
+        self._closing = False
+        self._connected = False
+        self._fault: str | None = None
+        self._final = False
+        self._generation = 0  # one more on every accepted connection
+
+    @classmethod
+    def shared(cls, connections: Connections, settings: MqttConfig, client_id: str) -> MqttLink:
+        """Return the persistent-session link to this broker under this client id (one user more of it)."""
+        return connections.brokers.attach(
+            (settings.host, settings.port, client_id),
+            lambda: cls(settings, client_id, persistent=True, clock=connections.clock),
+        )
+
+    def release(self, connections: Connections) -> None:
+        """Count one user of a shared link less; close it after the last (waits for its network thread)."""
+        if connections.brokers.detach((self.settings.host, self.settings.port, self.client_id)) is self:
+            self.close()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker has accepted the connection and it is up."""
+        return self._connected
+
+    @property
+    def fault(self) -> str | None:
+        """Why the broker is not reachable (or refused us), or None while it is."""
+        return self._fault
+
+    @property
+    def client(self) -> paho.Client | None:
+        """The paho client, while the link is open."""
+        return self._client
+
+    def attach(self, user: LinkUser) -> None:
+        """Add a user and tell it the state the link is in; the first user starts the connection."""
+        with self._reporting:
+            self._told[user] = None
+            with self._lock:
+                start, self._started = not self._started, True
+                state = self._state()
+            if state is not None:
+                self._tell(user, *state)
+        if start:
+            self._start()
+
+    def detach(self, user: LinkUser) -> None:
+        """Stop telling a user about the link."""
+        with self._reporting:
+            self._told.pop(user, None)
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Read a topic filter: subscribed now when connected, and again on every connection."""
+        with self._lock:
+            self._subscriptions.append(subscription)
+            self._routes.clear()
+            client = self._client if self._connected else None
+            if client is not None:
+                self._subscribe(client, [subscription])
+        if client is not None:
+            self._redispatch_held()
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Stop handing a filter's messages to its handler (the broker's session keeps the subscription)."""
+        with self._lock:
+            if subscription in self._subscriptions:
+                self._subscriptions.remove(subscription)
+                self._routes.clear()
+
+    def publish(
+        self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False
+    ) -> paho.MQTTMessageInfo | None:
+        """Publish (paho queues QoS 1/2 while the broker is away and sends on reconnect); None once closed."""
+        client = self._client
+        if client is None:
+            return None
+        return client.publish(topic, payload, qos=qos, retain=retain)
+
+    def sweep(self) -> None:
+        """Acknowledge and drop held messages no subscription has claimed within the grace period."""
+        now = self.clock.now()
+        with self._lock:
+            expired = [h for h in self._held if now - h[1] >= self.unmatched_grace_seconds]
+            self._held = [h for h in self._held if now - h[1] < self.unmatched_grace_seconds]
+            self.unmatched += len(expired)
+        for message, _, generation in expired:
+            topic = message.topic
+            level = logging.DEBUG if topic in self._warned_topics else logging.WARNING
+            self._warned_topics.add(topic)
+            log.log(level, "MQTT %s: message on %s matches no configured reader; dropped", self.address, topic)
+            self._ack(message.mid, message.qos, generation)
+
+    def close(self) -> None:
+        """Disconnect with a goodbye (no last will) and stop the network thread; users are not told."""
+        with self._lock:
+            client, self._client = self._client, None
+            self._closing = True
+            self._started = True
+            self._connected = False
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    # --- connection ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        try:
+            client = self._new_client()
+        except Exception as exc:  # a missing CA file or bad TLS setting must not stop the process
+            self._stop_for_good(f"MQTT broker {self.address}: {exc}")
+            return
+        with self._lock:
+            if self._closing:
+                return
+            self._client = client
+        client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
+        client.loop_start()
+
+    def _new_client(self) -> paho.Client:
+        client = new_client(self.settings, self.client_id, persistent=self.persistent, will=self.will)
+        client.manual_ack_set(True)
+        client.on_connect = self._on_connect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        if reason.is_failure:
+            name = reason.getName()
+            message = f"MQTT broker {self.address} refused the connection: {name}"
+            if refusal_is_final(name):
+                with self._lock:
+                    self._closing = True  # the disconnect below is ours, not a drop
+                client.disconnect()
+                self._stop_for_good(message)
+            else:
+                self._went_down(message)
+            return
+        with self._lock:
+            self._generation += 1
+            was_down = self._fault is not None
+            self._connected = True
+            self._fault = None
+            self._held = []  # the broker delivers what an earlier connection left unacknowledged again
+            if self._subscriptions:
+                self._subscribe(client, self._subscriptions)
+        if was_down:
+            log.info("MQTT broker %s reachable again (client %s)", self.address, self.client_id)
+        self._report()
+
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
+        self._went_down(f"MQTT broker {self.address} unreachable")
+
+    def _on_disconnect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        self._went_down(f"MQTT broker {self.address} unreachable")
+
+    def _went_down(self, reason: str) -> None:
+        with self._lock:
+            self._connected = False
+            if self._closing:
+                return
+            repeat = self._fault is not None
+            self._fault = reason
+        if repeat:
+            log.debug("%s (still; client %s)", reason, self.client_id)
+            return
+        log.error("%s; reconnecting with backoff (client %s)", reason, self.client_id)
+        self._report()
+
+    def _stop_for_good(self, reason: str) -> None:
+        with self._lock:
+            self._connected = False
+            self._closing = True
+            self._fault = reason
+            self._final = True
+        log.error("%s; not retrying until the configuration is fixed (client %s)", reason, self.client_id)
+        self._report()
+
+    # --- telling users -----------------------------------------------------------------------
+
+    def _state(self) -> tuple[LinkState, str] | None:
+        if self._final:
+            return "final", self._fault or ""
+        if self._connected:
+            return "up", ""
+        if self._fault is not None:
+            return "down", self._fault
+        return None  # connecting for the first time, or closed
+
+    def _report(self) -> None:
+        with self._reporting:
+            with self._lock:
+                state = self._state()
+            if state is not None:
+                for user in list(self._told):
+                    self._tell(user, *state)
+
+    def _tell(self, user: LinkUser, state: LinkState, reason: str) -> None:
+        """Tell one user a state it has not heard yet (holding the reporting lock)."""
+        if user not in self._told or self._told[user] == state:
+            return
+        self._told[user] = state
+        try:
+            if state == "up":
+                user.link_up()
+            else:
+                user.link_down(reason, state == "final")
+        except Exception:  # one user's fault must not keep the news from the others
+            log.exception("MQTT %s: a driver failed on news of its connection", self.address)
+
+    # --- subscriptions and messages ------------------------------------------------------------
+
+    def _subscribe(self, client: paho.Client, subscriptions: list[Subscription]) -> None:
+        """Send one SUBSCRIBE for these subscriptions (holding the lock, so its SUBACK finds them)."""
+        topics = sorted({(s.topic, s.qos) for s in subscriptions})
+        result, mid = client.subscribe(topics)
+        if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+            self._confirming[mid] = (topics, list(subscriptions))
+
+    def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, codes: Any, properties: Any) -> None:
+        with self._lock:
+            topics, subscriptions = self._confirming.pop(mid, ([], []))
+        refused = {topic for (topic, _), code in zip(topics, codes, strict=False) if code.is_failure}
+        for topic in sorted(refused):
+            log.error("MQTT broker %s refused the subscription to %s (client %s)", self.address, topic, self.client_id)
+        for subscription in subscriptions:
+            if subscription.topic not in refused and subscription.on_subscribed is not None:
+                subscription.on_subscribed()
+
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            generation = self._generation
+        try:
+            self._dispatch(message, generation)
+        except Exception:  # an escaping exception would end paho's network thread
+            log.exception("MQTT %s: failed to route a message; acknowledged and dropped", self.address)
+            self._ack(message.mid, message.qos, generation)
+
+    def _dispatch(self, message: paho.MQTTMessage, generation: int) -> None:
+        with self._lock:
+            targets = self._routes.get(message.topic)
+            if targets is None:
+                targets = [s for s in self._subscriptions if paho.topic_matches_sub(s.topic, message.topic)]
+                if len(self._routes) < 10_000:  # wildcard topics are bounded in a plant; guard anyway
+                    self._routes[message.topic] = targets
+            if not targets:
+                self._held.append((message, self.clock.now(), generation))
+                return
+        delivery = _Delivery(message.mid, message.qos, generation, len(targets))
+        for subscription in targets:
+            settle = self._settler(delivery)
+            try:
+                subscription.handler(message, settle)
+            except Exception:  # never leave the message unacknowledged because one reader broke
+                log.exception("MQTT %s: a reader failed on a message from %s", self.address, message.topic)
+                settle()
+
+    def _settler(self, delivery: _Delivery) -> Settle:
+        done = threading.Event()
+
+        def settle() -> None:
+            if done.is_set():
+                return
+            done.set()
+            with self._lock:
+                delivery.remaining -= 1
+                ready = delivery.remaining == 0
+            if ready:
+                self._ack(delivery.mid, delivery.qos, delivery.generation)
+
+        return settle
+
+    def _ack(self, mid: int, qos: int, generation: int) -> None:
+        with self._lock:
+            client = self._client
+            # An ack for an older connection would hit whatever message now has that id;
+            # the broker delivers the old one again instead.
+            current = self._connected and generation == self._generation
+        if client is not None and current and qos > 0:
+            client.ack(mid, qos)
+
+    def _redispatch_held(self) -> None:
+        with self._lock:
+            held, self._held = self._held, []
+            generation = self._generation
+        for message, _, message_generation in held:
+            if message_generation == generation:
+                self._dispatch(message, generation)

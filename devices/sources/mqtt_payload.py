@@ -1,0 +1,83 @@
+"""What one MQTT count message says: its count, event time and event id, or the reason it holds none.
+
+Counts and times follow the rules every driver shares (``andon.payload``: ``whole_number``, ``instant``);
+what only a message can get wrong has its own reasons, in the same snake_case: ``not_utf8``,
+``not_json`` and the other strict-JSON reasons, ``not_an_object``, ``missing_field``, ``bad_id``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from andon.payload import BadJson, RejectedReading, excerpt, instant, load_json, text_problem, whole_number
+
+if TYPE_CHECKING:
+    from devices.sources.mqtt import MqttSourceConfig
+
+MAX_EVENT_ID = 128  # the longest event id the plant keeps
+
+
+@dataclass(frozen=True)
+class MqttReading:
+    """What one payload says: the count, its time (epoch seconds) and its event id."""
+
+    value: int
+    ts: float
+    event_id: str | None
+
+
+def parse_payload(payload: bytes, config: MqttSourceConfig, received_at: float) -> MqttReading:
+    """Read the count, time and id from one payload, or raise RejectedReading saying why."""
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RejectedReading("not_utf8", f"{len(payload)} bytes of binary") from None
+    if config.field is None:
+        return MqttReading(whole_number(text, "payload", booleans=False), received_at, None)
+    try:
+        document = load_json(text)
+    except BadJson as exc:
+        raise RejectedReading(exc.reason, f"payload {excerpt(text, 40)}: {exc}") from None
+    if not isinstance(document, dict):
+        raise RejectedReading("not_an_object", f"payload {excerpt(text, 40)} is not a JSON object")
+    found, raw = _lookup(document, config.field)
+    if not found:
+        raise RejectedReading("missing_field", f"no {config.field!r} in {excerpt(text)}")
+    value = whole_number(raw, config.field, booleans=False)
+    ts = received_at
+    if config.time_field is not None:
+        found, raw_time = _lookup(document, config.time_field)
+        if found and raw_time is not None:
+            ts = instant(raw_time, config.time_field)
+    event_id = None
+    if config.id_field is not None:
+        found, raw_id = _lookup(document, config.id_field)
+        if found:
+            event_id = _event_id(raw_id, config.id_field)
+    return MqttReading(value, ts, event_id)
+
+
+def _event_id(raw: Any, field: str) -> str | None:
+    """Return the event id as text, or reject one that cannot be stored or compared."""
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        return None
+    text = str(raw)
+    problem = text_problem(text)
+    if problem is None and len(text) > MAX_EVENT_ID:
+        problem = f"is longer than {MAX_EVENT_ID} characters"
+    if problem is None and any(ord(c) < 32 or ord(c) == 127 for c in text):
+        problem = "holds a control character"
+    if problem is not None:
+        raise RejectedReading("bad_id", f"{field} {excerpt(text)} {problem}")
+    return text
+
+
+def _lookup(document: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """Follow a dotted path into a JSON object; return (found, value)."""
+    node: Any = document
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
