@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from andon.auth import token_hash
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, shift_around_now, wait_until
 
 IDLE = 2
 CONNECTIONS = 2000
@@ -30,7 +30,7 @@ CONFIG = """
 plant: {{name: Idle Plant, timezone: UTC}}
 database: sqlite:///{db}
 api: {{host: 127.0.0.1, port: {port}, idle_timeout_seconds: {idle}, header_timeout_seconds: {idle}}}
-shifts: [{{id: day, start: "00:00", end: "23:59"}}]
+shifts: [{{id: day, start: "{start}", end: "{end}"}}]
 lines: [{{id: line1, takt_seconds: 60, sources: [{{type: http, id: http}}]}}]
 """
 SECRET = "edge-secret-42"
@@ -54,7 +54,8 @@ def soft_open_files(pid: int) -> int:
 def server(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     config = tmp_path / "idle.yaml"
-    config.write_text(CONFIG.format(db=tmp_path / "idle.db", port=port, idle=IDLE) + AUTH)
+    start, end = shift_around_now()
+    config.write_text(CONFIG.format(start=start, end=end, db=tmp_path / "idle.db", port=port, idle=IDLE) + AUTH)
     proc = subprocess.Popen(
         [sys.executable, "-m", "andon.cli", "run", str(config)],
         stdout=subprocess.DEVNULL, stderr=open(tmp_path / "run.log", "wb"),  # noqa: SIM115

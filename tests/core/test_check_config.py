@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, shift_around_now, wait_until
 
 # Line numbers are part of the expected output below: keep them in step.
 BROKEN = """\
@@ -72,7 +72,7 @@ PIP = str(Path(sys.prefix) / "bin" / "pip") if sys.prefix != sys.base_prefix els
 PLC_PLANT = """\
 database: sqlite:///{db}
 api: {{port: {port}}}
-shifts: [{{id: all, start: "00:00", end: "23:59"}}]
+shifts: [{{id: all, start: "{start}", end: "{end}"}}]
 lines:
   - id: line1
     takt_seconds: 60
@@ -113,7 +113,8 @@ def test_missing_libraries_are_warnings_naming_the_extra() -> None:
 def test_a_driver_without_its_library_is_one_line_and_an_offline_source(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "plant.yaml"
-    config.write_text(PLC_PLANT.format(db=tmp_path / "andon.db", port=port, plc_port=free_port()))
+    start, end = shift_around_now()
+    config.write_text(PLC_PLANT.format(start=start, end=end, db=tmp_path / "andon.db", port=port, plc_port=free_port()))
     log = tmp_path / "run.log"
     code = WITHOUT.format(blocked=["gpiozero", "pymodbus"])
     proc = subprocess.Popen([sys.executable, "-c", code, "run", str(config)],

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, shift_around_now, wait_until
 
 CONFIG = """\
 database: sqlite:///{db}
 api: {{host: 0.0.0.0, port: {port}}}
-shifts: [{{id: all, start: "00:00", end: "23:59"}}]
+shifts: [{{id: all, start: "{start}", end: "{end}"}}]
 lines:
   - {{id: line1, takt_seconds: 60, sources: [{{type: http, id: http}}]}}
 """
@@ -33,7 +33,8 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A real `andon serve` listening on the port its config names; yield (config, base URL)."""
     port = free_port()
     config = tmp_path / "plant.yaml"
-    config.write_text(CONFIG.format(db=tmp_path / "andon.db", port=port))
+    start, end = shift_around_now()
+    config.write_text(CONFIG.format(start=start, end=end, db=tmp_path / "andon.db", port=port))
     proc = subprocess.Popen([sys.executable, "-m", "andon.cli", "serve", str(config)],
                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "serve.log", "wb"))  # noqa: SIM115
     base = f"http://127.0.0.1:{port}"

@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 
 from andon.config.loader import load_config
 from collector.edge import Edge
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, shift_around_now, wait_until
 from tests.mqtt.conftest import mqtt_client  # noqa: F401 - the MQTT tests' client fixture, shared
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,12 +43,6 @@ lines:
     sources:
       - {{type: simulator, id: sim, cycle_seconds: 0.02, jitter: 0.2, stop_chance: 0, scrap_rate: 0.2, seed: 7}}
 """
-
-
-def shift_around_now() -> tuple[str, str]:
-    """Return (start, end) HH:MM in UTC of a shift that began an hour ago and ends in three hours."""
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
-    return (now - timedelta(hours=1)).strftime("%H:%M"), (now + timedelta(hours=3)).strftime("%H:%M")
 
 
 def plc_source(port: int, **keys: Any) -> str:
