@@ -14,6 +14,9 @@ from typing import Any, Generic, TypeVar
 
 from andon.clock import Clock
 from andon.config.bases import MqttConfig
+from devices.links.ethernetip import LogixKey, LogixLink
+from devices.links.modbus import ModbusHub
+from devices.links.s7 import S7Hub
 
 K = TypeVar("K")
 L = TypeVar("L")
@@ -65,9 +68,9 @@ class Connections:
     mqtt: MqttConfig | None = None
     pin_factory: Any | None = None  # a gpiozero pin factory; None: gpiozero's default
     brokers: LinkPool[Any, Any] = field(default_factory=LinkPool)
-    modbus: LinkPool[Any, Any] = field(default_factory=LinkPool)
-    s7: LinkPool[Any, Any] = field(default_factory=LinkPool)
-    ethernetip: LinkPool[Any, Any] = field(default_factory=LinkPool)
+    modbus: LinkPool[tuple[str, int], ModbusHub] = field(default_factory=LinkPool)
+    s7: LinkPool[tuple[str, int, int, int], S7Hub] = field(default_factory=LinkPool)
+    ethernetip: LinkPool[LogixKey, LogixLink] = field(default_factory=LinkPool)
 
 
 def edge_broker(mqtt: MqttConfig | None, name: str) -> MqttConfig | None:
