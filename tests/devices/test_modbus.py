@@ -70,8 +70,6 @@ class Plc:
         await self.server.async_setValues(UNIT, 5, address, [on])
 
 
-
-
 def config(port: int, **keys: Any) -> ModbusSourceConfig:
     """Build a source config for the test PLC with short poll and retry periods."""
     base: dict[str, Any] = {
@@ -99,8 +97,6 @@ def run_with_plc(scenario: Callable[[Plc], Coroutine[Any, Any, None]]) -> None:
             await plc.stop()
 
     asyncio.run(main())
-
-
 
 
 @pytest.mark.parametrize(

@@ -119,8 +119,6 @@ def ua_server() -> Iterator[UaServer]:
         server.close()
 
 
-
-
 def config(url: str, **keys: Any) -> OpcuaSourceConfig:
     """Build a source config with short poll and retry periods."""
     base: dict[str, Any] = {
@@ -139,8 +137,6 @@ def config(url: str, **keys: Any) -> OpcuaSourceConfig:
 async def start(source: OpcuaSource) -> asyncio.Task[None]:
     """Run a source as a task."""
     return asyncio.create_task(source.run())
-
-
 
 
 def write(server: UaServer, *args: Any, **keys: Any) -> Coroutine[Any, Any, None]:

@@ -68,8 +68,6 @@ def plc() -> Iterator[Plc]:
         server.stop()
 
 
-
-
 def config(port: int, **keys: Any) -> S7SourceConfig:
     """Build a source config for the test CPU with short poll and retry periods."""
     base: dict[str, Any] = {
@@ -88,8 +86,6 @@ def config(port: int, **keys: Any) -> S7SourceConfig:
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run one async scenario to the end."""
     asyncio.run(scenario())
-
-
 
 
 @pytest.mark.parametrize(
