@@ -139,40 +139,6 @@ class SourceAvailability:
         self.sink.offline(str(fault))
 
 
-class PlcOutage:
-    """A shared PLC connection's outage: logged once per PLC, reconnects spaced by a doubling wait."""
-
-    def __init__(self, logger: logging.Logger, where: str, *, retry_min: float, retry_max: float) -> None:
-        self.logger = logger
-        self.where = where
-        self.retry_min = retry_min
-        self.retry_max = retry_max
-        self.why: str | None = None  # None: the PLC answers
-        self.retry_wait = retry_min
-        self.retry_at = 0.0
-
-    def answered(self) -> None:
-        """End the outage on an answer (a PLC that accepts connections but stays silent is still down)."""
-        if self.why is not None:
-            self.logger.info("PLC %s answers again (was: %s)", self.where, self.why)
-            self.why = None
-            self.retry_wait = self.retry_min
-
-    def lost(self, why: str, now: float) -> None:
-        """Note a failed connection or request (ERROR at the start, DEBUG after); wait before retrying."""
-        if self.why is None:
-            self.logger.error("PLC %s unreachable: %s", self.where, why)
-        else:
-            self.logger.debug("PLC %s still unreachable: %s", self.where, why)
-            self.retry_wait = min(self.retry_wait * 2, self.retry_max)
-        self.why = why
-        self.retry_at = now + self.retry_wait
-
-    def too_soon(self, now: float) -> bool:
-        """Say whether ``now`` comes before the next reconnect attempt is due."""
-        return now < self.retry_at
-
-
 class RisingEdge:
     """Spot a part-done flag turning on; the first sample (and the first after a fault) only learns it."""
 

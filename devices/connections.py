@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from andon.clock import Clock
 from andon.config.bases import MqttConfig
+from devices.links.ethernetip import LogixKey, LogixLink
+from devices.links.modbus import ModbusHub
+from devices.links.s7 import S7Hub
 
 if TYPE_CHECKING:  # the link module imports this one; the pool only names the type
     from devices.links.mqtt import MqttLink
@@ -68,9 +71,9 @@ class Connections:
     mqtt: MqttConfig | None = None
     pin_factory: Any | None = None  # a gpiozero pin factory; None: gpiozero's default
     brokers: LinkPool[tuple[str, int, str], MqttLink] = field(default_factory=LinkPool)  # host, port, client id
-    modbus: LinkPool[Any, Any] = field(default_factory=LinkPool)
-    s7: LinkPool[Any, Any] = field(default_factory=LinkPool)
-    ethernetip: LinkPool[Any, Any] = field(default_factory=LinkPool)
+    modbus: LinkPool[tuple[str, int], ModbusHub] = field(default_factory=LinkPool)
+    s7: LinkPool[tuple[str, int, int, int], S7Hub] = field(default_factory=LinkPool)
+    ethernetip: LinkPool[LogixKey, LogixLink] = field(default_factory=LinkPool)
 
 
 def edge_broker(mqtt: MqttConfig | None, name: str) -> MqttConfig | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Mapping
@@ -139,7 +138,16 @@ class StackLight(abc.ABC):
             while True:
                 delay = await self.step()
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                await self._wait(self._wake, delay)
         finally:
             await self.close()
+
+    async def _wait(self, wake: asyncio.Event, delay: float) -> None:
+        """Wait ``delay`` seconds on the clock, or less when a new pattern is shown."""
+        waits = {asyncio.ensure_future(self.clock.sleep(delay)), asyncio.ensure_future(wake.wait())}
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)

@@ -9,7 +9,6 @@ chattering button gives one action per steady press.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 from typing import Any, Literal
 
@@ -174,7 +173,7 @@ class GpioAndonButton(AndonButton):
             while True:
                 for action in self.poll():
                     await self.perform_async(action, self.config.station, self.config.category)
-                await asyncio.sleep(self.config.poll_seconds)
+                await self.clock.sleep(self.config.poll_seconds)
         finally:
             self.close()
 

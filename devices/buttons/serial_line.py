@@ -117,7 +117,7 @@ class SerialAndonButton(AndonButton):
                 port = serial.Serial(self.config.port, self.config.baudrate, timeout=0)
             except (serial.SerialException, OSError) as exc:
                 self.faults.fault(f"cannot open {self.config.port}: {exc}")
-                await asyncio.sleep(self.config.reopen_seconds)
+                await self.clock.sleep(self.config.reopen_seconds)
                 continue
             self.faults.ok()
             self.port_open.set()
@@ -128,7 +128,7 @@ class SerialAndonButton(AndonButton):
             finally:
                 self.port_open.clear()
                 port.close()
-            await asyncio.sleep(self.config.reopen_seconds)
+            await self.clock.sleep(self.config.reopen_seconds)
 
     async def _serve(self, port: Any) -> None:
         loop = asyncio.get_running_loop()

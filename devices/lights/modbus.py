@@ -12,9 +12,8 @@ register. The buzzer, if wired, is a coil (``buzzer_coil``; pulse sounds steady 
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
-from typing import Any, ClassVar, Literal
+from collections.abc import Awaitable, Mapping
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,9 +22,9 @@ from andon.extras import PYMODBUS
 from andon.lights import COLOURS, LightPattern, next_flash_edge, outputs_at
 from devices.catalog import Driver
 from devices.connections import Connections
+from devices.links.modbus import ModbusHub
+from devices.links.plc import PlcFault, PlcUnreachable
 from devices.stack_light import StackLight, StackLightError
-
-log = logging.getLogger(__name__)
 
 OutputName = Literal["red", "yellow", "green", "blue", "white", "buzzer"]
 ColourName = Literal["red", "yellow", "green", "blue", "white"]
@@ -107,7 +106,11 @@ def coil_runs(levels: dict[int, bool]) -> list[tuple[int, list[bool]]]:
 
 
 class ModbusStackLight(StackLight):
-    """Write coils (flashed by this driver) or a Banner TL50 register over one Modbus TCP client."""
+    """Write coils (flashed by this driver) or a Banner TL50 register through the hub of its host:port.
+
+    The hub is the one Modbus sources on the same host:port use, so a light and a counter on one PLC
+    share one TCP connection and take turns on it.
+    """
 
     libraries = (PYMODBUS,)
 
@@ -115,7 +118,7 @@ class ModbusStackLight(StackLight):
 
     def __init__(self, config: ModbusLightConfig, connections: Connections) -> None:
         super().__init__(config, connections)
-        self._client: Any = None
+        self.hub: ModbusHub | None = None
         self._pattern: LightPattern | None = None
         self._levels: dict[int, bool] | None = None
 
@@ -124,42 +127,33 @@ class ModbusStackLight(StackLight):
         c = self.config
         return c.id or f"modbus {c.host}:{c.port} unit {c.unit} ({c.layout})"
 
-    async def _connected(self) -> Any:
-        if self._client is None:
-            from pymodbus.client import AsyncModbusTcpClient
-
-            self._client = AsyncModbusTcpClient(
-                self.config.host,
-                port=self.config.port,
-                timeout=self.config.timeout_seconds,
-                retries=0,
-                reconnect_delay=0,
+    def _attached(self) -> ModbusHub:
+        if self.hub is None:
+            c = self.config
+            # A light alone on its module retries every retry_seconds, as the light's loop asks.
+            self.hub = ModbusHub.attach(
+                self.connections, c.host, c.port, timeout=c.timeout_seconds,
+                retry_min=c.retry_seconds, retry_max=c.retry_seconds,
             )
-        if not self._client.connected and not await self._client.connect():
-            raise StackLightError(f"{self.config.host}:{self.config.port} unreachable")
-        return self._client
+        return self.hub
 
-    async def _request(self, what: str, call: Any) -> None:
-        from pymodbus.exceptions import ModbusException
-
+    async def _request(self, what: str, write: Awaitable[None]) -> None:
         try:
-            response = await call
-        except (ModbusException, OSError, TimeoutError) as exc:
-            await self.close()
-            raise StackLightError(f"{what} failed: {exc}") from exc
-        if response.isError():
-            raise StackLightError(f"{what} refused: {response}")
+            await write
+        except PlcUnreachable as exc:
+            raise StackLightError(f"{what} failed: PLC {self.config.host}:{self.config.port} unreachable") from exc
+        except PlcFault as exc:
+            raise StackLightError(str(exc)) from exc
 
     async def _write_coils(self, levels: dict[int, bool]) -> None:
-        client = await self._connected()
+        hub = self._attached()
         unit = self.config.unit
         for address, values in coil_runs(levels):
             if len(values) == 1:
-                await self._request(f"write coil {address}", client.write_coil(address, values[0], device_id=unit))
+                await self._request(f"write coil {address}", hub.write_coil(address, values[0], unit))
             else:
                 await self._request(
-                    f"write coils {address}-{address + len(values) - 1}",
-                    client.write_coils(address, values, device_id=unit),
+                    f"write coils {address}-{address + len(values) - 1}", hub.write_coils(address, values, unit)
                 )
         self._levels = levels
 
@@ -174,14 +168,11 @@ class ModbusStackLight(StackLight):
         if self.config.layout == "coils":
             await self._write_coils(self._coil_levels(self.clock.now()))
             return
-        client = await self._connected()
-        value = banner_tl50_value(pattern, self.config.segments)
-        await self._request(
-            f"write register {self.config.address}",
-            client.write_register(self.config.address, value, device_id=self.config.unit),
-        )
-        if self.config.buzzer_coil is not None:
-            await self._write_coils({self.config.buzzer_coil: pattern.buzzer != "off"})
+        c = self.config
+        value = banner_tl50_value(pattern, c.segments)
+        await self._request(f"write register {c.address}", self._attached().write_register(c.address, value, c.unit))
+        if c.buzzer_coil is not None:
+            await self._write_coils({c.buzzer_coil: pattern.buzzer != "off"})
 
     async def animate(self, now: float) -> None:
         """Coils layout: write the coils whose flash phase changed."""
@@ -206,10 +197,10 @@ class ModbusStackLight(StackLight):
         return self.changed_at + next_flash_edge(now - self.changed_at, self.config.flash_hz)
 
     async def close(self) -> None:
-        """Close the Modbus connection."""
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
+        """Give the hub back (the last user of the host:port closes the connection)."""
+        hub, self.hub = self.hub, None
+        if hub is not None:
+            await hub.detach(self.connections)
 
 
 DRIVER = Driver("modbus", ModbusLightConfig, ModbusStackLight)

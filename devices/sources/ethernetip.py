@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import PYLOGIX
-from devices.base import CountSource, ReadingSink, RisingEdge, SourceAvailability
 from devices.catalog import Driver
-from devices.connections import Connections
-
-log = logging.getLogger(__name__)
-
-# pylogix statuses meaning no answer came back; any other status is the controller refusing.
-CONNECTION_STATUSES = ("Connection failure", "Connection lost")
+from devices.links.ethernetip import LogixLink
+from devices.polled import PolledSource
 
 
 class EthernetIpSourceConfig(SourceConfigBase):
@@ -59,7 +51,9 @@ for a Micro800, which has no backplane to route through and only global (control
     poll_seconds: float = Field(1.0, gt=0, description="Time between two reads.")
     timeout_seconds: float = Field(3.0, gt=0, description="How long to wait for the PLC to answer.")
     reconnect_max_seconds: float = Field(
-        30.0, gt=0, description="Longest wait between reads while the PLC does not answer."
+        30.0,
+        gt=0,
+        description="Longest wait between reconnect attempts (the wait doubles from poll_seconds).",
     )
 
     @model_validator(mode="after")
@@ -72,142 +66,24 @@ for a Micro800, which has no backplane to route through and only global (control
         return self
 
 
-class PlcFault(Exception):
-    """A read that gave no value; the message is what an engineer sees on the board."""
-
-
-class PlcUnreachable(PlcFault):
-    """The PLC did not answer at all."""
-
-
-class PlcLink:
-    """One EtherNet/IP session to one controller, shared by every source reading from it."""
-
-    def __init__(self, config: EthernetIpSourceConfig) -> None:
-        self.host = config.host
-        self.port = config.port
-        self.slot = config.slot
-        self.micro800 = config.micro800
-        self.timeout = config.timeout_seconds
-        self.users = 0
-        self._lock = threading.Lock()  # pylogix is not thread-safe; one request at a time
-        self._plc: Any = None
-
-    @staticmethod
-    def key(config: EthernetIpSourceConfig) -> tuple[str, int, int, bool]:
-        """Return the key of the link to this controller in ``connections.ethernetip``."""
-        return (config.host, config.port, config.slot, config.micro800)
-
-    @classmethod
-    def attach(cls, connections: Connections, config: EthernetIpSourceConfig) -> PlcLink:
-        """Return the shared link to the controller, creating it for the first user."""
-        link: PlcLink = connections.ethernetip.attach(cls.key(config), lambda: cls(config))
-        link.users += 1
-        return link
-
-    def detach(self, connections: Connections, config: EthernetIpSourceConfig) -> None:
-        """Give the link back; the last user closes it."""
-        self.users -= 1
-        if connections.ethernetip.detach(self.key(config)) is self:
-            self.close()
-
-    @property
-    def where(self) -> str:
-        """Say which controller this link talks to."""
-        return f"{self.host}:{self.port}"
-
-    def read(self, tag: str) -> Any:
-        """Read one tag, blocking; raise PlcFault when no value comes back."""
-        with self._lock:
-            if self._plc is None:
-                from pylogix import PLC  # lazily: pylogix is an optional extra
-
-                self._plc = PLC(
-                    self.host,
-                    slot=self.slot,
-                    timeout=self.timeout,
-                    Micro800=self.micro800,
-                    port=self.port,
-                )
-            try:
-                response = self._plc.Read(tag)
-            except OSError as exc:  # pylogix reports most faults in Status, but not all
-                self._drop()
-                raise PlcUnreachable(f"PLC {self.where} unreachable: {exc}") from exc
-        status = str(response.Status)
-        if status == "Success":
-            return response.Value
-        from pylogix.lgx_response import cip_error_codes
-
-        if status in CONNECTION_STATUSES or status not in cip_error_codes.values():
-            # not a CIP status from the controller: a socket error or timeout on our side
-            with self._lock:
-                self._drop()
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {status}")
-        raise PlcFault(f"PLC {self.where} refused to read tag {tag!r}: {status}")
-
-    def _drop(self) -> None:
-        plc, self._plc = self._plc, None
-        if plc is not None:
-            try:
-                plc.Close()
-            except OSError:
-                log.debug("PLC %s: closing a broken session failed", self.where, exc_info=True)
-
-    def close(self) -> None:
-        """Close the session to the controller."""
-        with self._lock:
-            self._drop()
-
-
-class EthernetIpSource(CountSource):
+class EthernetIpSource(PolledSource[LogixLink]):
     """Poll one tag in a Logix controller and hand each value to the sink."""
 
     libraries = (PYLOGIX,)
 
     config: EthernetIpSourceConfig
 
-    def __init__(self, config: EthernetIpSourceConfig, sink: ReadingSink, connections: Connections) -> None:
-        super().__init__(config, sink, connections)
-        self.link: PlcLink | None = None
-        self.polls = 0
-        self.availability = SourceAvailability(sink, log, self.describe())
-        self._flag = RisingEdge()
-
-    async def run(self) -> None:
-        """Poll until cancelled; a fault marks the source offline once and polling backs off."""
+    def attach(self) -> LogixLink:
+        """Return the link to the source's controller, shared with every source on it."""
         c = self.config
-        link = self.link = PlcLink.attach(self.connections, c)
-        wait = c.poll_seconds
-        try:
-            while True:
-                try:
-                    value = await asyncio.to_thread(link.read, c.tag)
-                except PlcFault as exc:
-                    self._fault(exc)
-                    wait = min(max(wait, c.poll_seconds) * 2, max(c.reconnect_max_seconds, c.poll_seconds))
-                else:
-                    self._deliver(value)
-                    wait = c.poll_seconds
-                await asyncio.sleep(wait)
-        finally:
-            self.link = None
-            await asyncio.to_thread(link.detach, self.connections, c)
+        return LogixLink.attach(
+            self.connections, c.host, c.port, c.slot, c.micro800, timeout=c.timeout_seconds,
+            retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
+        )
 
-    def _deliver(self, value: Any) -> None:
-        self.polls += 1
-        self.availability.ok()
-        now = self.connections.clock.now()
-        if self.config.mode == "pulse":
-            # The first read only learns the state: a BOOL already true is not a new part.
-            if self._flag.rose(bool(value)):
-                self.deliver(1, ts=now)
-            return
-        self.deliver(value, ts=now)
-
-    def _fault(self, fault: PlcFault) -> None:
-        self._flag.forget()
-        self.availability.fault(fault)
+    async def read(self, link: LogixLink) -> Any:
+        """Read the tag's value."""
+        return await link.read(self.config.tag)
 
     def describe(self) -> str:
         """Say which controller and tag this source reads."""

@@ -97,7 +97,7 @@ class GpioPulseSource(CountSource):
                     is_offline = True
                 else:
                     log.debug("GPIO%d still unavailable: %s", c.pin, exc)
-                await asyncio.sleep(c.retry_seconds)
+                await self.connections.clock.sleep(c.retry_seconds)
         if is_offline:
             log.info("GPIO%d is available again", c.pin)
         self.sink.online()

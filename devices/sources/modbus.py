@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import PYMODBUS
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability
 from devices.catalog import Driver
-from devices.connections import Connections
-
-log = logging.getLogger(__name__)
-
-RegisterType = Literal["holding", "input", "coil", "discrete_input"]
-BIT_TYPES: frozenset[str] = frozenset({"coil", "discrete_input"})
+from devices.links.modbus import BIT_TYPES, ModbusHub, RegisterType
+from devices.polled import PolledSource
 
 
 class ModbusSourceConfig(SourceConfigBase):
@@ -104,132 +97,6 @@ word order shows as counts that jump by 65536.
         return self.bits // 16
 
 
-class PlcFault(Exception):
-    """A read that gave no value; the message is what the board shows."""
-
-
-class PlcUnreachable(PlcFault):
-    """The PLC does not answer at all (no connection, timeout)."""
-
-
-class ModbusHub:
-    """One Modbus TCP connection to one PLC, shared by every source reading from it.
-
-    Requests go one at a time under a lock; a lost connection is re-opened with a doubling wait.
-    """
-
-    def __init__(
-        self, host: str, port: int, *, timeout: float, retry_min: float, retry_max: float
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.lock = asyncio.Lock()
-        self.connections_made = 0
-        self.users = 0
-        self.outage = PlcOutage(log, self.where, retry_min=retry_min, retry_max=retry_max)
-        self._client: Any = None
-
-    @staticmethod
-    def key(host: str, port: int) -> tuple[str, int]:
-        """Return the key of the hub for host:port in ``connections.modbus``."""
-        return (host, port)
-
-    @classmethod
-    def attach(cls, connections: Connections, config: ModbusSourceConfig) -> ModbusHub:
-        """Return the hub for the config's host:port, creating it on first use."""
-        hub: ModbusHub = connections.modbus.attach(
-            cls.key(config.host, config.port),
-            lambda: cls(
-                config.host,
-                config.port,
-                timeout=config.timeout_seconds,
-                retry_min=min(config.poll_seconds, config.reconnect_max_seconds),
-                retry_max=config.reconnect_max_seconds,
-            ),
-        )
-        hub.users += 1
-        return hub
-
-    def detach(self, connections: Connections) -> None:
-        """Drop one user; the last one closes the connection and forgets the hub."""
-        self.users -= 1
-        if connections.modbus.detach(self.key(self.host, self.port)) is self:
-            self.close()
-
-    def close(self) -> None:
-        """Close the connection (a later read opens it again)."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    @property
-    def where(self) -> str:
-        """Return host:port of the PLC."""
-        return f"{self.host}:{self.port}"
-
-    async def read(
-        self, register_type: RegisterType, address: int, count: int, unit: int
-    ) -> list[int]:
-        """Read ``count`` registers or bits; raise PlcFault saying why when there is no value."""
-        from pymodbus.exceptions import ModbusException
-
-        async with self.lock:
-            client = await self._connected()
-            read = {
-                "holding": client.read_holding_registers,
-                "input": client.read_input_registers,
-                "coil": client.read_coils,
-                "discrete_input": client.read_discrete_inputs,
-            }[register_type]
-            try:
-                response = await read(address, count=count, device_id=unit)
-            except (TimeoutError, ModbusException, OSError) as exc:
-                self._lost(str(exc) or type(exc).__name__)
-                raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
-            self.outage.answered()
-            if response.isError():
-                raise PlcFault(
-                    f"PLC {self.where} refused to read {register_type} {address} (unit {unit}): "
-                    f"Modbus exception {getattr(response, 'exception_code', '?')}"
-                )
-            if register_type in BIT_TYPES:
-                return [int(bool(b)) for b in response.bits[:count]]
-            return [int(r) for r in response.registers[:count]]
-
-    async def _connected(self) -> Any:
-        if self._client is not None and self._client.connected:
-            return self._client
-        if self._client is not None:
-            self._lost("connection closed by the PLC")
-        if self.outage.too_soon(asyncio.get_running_loop().time()):
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}")
-        from pymodbus.client import AsyncModbusTcpClient
-
-        # reconnect_delay=0: this hub decides when to retry, so a dead PLC is not hammered.
-        client = AsyncModbusTcpClient(
-            self.host, port=self.port, timeout=self.timeout, retries=0, reconnect_delay=0
-        )
-        try:
-            ok = await client.connect()
-        except (TimeoutError, OSError) as exc:
-            ok = False
-            why = str(exc) or type(exc).__name__
-        else:
-            why = "connection refused or timed out"
-        if not ok:
-            client.close()
-            self._lost(why)
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {why}")
-        self._client = client
-        self.connections_made += 1
-        return client
-
-    def _lost(self, why: str) -> None:
-        self.outage.lost(why, asyncio.get_running_loop().time())
-        self.close()
-
-
 def decode_words(words: list[int], *, word_order: str, signed: bool) -> int:
     """Join 16-bit registers into one integer (big word order: first register most significant)."""
     ordered = words if word_order == "big" else list(reversed(words))
@@ -242,55 +109,32 @@ def decode_words(words: list[int], *, word_order: str, signed: bool) -> int:
     return value
 
 
-class ModbusSource(CountSource):
+class ModbusSource(PolledSource[ModbusHub]):
     """Poll one counter (or one coil) in a Modbus TCP device and hand each value to the sink."""
 
     libraries = (PYMODBUS,)
 
     config: ModbusSourceConfig
 
-    def __init__(self, config: ModbusSourceConfig, sink: Any, connections: Connections) -> None:
-        super().__init__(config, sink, connections)
-        self.hub: ModbusHub | None = None
-        self.availability = SourceAvailability(sink, log, self.describe())
-        self._coil = RisingEdge()
-
-    async def run(self) -> None:
-        """Poll until cancelled; faults mark the source offline once and polling goes on."""
+    def attach(self) -> ModbusHub:
+        """Return the hub of the PLC's host:port, shared with every source and light on it."""
         c = self.config
-        self.hub = ModbusHub.attach(self.connections, c)
-        count = 1 if c.register_type in BIT_TYPES else c.words
-        try:
-            while True:
-                try:
-                    values = await self.hub.read(c.register_type, c.address, count, c.unit)
-                except PlcFault as exc:
-                    self._fault(exc)
-                else:
-                    self._deliver(values)
-                await asyncio.sleep(c.poll_seconds)
-        finally:
-            self.hub.detach(self.connections)
+        return ModbusHub.attach(
+            self.connections, c.host, c.port, timeout=c.timeout_seconds,
+            retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
+        )
 
-    def _deliver(self, values: list[int]) -> None:
+    async def read(self, link: ModbusHub) -> int:
+        """Read the coil (0 or 1) or the counter's registers, decoded."""
         c = self.config
-        self.availability.ok()
-        now = self.connections.clock.now()
         if c.register_type in BIT_TYPES:
-            bit = values[0]
-            if c.mode == "pulse":
-                # The first poll only learns the state: a coil already on is not a new part.
-                if self._coil.rose(bit == 1):
-                    self.deliver(1, ts=now)
-            else:
-                self.deliver(bit, ts=now)
-            return
-        self.deliver(decode_words(values, word_order=c.word_order, signed=c.signed), ts=now)
+            return (await link.read(c.register_type, c.address, 1, c.unit))[0]
+        words = await link.read(c.register_type, c.address, c.words, c.unit)
+        return decode_words(words, word_order=c.word_order, signed=c.signed)
 
-    def _fault(self, fault: PlcFault) -> None:
-        self._coil.forget()
-        # the hub logs lost connections, once per PLC
-        self.availability.fault(fault, logged=isinstance(fault, PlcUnreachable))
+    def counts_edges(self) -> bool:
+        """Pulse mode counts the rises of a coil or discrete input."""
+        return self.config.mode == "pulse" and self.config.register_type in BIT_TYPES
 
     def describe(self) -> str:
         """Say which PLC and register this source reads."""

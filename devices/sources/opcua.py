@@ -152,7 +152,7 @@ class OpcuaSource(CountSource):
                 self._fault(ServerUnreachable(f"OPC UA server {c.url} unreachable: {why}"))
             if self._answered:
                 wait = min(c.poll_seconds, c.reconnect_max_seconds)
-            await asyncio.sleep(wait)
+            await self.connections.clock.sleep(wait)
             wait = min(wait * 2, c.reconnect_max_seconds)
 
     async def _session(self) -> None:
@@ -184,7 +184,7 @@ class OpcuaSource(CountSource):
                 raise ServerUnreachable(f"OPC UA server {c.url} unreachable: {exc}")
             self.on_value(first)
             while True:
-                await asyncio.sleep(c.poll_seconds)
+                await self.connections.clock.sleep(c.poll_seconds)
                 self.on_value(await node.read_data_value())
         finally:
             with contextlib.suppress(Exception):

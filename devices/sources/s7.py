@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from andon.config.bases import SourceConfigBase
 from andon.extras import SNAP7
-from devices.base import CountSource, PlcOutage, RisingEdge, SourceAvailability
 from devices.catalog import Driver
-from devices.connections import Connections
-
-log = logging.getLogger(__name__)
+from devices.links.s7 import S7Hub
+from devices.polled import PolledSource
 
 S7Datatype = Literal["int", "dint", "word", "dword"]
 # datatype -> (bits, signed, bytes): S7 INT/DINT are signed, WORD/DWORD unsigned, all big-endian.
@@ -91,123 +87,6 @@ rack 0 slot 2; S7-1200 and S7-1500 rack 0 slot 1.
         return DATATYPES[self.datatype][2]
 
 
-class PlcFault(Exception):
-    """A read that gave no value; the message is what the board shows."""
-
-
-class PlcUnreachable(PlcFault):
-    """The PLC does not answer at all (no connection, timeout)."""
-
-
-class S7Hub:
-    """One connection to one S7 CPU, shared by every source reading from it.
-
-    snap7 blocks, so each call runs in a worker thread, one at a time under a lock.
-    """
-
-    def __init__(
-        self, host: str, port: int, rack: int, slot: int, *, retry_min: float, retry_max: float
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.rack = rack
-        self.slot = slot
-        self.lock = asyncio.Lock()
-        self.connections_made = 0
-        self.users = 0
-        self.outage = PlcOutage(log, self.where, retry_min=retry_min, retry_max=retry_max)
-        self._client: Any = None
-
-    @staticmethod
-    def key(host: str, port: int, rack: int, slot: int) -> tuple[str, int, int, int]:
-        """Return the key of the hub for one CPU in ``connections.s7``."""
-        return (host, port, rack, slot)
-
-    @classmethod
-    def attach(cls, connections: Connections, config: S7SourceConfig) -> S7Hub:
-        """Return the hub for the config's CPU, creating it on first use."""
-        hub: S7Hub = connections.s7.attach(
-            cls.key(config.host, config.port, config.rack, config.slot),
-            lambda: cls(
-                config.host,
-                config.port,
-                config.rack,
-                config.slot,
-                retry_min=min(config.poll_seconds, config.reconnect_max_seconds),
-                retry_max=config.reconnect_max_seconds,
-            ),
-        )
-        hub.users += 1
-        return hub
-
-    async def detach(self, connections: Connections) -> None:
-        """Drop one user; the last one closes the connection and forgets the hub."""
-        self.users -= 1
-        if connections.s7.detach(self.key(self.host, self.port, self.rack, self.slot)) is not self:
-            return
-        client, self._client = self._client, None
-        if client is not None:
-            await asyncio.to_thread(_disconnect, client)
-
-    @property
-    def where(self) -> str:
-        """Return host:port of the PLC."""
-        return f"{self.host}:{self.port}"
-
-    async def read_db(self, db: int, offset: int, size: int) -> bytearray:
-        """Read ``size`` bytes of a DB; raise PlcFault saying why when there is no value."""
-        from snap7.error import S7ConnectionError, S7Error, S7TimeoutError
-
-        async with self.lock:
-            client = await self._connected()
-            try:
-                data: bytearray = await asyncio.to_thread(client.db_read, db, offset, size)
-            except (S7ConnectionError, S7TimeoutError, OSError) as exc:
-                self._lost(client, str(exc) or type(exc).__name__)
-                raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
-            except S7Error as exc:
-                if await asyncio.to_thread(client.get_connected):
-                    self.outage.answered()
-                else:
-                    self._lost(client, str(exc) or type(exc).__name__)
-                    raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
-                raise PlcFault(
-                    f"PLC {self.where} refused to read DB{db}.DBB{offset} ({size} bytes): {exc}"
-                ) from exc
-            self.outage.answered()
-            return data
-
-    async def _connected(self) -> Any:
-        if self._client is not None:
-            return self._client
-        if self.outage.too_soon(asyncio.get_running_loop().time()):
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}")
-        import snap7
-        from snap7.error import S7Error
-
-        client = snap7.Client()
-        try:
-            await asyncio.to_thread(client.connect, self.host, self.rack, self.slot, self.port)
-        except (S7Error, OSError) as exc:
-            self._lost(client, str(exc) or type(exc).__name__)
-            raise PlcUnreachable(f"PLC {self.where} unreachable: {self.outage.why}") from exc
-        self._client = client
-        self.connections_made += 1
-        return client
-
-    def _lost(self, client: Any, why: str) -> None:
-        self.outage.lost(why, asyncio.get_running_loop().time())
-        self._client = None
-        _disconnect(client)  # closes a socket, does not wait on the network
-
-
-def _disconnect(client: Any) -> None:
-    try:
-        client.disconnect()
-    except Exception as exc:  # a half-dead socket may complain while closing; it is gone anyway
-        log.debug("closing S7 connection: %s", exc)
-
-
 def decode(datatype: S7Datatype, data: bytearray) -> int:
     """Decode an S7 INT, DINT, WORD or DWORD (big-endian) at the start of ``data``."""
     from snap7.util import get_dint, get_dword, get_int, get_word
@@ -216,49 +95,25 @@ def decode(datatype: S7Datatype, data: bytearray) -> int:
     return int(getter(data, 0))
 
 
-class S7Source(CountSource):
+class S7Source(PolledSource[S7Hub]):
     """Poll one counter in an S7 data block and hand each value to the sink."""
 
     libraries = (SNAP7,)
 
     config: S7SourceConfig
 
-    def __init__(self, config: S7SourceConfig, sink: Any, connections: Connections) -> None:
-        super().__init__(config, sink, connections)
-        self.hub: S7Hub | None = None
-        self.availability = SourceAvailability(sink, log, self.describe())
-        self._flag = RisingEdge()
-
-    async def run(self) -> None:
-        """Poll until cancelled; faults mark the source offline once and polling goes on."""
+    def attach(self) -> S7Hub:
+        """Return the hub of the source's CPU, shared with every source on it."""
         c = self.config
-        self.hub = S7Hub.attach(self.connections, c)
-        try:
-            while True:
-                try:
-                    data = await self.hub.read_db(c.db, c.offset, c.size)
-                except PlcFault as exc:
-                    self._fault(exc)
-                else:
-                    self._deliver(decode(c.datatype, data))
-                await asyncio.sleep(c.poll_seconds)
-        finally:
-            await asyncio.shield(self.hub.detach(self.connections))
+        return S7Hub.attach(
+            self.connections, c.host, c.port, c.rack, c.slot,
+            retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
+        )
 
-    def _deliver(self, value: int) -> None:
-        self.availability.ok()
-        now = self.connections.clock.now()
-        if self.config.mode == "pulse":
-            # A part-done flag: count each change from 0 to non-zero; the first read only learns it.
-            if self._flag.rose(value != 0):
-                self.deliver(1, ts=now)
-            return
-        self.deliver(value, ts=now)
-
-    def _fault(self, fault: PlcFault) -> None:
-        self._flag.forget()
-        # the hub logs lost connections, once per PLC
-        self.availability.fault(fault, logged=isinstance(fault, PlcUnreachable))
+    async def read(self, link: S7Hub) -> int:
+        """Read the counter's bytes from the DB, decoded (pulse mode: any non-zero value is on)."""
+        c = self.config
+        return decode(c.datatype, await link.read_db(c.db, c.offset, c.size))
 
     def describe(self) -> str:
         """Say which PLC and DB address this source reads."""

@@ -21,6 +21,7 @@ from devices.connections import Connections
 log = logging.getLogger(__name__)
 
 DEFAULT_REGEX = r"^\s*(?P<count>[+-]?\d+)\s*$"
+REOPEN_FIRST_SECONDS = 0.1  # the first wait before reopening a vanished port; it doubles up to retry_max_seconds
 
 
 class SerialSourceConfig(SourceConfigBase):
@@ -94,7 +95,45 @@ class SerialLineSource(CountSource):
         self._newline = config.newline.encode(config.encoding)
 
     async def run(self) -> None:
-        """Read lines until cancelled, reopening the port when it vanishes."""
+        """Read lines until cancelled, reopening the port (waits doubling on the clock) when it vanishes."""
+        import serial  # lazily: pyserial is an optional extra
+
+        c = self.config
+        delay = REOPEN_FIRST_SECONDS
+        is_offline: bool | None = None
+        while True:
+            try:
+                port = self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                if is_offline is not True:
+                    log.error("serial %s unavailable: %s", c.port, exc)
+                    self.sink.offline(f"serial {c.port} unavailable: {exc}")
+                    is_offline = True
+                else:
+                    log.debug("serial %s still unavailable: %s", c.port, exc)
+                await self.connections.clock.sleep(delay)
+                delay = min(delay * 2, c.retry_max_seconds)
+                continue
+            delay = REOPEN_FIRST_SECONDS
+            if is_offline:
+                log.info("serial %s is back", c.port)
+            is_offline = False
+            self.sink.online()
+            try:
+                await self._read_until_lost(port)
+            except (serial.SerialException, OSError) as exc:
+                log.error("serial %s unavailable: %s", c.port, exc)
+                self.sink.offline(f"serial {c.port} unavailable: {exc}")
+                is_offline = True
+
+    def _open(self) -> Any:
+        import serial
+
+        c = self.config
+        return serial.Serial(c.port, c.baud, bytesize=c.bytesize, parity=c.parity, stopbits=c.stopbits, timeout=0.1)
+
+    async def _read_until_lost(self, port: Any) -> None:
+        """Read lines in a thread until the port fails (its error is raised here) or the task is cancelled."""
         loop = asyncio.get_running_loop()
         finished: asyncio.Future[None] = loop.create_future()
         stop = threading.Event()
@@ -110,7 +149,7 @@ class SerialLineSource(CountSource):
         def work() -> None:
             error: BaseException | None = None
             try:
-                self._read_forever(stop)
+                self._read_lines(port, stop)
             except BaseException as exc:  # handed to the awaiting task, not swallowed
                 error = exc
             if not loop.is_closed():
@@ -123,50 +162,10 @@ class SerialLineSource(CountSource):
         finally:
             stop.set()
             await asyncio.to_thread(thread.join)
-
-    def _read_forever(self, stop: threading.Event) -> None:
-        """Open, read and reopen the port until ``stop`` is set."""
-        import serial  # lazily: pyserial is an optional extra
-
-        c = self.config
-        delay = 0.1
-        is_offline: bool | None = None
-        while not stop.is_set():
-            try:
-                port = serial.Serial(
-                    c.port,
-                    c.baud,
-                    bytesize=c.bytesize,
-                    parity=c.parity,
-                    stopbits=c.stopbits,
-                    timeout=0.1,
-                )
-            except (serial.SerialException, OSError, ValueError) as exc:
-                if is_offline is not True:
-                    log.error("serial %s unavailable: %s", c.port, exc)
-                    self.sink.offline(f"serial {c.port} unavailable: {exc}")
-                    is_offline = True
-                else:
-                    log.debug("serial %s still unavailable: %s", c.port, exc)
-                stop.wait(delay)
-                delay = min(delay * 2, c.retry_max_seconds)
-                continue
-            delay = 0.1
-            if is_offline:
-                log.info("serial %s is back", c.port)
-            is_offline = False
-            self.sink.online()
-            try:
-                self._read_lines(port, stop)
-            except (serial.SerialException, OSError) as exc:
-                log.error("serial %s unavailable: %s", c.port, exc)
-                self.sink.offline(f"serial {c.port} unavailable: {exc}")
-                is_offline = True
-            finally:
-                port.close()
+            port.close()
 
     def _read_lines(self, port: Any, stop: threading.Event) -> None:
-        """Split what arrives into lines and handle each until ``stop`` is set."""
+        """Split what arrives into lines and handle each until ``stop`` is set (in the reader thread)."""
         buffer = b""
         skipping = False  # inside an over-long line: drop bytes up to its end, count it once
         limit = self.config.max_line_bytes

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 from dataclasses import dataclass
 from typing import Literal
@@ -60,7 +59,7 @@ class SimulatedLine:
 
 
 class SimulatorSource(CountSource):
-    """Feed a simulated line's parts to the sink in real time."""
+    """Feed a simulated line's parts to the sink as the clock passes."""
 
     config: SimulatorSourceConfig
 
@@ -71,7 +70,7 @@ class SimulatorSource(CountSource):
         self._backfill(line)
         while True:
             cycle = line.next_cycle()
-            await asyncio.sleep(cycle.seconds)
+            await self.connections.clock.sleep(cycle.seconds)
             now = self.connections.clock.now()
             if self._working(now):
                 self.sink.reading(1, ts=now, kind=cycle.kind)

@@ -15,7 +15,7 @@ from andon.storage.store import Store, open_database
 from collector.sources import SourceRunner
 from tests.conftest import free_port
 from tests.core.engine_fixtures import utc
-from tests.devices.polling import eventually
+from tests.devices.polling import eventually, set_clock, stepping
 from tests.devices.test_modbus import Plc
 
 CONFIG = """
@@ -43,24 +43,26 @@ def test_plc_outage_marks_the_line_stale_and_the_board_row_as_a_gap(tmp_path: Pa
         try:
             await plc.set_holding(3, [100])  # the baseline
             await runner.start()
-            await eventually(lambda: line.normalisers["plc"].state.value == 100)
+            drivers = runner.tasks
+            await eventually(lambda: line.normalisers["plc"].state.value == 100, *drivers)
             for value in (101, 105, 112):
                 await plc.set_holding(3, [value])
-                await eventually(lambda value=value: line.state().model_dump()["actual_to_date"] == value - 100)  # type: ignore[misc]
+                await stepping(clock, lambda value=value: line.state().model_dump()["actual_to_date"] == value - 100,  # type: ignore[misc]
+                               *drivers)
             assert line.state().model_dump()["condition"] != "stale"
-            clock.set(utc("2026-11-25 07:20"))
+            await set_clock(clock, utc("2026-11-25 07:20"), *drivers)
             await plc.stop()
-            await eventually(lambda: line.state().model_dump()["condition"] == "stale")
+            await stepping(clock, lambda: line.state().model_dump()["condition"] == "stale", *drivers)
             state = line.state().model_dump()
             assert state["reason"].startswith(f"PLC 127.0.0.1:{plc.port} unreachable")
             assert state["sources"][0]["online"] is False
-            clock.set(utc("2026-11-25 08:30"))
+            await set_clock(clock, utc("2026-11-25 08:30"), *drivers)
             await plc.start()  # back with its memory cleared: a reset, then counting again
             await plc.set_holding(3, [0])
-            await eventually(lambda: line.state().model_dump()["condition"] != "stale")
-            await eventually(lambda: line.normalisers["plc"].state.value == 0)
+            await stepping(clock, lambda: line.state().model_dump()["condition"] != "stale", *drivers)
+            await stepping(clock, lambda: line.normalisers["plc"].state.value == 0, *drivers)
             await plc.set_holding(3, [4])
-            await eventually(lambda: line.state().model_dump()["actual_to_date"] == 16)
+            await stepping(clock, lambda: line.state().model_dump()["actual_to_date"] == 16, *drivers)
         finally:
             await runner.stop()
             await plc.stop()

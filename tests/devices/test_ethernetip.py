@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +16,9 @@ from pylogix import PLC
 from andon.clock import ManualClock
 from devices.catalog import sources
 from devices.connections import Connections
-from devices.sources.ethernetip import EthernetIpSource, EthernetIpSourceConfig, PlcLink
-from tests.conftest import RecordingSink, free_port, wait_for_port, wait_until
-from tests.devices.test_serial import RunningSource
+from devices.sources.ethernetip import EthernetIpSource, EthernetIpSourceConfig
+from tests.conftest import RecordingSink, free_port, wait_for_port
+from tests.devices.polling import advance, cancel, eventually, polls, stepping
 
 T0 = 1_700_000_000.0
 
@@ -93,16 +93,37 @@ def distinct(values: list[Any]) -> list[Any]:
     return [v for i, v in enumerate(values) if i == 0 or values[i - 1] != v]
 
 
+def clock_of(source: EthernetIpSource) -> ManualClock:
+    """Return the manual clock a test source runs on."""
+    clock = source.connections.clock
+    assert isinstance(clock, ManualClock)
+    return clock
+
+
+def write(plc: EnipSimulator, tag: str, value: Any) -> Coroutine[Any, Any, None]:
+    """Write a tag without blocking the test's loop."""
+    return asyncio.to_thread(plc.write, tag, value)
+
+
 @pytest.mark.parametrize("micro800", [False, True])
 def test_reads_counter_values_exactly(plc: EnipSimulator, micro800: bool) -> None:
     source, sink = make_source(plc.port, micro800=micro800)
-    with RunningSource(source):
-        wait_until(lambda: sink.values()[-1:] == [0])
-        for value in (5, 6, 2_147_483_647, -2_147_483_648, 17):
-            plc.write("Counter", value)
-            wait_until(lambda v=value: sink.values()[-1:] == [v])  # type: ignore[misc]
+    clock = clock_of(source)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: sink.values()[-1:] == [0], task)
+            for value in (5, 6, 2_147_483_647, -2_147_483_648, 17):
+                await write(plc, "Counter", value)
+                await stepping(clock, lambda v=value: sink.values()[-1:] == [v], task)  # type: ignore[misc]
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
     assert distinct(sink.values()) == [0, 5, 6, 2_147_483_647, -2_147_483_648, 17]
-    assert {r["ts"] for r in sink.readings} == {T0}
+    # one reading per poll, each stamped by the clock at its poll: one poll period (0.02 s) apart
+    assert [r["ts"] for r in sink.readings] == pytest.approx([T0 + 0.02 * i for i in range(len(sink.readings))])
     assert len(sink.readings) == source.polls
     assert sink.events == [("online", "")]
 
@@ -110,21 +131,31 @@ def test_reads_counter_values_exactly(plc: EnipSimulator, micro800: bool) -> Non
 def test_plc_stop_goes_offline_once_and_recovers(plc: EnipSimulator) -> None:
     plc.write("Counter", 41)
     source, sink = make_source(plc.port)
-    with RunningSource(source):
-        wait_until(lambda: sink.values()[-1:] == [41])
+    clock = clock_of(source)
+    readings_while_down = 0
 
-        plc.stop()
-        wait_until(lambda: len(sink.events) == 2)
-        time.sleep(0.5)  # several failed polls at the 0.1 s backoff cap
-        assert [e[0] for e in sink.events] == ["online", "offline"]
-        assert sink.events[1][1].startswith(f"PLC 127.0.0.1:{plc.port} unreachable: ")
-        readings_while_down = len(sink.readings)
+    async def scenario() -> None:
+        nonlocal readings_while_down
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: sink.values()[-1:] == [41], task)
 
-        plc.start()  # a restarted controller: its tags start at zero again
-        wait_until(lambda: len(sink.events) == 3)
-        assert sink.events[2] == ("online", "")
-        plc.write("Counter", 42)
-        wait_until(lambda: sink.values()[-1:] == [42])
+            await asyncio.to_thread(plc.stop)
+            await stepping(clock, lambda: len(sink.events) == 2, task)
+            await advance(clock, 0.5, task)  # several failed polls at the 0.1 s backoff cap
+            assert [e[0] for e in sink.events] == ["online", "offline"]
+            assert sink.events[1][1].startswith(f"PLC 127.0.0.1:{plc.port} unreachable: ")
+            readings_while_down = len(sink.readings)
+
+            await asyncio.to_thread(plc.start)  # a restarted controller: its tags start at zero again
+            await stepping(clock, lambda: len(sink.events) == 3, task)
+            assert sink.events[2] == ("online", "")
+            await write(plc, "Counter", 42)
+            await stepping(clock, lambda: sink.values()[-1:] == [42], task)
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
     assert distinct(sink.values()) == [41, 0, 42]
     assert distinct(sink.values()[readings_while_down:]) == [0, 42]
     assert [e[0] for e in sink.events] == ["online", "offline", "online"]
@@ -132,9 +163,16 @@ def test_plc_stop_goes_offline_once_and_recovers(plc: EnipSimulator) -> None:
 
 def test_unknown_tag_is_refused_once(plc: EnipSimulator) -> None:
     source, sink = make_source(plc.port, tag="NoSuchTag")
-    with RunningSource(source):
-        wait_until(lambda: len(sink.events) == 1)
-        time.sleep(0.3)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: len(sink.events) == 1, task)
+            await advance(clock_of(source), 0.3, task)  # fifteen more refused reads
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
     assert sink.events == [
         (
             "offline",
@@ -147,9 +185,16 @@ def test_unknown_tag_is_refused_once(plc: EnipSimulator) -> None:
 def test_nothing_listening_is_unreachable() -> None:
     port = free_port()
     source, sink = make_source(port)
-    with RunningSource(source):
-        wait_until(lambda: len(sink.events) == 1)
-        time.sleep(0.3)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: len(sink.events) == 1, task)
+            await advance(clock_of(source), 0.3, task)  # several reconnect attempts
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
     assert len(sink.events) == 1
     assert sink.events[0][0] == "offline"
     assert sink.events[0][1].startswith(f"PLC 127.0.0.1:{port} unreachable: ")
@@ -158,31 +203,43 @@ def test_nothing_listening_is_unreachable() -> None:
 def test_pulse_mode_counts_rising_bool(plc: EnipSimulator) -> None:
     plc.write("PartDone", True)  # already true at start: not a new part
     source, sink = make_source(plc.port, tag="PartDone", mode="pulse")
+    clock = clock_of(source)
 
-    def settle() -> None:
-        polls = source.polls
-        wait_until(lambda: source.polls >= polls + 2)
+    async def scenario() -> None:
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: source.polls >= 1, task)
+            for level in (False, True, True, False, True, False):
+                await write(plc, "PartDone", level)
+                await polls(clock, 2, task)
+        finally:
+            await cancel(task)
 
-    with RunningSource(source):
-        wait_until(lambda: source.polls >= 1)
-        for level in (False, True, True, False, True, False):
-            plc.write("PartDone", level)
-            settle()
+    asyncio.run(scenario())
     assert sink.values() == [1, 1]
 
 
 def test_sources_on_one_plc_share_one_link(plc: EnipSimulator) -> None:
-    context = Connections(ManualClock(T0))
+    clock = ManualClock(T0)
+    context = Connections(clock)
     first, first_sink = make_source(plc.port, context)
     second, second_sink = make_source(plc.port, context, tag="Other")
     plc.write("Counter", 3)
     plc.write("Other", 4)
-    with RunningSource(first), RunningSource(second):
-        wait_until(lambda: first_sink.values()[-1:] == [3] and second_sink.values()[-1:] == [4])
-        assert first.link is second.link
-        assert first.link is not None and first.link.users == 2
-        assert len(context.ethernetip) == 1
-        assert context.ethernetip.get(("127.0.0.1", plc.port, 0, False)) is first.link
+
+    async def scenario() -> None:
+        tasks = [asyncio.create_task(first.run()), asyncio.create_task(second.run())]
+        try:
+            await stepping(clock, lambda: first_sink.values()[-1:] == [3] and second_sink.values()[-1:] == [4],
+                           *tasks)
+            assert first.link is second.link
+            assert first.link is not None and first.link.users == 2
+            assert len(context.ethernetip) == 1
+            assert context.ethernetip.get(("127.0.0.1", plc.port, 0, False)) is first.link
+        finally:
+            await cancel(*tasks)
+
+    asyncio.run(scenario())
     assert len(context.ethernetip) == 0
     assert set(first_sink.values()) == {3}
     assert set(second_sink.values()) == {4}
@@ -215,4 +272,5 @@ def test_registered_as_ethernetip() -> None:
         "cumulative",
         True,
     )
-    assert PlcLink.key(config) == ("10.0.0.5", 44818, 0, False)
+    link = EthernetIpSource(config, RecordingSink(), Connections(ManualClock(T0))).attach()
+    assert link.key == ("10.0.0.5", 44818, 0, False)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,6 +16,7 @@ from devices.catalog import sources
 from devices.connections import Connections
 from devices.sources.gpio_pulse import GpioPulseSource, GpioSourceConfig
 from tests.conftest import RecordingSink
+from tests.devices.polling import advance, cancel, eventually, stepping
 
 T0 = 1_700_000_000.0
 
@@ -29,21 +29,19 @@ def make_source(factory: MockFactory, clock: ManualClock, **keys: Any) -> tuple[
     return GpioPulseSource(config, sink, context), sink
 
 
-def run_with(source: GpioPulseSource, scenario: Callable[[], Awaitable[None]], *, claimed: bool = True) -> None:
+def run_with(
+    source: GpioPulseSource, scenario: Callable[[asyncio.Task[None]], Awaitable[None]], *, claimed: bool = True
+) -> None:
     """Run the source as a task (until it has claimed its pin), play ``scenario``, cancel it."""
 
     async def main() -> None:
         task = asyncio.create_task(source.run())
         try:
-            for _ in range(500 if claimed else 0):
-                if source.device is not None or task.done():
-                    break
-                await asyncio.sleep(0.01)
-            await scenario()
+            if claimed:
+                await eventually(lambda: source.device is not None, task)
+            await scenario(task)
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel(task)
 
     asyncio.run(main())
 
@@ -80,7 +78,7 @@ def test_rising_edges_counted_and_chatter_dropped() -> None:
     clock = ManualClock(T0)
     source, sink = make_source(factory, clock)
 
-    async def scenario() -> None:
+    async def scenario(task: asyncio.Task[None]) -> None:
         play(factory.pin(17), clock, CHATTER)
 
     run_with(source, scenario)
@@ -95,7 +93,7 @@ def test_falling_edges_with_pull_up() -> None:
     clock = ManualClock(T0)
     source, sink = make_source(factory, clock, pull_up=True, edge="falling", bounce_seconds=0.05)
 
-    async def scenario() -> None:
+    async def scenario(task: asyncio.Task[None]) -> None:
         pin = factory.pin(17)
         assert pin.state is True  # the pull-up holds the idle input high
         inverted = [(t, not level) for t, level in CHATTER]
@@ -112,7 +110,7 @@ def test_rising_edge_on_active_low_input_with_external_pull() -> None:
     clock = ManualClock(T0)
     source, sink = make_source(factory, clock, pull_up=None, active_state=False, edge="rising")
 
-    async def scenario() -> None:
+    async def scenario(task: asyncio.Task[None]) -> None:
         pin = factory.pin(17)
         play(pin, clock, [(0.5, False), (1.0, True), (1.5, False), (3.0, True), (3.01, False)])
 
@@ -126,7 +124,7 @@ def test_no_debounce_counts_every_edge() -> None:
     clock = ManualClock(T0)
     source, sink = make_source(factory, clock, bounce_seconds=0)
 
-    async def scenario() -> None:
+    async def scenario(task: asyncio.Task[None]) -> None:
         play(factory.pin(17), clock, CHATTER)
 
     run_with(source, scenario)
@@ -140,19 +138,13 @@ def test_pin_in_use_is_offline_once_then_claimed() -> None:
     source, sink = make_source(factory, clock)
     squatter = DigitalInputDevice(17, pin_factory=factory)
 
-    async def scenario() -> None:
-        for _ in range(500):
-            if sink.events:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)  # several retries at 20 ms
+    async def scenario(task: asyncio.Task[None]) -> None:
+        await eventually(lambda: bool(sink.events), task)
+        await advance(clock, 0.2, task)  # several retries at 20 ms
         assert [e[0] for e in sink.events] == ["offline"]
         assert sink.events[0][1].startswith("GPIO17 unavailable: ")
         squatter.close()
-        for _ in range(500):
-            if source.device is not None:
-                break
-            await asyncio.sleep(0.01)
+        await stepping(clock, lambda: source.device is not None, task)
         play(factory.pin(17), clock, [(5.0, True), (6.0, False)])
 
     try:

@@ -17,10 +17,10 @@ from devices.sources.modbus import ModbusSource
 from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
 from tests.core.engine_fixtures import utc
-from tests.devices.polling import cancel, eventually
+from tests.devices.polling import RunningSource, cancel, stepping
 from tests.devices.test_modbus import config as modbus_config
 from tests.devices.test_modbus import run_with_plc
-from tests.devices.test_serial import RunningSource, SocatPair, socat_pair  # noqa: F401 (fixture)
+from tests.devices.test_serial import SocatPair, socat_pair  # noqa: F401 (fixture)
 
 CONFIG = """
 plant: {{name: Hostile Plant, timezone: UTC}}
@@ -65,6 +65,8 @@ def test_serial_counter_lines_that_broke_the_reader_are_refused_and_counting_goe
     try:
         with RunningSource(source):
             wait_until(lambda: port_is_open(socat_pair.device))
+            # online comes after the port is set up (pyserial flushes its input while opening)
+            wait_until(lambda: plant.line("line1").state()["sources"][0]["online"] is True)
             socat_pair.write(b"1" + b"0" * 400 + b"\n" + b"7" * 4000 + b"\n-3\n5\n")
             wait_until(lambda: parts(plant) == 5)
             socat_pair.write(b"2\n")
@@ -87,13 +89,14 @@ class FaultyIntake(RecordingSink):
 def test_a_plc_value_the_intake_fails_on_is_a_reject_and_polling_goes_on() -> None:
     async def scenario(plc: Any) -> None:
         sink = FaultyIntake()
-        source = ModbusSource(modbus_config(plc.port, mode="increment"), sink, Connections(ManualClock(0)))
+        clock = ManualClock(0)
+        source = ModbusSource(modbus_config(plc.port, mode="increment"), sink, Connections(clock))
         task = asyncio.create_task(source.run())
         try:
             await plc.set_holding(0, [0, 13])  # two words: a 32-bit counter
-            await eventually(lambda: source.rejected["intake failed"] >= 2)
+            await stepping(clock, lambda: source.rejected["intake failed"] >= 2, task)
             await plc.set_holding(0, [0, 4])
-            await eventually(lambda: 4 in sink.values())
+            await stepping(clock, lambda: 4 in sink.values(), task)
             assert not task.done()
         finally:
             await cancel(task)

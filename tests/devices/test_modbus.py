@@ -14,7 +14,7 @@ from devices.catalog import sources
 from devices.connections import Connections
 from devices.sources.modbus import ModbusHub, ModbusSource, ModbusSourceConfig, decode_words
 from tests.conftest import RecordingSink, free_port
-from tests.devices.polling import cancel, eventually
+from tests.devices.polling import advance, cancel, eventually, polls, set_clock, stepping
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 UNIT = 1
@@ -27,16 +27,10 @@ class Plc:
         self.port = port
         self.server: Any = None
         self.connects = 0
-        self.responses = 0
 
     def _trace_connect(self, connected: bool) -> None:
         if connected:
             self.connects += 1
-
-    def _trace_pdu(self, sending: bool, pdu: Any) -> Any:
-        if sending:
-            self.responses += 1
-        return pdu
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:port with 64 of each kind of register, all zero."""
@@ -54,7 +48,6 @@ class Plc:
             device,
             address=("127.0.0.1", self.port),
             trace_connect=self._trace_connect,
-            trace_pdu=self._trace_pdu,
         )
         await self.server.serve_forever(background=True)
 
@@ -75,13 +68,6 @@ class Plc:
     async def set_coil(self, address: int, on: bool) -> None:
         """Switch a coil from the PLC side."""
         await self.server.async_setValues(UNIT, 5, address, [on])
-
-    async def polled(self, times: int = 2) -> None:
-        """Wait until the PLC has answered ``times`` more requests."""
-        target = self.responses + times
-        await eventually(lambda: self.responses >= target)
-
-
 
 
 def config(port: int, **keys: Any) -> ModbusSourceConfig:
@@ -113,8 +99,6 @@ def run_with_plc(scenario: Callable[[Plc], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(main())
 
 
-
-
 @pytest.mark.parametrize(
     ("keys", "words", "expected"),
     [
@@ -144,10 +128,10 @@ def test_reads_counter_values_exactly(
         cfg = config(plc.port, register=10, register_type=register_type, mode="cumulative", **keys)
         task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.readings) >= 1)
-            clock.set(T0 + 60)
+            await eventually(lambda: len(sink.readings) >= 1, task)
             await write(10, [0] * len(words))
-            await eventually(lambda: sink.values()[-1] == 0)
+            await set_clock(clock, T0 + 60, task)  # the one poll at T0 + 60 reads the new value
+            await eventually(lambda: sink.values()[-1] == 0, task)
         finally:
             await cancel(task)
         assert sink.readings[0] == {"value": expected, "ts": T0, "event_id": None, "kind": None}
@@ -163,12 +147,13 @@ def test_counter_increments_are_read_in_order() -> None:
 
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
+        clock = ManualClock(T0)
         cfg = config(plc.port, register=3, bits=16, mode="cumulative")
-        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
             for n in range(1, 6):
                 await plc.set_holding(3, [n])
-                await eventually(lambda n=n: sink.values()[-1:] == [n])  # type: ignore[misc]
+                await stepping(clock, lambda n=n: sink.values()[-1:] == [n], task)  # type: ignore[misc]
         finally:
             await cancel(task)
         seen = [v for i, v in enumerate(sink.values()) if i == 0 or sink.values()[i - 1] != v]
@@ -187,13 +172,13 @@ def test_coil_in_pulse_mode_counts_rising_edges() -> None:
         cfg = config(plc.port, register=7, register_type="coil", mode="pulse")
         task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await plc.polled(3)
+            await polls(clock, 3, task)
             for n in range(3):
                 await plc.set_coil(7, False)
-                await plc.polled(2)
-                clock.set(T0 + 10 * (n + 1))
+                await polls(clock, 2, task)
                 await plc.set_coil(7, True)
-                await plc.polled(2)
+                await set_clock(clock, T0 + 10 * (n + 1), task)  # the poll that sees the rise
+                await polls(clock, 2, task)
         finally:
             await cancel(task)
         assert sink.readings == [
@@ -211,12 +196,13 @@ def test_coil_in_increment_mode_reads_zero_or_one() -> None:
 
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
+        clock = ManualClock(T0)
         cfg = config(plc.port, register=2, register_type="coil", mode="increment")
-        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: sink.values()[-1:] == [0])
+            await eventually(lambda: sink.values()[-1:] == [0], task)
             await plc.set_coil(2, True)
-            await eventually(lambda: sink.values()[-1:] == [1])
+            await stepping(clock, lambda: sink.values()[-1:] == [1], task)
         finally:
             await cancel(task)
         assert set(sink.values()) == {0, 1}
@@ -230,17 +216,18 @@ def test_sources_on_one_plc_share_one_connection() -> None:
     async def scenario(plc: Plc) -> None:
         await plc.set_holding(0, [0, 1234])
         await plc.set_holding(20, [4321])
-        shared = Connections(ManualClock(T0))
+        clock = ManualClock(T0)
+        shared = Connections(clock)
         sink_a, sink_b = RecordingSink(), RecordingSink()
         source_a = ModbusSource(config(plc.port, register=0, bits=32), sink_a, shared)
         source_b = ModbusSource(config(plc.port, register=20, bits=16), sink_b, shared)
         tasks = [asyncio.create_task(s.run()) for s in (source_a, source_b)]
         try:
-            await eventually(lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3)
+            await stepping(clock, lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3, *tasks)
             assert len(shared.modbus) == 1
             hub = shared.modbus.get(("127.0.0.1", plc.port))
             assert isinstance(hub, ModbusHub)
-            assert source_a.hub is hub and source_b.hub is hub
+            assert source_a.link is hub and source_b.link is hub
             assert hub.connections_made == 1
             assert plc.connects == 1
         finally:
@@ -262,16 +249,16 @@ def test_plc_stop_is_reported_once_and_restart_resumes_readings() -> None:
         cfg = config(plc.port, register=5, bits=32, mode="cumulative")
         task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.readings) >= 1)
+            await eventually(lambda: len(sink.readings) >= 1, task)
             await plc.stop()
-            await eventually(lambda: len(sink.events) >= 2)
-            await asyncio.sleep(0.6)  # a dozen poll periods and several reconnect attempts
+            await stepping(clock, lambda: len(sink.events) >= 2, task)
+            await advance(clock, 0.6, task)  # a dozen poll periods and several reconnect attempts
             assert len(sink.events) == 2
             before_restart = len(sink.readings)
             await plc.start()  # a fresh PLC on the same port, its memory zeroed
             await plc.set_holding(5, [1, 7])
-            clock.set(T0 + 5)
-            await eventually(lambda: sink.values()[-1:] == [65543])
+            await set_clock(clock, T0 + 5, task)  # a reconnect is due: the poll at T0 + 5 reads
+            await eventually(lambda: sink.values()[-1:] == [65543], task)
         finally:
             await cancel(task)
         kinds = [kind for kind, _ in sink.events]
@@ -290,10 +277,11 @@ def test_refused_read_marks_source_offline_once() -> None:
 
     async def scenario(plc: Plc) -> None:
         sink = RecordingSink()
+        clock = ManualClock(T0)
         cfg = config(plc.port, register=63, bits=32)  # 63 and 64: the server has 0..63
-        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await plc.polled(5)
+            await polls(clock, 5, task)
         finally:
             await cancel(task)
         assert sink.readings == []
@@ -311,11 +299,12 @@ def test_unreachable_plc_at_start_is_reported_once() -> None:
     async def scenario() -> None:
         port = free_port()
         sink = RecordingSink()
+        clock = ManualClock(T0)
         cfg = config(port, register=0)
-        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.events) >= 1)
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(sink.events) >= 1, task)
+            await advance(clock, 0.5, task)  # ten polls and several reconnect attempts
         finally:
             await cancel(task)
         assert len(sink.events) == 1
@@ -338,11 +327,12 @@ def test_silent_plc_times_out_and_is_reported_once() -> None:
         server = await asyncio.start_server(hold, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         sink = RecordingSink()
+        clock = ManualClock(T0)
         cfg = config(port, register=0, timeout_seconds=0.2)
-        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(ManualClock(T0))).run())
+        task = asyncio.create_task(ModbusSource(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.events) >= 1)
-            await asyncio.sleep(0.8)  # several more timeouts
+            await eventually(lambda: len(sink.events) >= 1, task)
+            await advance(clock, 0.8, task)  # several more reconnects, each timing out
         finally:
             await cancel(task)
             server.close()

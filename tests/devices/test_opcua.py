@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +17,7 @@ from devices.catalog import sources
 from devices.connections import Connections
 from devices.sources.opcua import OpcuaSource, OpcuaSourceConfig, epoch_seconds
 from tests.conftest import RecordingSink, free_port
-from tests.devices.polling import cancel
-from tests.devices.polling import eventually as _eventually
+from tests.devices.polling import advance, cancel, eventually, stepping
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 NUMERIC = "ns=2;i=2"  # UInt32 counter
@@ -120,13 +119,6 @@ def ua_server() -> Iterator[UaServer]:
         server.close()
 
 
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait as tests/devices/polling.eventually does, with the longer timeout an OPC UA server needs."""
-    await _eventually(predicate, timeout)
-
-
 def config(url: str, **keys: Any) -> OpcuaSourceConfig:
     """Build a source config with short poll and retry periods."""
     base: dict[str, Any] = {
@@ -147,8 +139,6 @@ async def start(source: OpcuaSource) -> asyncio.Task[None]:
     return asyncio.create_task(source.run())
 
 
-
-
 def write(server: UaServer, *args: Any, **keys: Any) -> Coroutine[Any, Any, None]:
     """Write on the server without blocking the test's loop."""
     return asyncio.to_thread(server.write, *args, **keys)
@@ -166,15 +156,14 @@ def test_values_arrive_exactly_with_source_timestamps(ua_server: UaServer, subsc
 
     async def scenario() -> None:
         sink = RecordingSink()
-        source = OpcuaSource(
-            config(ua_server.url, subscribe=subscribe), sink, Connections(ManualClock(0))
-        )
+        clock = ManualClock(0)
+        source = OpcuaSource(config(ua_server.url, subscribe=subscribe), sink, Connections(clock))
         task = await start(source)
         try:
-            await eventually(lambda: sink.values()[-1:] == [100])
+            await eventually(lambda: sink.values()[-1:] == [100], task)
             for n in (1, 2, 3):
                 await write(ua_server, NUMERIC, 100 + n, source_time=T0 + n)
-                await eventually(lambda n=n: sink.values()[-1:] == [100 + n])  # type: ignore[misc]
+                await stepping(clock, lambda n=n: sink.values()[-1:] == [100 + n], task)  # type: ignore[misc]
         finally:
             await cancel(task)
         distinct = [r for i, r in enumerate(sink.readings) if i == 0 or sink.readings[i - 1] != r]
@@ -193,9 +182,9 @@ def test_string_node_id_and_signed_values(ua_server: UaServer) -> None:
         cfg = config(ua_server.url, node=NAMED, bits=32, signed=True)
         task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
-            await eventually(lambda: sink.values()[-1:] == [-5])
+            await eventually(lambda: sink.values()[-1:] == [-5], task)
             await write(ua_server, NAMED, 2_147_483_647, source_time=T0 + 1)
-            await eventually(lambda: sink.values()[-1:] == [2_147_483_647])
+            await eventually(lambda: sink.values()[-1:] == [2_147_483_647], task)
         finally:
             await cancel(task)
         assert sink.readings == [reading(-5, T0), reading(2_147_483_647, T0 + 1)]
@@ -209,15 +198,16 @@ def test_flag_in_pulse_mode_counts_rising_edges(ua_server: UaServer) -> None:
 
     async def scenario() -> None:
         sink = RecordingSink()
+        clock = ManualClock(0)
         cfg = config(ua_server.url, node=FLAG, mode="pulse")
-        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(clock)))
         try:
-            await eventually(lambda: sink.events == [("online", "")])
+            await eventually(lambda: sink.events == [("online", "")], task)
             for n in (1, 2, 3):
                 await write(ua_server, FLAG, False, source_time=T0 + n - 0.5)
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the server's publishing interval (0.05 s): it sends the false first
                 await write(ua_server, FLAG, True, source_time=T0 + n)
-                await eventually(lambda n=n: len(sink.readings) == n)  # type: ignore[misc]
+                await stepping(clock, lambda n=n: len(sink.readings) == n, task)  # type: ignore[misc]
         finally:
             await cancel(task)
         assert sink.readings == [reading(1, T0 + n) for n in (1, 2, 3)]
@@ -236,13 +226,13 @@ def test_bad_status_marks_source_offline_until_good(ua_server: UaServer) -> None
         cfg = config(ua_server.url, node=NAMED)
         task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
         try:
-            await eventually(lambda: sink.values() == [10])
+            await eventually(lambda: sink.values() == [10], task)
             await write(
                 ua_server, NAMED, 0, source_time=T0 + 1, status=ua.StatusCodes.BadSensorFailure
             )
-            await eventually(lambda: len(sink.events) == 2)
+            await eventually(lambda: len(sink.events) == 2, task)
             await write(ua_server, NAMED, 11, source_time=T0 + 2)
-            await eventually(lambda: sink.values() == [10, 11])
+            await eventually(lambda: sink.values() == [10, 11], task)
         finally:
             await cancel(task)
         assert sink.events == [
@@ -260,11 +250,12 @@ def test_unknown_node_is_reported_once(ua_server: UaServer) -> None:
 
     async def scenario() -> None:
         sink = RecordingSink()
+        clock = ManualClock(0)
         cfg = config(ua_server.url, node="ns=2;i=999")
-        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(clock)))
         try:
-            await eventually(lambda: len(sink.events) == 1)
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(sink.events) == 1, task)
+            await advance(clock, 0.5, task)  # several reconnect attempts
         finally:
             await cancel(task)
         assert len(sink.events) == 1
@@ -284,18 +275,19 @@ def test_server_stop_is_reported_once_and_restart_resumes(ua_server: UaServer, s
 
     async def scenario() -> None:
         sink = RecordingSink()
+        clock = ManualClock(0)
         cfg = config(ua_server.url, subscribe=subscribe)
-        task = await start(OpcuaSource(cfg, sink, Connections(ManualClock(0))))
+        task = await start(OpcuaSource(cfg, sink, Connections(clock)))
         try:
-            await eventually(lambda: sink.values()[-1:] == [40])
+            await eventually(lambda: sink.values()[-1:] == [40], task)
             await asyncio.to_thread(ua_server.stop)
-            await eventually(lambda: len(sink.events) == 2)
-            await asyncio.sleep(0.6)  # a dozen poll periods and several reconnect attempts
+            await stepping(clock, lambda: len(sink.events) == 2, task)
+            await advance(clock, 0.6, task)  # a dozen poll periods and several reconnect attempts
             assert len(sink.events) == 2
             offline_readings = len(sink.readings)
             await asyncio.to_thread(ua_server.start)
             await write(ua_server, NUMERIC, 41, source_time=T0 + 60)
-            await eventually(lambda: sink.values()[-1:] == [41])
+            await stepping(clock, lambda: sink.values()[-1:] == [41], task)
         finally:
             await cancel(task)
         assert [kind for kind, _ in sink.events] == ["online", "offline", "online"]
@@ -312,10 +304,11 @@ def test_unreachable_server_at_start_is_reported_once() -> None:
 
     async def scenario() -> None:
         sink = RecordingSink()
-        task = await start(OpcuaSource(config(url), sink, Connections(ManualClock(0))))
+        clock = ManualClock(0)
+        task = await start(OpcuaSource(config(url), sink, Connections(clock)))
         try:
-            await eventually(lambda: len(sink.events) == 1)
-            await asyncio.sleep(0.5)
+            await eventually(lambda: len(sink.events) == 1, task)
+            await advance(clock, 0.5, task)  # several reconnect attempts
         finally:
             await cancel(task)
         assert len(sink.events) == 1

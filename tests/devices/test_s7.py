@@ -14,7 +14,7 @@ from devices.catalog import sources
 from devices.connections import Connections
 from devices.sources.s7 import S7Hub, S7Source, S7SourceConfig
 from tests.conftest import RecordingSink, free_port, wait_for_port
-from tests.devices.polling import cancel, eventually
+from tests.devices.polling import advance, cancel, eventually, polls, set_clock, stepping
 
 T0 = 1_764_320_400.0  # 2025-11-28T09:00:00Z
 DB = 5
@@ -68,8 +68,6 @@ def plc() -> Iterator[Plc]:
         server.stop()
 
 
-
-
 def config(port: int, **keys: Any) -> S7SourceConfig:
     """Build a source config for the test CPU with short poll and retry periods."""
     base: dict[str, Any] = {
@@ -88,8 +86,6 @@ def config(port: int, **keys: Any) -> S7SourceConfig:
 def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
     """Run one async scenario to the end."""
     asyncio.run(scenario())
-
-
 
 
 @pytest.mark.parametrize(
@@ -118,10 +114,10 @@ def test_reads_db_values_exactly(
         clock = ManualClock(T0)
         task = asyncio.create_task(S7Source(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.readings) >= 1)
-            clock.set(T0 + 60)
+            await eventually(lambda: len(sink.readings) >= 1, task)
             plc.set(datatype, 10, 7)
-            await eventually(lambda: sink.values()[-1:] == [7])
+            await set_clock(clock, T0 + 60, task)  # the one poll at T0 + 60 reads the new value
+            await eventually(lambda: sink.values()[-1:] == [7], task)
         finally:
             await cancel(task)
         assert sink.readings[0] == {"value": value, "ts": T0, "event_id": None, "kind": None}
@@ -139,16 +135,17 @@ def test_sources_on_one_cpu_share_one_connection(plc: Plc) -> None:
 
     async def scenario() -> None:
         sink_a, sink_b = RecordingSink(), RecordingSink()
-        context = Connections(ManualClock(T0))
+        clock = ManualClock(T0)
+        context = Connections(clock)
         source_a = S7Source(config(plc.port, offset=0, datatype="dint"), sink_a, context)
         source_b = S7Source(config(plc.port, offset=20, datatype="int"), sink_b, context)
         tasks = [asyncio.create_task(s.run()) for s in (source_a, source_b)]
         try:
-            await eventually(lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3)
+            await stepping(clock, lambda: len(sink_a.readings) >= 3 and len(sink_b.readings) >= 3, *tasks)
             assert len(context.s7) == 1
             hub = context.s7.get(("127.0.0.1", plc.port, 0, 1))
             assert isinstance(hub, S7Hub)
-            assert source_a.hub is hub and source_b.hub is hub
+            assert source_a.link is hub and source_b.link is hub
             assert hub.connections_made == 1
             assert plc.clients == 1
         finally:
@@ -170,17 +167,17 @@ def test_cpu_stop_is_reported_once_and_restart_resumes_readings(plc: Plc) -> Non
         cfg = config(plc.port, offset=4, datatype="dint", mode="cumulative")
         task = asyncio.create_task(S7Source(cfg, sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.readings) >= 1)
+            await eventually(lambda: len(sink.readings) >= 1, task)
             await asyncio.to_thread(plc.stop)
-            await eventually(lambda: len(sink.events) >= 2)
+            await stepping(clock, lambda: len(sink.events) >= 2, task)
             readings_when_offline = len(sink.readings)
-            await asyncio.sleep(0.6)  # a dozen poll periods and several reconnect attempts
+            await advance(clock, 0.6, task)  # a dozen poll periods and several reconnect attempts
             assert len(sink.events) == 2
             assert len(sink.readings) == readings_when_offline
             plc.set("dint", 4, 1005)
-            clock.set(T0 + 5)
             await asyncio.to_thread(plc.start)
-            await eventually(lambda: sink.values()[-1:] == [1005])
+            await set_clock(clock, T0 + 5, task)  # a reconnect is due: the poll at T0 + 5 reads
+            await eventually(lambda: sink.values()[-1:] == [1005], task)
         finally:
             await cancel(task)
         assert [kind for kind, _ in sink.events] == ["online", "offline", "online"]
@@ -196,12 +193,11 @@ def test_missing_db_marks_source_offline_once(plc: Plc) -> None:
 
     async def scenario() -> None:
         sink = RecordingSink()
-        task = asyncio.create_task(
-            S7Source(config(plc.port, db=9, offset=2), sink, Connections(ManualClock(T0))).run()
-        )
+        clock = ManualClock(T0)
+        task = asyncio.create_task(S7Source(config(plc.port, db=9, offset=2), sink, Connections(clock)).run())
         try:
-            await eventually(lambda: len(sink.events) >= 1)
-            await asyncio.sleep(0.3)
+            await eventually(lambda: len(sink.events) >= 1, task)
+            await advance(clock, 0.3, task)  # six more refused reads
         finally:
             await cancel(task)
         assert sink.readings == []
@@ -224,15 +220,15 @@ def test_pulse_mode_counts_rising_edges(plc: Plc) -> None:
         source = S7Source(cfg, sink, Connections(clock))
         task = asyncio.create_task(source.run())
         try:
-            await eventually(lambda: sink.events == [("online", "")])
-            await asyncio.sleep(0.15)
+            await eventually(lambda: sink.events == [("online", "")], task)
+            await polls(clock, 3, task)
             for n in range(1, 4):
                 plc.set("word", 30, 0)
-                await asyncio.sleep(0.15)
-                clock.set(T0 + n)
+                await polls(clock, 3, task)
                 plc.set("word", 30, 1)
-                await eventually(lambda n=n: len(sink.readings) == n)  # type: ignore[misc]
-                await asyncio.sleep(0.15)
+                await set_clock(clock, T0 + n, task)  # the poll that sees the rise
+                await eventually(lambda n=n: len(sink.readings) == n, task)  # type: ignore[misc]
+                await polls(clock, 3, task)
         finally:
             await cancel(task)
         assert sink.readings == [

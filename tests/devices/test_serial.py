@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,11 +13,11 @@ import pytest
 from pydantic import ValidationError
 
 from andon.clock import ManualClock
-from devices.base import CountSource
 from devices.catalog import sources
 from devices.connections import Connections
 from devices.sources.serial_line import SerialLineSource, SerialSourceConfig
 from tests.conftest import RecordingSink, wait_until
+from tests.devices.polling import RunningSource
 
 T0 = 1_700_000_000.0
 
@@ -69,43 +66,6 @@ class SocatPair:
             self.proc = None
 
 
-class RunningSource:
-    """Run one count source on its own event loop thread for the length of a test."""
-
-    def __init__(self, source: CountSource) -> None:
-        self.source = source
-        self.loop = asyncio.new_event_loop()
-        self.error: BaseException | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self._task = self.loop.create_task(self.source.run())
-        try:
-            self.loop.run_until_complete(self._task)
-        except asyncio.CancelledError:
-            pass
-        except BaseException as exc:
-            self.error = exc
-        finally:
-            self.loop.close()
-
-    def __enter__(self) -> RunningSource:
-        self._thread.start()
-        wait_until(lambda: self._task is not None, timeout=5)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        task = self._task
-        assert task is not None
-        if not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(task.cancel)
-        self._thread.join(10)
-        assert not self._thread.is_alive(), "source did not stop when cancelled"
-        assert self.error is None, f"source crashed: {self.error!r}"
-
-
 @pytest.fixture
 def socat_pair(tmp_path: Path) -> Iterator[SocatPair]:
     """Run a socat pseudo-terminal pair for one test."""
@@ -126,12 +86,12 @@ def make_source(port: Path, **keys: Any) -> tuple[SerialLineSource, RecordingSin
 
 def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> None:
     source, sink = make_source(socat_pair.device)
-    with RunningSource(source):
-        wait_until(lambda: sink.events == [("online", "")])
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"1\nhello\n\xff\xfe\x80\n  2 \r\n12abc\n\n3\n")
-        wait_until(lambda: len(sink.readings) == 3 and sum(source.rejected.values()) == 3)
+        running.until(lambda: len(sink.readings) == 3 and sum(source.rejected.values()) == 3)
         socat_pair.write(b"-4\n")
-        wait_until(lambda: len(sink.readings) == 4)
+        running.until(lambda: len(sink.readings) == 4)
     assert sink.values() == [1, 2, 3, -4]
     assert [r["ts"] for r in sink.readings] == [T0] * 4
     assert [r["event_id"] for r in sink.readings] == [None] * 4
@@ -156,10 +116,10 @@ lines: [{{id: line1, takt_seconds: 60, sources: [{{type: serial, id: scale, port
     source = runner.drivers[("line1", "scale")]
     registry = CollectorRegistry()
     registry.register(SourceRejects(runner))
-    with RunningSource(source):
-        wait_until(lambda: sink.events == [("online", "")])
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"1\nhello\n\xff\n2\n")
-        wait_until(lambda: len(sink.readings) == 2 and sum(source.rejected.values()) == 2)
+        running.until(lambda: len(sink.readings) == 2 and sum(source.rejected.values()) == 2)
     text = generate_latest(registry).decode()
     assert 'andon_source_payloads_rejected_total{line="line1",reason="no match",source="scale"} 1.0' in text
     assert 'andon_source_payloads_rejected_total{line="line1",reason="undecodable",source="scale"} 1.0' in text
@@ -171,10 +131,10 @@ def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
         regex=r"^CNT;(?P<id>\w+);(?P<ts>[0-9.]+);(?P<count>\d+)$",
         newline="\r\n",
     )
-    with RunningSource(source):
-        wait_until(lambda: sink.events == [("online", "")])
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"CNT;a1;1700000001.5;5\r\nCNT;a2;1700000002;7\r\nCNT;bad\r\n")
-        wait_until(lambda: len(sink.readings) == 2 and source.rejected == {"no match": 1})
+        running.until(lambda: len(sink.readings) == 2 and source.rejected == {"no match": 1})
     assert sink.readings == [
         {"value": 5, "ts": "1700000001.5", "event_id": "a1", "kind": None},
         {"value": 7, "ts": "1700000002", "event_id": "a2", "kind": None},
@@ -184,46 +144,54 @@ def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
 @pytest.mark.parametrize("split", [False, True], ids=["one-write", "split-write"])
 def test_overlong_line_is_one_rejection(socat_pair: SocatPair, split: bool) -> None:
     source, sink = make_source(socat_pair.device, max_line_bytes=100)
-    with RunningSource(source):
-        wait_until(lambda: sink.events == [("online", "")])
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
         if split:  # the line end arrives after the driver has given up on the line
             socat_pair.write(b"9" * 500)
-            wait_until(lambda: source.rejected == {"too long": 1})
+            running.until(lambda: source.rejected == {"too long": 1})
             socat_pair.write(b"9" * 500 + b"\n8\n")
         else:
             socat_pair.write(b"9" * 1000 + b"\n8\n")
-        wait_until(lambda: len(sink.readings) == 1)
+        running.until(lambda: len(sink.readings) == 1)
     assert sink.values() == [8]
     assert source.rejected == {"too long": 1}
 
 
+def clock_of(source: SerialLineSource) -> ManualClock:
+    """Return the manual clock a test source runs on."""
+    clock = source.connections.clock
+    assert isinstance(clock, ManualClock)
+    return clock
+
+
 def test_vanished_adapter_goes_offline_once_and_comes_back(socat_pair: SocatPair) -> None:
     source, sink = make_source(socat_pair.device)
-    with RunningSource(source):
-        wait_until(lambda: sink.events == [("online", "")])
+    clock = clock_of(source)
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"1\n2\n")
-        wait_until(lambda: len(sink.readings) == 2)
+        running.until(lambda: len(sink.readings) == 2)
 
         socat_pair.stop()
-        wait_until(lambda: len(sink.events) == 2)
-        time.sleep(1.0)  # several reopen attempts at the 0.2 s backoff cap
+        running.until(lambda: len(sink.events) == 2)
+        running.advance(clock, 1.0)  # several reopen attempts at the 0.2 s backoff cap
         assert [e[0] for e in sink.events] == ["online", "offline"]
         assert sink.events[1][1].startswith(f"serial {socat_pair.device} unavailable: ")
 
         socat_pair.start()
-        wait_until(lambda: len(sink.events) == 3)
+        running.stepping(clock, lambda: len(sink.events) == 3)
         assert sink.events[2] == ("online", "")
         socat_pair.write(b"3\n4\n5\n")
-        wait_until(lambda: len(sink.readings) == 5)
+        running.until(lambda: len(sink.readings) == 5)
     assert sink.values() == [1, 2, 3, 4, 5]
     assert source.rejected == {}
 
 
 def test_missing_port_at_start_is_offline_once(tmp_path: Path) -> None:
     source, sink = make_source(tmp_path / "ttyNOPE")
-    with RunningSource(source):
-        wait_until(lambda: len(sink.events) == 1)
-        time.sleep(0.6)
+    with RunningSource(source) as running:
+        running.until(lambda: len(sink.events) == 1)
+        running.advance(clock_of(source), 0.6)  # several reopen attempts
     assert [e[0] for e in sink.events] == ["offline"]
     assert sink.events[0][1].startswith(f"serial {tmp_path / 'ttyNOPE'} unavailable: ")
 

@@ -9,6 +9,7 @@ from andon.clock import ManualClock
 from devices.connections import Connections
 from devices.sources.simulator import SimulatedLine, SimulatorSource, SimulatorSourceConfig
 from tests.conftest import RecordingSink
+from tests.devices.polling import cancel, idle
 
 
 class CalendarSink(RecordingSink):
@@ -40,11 +41,15 @@ def test_seeded_line_repeats_exactly() -> None:
 
 
 def run_backfill(config: SimulatorSourceConfig, sink: Any, now: float) -> None:
+    """Start the simulator at ``now`` and stop it once it waits for its first live cycle (backfill done)."""
+
     async def go() -> None:
-        task = asyncio.create_task(SimulatorSource(config, sink, Connections(ManualClock(now))).run())
-        await asyncio.sleep(0.05)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        clock = ManualClock(now)
+        task = asyncio.create_task(SimulatorSource(config, sink, Connections(clock)).run())
+        try:
+            await idle(clock, task)
+        finally:
+            await cancel(task)
 
     asyncio.run(go())
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from gpiozero.pins.mock import MockFactory
 from andon.clock import ManualClock
 from devices.buttons.gpio import Debouncer, GpioAndonButton, GpioButtonConfig
 from devices.connections import Connections
+from tests.devices.polling import advance, cancel, idle
 from tests.lights.conftest import RecordingActions
 
 T0 = 1_800_000_000.0
@@ -182,3 +184,25 @@ def test_same_pin_twice_is_refused() -> None:
     """ack_pin equal to pin is a config error."""
     with pytest.raises(ValueError, match="must be different pins"):
         GpioButtonConfig.model_validate({"type": "gpio", "pin": 5, "ack_pin": 5, "station": "s", "category": "c"})
+
+
+def test_run_polls_the_pins_on_the_clock(factory: MockFactory, actions: RecordingActions) -> None:
+    """Run as a task, the button polls every poll_seconds of the clock: a 0.1 s press raises on its release."""
+    clock = ManualClock(T0)
+    button = make_button(factory, clock, actions)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(button.run())
+        try:
+            await idle(clock, task)
+            assert clock.next_deadline() == T0 + 0.01  # the default poll_seconds
+            factory.pin(5).drive_low()
+            await advance(clock, 0.1, task)
+            assert actions.calls == []  # long press on: a short press raises on release
+            factory.pin(5).drive_high()
+            await advance(clock, 0.1, task)
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
+    assert actions.calls == [("raise", "line1", "st3", "quality", "button:st3-q")]

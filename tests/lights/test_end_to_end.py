@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from andon.api.app import create_app
 from andon.clock import ManualClock
 from andon.config.loader import parse_config
 from andon.config.schema import Config
+from andon.lights import LightPattern
 from andon.runtime import build_services
 from collector.andon_actions import RemoteAndonActions, RemoteAndonError
 from collector.edge_hardware import EdgeHardware
@@ -127,7 +129,7 @@ class LineServer:
         return self
 
     def step_lights(self) -> None:
-        """Bring the lights up to date with the moved clock now (their loop sleeps in real time)."""
+        """Bring the lights up to date with the moved clock now, without waiting for their loop to wake."""
         _step(self.loop, self.lights)
 
     def stop(self) -> None:
@@ -162,7 +164,7 @@ class EdgeThread:
         return self
 
     def step_lights(self) -> None:
-        """Bring the lights up to date with the moved clock now (their loop sleeps in real time)."""
+        """Bring the lights up to date with the moved clock now, without waiting for their loop to wake."""
         _step(self._loop, self.edge.hardware)
 
     def stop(self) -> None:
@@ -210,14 +212,23 @@ def stays(factory: MockFactory, *names: str, seconds: float = 0.3) -> None:
         time.sleep(0.01)
 
 
+# The line's stack light and its GPIO button wait on the clock between their steps.
+DRIVERS_ON_THE_CLOCK = 2
+
+
+def settled(clock: ManualClock) -> None:
+    """Wait until the light and the button both wait on the clock again (a press acted on, a pattern written)."""
+    wait_until(lambda: clock.sleepers >= DRIVERS_ON_THE_CLOCK and (clock.next_deadline() or math.inf) > clock.now(),
+               timeout=5)
+
+
 def press(factory: MockFactory, clock: ManualClock, pin: int) -> None:
-    """Press and release a button (to ground), each level held past the debounce time."""
-    factory.pin(pin).drive_low()
-    clock.advance(0.1)
-    time.sleep(0.05)
-    factory.pin(pin).drive_high()
-    clock.advance(0.1)
-    time.sleep(0.05)
+    """Press and release a button (to ground), each level held past the debounce time on the clock."""
+    for drive in (factory.pin(pin).drive_low, factory.pin(pin).drive_high):
+        settled(clock)
+        drive()
+        clock.advance(0.1)  # the button polls when the clock moves
+    settled(clock)
 
 
 def flashes(rig: LineServer | EdgeThread, factory: MockFactory, clock: ManualClock, steady: tuple[str, ...],
@@ -260,6 +271,10 @@ def test_shortfall_then_api_andon_cycle_on_the_light(server: LineServer, clock: 
         flashes(server, factory, clock, ("green",), "yellow")
         assert api.post(f"/api/andons/{call_id}/acknowledge", json={}).status_code == 200
         expect(factory, "green", "yellow")
+        # yellow is lit in a flash's first half too: move the clock only once the steady pattern is written
+        assert server.lights is not None
+        light = server.lights.lights["line1"]
+        wait_until(lambda: light.written == LightPattern(green="on", yellow="on"), timeout=5)
         clock.advance(0.5)
         stays(factory, "green", "yellow")
         assert api.post(f"/api/andons/{call_id}/resolve", json={}).status_code == 200

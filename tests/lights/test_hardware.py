@@ -17,6 +17,7 @@ from collector.andon_actions import NoOpenCall, ServiceActions
 from collector.line_hardware import LineHardware
 from devices.connections import Connections
 from devices.stack_light import StackLight
+from tests.devices.polling import eventually
 from tests.lights.conftest import RecordingActions
 from tests.lights.test_end_to_end import CONFIG, SHIFT_START, make_config
 
@@ -28,10 +29,13 @@ class GatedLight(StackLight):
         super().__init__(config, context)
         self.gate = asyncio.Event()
         self.gate.set()
+        self.held = 0  # writes that found the gate closed
         self.writes: list[LightPattern] = []
 
     async def write(self, pattern: LightPattern) -> None:
         """Record the pattern once the gate opens."""
+        if not self.gate.is_set():
+            self.held += 1
         await self.gate.wait()
         self.writes.append(pattern)
 
@@ -56,7 +60,7 @@ def test_a_slow_light_shows_only_the_latest_of_a_burst(tmp_path: Path) -> None:
                 await asyncio.sleep(0)
             light.gate.clear()
             hardware.state_listener("line1", state("normal"))
-            await asyncio.sleep(0.01)
+            await eventually(lambda: light.held == 1)  # the write of green hangs
             for i in range(49):
                 hardware.state_listener("line1", state("warning" if i < 48 else "abnormal"))
             light.gate.set()

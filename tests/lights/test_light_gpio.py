@@ -12,6 +12,7 @@ from andon.clock import ManualClock
 from andon.lights import LightPattern
 from devices.connections import Connections
 from devices.lights.gpio import GpioLightConfig, GpioStackLight
+from tests.devices.polling import advance, cancel, idle
 
 PINS = {"red": 17, "yellow": 27, "green": 22, "blue": 23, "white": 24, "buzzer": 25}
 T0 = 1_800_000_000.0
@@ -165,3 +166,27 @@ def test_two_outputs_on_one_pin_is_refused() -> None:
     """A config that wires two lamps to one pin fails validation with a clear message."""
     with pytest.raises(ValueError, match="two outputs share one pin"):
         GpioLightConfig.model_validate({"type": "gpio", "pins": {"red": 17, "green": 17}})
+
+
+def test_run_loop_waits_on_the_clock(factory: MockFactory) -> None:
+    """Run as a task, the light flashes red at 1 Hz as the clock moves (an edge each 0.5 s) and waits between."""
+    clock = ManualClock(T0)
+    light = make_light(factory, clock)
+    seen: list[tuple[float, bool]] = []
+
+    async def scenario() -> None:
+        task = asyncio.create_task(light.run())
+        try:
+            await idle(clock, task)
+            await light.show(LightPattern(red="flash"))
+            await idle(clock, task)
+            assert clock.next_deadline() == T0 + 0.5  # asleep until the first flash edge
+            for _ in range(4):
+                seen.append((clock.now() - T0, levels(factory)["red"]))
+                await advance(clock, 0.5, task)
+        finally:
+            await cancel(task)
+
+    asyncio.run(scenario())
+    assert seen == [(0.0, True), (0.5, False), (1.0, True), (1.5, False)]
+    assert not any(levels(factory).values())  # stopped: every pin off

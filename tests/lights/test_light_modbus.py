@@ -21,7 +21,11 @@ from devices.lights.modbus import (
     banner_tl50_value,
     coil_runs,
 )
-from tests.conftest import free_port
+from devices.sources.modbus import ModbusSource
+from tests.conftest import RecordingSink, free_port
+from tests.devices.polling import cancel, eventually, stepping
+from tests.devices.test_modbus import Plc, run_with_plc
+from tests.devices.test_modbus import config as counter_config
 
 T0 = 1_800_000_000.0
 COILS = {"red": 0, "yellow": 1, "green": 2, "blue": 3, "buzzer": 5}
@@ -186,3 +190,52 @@ def test_config_checks() -> None:
         ModbusLightConfig.model_validate({"type": "modbus", "host": "h"})
     with pytest.raises(ValueError, match="share one coil"):
         ModbusLightConfig.model_validate({"type": "modbus", "host": "h", "coils": {"red": 1, "green": 1}})
+
+
+async def plc_coils(plc: Plc) -> list[bool]:
+    """Read coils 0-7 from the PLC's own memory (function code 1), not over a connection."""
+    return [bool(b) for b in await plc.server.async_getValues(1, 1, 0, 8)]
+
+
+@pytest.mark.parametrize("light_first", [True, False], ids=["light-first", "counter-first"])
+def test_a_light_and_a_counter_on_one_plc_share_one_connection(light_first: bool) -> None:
+    """A Modbus light and a Modbus counter on one host:port use one hub: the PLC sees one TCP connection.
+
+    The counter reads exact values while the light writes its coils; the coils read back from the PLC's own
+    memory (a reader client of the test's would be a second connection).
+    """
+
+    async def scenario(plc: Plc) -> None:
+        clock = ManualClock(T0)
+        shared = Connections(clock)
+        await plc.set_holding(0, [0, 1234])
+        sink = RecordingSink()
+        source = ModbusSource(counter_config(plc.port, register=0, bits=32), sink, shared)
+        light = ModbusStackLight(
+            ModbusLightConfig.model_validate({"type": "modbus", "host": "127.0.0.1", "port": plc.port, "coils": COILS}),
+            shared,
+        )
+        if light_first:
+            await light.show(LightPattern(green="on"))
+        task = asyncio.create_task(source.run())
+        try:
+            await eventually(lambda: sink.values() == [1234], task)
+            await light.show(LightPattern(green="on"))
+            assert await plc_coils(plc) == [False, False, True, False, False, False, False, False]
+            await light.show(LightPattern(red="on", blue="on", buzzer="on"))
+            assert await plc_coils(plc) == [True, False, False, True, False, True, False, False]
+            await plc.set_holding(0, [0, 1240])
+            await stepping(clock, lambda: sink.values()[-1:] == [1240], task)
+            assert light.written == LightPattern(red="on", blue="on", buzzer="on")
+            assert light.faults.current is None
+            assert plc.connects == 1
+            assert len(shared.modbus) == 1
+            assert light.hub is source.link is shared.modbus.get(("127.0.0.1", plc.port))
+            assert light.hub is not None and light.hub.users == 2
+        finally:
+            await light.close()
+            await cancel(task)
+        assert len(shared.modbus) == 0  # the last user closed the connection
+        assert set(sink.values()) == {1234, 1240}
+
+    run_with_plc(scenario)
