@@ -61,7 +61,7 @@ class PolledSource(CountSource, Generic[LinkT]):
                 await self.connections.clock.sleep(self.config.poll_seconds)
         finally:
             self.link = None
-            await asyncio.shield(link.detach(self.connections))
+            await asyncio.shield(link.detach())
 
     def _deliver(self, value: Any) -> None:
         self.polls += 1

@@ -84,7 +84,7 @@ class MqttAndonButton(AndonButton):
 
     def __init__(self, config: MqttButtonConfig, line: str, actions: AndonActions, connections: Connections) -> None:
         super().__init__(config, line, actions, connections)
-        self.settings = broker_settings(connections, config.host, config.port)
+        self.settings = broker_settings(connections.mqtt, config.host, config.port)
         self.client_id = config.client_id or device_client_id(self.settings, "buttons", config.topic)
         self.subscribed = threading.Event()
         self.link: MqttLink | None = None
@@ -144,7 +144,7 @@ class MqttAndonButton(AndonButton):
         """Listen until cancelled, or until the broker refuses us for good (logged)."""
         self._loop = asyncio.get_running_loop()
         self._stopped = stopped = self._loop.create_future()
-        link = MqttLink.shared(self.connections, self.settings, self.client_id)
+        link = MqttLink.shared(self.connections.brokers, self.connections.clock, self.settings, self.client_id)
         self.link = link
         subscription = Subscription(self.config.topic, self.config.qos, self._on_message, self.subscribed.set)
         link.subscribe(subscription)
@@ -160,7 +160,7 @@ class MqttAndonButton(AndonButton):
     def _leave(self, link: MqttLink, subscription: Subscription) -> None:
         link.unsubscribe(subscription)
         link.detach(self)
-        link.release(self.connections)
+        link.release()
 
 
 DRIVER = Driver("mqtt", MqttButtonConfig, MqttAndonButton)

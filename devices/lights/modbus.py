@@ -132,7 +132,7 @@ class ModbusStackLight(StackLight):
             c = self.config
             # A light alone on its module retries every retry_seconds, as the light's loop asks.
             self.hub = ModbusHub.attach(
-                self.connections, c.host, c.port, timeout=c.timeout_seconds,
+                self.connections.modbus, self.connections.clock, c.host, c.port, timeout=c.timeout_seconds,
                 retry_min=c.retry_seconds, retry_max=c.retry_seconds,
             )
         return self.hub
@@ -200,7 +200,7 @@ class ModbusStackLight(StackLight):
         """Give the hub back (the last user of the host:port closes the connection)."""
         hub, self.hub = self.hub, None
         if hub is not None:
-            await hub.detach(self.connections)
+            await hub.detach()
 
 
 DRIVER = Driver("modbus", ModbusLightConfig, ModbusStackLight)

@@ -49,7 +49,7 @@ class MqttStackLight(StackLight):
 
     def __init__(self, config: MqttLightConfig, connections: Connections) -> None:
         super().__init__(config, connections)
-        self.settings = broker_settings(connections, config.host, config.port)
+        self.settings = broker_settings(connections.mqtt, config.host, config.port)
         self.link: MqttLink | None = None
         self._connected = threading.Event()
         self._refused: str | None = None

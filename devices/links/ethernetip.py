@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from andon.clock import Clock
 from devices.links.plc import ConnectionLost, PlcFault, PlcLink
-
-if TYPE_CHECKING:
-    from devices.connections import Connections, LinkPool
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +35,6 @@ class LogixLink(PlcLink):
         self.timeout = timeout
         self._calls = threading.Lock()  # a worker thread outliving a cancelled request still holds it
 
-    @staticmethod
-    def pool(connections: Connections) -> LinkPool[LogixKey, LogixLink]:
-        """Return ``connections.ethernetip``."""
-        return connections.ethernetip
-
     @property
     def key(self) -> LogixKey:
         """Return (host, port, slot, micro800), this link's key in ``connections.ethernetip``."""
@@ -49,16 +42,15 @@ class LogixLink(PlcLink):
 
     @classmethod
     def attach(
-        cls, connections: Connections, host: str, port: int, slot: int, micro800: bool, *,
+        cls, pool: LinkPool[LogixKey, LogixLink], clock: Clock, host: str, port: int, slot: int, micro800: bool, *,
         timeout: float, retry_min: float, retry_max: float,
     ) -> LogixLink:
-        """Return the link to one controller (made by its first user) and count one more user."""
-        link = connections.ethernetip.attach(
+        """Return the link to one controller from ``pool`` (made by its first user), one user more."""
+        link = pool.attach(
             (host, port, slot, micro800),
-            lambda: cls(host, port, slot, micro800, connections.clock,
-                        timeout=timeout, retry_min=retry_min, retry_max=retry_max),
+            lambda: cls(host, port, slot, micro800, clock, timeout=timeout, retry_min=retry_min, retry_max=retry_max),
         )
-        link.users += 1
+        link.joined(pool)
         return link
 
     async def read(self, tag: str) -> Any:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from andon.clock import Clock
 from devices.links.plc import ConnectionLost, PlcFault, PlcLink
-
-if TYPE_CHECKING:
-    from devices.connections import Connections, LinkPool
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +25,21 @@ class ModbusHub(PlcLink):
         super().__init__(host, port, clock, retry_min=retry_min, retry_max=retry_max)
         self.timeout = timeout
 
-    @staticmethod
-    def pool(connections: Connections) -> LinkPool[tuple[str, int], ModbusHub]:
-        """Return ``connections.modbus``."""
-        return connections.modbus
-
     @property
     def key(self) -> tuple[str, int]:
-        """Return (host, port), this hub's key in ``connections.modbus``."""
+        """Return (host, port), this hub's key in its pool."""
         return (self.host, self.port)
 
     @classmethod
     def attach(
-        cls, connections: Connections, host: str, port: int, *, timeout: float, retry_min: float, retry_max: float
+        cls, pool: LinkPool[tuple[str, int], ModbusHub], clock: Clock, host: str, port: int, *, timeout: float,
+        retry_min: float, retry_max: float,
     ) -> ModbusHub:
-        """Return the hub for host:port (the first user's settings make it) and count one more user."""
-        hub = connections.modbus.attach(
-            (host, port),
-            lambda: cls(host, port, connections.clock, timeout=timeout, retry_min=retry_min, retry_max=retry_max),
+        """Return the hub for host:port from ``pool`` (the first user's settings make it), one user more."""
+        hub = pool.attach(
+            (host, port), lambda: cls(host, port, clock, timeout=timeout, retry_min=retry_min, retry_max=retry_max)
         )
-        hub.users += 1
+        hub.joined(pool)
         return hub
 
     async def read(self, register_type: RegisterType, address: int, count: int, unit: int) -> list[int]:

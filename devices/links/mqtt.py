@@ -26,8 +26,8 @@ import paho.mqtt.client as paho
 
 from andon.clock import Clock, SystemClock
 from andon.config.bases import MqttConfig
-from devices.connections import Connections
 from devices.links.mqtt_client import Will, new_client, refusal_is_final
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
@@ -101,18 +101,23 @@ class MqttLink:
         self._fault: str | None = None
         self._final = False
         self._generation = 0  # one more on every accepted connection
+        self._pool: LinkPool[tuple[str, int, str], MqttLink] | None = None  # set when shared
 
     @classmethod
-    def shared(cls, connections: Connections, settings: MqttConfig, client_id: str) -> MqttLink:
-        """Return the persistent-session link to this broker under this client id (one user more of it)."""
-        return connections.brokers.attach(
+    def shared(
+        cls, pool: LinkPool[tuple[str, int, str], MqttLink], clock: Clock, settings: MqttConfig, client_id: str
+    ) -> MqttLink:
+        """Return the persistent-session link to this broker under this client id from ``pool`` (one user more)."""
+        link = pool.attach(
             (settings.host, settings.port, client_id),
-            lambda: cls(settings, client_id, persistent=True, clock=connections.clock),
+            lambda: cls(settings, client_id, persistent=True, clock=clock),
         )
+        link._pool = pool
+        return link
 
-    def release(self, connections: Connections) -> None:
+    def release(self) -> None:
         """Count one user of a shared link less; close it after the last (waits for its network thread)."""
-        if connections.brokers.detach((self.settings.host, self.settings.port, self.client_id)) is self:
+        if self._pool is None or self._pool.detach((self.settings.host, self.settings.port, self.client_id)) is self:
             self.close()
 
     @property

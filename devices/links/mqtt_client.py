@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import paho.mqtt.client as paho
 
 from andon.config.bases import MqttConfig
-from devices.connections import Connections
 
 # Connection refusals worth retrying: the broker is there but cannot take us right now.
 TRANSIENT_REFUSALS = frozenset({"Server unavailable", "Server busy", "Connection rate exceeded"})
@@ -21,9 +20,9 @@ def refusal_is_final(reason_name: str) -> bool:
     return reason_name not in TRANSIENT_REFUSALS
 
 
-def broker_settings(connections: Connections, host: str | None, port: int | None) -> MqttConfig:
+def broker_settings(plant: MqttConfig | None, host: str | None, port: int | None) -> MqttConfig:
     """Return the plant's broker settings (``connections.mqtt``) with a device's host/port overrides."""
-    settings = connections.mqtt or MqttConfig.model_validate({})
+    settings = plant or MqttConfig.model_validate({})
     update = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     return settings.model_copy(update=update) if update else settings
 

@@ -11,12 +11,10 @@ import abc
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from andon.clock import Clock
-
-if TYPE_CHECKING:
-    from devices.connections import Connections, LinkPool
+from devices.links.pool import LinkPool
 
 log = logging.getLogger("devices.links")
 
@@ -85,6 +83,7 @@ class PlcLink(abc.ABC):
         self.users = 0
         self.outage = PlcOutage(log, self.where, retry_min=retry_min, retry_max=retry_max)
         self._session: Any = None
+        self._pool: LinkPool[Any, Any] | None = None  # the pool it came from (set when attached)
 
     @property
     def where(self) -> str:
@@ -94,12 +93,12 @@ class PlcLink(abc.ABC):
     @property
     @abc.abstractmethod
     def key(self) -> Hashable:
-        """Return this link's key in its pool of ``Connections``."""
+        """Return this link's key in its pool."""
 
-    @staticmethod
-    @abc.abstractmethod
-    def pool(connections: Connections) -> LinkPool[Any, Any]:
-        """Return the pool of ``Connections`` that holds links of this protocol."""
+    def joined(self, pool: LinkPool[Any, Any]) -> None:
+        """Note the pool this link is shared through and count one more user of it."""
+        self._pool = pool
+        self.users += 1
 
     @abc.abstractmethod
     async def _open(self) -> Any:
@@ -136,10 +135,10 @@ class PlcLink(abc.ABC):
             self.outage.answered()
             return result
 
-    async def detach(self, connections: Connections) -> None:
+    async def detach(self) -> None:
         """Drop one user; the last one closes the connection and takes the link out of its pool."""
         self.users -= 1
-        if self.pool(connections).detach(self.key) is self:
+        if self._pool is None or self._pool.detach(self.key) is self:
             await self.close()
 
     async def close(self) -> None:

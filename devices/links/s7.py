@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from andon.clock import Clock
 from devices.links.plc import ConnectionLost, PlcFault, PlcLink
-
-if TYPE_CHECKING:
-    from devices.connections import Connections, LinkPool
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +26,6 @@ class S7Hub(PlcLink):
         self.rack = rack
         self.slot = slot
 
-    @staticmethod
-    def pool(connections: Connections) -> LinkPool[tuple[str, int, int, int], S7Hub]:
-        """Return ``connections.s7``."""
-        return connections.s7
-
     @property
     def key(self) -> tuple[str, int, int, int]:
         """Return (host, port, rack, slot), this hub's key in ``connections.s7``."""
@@ -40,15 +33,15 @@ class S7Hub(PlcLink):
 
     @classmethod
     def attach(
-        cls, connections: Connections, host: str, port: int, rack: int, slot: int, *,
-        retry_min: float, retry_max: float,
+        cls, pool: LinkPool[tuple[str, int, int, int], S7Hub], clock: Clock, host: str, port: int, rack: int,
+        slot: int, *, retry_min: float, retry_max: float,
     ) -> S7Hub:
-        """Return the hub for one CPU (made by its first user) and count one more user."""
-        hub = connections.s7.attach(
+        """Return the hub for one CPU from ``pool`` (made by its first user), one user more."""
+        hub = pool.attach(
             (host, port, rack, slot),
-            lambda: cls(host, port, rack, slot, connections.clock, retry_min=retry_min, retry_max=retry_max),
+            lambda: cls(host, port, rack, slot, clock, retry_min=retry_min, retry_max=retry_max),
         )
-        hub.users += 1
+        hub.joined(pool)
         return hub
 
     async def read_db(self, db: int, offset: int, size: int) -> bytearray:

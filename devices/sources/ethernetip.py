@@ -77,7 +77,8 @@ class EthernetIpSource(PolledSource[LogixLink]):
         """Return the link to the source's controller, shared with every source on it."""
         c = self.config
         return LogixLink.attach(
-            self.connections, c.host, c.port, c.slot, c.micro800, timeout=c.timeout_seconds,
+            self.connections.ethernetip, self.connections.clock, c.host, c.port, c.slot, c.micro800,
+            timeout=c.timeout_seconds,
             retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
         )
 

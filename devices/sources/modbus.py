@@ -120,7 +120,7 @@ class ModbusSource(PolledSource[ModbusHub]):
         """Return the hub of the PLC's host:port, shared with every source and light on it."""
         c = self.config
         return ModbusHub.attach(
-            self.connections, c.host, c.port, timeout=c.timeout_seconds,
+            self.connections.modbus, self.connections.clock, c.host, c.port, timeout=c.timeout_seconds,
             retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
         )
 

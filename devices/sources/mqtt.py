@@ -57,12 +57,12 @@ class MqttSource(CountSource):
 
     def broker_settings(self) -> MqttConfig:
         """Return the plant's broker settings with this source's host/port overrides applied."""
-        return broker_settings(self.connections, self.config.host, self.config.port)
+        return broker_settings(self.connections.mqtt, self.config.host, self.config.port)
 
     async def run(self) -> None:
         """Read until cancelled; the shared link reconnects by itself."""
         settings = self.broker_settings()
-        link = MqttLink.shared(self.connections, settings, settings.client_id)
+        link = MqttLink.shared(self.connections.brokers, self.connections.clock, settings, settings.client_id)
         self.connection = link
         subscription = Subscription(self.config.topic, self.config.qos, self.handle_message)
         link.subscribe(subscription)
@@ -77,7 +77,7 @@ class MqttSource(CountSource):
     def _leave(self, link: MqttLink, subscription: Subscription) -> None:
         link.unsubscribe(subscription)
         link.detach(self)
-        link.release(self.connections)
+        link.release()
 
     def link_up(self) -> None:
         """Report the source online when the broker takes the connection."""

@@ -8,12 +8,28 @@ what only a message can get wrong has its own reasons, in the same snake_case: `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from andon.payload import BadJson, RejectedReading, excerpt, instant, load_json, text_problem, whole_number
 
-if TYPE_CHECKING:
-    from devices.sources.mqtt import MqttSourceConfig
+
+class PayloadFields(Protocol):
+    """Where in a JSON message the count, its time and its id are (an MQTT source's config)."""
+
+    @property
+    def field(self) -> str | None:
+        """JSON field of the count (None: the payload is a bare number)."""
+        ...
+
+    @property
+    def time_field(self) -> str | None:
+        """JSON field of the event time."""
+        ...
+
+    @property
+    def id_field(self) -> str | None:
+        """JSON field of the event id."""
+        ...
 
 MAX_EVENT_ID = 128  # the longest event id the plant keeps
 
@@ -27,7 +43,7 @@ class MqttReading:
     event_id: str | None
 
 
-def parse_payload(payload: bytes, config: MqttSourceConfig, received_at: float) -> MqttReading:
+def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> MqttReading:
     """Read the count, time and id from one payload, or raise RejectedReading saying why."""
     try:
         text = payload.decode("utf-8")

@@ -106,7 +106,7 @@ class S7Source(PolledSource[S7Hub]):
         """Return the hub of the source's CPU, shared with every source on it."""
         c = self.config
         return S7Hub.attach(
-            self.connections, c.host, c.port, c.rack, c.slot,
+            self.connections.s7, self.connections.clock, c.host, c.port, c.rack, c.slot,
             retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
         )
 

@@ -66,7 +66,7 @@ def test_serial_counter_lines_that_broke_the_reader_are_refused_and_counting_goe
         with RunningSource(source):
             wait_until(lambda: port_is_open(socat_pair.device))
             # online comes after the port is set up (pyserial flushes its input while opening)
-            wait_until(lambda: plant.line("line1").state()["sources"][0]["online"] is True)
+            wait_until(lambda: plant.line("line1").state().model_dump()["sources"][0]["online"] is True)
             socat_pair.write(b"1" + b"0" * 400 + b"\n" + b"7" * 4000 + b"\n-3\n5\n")
             wait_until(lambda: parts(plant) == 5)
             socat_pair.write(b"2\n")
