@@ -57,7 +57,7 @@ class SourceRejects(Collector):
             if not rejected:
                 continue
             if isinstance(rejected, int):  # a driver that keeps one tally (serial lines) has no reasons
-                rejected = {"unreadable line": rejected}
+                rejected = {"unreadable": rejected}
             for reason, n in sorted(rejected.items()):
                 family.add_metric([line_id, source_id, str(reason)], float(n))
         yield family

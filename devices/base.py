@@ -92,7 +92,7 @@ class CountSource(abc.ABC):
                 _intake_log.error("%s: reading not stored, storage fault: %s", self.describe(), exc)
                 return False
             _intake_log.exception("%s: the plant failed on a reading", self.describe())
-            self.reject("intake failed", f"{type(exc).__name__} on reading {excerpt(value, 40)}")
+            self.reject("intake_failed", f"{type(exc).__name__} on reading {excerpt(value, 40)}")
             if on_stored is not None:
                 on_stored()
             return False

@@ -84,8 +84,8 @@ class SerialAndonButton(AndonButton):
                 raise UnicodeDecodeError("ascii", raw, 0, len(raw), "control character")
             action, station, category = parse_command(text, self.config)
         except (UnicodeDecodeError, ValueError) as exc:
-            kind, reason = ("not text", "not printable ASCII") if isinstance(exc, UnicodeDecodeError) else (
-                "bad command", str(exc))
+            kind, reason = ("not_text", "not printable ASCII") if isinstance(exc, UnicodeDecodeError) else (
+                "bad_command", str(exc))
             self.reject(kind, f"line {raw[:60]!r}: {reason}")
             return f"ERR {reason}"
         except Exception as exc:  # a line no rule foresaw is still answered, never fatal
@@ -144,7 +144,7 @@ class SerialAndonButton(AndonButton):
                 for line in self.feed(data):
                     if len(line) > MAX_LINE:
                         answer = f"ERR line longer than {MAX_LINE} bytes"
-                        self.reject("too long", f"line of {len(line)}+ bytes")
+                        self.reject("too_long", f"line of {len(line)}+ bytes")
                     else:
                         answer = await asyncio.to_thread(self.handle_line, line)
                     if self.config.reply:

@@ -181,12 +181,12 @@ class SerialLineSource(CountSource):
             if not skipping:
                 for line in lines:
                     if len(line) > limit:
-                        self._reject("too long", line, f"line longer than {limit} bytes")
+                        self._reject("too_long", line, f"line longer than {limit} bytes")
                     else:
                         self.handle_line(line)
             if len(buffer) > limit:
                 if not skipping:
-                    self._reject("too long", buffer, f"no line end within {limit} bytes")
+                    self._reject("too_long", buffer, f"no line end within {limit} bytes")
                 skipping = True
                 keep = len(self._newline) - 1  # a line end may straddle two reads
                 buffer = buffer[-keep:] if keep else b""
@@ -211,13 +211,13 @@ class SerialLineSource(CountSource):
             return  # blank lines (e.g. CR LF pairs split oddly) carry nothing
         match = self._pattern.search(text)
         if match is None:
-            self._reject("no match", raw, "line does not match the regex")
+            self._reject("no_match", raw, "line does not match the regex")
             return
         groups = match.groupdict()
         count_text = (groups.get("count") or "").strip()
         digits = count_text.lstrip("+-")
         if len(digits) > 19 and digits.isdigit():
-            self._reject("number out of range", raw, f"a {len(digits)}-digit count is beyond 64 bits")
+            self._reject("out_of_range", raw, f"a {len(digits)}-digit count is beyond 64 bits")
             return
         value: Any
         try:
@@ -231,7 +231,7 @@ class SerialLineSource(CountSource):
             if problem is None and any(ord(c) < 32 or ord(c) == 127 for c in event_id):
                 problem = "holds a control character"
             if problem is not None:
-                self._reject("bad id", raw, f"event id {problem}")
+                self._reject("bad_id", raw, f"event id {problem}")
                 return
         self.accepted += 1
         self.deliver(value, ts=ts, event_id=event_id)

@@ -71,7 +71,7 @@ def test_serial_counter_lines_that_broke_the_reader_are_refused_and_counting_goe
             wait_until(lambda: parts(plant) == 5)
             socat_pair.write(b"2\n")
             wait_until(lambda: parts(plant) == 7)
-        assert source.rejected == {"number out of range": 2}
+        assert source.rejected == {"out_of_range": 2}
         assert plant_rejects(plant, "negative") == 1
     finally:
         plant.close()
@@ -94,13 +94,13 @@ def test_a_plc_value_the_intake_fails_on_is_a_reject_and_polling_goes_on() -> No
         task = asyncio.create_task(source.run())
         try:
             await plc.set_holding(0, [0, 13])  # two words: a 32-bit counter
-            await stepping(clock, lambda: source.rejected["intake failed"] >= 2, task)
+            await stepping(clock, lambda: source.rejected["intake_failed"] >= 2, task)
             await plc.set_holding(0, [0, 4])
             await stepping(clock, lambda: 4 in sink.values(), task)
             assert not task.done()
         finally:
             await cancel(task)
-        assert set(source.rejected) == {"intake failed"}
+        assert set(source.rejected) == {"intake_failed"}
         assert set(sink.values()) <= {0, 4} and 4 in sink.values()
 
     run_with_plc(scenario)

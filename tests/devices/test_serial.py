@@ -95,7 +95,7 @@ def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> N
     assert sink.values() == [1, 2, 3, -4]
     assert [r["ts"] for r in sink.readings] == [T0] * 4
     assert [r["event_id"] for r in sink.readings] == [None] * 4
-    assert source.rejected == {"no match": 2, "undecodable": 1}
+    assert source.rejected == {"no_match": 2, "undecodable": 1}
     assert source.accepted == 4
     assert sink.events == [("online", "")]
 
@@ -121,7 +121,7 @@ lines: [{{id: line1, takt_seconds: 60, sources: [{{type: serial, id: scale, port
         socat_pair.write(b"1\nhello\n\xff\n2\n")
         running.until(lambda: len(sink.readings) == 2 and sum(source.rejected.values()) == 2)
     text = generate_latest(registry).decode()
-    assert 'andon_source_payloads_rejected_total{line="line1",reason="no match",source="scale"} 1.0' in text
+    assert 'andon_source_payloads_rejected_total{line="line1",reason="no_match",source="scale"} 1.0' in text
     assert 'andon_source_payloads_rejected_total{line="line1",reason="undecodable",source="scale"} 1.0' in text
 
 
@@ -134,7 +134,7 @@ def test_regex_with_time_and_id_groups(socat_pair: SocatPair) -> None:
     with RunningSource(source) as running:
         running.until(lambda: sink.events == [("online", "")])
         socat_pair.write(b"CNT;a1;1700000001.5;5\r\nCNT;a2;1700000002;7\r\nCNT;bad\r\n")
-        running.until(lambda: len(sink.readings) == 2 and source.rejected == {"no match": 1})
+        running.until(lambda: len(sink.readings) == 2 and source.rejected == {"no_match": 1})
     assert sink.readings == [
         {"value": 5, "ts": "1700000001.5", "event_id": "a1", "kind": None},
         {"value": 7, "ts": "1700000002", "event_id": "a2", "kind": None},
@@ -148,13 +148,13 @@ def test_overlong_line_is_one_rejection(socat_pair: SocatPair, split: bool) -> N
         running.until(lambda: sink.events == [("online", "")])
         if split:  # the line end arrives after the driver has given up on the line
             socat_pair.write(b"9" * 500)
-            running.until(lambda: source.rejected == {"too long": 1})
+            running.until(lambda: source.rejected == {"too_long": 1})
             socat_pair.write(b"9" * 500 + b"\n8\n")
         else:
             socat_pair.write(b"9" * 1000 + b"\n8\n")
         running.until(lambda: len(sink.readings) == 1)
     assert sink.values() == [8]
-    assert source.rejected == {"too long": 1}
+    assert source.rejected == {"too_long": 1}
 
 
 def clock_of(source: SerialLineSource) -> ManualClock:

@@ -79,5 +79,5 @@ def test_serial_button_refuses_control_bytes_and_long_names_with_a_reason(action
         "ERR line longer than 256 bytes",
         "OK RAISE st3 quality",
     ]
-    assert button.rejected == {"not text": 2, "bad command": 1, "too long": 1}
+    assert button.rejected == {"not_text": 2, "bad_command": 1, "too_long": 1}
     assert actions.calls == [("raise", "line1", "st3", "quality", f"button:serial {path}")]
