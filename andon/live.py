@@ -45,13 +45,14 @@ class LiveHub:
     Listeners may join before ``start``; until the loop is given, changes and events wait for it.
     """
 
-    def __init__(self, plant: Plant, states: LineStates, queue_size: int = 256, min_interval: float = 0.02) -> None:
+    def __init__(self, plant: Plant, states: LineStates, queue_size: int = 256, min_interval: float = 0.005) -> None:
         self.plant = plant
         self.states = states
         self.loop: asyncio.AbstractEventLoop | None = None
         self.queue_size = queue_size
-        # A line's state is computed at most once per min_interval: a flood of counts on one line
-        # then costs 50 states a second, not one per count, and a count waits at most this long.
+        # Leading edge: a change is computed at once, unless the line's state was computed less than
+        # min_interval ago; then once when the interval ends. A line counting every 10 ms gets a state
+        # per count; a flood on one line costs at most 200 states a second, and a count waits at most 5 ms.
         self.min_interval = min_interval
         self._computed_at: dict[str, float] = {}
         self._deferred: set[str] = set()

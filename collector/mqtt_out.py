@@ -45,19 +45,23 @@ class MqttPublisher:
         """Announce ``online`` and publish the latest state of every line again."""
         self.link.publish(self.status_topic, "online", qos=1, retain=True)
         for line, payload in dict(self._latest_state).items():
-            self.link.publish(f"{self.prefix}/{line}/state", payload, qos=1, retain=True)
+            self.link.publish(f"{self.prefix}/{line}/state", payload, qos=0, retain=True)
 
     def link_down(self, reason: str, final: bool) -> None:
         """Keep publishing into paho's queue (the link logged the outage); states wait for ``link_up``."""
 
-    def publish_state(self, line: str, state: dict[str, Any]) -> None:
-        """Publish a line's state, retained, on ``<prefix>/<line>/state``."""
-        payload = self._encode(state, f"state of line {line!r}")
+    def publish_state(self, line: str, state: dict[str, Any] | bytes) -> None:
+        """Publish a line's state (a document, or its JSON), retained, on ``<prefix>/<line>/state``.
+
+        QoS 0: a state is replaced by the next one, and the latest is published again on reconnect, so
+        a lost one costs nothing that a broker acknowledgement would save.
+        """
+        payload = state if isinstance(state, bytes) else self._encode(state, f"state of line {line!r}")
         if payload is None:
             return
         self._latest_state[line] = payload
         if self.link.connected:
-            self._publish(f"{self.prefix}/{line}/state", payload, retain=True)
+            self._publish(f"{self.prefix}/{line}/state", payload, retain=True, qos=0)
 
     def publish_andon(self, line: str, event: dict[str, Any]) -> None:
         """Publish an andon event (raised, escalated, resolved...) on ``<prefix>/<line>/andon``."""
@@ -84,8 +88,8 @@ class MqttPublisher:
             log.error("cannot publish the %s as JSON: %s", what, exc)
             return None
 
-    def _publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
-        info = self.link.publish(topic, payload, qos=1, retain=retain)
+    def _publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
+        info = self.link.publish(topic, payload, qos=qos, retain=retain)
         if info is None:
             log.debug("MQTT publisher closed or not configured; %s dropped", topic)
         elif info.rc not in (0, 4):  # 4 is "no connection": paho keeps it and sends on reconnect

@@ -70,6 +70,11 @@ class Store:
         self.write_lock = threading.RLock()
         self.path = _sqlite_file(engine)
         self._inode = _inode(self.path)
+        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_events = (
+            "INSERT INTO count_events (line_id, source_id, ts, received_at, count, kind, event_id, flags) "
+            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT DO NOTHING"
+        )
 
     def probe(self) -> None:
         """Make a tiny write; raise when storage cannot write (read-only, full, gone, unreachable)."""
@@ -99,17 +104,12 @@ class Store:
         dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.write_lock, self.engine.begin() as conn:
             if batch.events:
-                # The in-memory id check comes first; this only guards ids older than its window.
-                conn.execute(
-                    dialect_insert(CountEventRow).on_conflict_do_nothing(),
-                    [
-                        {
-                            "line_id": e.line_id, "source_id": e.source_id, "ts": e.ts,
-                            "received_at": e.received_at, "count": e.count, "kind": e.kind,
-                            "event_id": e.event_id, "flags": e.flags,
-                        }
-                        for e in batch.events
-                    ],
+                # One prepared statement for the whole batch, straight to the driver: no SQL compiled per
+                # batch. The in-memory id check comes first; the unique index guards older ids.
+                conn.exec_driver_sql(
+                    self._insert_events,
+                    [(e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags)
+                     for e in batch.events],
                 )
             if batch.counters:
                 rows = [

@@ -16,7 +16,9 @@ one per broker and client id; a link with a last will (the publisher, a stack li
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,6 +70,32 @@ class _Delivery:
     qos: int
     generation: int
     remaining: int
+
+
+def _quick_ack(client: paho.Client) -> None:
+    """Have the kernel acknowledge received data at once (TCP_QUICKACK, Linux).
+
+    QoS 1 acknowledgements wait for the commit, so nothing goes back to the broker for a while; the
+    delayed TCP acknowledgement then holds the broker's next small packet back (Nagle), and a count
+    took ~4 ms to arrive instead of ~0.2 ms. Linux drops quick-ack mode by itself, so it is set per read.
+    """
+    if _TCP_QUICKACK is None:
+        return
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+
+
+def _no_delay(client: paho.Client) -> None:
+    """Send small packets at once (TCP_NODELAY): a state or an andon event must not wait for the last one's ACK."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+_TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
 
 
 class MqttLink:
@@ -241,6 +269,7 @@ class MqttLink:
             else:
                 self._went_down(message)
             return
+        _no_delay(client)
         with self._lock:
             self._generation += 1
             was_down = self._fault is not None
@@ -333,6 +362,7 @@ class MqttLink:
                 subscription.on_subscribed()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        _quick_ack(client)
         with self._lock:
             generation = self._generation
         try:
