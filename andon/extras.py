@@ -31,6 +31,7 @@ PYLOGIX = Library("pylogix", "pylogix", "plc")
 PYSERIAL = Library("serial", "pyserial", "serial")
 GPIOZERO = Library("gpiozero", "gpiozero", "pi")
 PYGAME = Library("pygame", "pygame", "display")
+PROTOBUF = Library("google.protobuf", "protobuf", "sparkplug")
 
 
 def pip_command() -> str:
