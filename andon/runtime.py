@@ -22,7 +22,12 @@ from andon.plant import Plant
 from andon.services import Services, services_for
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
-from collector.outputs import attach_mqtt_outputs, export_button_rejects, export_source_rejects
+from collector.outputs import (
+    attach_mqtt_outputs,
+    attach_namespace_outputs,
+    export_button_rejects,
+    export_source_rejects,
+)
 from collector.sources import SourceRunner
 from devices.connections import Connections
 
@@ -89,6 +94,7 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     runner = SourceRunner(config, services.plant.sink, services.clock, connections=connections)
     # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
     publisher = attach_mqtt_outputs(services)
+    namespaces = attach_namespace_outputs(services)  # Sparkplug B edge node, UNS topics (outputs:)
     export_source_rejects(services, runner)
     if hardware is not None:
         export_button_rejects(services, hardware)
@@ -123,6 +129,8 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         await _bounded("the sources", runner.stop())
         if publisher is not None:
             publisher.close()
+        for output in namespaces:
+            output.close()
         unwritten = await asyncio.to_thread(services.plant.close, WRITER_STOP_SECONDS)
         services.store.engine.dispose()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -14,6 +14,8 @@ from andon.state import LineState
 from collector.hardware import LineHardware
 from collector.mqtt_out import MqttPublisher
 from collector.sources import SourceRunner
+from collector.sparkplug_out import SparkplugEdgeNode
+from collector.uns_out import UnsPublisher
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,31 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
     services.hub.state_listeners.append(on_state)
     services.hub.event_listeners.append(on_event)
     return publisher
+
+
+def attach_namespace_outputs(services: Services) -> list[SparkplugEdgeNode | UnsPublisher]:
+    """Publish every visible state change and andon event as a Sparkplug B edge node and/or UNS topics.
+
+    Each is configured under ``outputs`` and needs ``mqtt``; the caller closes them on shutdown.
+    """
+    config = services.config
+    if config.mqtt is None:
+        return []
+    outputs: list[SparkplugEdgeNode | UnsPublisher] = []
+    if config.outputs.sparkplug is not None:
+        line_ids = [line.id for line in config.lines]
+        outputs.append(SparkplugEdgeNode(config.mqtt, config.outputs.sparkplug, line_ids, services.clock))
+    if config.outputs.uns is not None:
+        outputs.append(UnsPublisher(config.mqtt, config.outputs.uns, services.clock))
+    for output in outputs:
+        services.hub.state_listeners.append(output.publish_state)
+
+        def on_event(message: dict[str, Any], output: SparkplugEdgeNode | UnsPublisher = output) -> None:
+            if message.get("type") == "andon":
+                output.publish_andon(str((message.get("call") or {}).get("line", "")), message)
+
+        services.hub.event_listeners.append(on_event)
+    return outputs
 
 
 class SourceRejects(Collector):

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
+from andon.config.outputs import OutputsConfig
 from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -366,6 +367,9 @@ class Config(StrictModel):
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API address.")
     auth: AuthConfig | None = Field(None, description="Bearer-token auth; absent means an open API.")
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
+    outputs: OutputsConfig = Field(
+        default_factory=OutputsConfig, description="Sparkplug B and UNS publishing on the broker (optional)."
+    )
     shifts: list[ShiftConfig] = Field(description="Shift patterns of the plant.", min_length=1)
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
 
@@ -373,6 +377,8 @@ class Config(StrictModel):
     def _cross_checks(self) -> Config:
         _unique([s.id for s in self.shifts], "shift", "shifts")
         _unique([line.id for line in self.lines], "line", "lines")
+        if (self.outputs.sparkplug or self.outputs.uns) and self.mqtt is None:
+            raise located("outputs publish on the plant's broker: add an mqtt section", "outputs")
         by_id = {s.id: s for s in self.shifts}
         for index, line in enumerate(self.lines):
             for place, shift_id in enumerate(line.shifts or []):

@@ -38,7 +38,7 @@ class Will:
     """What the broker publishes for this client when its connection dies without a goodbye."""
 
     topic: str
-    payload: str
+    payload: str | bytes
     qos: int = 1
     retain: bool = True
 

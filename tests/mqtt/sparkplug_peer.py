@@ -63,7 +63,14 @@ def value_of(metric: Any) -> Any:
     if metric.is_null:
         return None
     which = metric.WhichOneof("value")
-    return None if which is None else getattr(metric, which)
+    if which is None:
+        return None
+    value = getattr(metric, which)
+    if metric.datatype in (1, 2, 3) and which == "int_value" and value >= 2**31:  # Int8/16/32
+        return value - 2**32
+    if metric.datatype == 4 and which == "long_value" and value >= 2**63:  # Int64
+        return value - 2**64
+    return value
 
 
 class EdgeNode:
