@@ -88,6 +88,14 @@ class SourceRejects(Collector):
             for reason, n in sorted(rejected.items()):
                 family.add_metric([line_id, source_id, str(reason)], float(n))
         yield family
+        retained = CounterMetricFamily(
+            "andon_source_retained_messages", "Retained MQTT messages a count source got, by use "
+            "(baseline, replay skipped, refused)", labels=["line", "source", "use"],
+        )
+        for (line_id, source_id), driver in list(self.runner.drivers.items()):
+            for use, n in sorted(getattr(driver, "retained", {}).items()):
+                retained.add_metric([line_id, source_id, str(use)], float(n))
+        yield retained
 
 
 def export_source_rejects(services: Services, runner: SourceRunner) -> None:

@@ -5,10 +5,16 @@ refusal ("Server unavailable", "Server busy", "Connection rate exceeded") is ret
 (bad credentials, not authorised) stops the link with one ERROR line. Its users (count sources, andon
 buttons, a stack light, the publisher) hear of each outage once (``link_down``) and of the recovery
 once (``link_up``), however many reconnect attempts fail in between. Subscriptions are made again on
-every connection. A message goes to every subscription whose filter matches and is acknowledged
+every connection, as filters of which no two can match one topic (``mqtt_filters.py``), so a broker that
+sends one copy per matching subscription sends one; QoS 2 is asked as QoS 1 (below). A message goes to
+every subscription whose filter matches and is acknowledged
 (QoS 1/2, by hand) only when each of them has settled it, and never on a newer connection than the one
 that brought it; one no subscription claims is held a grace period (its reader may be starting), then
 acknowledged and dropped.
+
+QoS 2 subscriptions are made at QoS 1 on the wire: a QoS 2 receiver commits to a message when it sends
+PUBREC, before the message is stored, so a stop in between would lose it; at QoS 1 the broker delivers
+it again until it is acknowledged after storage (a repeat is caught by its event id).
 
 Persistent-session links (count sources, andon buttons) are shared through ``Connections.brokers``,
 one per broker and client id; a link with a last will (the publisher, a stack light) is its user's own.
@@ -29,6 +35,7 @@ import paho.mqtt.client as paho
 from andon.clock import Clock, SystemClock
 from andon.config.bases import MqttConfig
 from devices.links.mqtt_client import Will, new_client, refusal_is_final
+from devices.links.mqtt_filters import wire_filter_of, wire_filters
 from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
@@ -119,7 +126,8 @@ class MqttLink:
         self._told: dict[LinkUser, LinkState | None] = {}  # each user and what it last heard
         self._subscriptions: list[Subscription] = []
         self._routes: dict[str, list[Subscription]] = {}  # topic -> matching subscriptions, reset on change
-        self._confirming: dict[int, tuple[list[tuple[str, int]], list[Subscription]]] = {}
+        self._confirming: dict[int, list[tuple[str, int]]] = {}  # SUBSCRIBE mid -> wire filters
+        self._wire: dict[str, int] = {}  # filters subscribed on this connection, with their QoS
         self._held: list[tuple[paho.MQTTMessage, float, int]] = []
         self._warned_topics: set[str] = set()
         self._client: paho.Client | None = None
@@ -186,8 +194,9 @@ class MqttLink:
             self._subscriptions.append(subscription)
             self._routes.clear()
             client = self._client if self._connected else None
-            if client is not None:
-                self._subscribe(client, [subscription])
+            covered = client is not None and subscription in self._sync_wire(client)
+        if covered and subscription.on_subscribed is not None:
+            subscription.on_subscribed()  # its filter was on the wire already: no SUBACK will come
         if client is not None:
             self._redispatch_held()
 
@@ -276,8 +285,9 @@ class MqttLink:
             self._connected = True
             self._fault = None
             self._held = []  # the broker delivers what an earlier connection left unacknowledged again
+            self._wire = {}
             if self._subscriptions:
-                self._subscribe(client, self._subscriptions)
+                self._sync_wire(client)
         if was_down:
             log.info("MQTT broker %s reachable again (client %s)", self.address, self.client_id)
         self._report()
@@ -344,21 +354,42 @@ class MqttLink:
 
     # --- subscriptions and messages ------------------------------------------------------------
 
-    def _subscribe(self, client: paho.Client, subscriptions: list[Subscription]) -> None:
-        """Send one SUBSCRIBE for these subscriptions (holding the lock, so its SUBACK finds them)."""
-        topics = sorted({(s.topic, s.qos) for s in subscriptions})
-        result, mid = client.subscribe(topics)
-        if result == paho.MQTT_ERR_SUCCESS and mid is not None:
-            self._confirming[mid] = (topics, list(subscriptions))
+    def _sync_wire(self, client: paho.Client) -> list[Subscription]:
+        """Subscribe the wire filters the subscriptions need, then drop those no longer needed (holding the lock).
+
+        Return the subscriptions whose wire filter the broker had already confirmed (nothing to wait for).
+        """
+        wanted: dict[str, int] = {}
+        for s in self._subscriptions:
+            wanted[s.topic] = max(wanted.get(s.topic, 0), min(s.qos, 1))
+        wire = wire_filters(wanted)
+        new = sorted((f, q) for f, q in wire.items() if self._wire.get(f) != q)
+        stale = sorted((set(self._wire) | set(wanted)) - set(wire))
+        before = dict(self._wire)
+        self._wire = wire
+        if new:
+            result, mid = client.subscribe(new)
+            if result == paho.MQTT_ERR_SUCCESS and mid is not None:
+                self._confirming[mid] = new
+        if stale:  # after the wider filter is in place, so nothing falls between the two
+            client.unsubscribe(stale)
+        fresh = {f for f, _ in new}
+        return [s for s in self._subscriptions if wire_filter_of(s.topic, before) is not None
+                and wire_filter_of(s.topic, wire) not in fresh]
 
     def _on_subscribe(self, client: paho.Client, userdata: Any, mid: int, codes: Any, properties: Any) -> None:
         with self._lock:
-            topics, subscriptions = self._confirming.pop(mid, ([], []))
+            topics = self._confirming.pop(mid, [])
+            wire = dict(self._wire)
+            subscriptions = list(self._subscriptions)
         refused = {topic for (topic, _), code in zip(topics, codes, strict=False) if code.is_failure}
+        accepted = {topic for topic, _ in topics} - refused
         for topic in sorted(refused):
-            log.error("MQTT broker %s refused the subscription to %s (client %s)", self.address, topic, self.client_id)
+            readers = sorted({s.topic for s in subscriptions if wire_filter_of(s.topic, wire) == topic})
+            log.error("MQTT broker %s refused the subscription to %s (for %s; client %s)", self.address, topic,
+                      ", ".join(readers), self.client_id)
         for subscription in subscriptions:
-            if subscription.topic not in refused and subscription.on_subscribed is not None:
+            if wire_filter_of(subscription.topic, wire) in accepted and subscription.on_subscribed is not None:
                 subscription.on_subscribed()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:

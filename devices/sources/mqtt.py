@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from typing import Literal
 
 from paho.mqtt.client import MQTTMessage
@@ -54,6 +55,8 @@ class MqttSource(CountSource):
     def __init__(self, config: MqttSourceConfig, sink: ReadingSink, connections: Connections) -> None:
         super().__init__(config, sink, connections)
         self.connection: MqttLink | None = None
+        self.retained: Counter[str] = Counter()  # retained messages by use: baseline, replay, refused
+        self._read_any = False  # a message was read since the source started
 
     def broker_settings(self) -> MqttConfig:
         """Return the plant's broker settings with this source's host/port overrides applied."""
@@ -95,9 +98,7 @@ class MqttSource(CountSource):
         to deliver again after the next reconnect.
         """
         try:
-            if message.retain and self.config.mode != "cumulative":
-                # A retained message is an old value replayed on subscribe, not a new part.
-                log.debug("%s: retained message on %s skipped", self.describe(), message.topic)
+            if message.retain and not self._take_retained(message.topic):
                 stored()
                 return
             reading = parse_payload(bytes(message.payload), self.config, self.connections.clock.now())
@@ -109,7 +110,31 @@ class MqttSource(CountSource):
             self.reject("unreadable", f"message on {message.topic}: {type(exc).__name__}")
             stored()
             return
+        self._read_any = True
         self.deliver(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored)
+
+    def _take_retained(self, topic: str) -> bool:
+        """Apply the retained rule: say whether a retained message is read (docs/mqtt.md).
+
+        A retained message is the broker's copy of an old message, replayed on every subscribe (and some
+        brokers mark queued messages so). Cumulative: the first message this source gets is read, as the
+        counter's baseline (or the catch-up from the stored value); a replay after that is skipped.
+        Increment and pulse: it cannot be told from a part already counted, so it is refused.
+        Each use is counted (``retained``, on /metrics) and logged at WARNING the first time.
+        """
+        if self.config.mode != "cumulative":
+            self.retained["refused"] += 1
+            self.reject("retained", f"retained message on {topic}: an old message replayed, not a new count")
+            return False
+        use = "replay" if self._read_any else "baseline"
+        self.retained[use] += 1
+        first = sum(self.retained.values()) == 1
+        log.log(logging.WARNING if first else logging.DEBUG,
+                "%s: retained message on %s %s (a cumulative counter's retained value is read only as the "
+                "first value, its baseline)", self.describe(), topic,
+                "skipped: a replay" if use == "replay" else "read as the baseline")
+        self._read_any = True
+        return use == "baseline"
 
     def describe(self) -> str:
         """Say which broker and topic this source reads."""
