@@ -121,7 +121,7 @@ class ModbusSource(PolledSource[ModbusHub]):
         c = self.config
         return ModbusHub.attach(
             self.connections.modbus, self.connections.clock, c.host, c.port, timeout=c.timeout_seconds,
-            retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds,
+            retry_min=min(c.poll_seconds, c.reconnect_max_seconds), retry_max=c.reconnect_max_seconds, unit=c.unit,
         )
 
     async def read(self, link: ModbusHub) -> int:
