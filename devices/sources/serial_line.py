@@ -32,6 +32,11 @@ class SerialSourceConfig(SourceConfigBase):
 reading. A device writing `COUNT 1234` takes `regex: '^COUNT (?P<count>\d+)$'`; one writing
 `1234;2025-11-28T09:00:00+01:00` takes `regex: '^(?P<count>\d+);(?P<ts>\S+)$'`. Lines that do not match
 are thrown away with a log line (the first at WARNING, the rest at DEBUG).
+
+**Line ends.** `newline` is what ends a line: `"\n"` (LF, the default; a trailing CR is dropped),
+`"\r"` (CR only, as many scales and counters send), `"\r\n"`; or set `newline_regex` to a regex
+such as `'\r\n?|\n'` (any of them). When a port sends bytes but no complete line for
+`no_line_warning_seconds`, a WARNING says so and names the line end it waits for.
 """
 
     type: Literal["serial"] = "serial"
@@ -50,6 +55,12 @@ are thrown away with a log line (the first at WARNING, the rest at DEBUG).
     )
     encoding: str = Field("ascii", description="Text encoding of the lines.")
     newline: str = Field("\n", min_length=1, description="What ends a line; a trailing CR is ignored.")
+    newline_regex: str | None = Field(
+        None, description="A regex that ends a line (such as '\\r\\n?|\\n'), in place of newline."
+    )
+    no_line_warning_seconds: float = Field(
+        10.0, gt=0, description="Warn when bytes arrive but no complete line for this long."
+    )
     max_line_bytes: int = Field(4096, ge=16, description="A line longer than this is garbage and is thrown away.")
     retry_max_seconds: float = Field(10.0, gt=0, description="Longest wait between attempts to reopen a vanished port.")
 
@@ -62,6 +73,19 @@ are thrown away with a log line (the first at WARNING, the rest at DEBUG).
             raise ValueError(f"regex does not compile: {exc}") from None
         if "count" not in pattern.groupindex:
             raise ValueError("regex needs a named group `count`, e.g. (?P<count>\\d+)")
+        return value
+
+    @field_validator("newline_regex")
+    @classmethod
+    def _check_newline_regex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            pattern = re.compile(value.encode("latin-1"))
+        except (re.error, UnicodeEncodeError) as exc:
+            raise ValueError(f"newline_regex does not compile: {exc}") from None
+        if pattern.match(b""):
+            raise ValueError("newline_regex matches the empty string: it must match at least one byte")
         return value
 
     @field_validator("stopbits")
@@ -93,6 +117,11 @@ class SerialLineSource(CountSource):
         self.accepted = 0
         self._pattern = re.compile(config.regex)
         self._newline = config.newline.encode(config.encoding)
+        self._line_end = re.compile(
+            config.newline_regex.encode("latin-1") if config.newline_regex else re.escape(self._newline)
+        )
+        self._warned_no_line = False
+        self.unended = 0  # bytes read that wait for a line end
 
     async def run(self) -> None:
         """Read lines until cancelled, reopening the port (waits doubling on the clock) when it vanishes."""
@@ -169,12 +198,23 @@ class SerialLineSource(CountSource):
         buffer = b""
         skipping = False  # inside an over-long line: drop bytes up to its end, count it once
         limit = self.config.max_line_bytes
+        waiting_since: float | None = None  # when bytes began to wait for a line end
         while not stop.is_set():
             chunk = port.read(port.in_waiting or 1)
+            now = self.connections.clock.now()
             if not chunk:
+                if buffer and waiting_since is not None:
+                    self._check_line_end(len(buffer), now - waiting_since)
                 continue
             buffer += chunk
-            *lines, buffer = buffer.split(self._newline)
+            *lines, buffer = self._line_end.split(buffer)
+            self.unended = len(buffer)
+            if lines:
+                waiting_since = now if buffer else None
+            elif waiting_since is None:
+                waiting_since = now
+            if waiting_since is not None:
+                self._check_line_end(len(buffer), now - waiting_since)
             if skipping and lines:
                 lines.pop(0)
                 skipping = False
@@ -190,6 +230,18 @@ class SerialLineSource(CountSource):
                 skipping = True
                 keep = len(self._newline) - 1  # a line end may straddle two reads
                 buffer = buffer[-keep:] if keep else b""
+
+    def _check_line_end(self, waiting: int, seconds: float) -> None:
+        """Warn once per port when bytes have waited no_line_warning_seconds for a line end."""
+        c = self.config
+        if self._warned_no_line or seconds < c.no_line_warning_seconds:
+            return
+        self._warned_no_line = True
+        end = f"newline_regex {c.newline_regex!r}" if c.newline_regex else f"newline {c.newline!r}"
+        log.warning(
+            "serial %s: %d bytes arrived but no complete line for %.0f s; lines end with %s here: does the "
+            "device end them otherwise (CR only: newline: \"\\r\")?", c.port, waiting, seconds, end,
+        )
 
     def handle_line(self, raw: bytes) -> None:
         """Decode and match one line; hand a match to the sink, count anything else as rejected.
