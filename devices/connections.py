@@ -15,6 +15,7 @@ from andon.config.bases import MqttConfig
 from devices.links.ethernetip import LogixKey, LogixLink
 from devices.links.modbus import ModbusHub
 from devices.links.mqtt import MqttLink
+from devices.links.opcua import OpcuaEndpoint, OpcuaLink
 from devices.links.pool import LinkPool
 from devices.links.s7 import S7Hub
 
@@ -30,6 +31,7 @@ class Connections:
     modbus: LinkPool[tuple[str, int], ModbusHub] = field(default_factory=LinkPool)
     s7: LinkPool[tuple[str, int, int, int], S7Hub] = field(default_factory=LinkPool)
     ethernetip: LinkPool[LogixKey, LogixLink] = field(default_factory=LinkPool)
+    opcua: LinkPool[OpcuaEndpoint, OpcuaLink] = field(default_factory=LinkPool)  # one session per endpoint
 
 
 def edge_broker(mqtt: MqttConfig | None, name: str) -> MqttConfig | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -16,6 +15,7 @@ from andon.extras import ASYNCUA
 from devices.base import CountSource, RisingEdge, SourceAvailability
 from devices.catalog import Driver
 from devices.connections import Connections
+from devices.links.opcua import OpcuaEndpoint, OpcuaFault, OpcuaLink, OpcuaUnreachable
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,11 @@ after a change; `nsu=` survives that. Find the node id by browsing the server wi
         description='asyncua security string "Policy,Mode,certificate,private_key[,server_certificate]", '
         'such as "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem"; none: no security.',
     )
+    application_uri: str | None = Field(
+        None,
+        description="The client's application URI, as written in its certificate's subject alternative name "
+        "(servers refuse a certificate made for another URI: BadCertificateUriInvalid); default: asyncua's.",
+    )
     username: str | None = Field(None, description="User name, if the server asks for one.")
     password: str | None = Field(None, description="Password for username.")
 
@@ -103,12 +108,8 @@ after a change; `nsu=` survives that. Find the node id by browsing the server wi
         return security
 
 
-class SourceFault(Exception):
-    """A value could not be had; the message is what the board shows."""
-
-
-class ServerUnreachable(SourceFault):
-    """The server does not answer (no connection, lost session, timeout)."""
+SourceFault = OpcuaFault
+ServerUnreachable = OpcuaUnreachable
 
 
 def epoch_seconds(stamp: datetime | None, fallback: float) -> float:
@@ -132,71 +133,56 @@ class OpcuaSource(CountSource):
         self.availability = SourceAvailability(sink, log, self.describe())
         self._flag = RisingEdge()
         self._answered = False
+        self.link: OpcuaLink | None = None
+
+    def endpoint(self) -> OpcuaEndpoint:
+        """Return what this source's session is made of; sources with equal endpoints share one session."""
+        c = self.config
+        return OpcuaEndpoint(c.url, c.security, c.username, c.password, c.application_uri, c.timeout_seconds)
 
     async def run(self) -> None:
-        """Connect, read until the connection fails, wait (doubling) and connect again."""
+        """Read through the server's shared session; after a fault wait (doubling) and read again."""
         from asyncua import ua
 
         c = self.config
-        wait = min(c.poll_seconds, c.reconnect_max_seconds)
-        while True:
-            self._answered = False
-            try:
-                await self._session()
-            except SourceFault as exc:
-                self._fault(exc)
-            except ua.UaStatusCodeError as exc:
-                self._fault(SourceFault(f"OPC UA server {c.url} refused node {c.node}: {exc}"))
-            except (TimeoutError, OSError, ua.UaError) as exc:
-                why = str(exc) or type(exc).__name__
-                self._fault(ServerUnreachable(f"OPC UA server {c.url} unreachable: {why}"))
-            if self._answered:
-                wait = min(c.poll_seconds, c.reconnect_max_seconds)
-            await self.connections.clock.sleep(wait)
-            wait = min(wait * 2, c.reconnect_max_seconds)
-
-    async def _session(self) -> None:
-        from asyncua import Client
-
-        c = self.config
-        client = Client(c.url, timeout=c.timeout_seconds, watchdog_intervall=c.poll_seconds)
-        if c.username is not None:
-            client.set_user(c.username)
-        if c.password is not None:
-            client.set_password(c.password)
-        lost: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
-
-        async def on_lost(exc: Exception) -> None:
-            if not lost.done():
-                lost.set_result(exc)
-
-        client.connection_lost_callback = on_lost
+        retry_min = min(c.poll_seconds, c.reconnect_max_seconds)
+        link = OpcuaLink.attach(self.connections.opcua, self.connections.clock, self.endpoint(),
+                                retry_min=retry_min, retry_max=c.reconnect_max_seconds)
+        self.link = link
+        wait = retry_min
         try:
-            if c.security is not None:
-                await client.set_security_string(c.security)
-            await client.connect()
-            node = client.get_node(c.node)
-            first = await node.read_data_value()  # proves the node exists before subscribing
-            if c.subscribe:
-                subscription = await client.create_subscription(c.poll_seconds * 1000, self)
-                await subscription.subscribe_data_change(node)
-                exc = await lost
-                raise ServerUnreachable(f"OPC UA server {c.url} unreachable: {exc}")
-            self.on_value(first)
             while True:
-                await self.connections.clock.sleep(c.poll_seconds)
-                self.on_value(await node.read_data_value())
+                self._answered = False
+                try:
+                    await self._read(link)
+                except SourceFault as exc:
+                    self._fault(exc)
+                except ua.UaStatusCodeError as exc:
+                    self._fault(SourceFault(f"OPC UA server {c.url} refused node {c.node}: {exc}"))
+                except (TimeoutError, OSError, ua.UaError) as exc:
+                    why = str(exc) or type(exc).__name__
+                    self._fault(ServerUnreachable(f"OPC UA server {c.url} unreachable: {why}"))
+                if self._answered:
+                    wait = retry_min
+                await self.connections.clock.sleep(wait)
+                wait = min(wait * 2, c.reconnect_max_seconds)
         finally:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), c.timeout_seconds)
+            link.unsubscribe(self.on_value)
+            await asyncio.shield(link.detach())
 
-    def datachange_notification(self, node: Any, val: Any, data: Any) -> None:
-        """Take a value the server pushed (asyncua subscription callback)."""
-        self.on_value(data.monitored_item.Value)
-
-    def status_change_notification(self, status: Any) -> None:
-        """Note a subscription status change (loss is handled by the connection check)."""
-        log.debug("%s: subscription status %s", self.describe(), status)
+    async def _read(self, link: OpcuaLink) -> None:
+        c = self.config
+        client = await link.session()
+        node = client.get_node(link.resolve(c.node))
+        first = await node.read_data_value()  # proves the node exists before subscribing
+        if c.subscribe:
+            await link.subscribe(node, c.poll_seconds, self.on_value)
+            exc = await link.until_lost()
+            raise ServerUnreachable(f"OPC UA server {c.url} unreachable: {exc}")
+        self.on_value(first)
+        while True:
+            await self.connections.clock.sleep(c.poll_seconds)
+            self.on_value(await node.read_data_value())
 
     def on_value(self, data_value: Any) -> None:
         """Hand one OPC UA DataValue to the sink, or report its bad status."""
