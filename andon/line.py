@@ -12,7 +12,7 @@ from andon.calendar import ShiftCalendar, ShiftInstance
 from andon.clock import Clock
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
-from andon.state import CurrentInterval, LineState, ShiftView, SourceView
+from andon.state import CurrentInterval, LineState, ShiftView, SourceStatusWord, SourceView
 from andon.storage.store import Store
 from andon.takt import (
     BoardRow,
@@ -41,10 +41,18 @@ class SourceStatus:
     last_seen: float | None = None
     detail: str = ""
     description: str = ""
+    connecting: bool = False  # until its driver reads a value or confirms its connection
+    watched_since: float | None = None  # stale_after counts from here until the source is first seen
 
     def snapshot(self) -> SourceHealth:
         """Return an immutable copy for the engine."""
-        return SourceHealth(self.source_id, self.online, self.last_seen, self.stale_after, self.detail)
+        seen = self.last_seen if self.last_seen is not None else self.watched_since
+        return SourceHealth(self.source_id, self.online, seen, self.stale_after, self.detail, self.connecting)
+
+    @property
+    def status(self) -> SourceStatusWord:
+        """Say connecting, online or offline."""
+        return "connecting" if self.connecting else "online" if self.online else "offline"
 
 
 class LineRuntime:
@@ -79,7 +87,12 @@ class LineRuntime:
             value, pending = states.get(source_id, (None, None))
             state = CounterState(value, pending, restored=value is not None)
             self.normalisers[source_id] = Normaliser(source, state)
-            self.sources[source_id] = SourceStatus(source_id, source.stale_after_seconds, last_seen=clock.now())
+            # A source with a driver is connecting until it reports; one with nothing to run (a passive
+            # HTTP source) has nothing to connect to.
+            self.sources[source_id] = SourceStatus(
+                source_id, source.stale_after_seconds, watched_since=clock.now(),
+                connecting=source.type != HTTP_SOURCE,
+            )
         if HTTP_SOURCE not in self.normalisers or self.normalisers[HTTP_SOURCE].config.mode != "increment":
             # Counts POSTed over HTTP (and forwarded by edges) are plain increments.
             self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig(type="http"))
@@ -162,6 +175,7 @@ class LineRuntime:
         status = self.sources.get(source_id)
         if status is not None:
             status.last_seen = at
+            status.connecting = False
 
     def set_online(self, source_id: str, online: bool, detail: str = "") -> bool:
         """Record a source's availability; return True when it changed."""
@@ -169,7 +183,8 @@ class LineRuntime:
         if status is None:
             return False
         with self.lock:
-            changed = status.online != online
+            changed = status.online != online or status.connecting
+            status.connecting = False
             status.online = online
             status.detail = "" if online else detail
             if online:
@@ -192,9 +207,9 @@ class LineRuntime:
         instance = self.calendar.at(now)
         sources = [s.snapshot() for s in self.sources.values()]
         source_view = [
-            SourceView(id=s.source_id, online=s.online, stale=s.is_stale(now), last_seen=iso(s.last_seen),
-                       detail=s.detail)
-            for s in sources
+            SourceView(id=s.source_id, online=s.online and not s.connecting, stale=s.is_stale(now),
+                       last_seen=iso(status.last_seen), detail=s.detail, status=status.status)
+            for s, status in zip(sources, self.sources.values(), strict=True)
         ]
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)

@@ -3,6 +3,8 @@ MQTT, and shown by stack lights and displays (docs/interfaces.md has its JSON)."
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from andon.conditions import AndonSignal, Condition
@@ -30,6 +32,9 @@ class CurrentInterval(BaseModel):
     condition: str = Field(description="The interval's condition, against planned_so_far.")
 
 
+SourceStatusWord = Literal["connecting", "online", "offline"]
+
+
 class SourceView(BaseModel):
     """Availability of one count source."""
 
@@ -38,6 +43,11 @@ class SourceView(BaseModel):
     stale: bool
     last_seen: str | None
     detail: str
+    status: SourceStatusWord = Field(
+        "online",
+        description="connecting: the driver has neither read a value nor confirmed its connection yet "
+        "(last_seen is null); online; offline (detail says why).",
+    )
 
 
 class AndonBrief(BaseModel):

@@ -209,10 +209,11 @@ class SourceHealth:
     last_seen: float | None
     stale_after: float | None
     detail: str = ""
+    connecting: bool = False  # its driver has neither read a value nor confirmed its connection yet
 
     def is_stale(self, now: float) -> bool:
-        """Tell whether this source is offline, or silent longer than its stale_after."""
-        if not self.online:
+        """Tell whether this source is connecting, offline, or silent longer than its stale_after."""
+        if self.connecting or not self.online:
             return True
         if self.stale_after is None:
             return False
@@ -234,7 +235,10 @@ def line_condition(
         return "off", "break"
     stale = [s for s in sources if s.is_stale(now)]
     if stale:
-        return "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
+        return "stale", "; ".join(
+            s.detail or (f"connecting to {s.source_id}" if s.connecting else f"no data from {s.source_id}")
+            for s in stale
+        )
     stop_after = thresholds.stop_after(plan.takt)
     if stop_after is not None:
         since = plan.instance.start if last_count_at is None else max(last_count_at, plan.instance.start)

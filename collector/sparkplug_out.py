@@ -62,6 +62,7 @@ def line_metrics(state: LineState) -> Metrics:
     for source in state.sources:
         metrics[f"sources/{source.id}/online"] = (BOOLEAN, source.online)
         metrics[f"sources/{source.id}/stale"] = (BOOLEAN, source.stale)
+        metrics[f"sources/{source.id}/status"] = (STRING, source.status)
     return metrics
 
 

@@ -38,6 +38,7 @@ def uns_figures(state: LineState) -> dict[str, Any]:
     figures["current_interval/actual"] = current.actual if current else None
     for source in state.sources:
         figures[f"sources/{source.id}/online"] = source.online
+        figures[f"sources/{source.id}/status"] = source.status
     return figures
 
 

@@ -167,8 +167,12 @@ def _status(state: Mapping[str, Any], tz: tzinfo) -> str:
         parts.append(f"last count {local_hhmm(last, tz)}")
     for source in state.get("sources") or ():
         if isinstance(source, Mapping) and not source.get("online", True):
-            detail = source.get("detail") or f"source {source.get('id', '?')} offline"
-            parts.append(str(detail))
+            if source.get("status") == "connecting":
+                detail = f"connecting to {source.get('id', '?')}"
+            else:
+                detail = source.get("detail") or f"source {source.get('id', '?')} offline"
+            if str(detail) not in parts:
+                parts.append(str(detail))
     return "   ".join(parts)
 
 

@@ -75,7 +75,7 @@ def problems(text: str) -> list[str]:
             BASE + "    sources: [{type: teleport}]\n",
             [
                 "line 9: lines[0].sources[0].type: unknown source type 'teleport'; the source types are ethernetip, "
-                "gpio, http, modbus, mqtt, opcua, s7, serial, simulator"
+                "gpio, http, modbus, mqtt, opcua, s7, serial, simulator, sparkplug"
             ],
         ),
         (

@@ -61,7 +61,7 @@ def test_every_key_of_every_driver_is_listed(title: str, where: str, drivers: ob
 
 def test_every_section_key_is_listed() -> None:
     found = sections(COMMITTED.read_text(encoding="utf-8"))
-    assert keys_of(found["Top level"]) == ["plant", "database", "api", "auth", "mqtt", "shifts", "lines"]
+    assert keys_of(found["Top level"]) == ["plant", "database", "api", "auth", "mqtt", "outputs", "shifts", "lines"]
     assert keys_of(found["`lines[]`"]) == [
         "id", "name", "shifts", "takt_seconds", "demand_per_shift", "interval_minutes", "thresholds", "sources",
         "stack_light", "andon",
@@ -98,7 +98,7 @@ def test_rows_say_type_default_and_unit(heading: str, row: str) -> None:
 
 def test_the_examples_in_the_reference_are_valid_config() -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", COMMITTED.read_text(encoding="utf-8"), re.S)
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     for block in blocks:
         items = "".join("      " + line + "\n" for line in block.splitlines())
         text = f'shifts: [{{id: a, start: "06:00", end: "14:00"}}]\nlines:\n  - id: l1\n    takt_seconds: 60\n' \

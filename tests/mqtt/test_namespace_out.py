@@ -158,6 +158,12 @@ def test_uns_topics_hold_each_figure_retained(
 ) -> None:
     """acme/leeds/<area>/<line>/andon/<figure> hold {value, timestamp_ms}, retained; line2 in its own area."""
     services, clock = plant_services
+    early: list[bytes] = []
+    watcher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="uns-watcher")
+    watcher.on_message = lambda c, u, m: early.append(bytes(m.payload))
+    watcher.connect("127.0.0.1", mosquitto.port)
+    watcher.loop_start()
+    watcher.subscribe("acme/leeds/assembly/line1/andon/actual_to_date", 0)
     outputs = attach_namespace_outputs(services)
     uns = next(o for o in outputs if isinstance(o, UnsPublisher))
     try:
@@ -166,6 +172,9 @@ def test_uns_topics_hold_each_figure_retained(
         services.plant.intake("line1", "http", 2, ts=T0 - 5, event_id="a")
         wait_until(lambda: services.plant.line("line1").state().actual_to_date == 2)
         services.hub.refresh()
+        wait_until(lambda: any(json.loads(p)["value"] == 2 for p in early))  # the broker holds it now
+        watcher.disconnect()
+        watcher.loop_stop()
         received: dict[str, tuple[Any, bool]] = {}
         lock = threading.Lock()
 

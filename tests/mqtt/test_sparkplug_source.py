@@ -202,12 +202,15 @@ lines:
                                  Connections(clock, mqtt=config.mqtt))
         runner.start(source)
         subscribed(source)
+        waiting = plant.line("line1").state()  # the broker is up, but no birth yet: nothing known of the node
+        assert [(s.status, s.last_seen) for s in waiting.sources] == [("connecting", None)]
+        assert (waiting.condition, waiting.reason) == ("stale", "connecting to filler")
         edge.birth(1000)  # the baseline
         for value in (1001, 1003, 1006):
             edge.data(value)
         wait_until(lambda: plant.line("line1").state().actual_to_date == 6)
         state = plant.line("line1").state()
-        assert [(s.id, s.online) for s in state.sources] == [("filler", True)]
+        assert [(s.id, s.online, s.status) for s in state.sources] == [("filler", True, "online")]
     finally:
         plant.close()
         plant.store.engine.dispose()
