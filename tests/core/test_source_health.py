@@ -44,7 +44,8 @@ def test_a_driven_source_is_connecting_and_the_line_stale_until_it_reports(tmp_p
         assert state.condition == "abnormal"  # 240 parts planned since 06:00, none made: stopped
         plant.sink("line1", "plc").offline("PLC 10.0.0.5 unreachable: timed out")
         source = plant.line("line1").state().sources[0]
-        assert (source.status, source.online, source.detail) == ("offline", False, "PLC 10.0.0.5 unreachable: timed out")
+        why = "PLC 10.0.0.5 unreachable: timed out"
+        assert (source.status, source.online, source.detail) == ("offline", False, why)
     finally:
         plant.close()
 
