@@ -9,6 +9,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
+from andon.extras import PROTOBUF, missing_line
 from andon.services import Services
 from andon.state import LineState
 from collector.hardware import LineHardware
@@ -51,7 +52,9 @@ def attach_namespace_outputs(services: Services) -> list[SparkplugEdgeNode | Uns
     if config.mqtt is None:
         return []
     outputs: list[SparkplugEdgeNode | UnsPublisher] = []
-    if config.outputs.sparkplug is not None:
+    if config.outputs.sparkplug is not None and not PROTOBUF.installed():
+        log.error("%s", missing_line("the Sparkplug B output (outputs.sparkplug)", PROTOBUF))
+    elif config.outputs.sparkplug is not None:
         line_ids = [line.id for line in config.lines]
         outputs.append(SparkplugEdgeNode(config.mqtt, config.outputs.sparkplug, line_ids, services.clock))
     if config.outputs.uns is not None:
