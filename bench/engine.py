@@ -62,7 +62,7 @@ def bench_intake(folder: Path, events: int, lines: int = 100) -> None:
     plant.writer.flush(timeout=600)
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    total = sum(plant.line(x).state()["actual_to_date"] for x in line_ids) - lines
+    total = sum(plant.line(x).state().actual_to_date for x in line_ids) - lines
     assert total == events, (total, events)
     plant.close()
     print(f"intake: {events} events over {lines} lines (normaliser + engine + batched SQLite WAL writes)")

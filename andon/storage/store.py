@@ -106,7 +106,7 @@ class Store:
                         {
                             "line_id": e.line_id, "source_id": e.source_id, "ts": e.ts,
                             "received_at": e.received_at, "count": e.count, "kind": e.kind,
-                            "event_id": e.event_id, "flags": e.flags,
+                            "event_id": e.event_id, "flags": e.flags, "reason": e.reason,
                         }
                         for e in batch.events
                     ],

@@ -23,6 +23,7 @@ class CountEventRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flags: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="Scrap reason code.")
 
     __table_args__ = (
         Index("ix_count_events_line_ts", "line_id", "ts", "kind", "count", "flags"),
@@ -172,3 +173,32 @@ class StorageProbeRow(Base):
     __tablename__ = "storage_probe"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[float] = mapped_column(Float)
+
+
+class StopRow(Base):
+    """A stop of a line: found from counts or a run signal (``detected``), or entered ahead (``planned``)."""
+
+    __tablename__ = "stops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True, doc="None while the stop is open.")
+    origin: Mapped[str] = mapped_column(String(16), default="detected")
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="Reason code; None: unexplained.")
+    reason_by: Mapped[str] = mapped_column(String(128), default="")
+    reason_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_stops_line_start", "line_id", "start"),)
+
+
+class StopSplitRow(Base):
+    """A time at which a person split a line's stop in two."""
+
+    __tablename__ = "stop_splits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+    __table_args__ = (Index("ix_stop_splits_line_at", "line_id", "at"),)
