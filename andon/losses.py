@@ -2,8 +2,8 @@
 
 A stop is a period in shift with no good count for at least the stop time (measured in available
 time, as the line condition measures it), from the last good count (or the shift start) to the next
-one (or the shift end); or a period in which a run signal is false. Periods that overlap or touch are
-one stop; a stop is cut at split points (a person's split, a changeover overrun's bounds).
+one (or the shift end); or a period in which a run signal is false. Periods that overlap are one
+stop; a stop is cut at split points (a person's split, a changeover overrun's bounds).
 Everything here takes event times and returns spans: no clock, no I/O.
 """
 
@@ -137,12 +137,12 @@ def signal_stops(
 
 
 def merge_stops(*groups: Iterable[OpenSpan]) -> list[OpenSpan]:
-    """Return the union of stop periods: periods that overlap or touch are one stop."""
+    """Return the union of stop periods: periods that overlap are one stop (a count between two ends both)."""
     inf = float("inf")
     spans = sorted((s, inf if e is None else e) for group in groups for s, e in group)
     merged: list[list[float]] = []
     for s, e in spans:
-        if merged and s <= merged[-1][1]:
+        if merged and s < merged[-1][1]:
             merged[-1][1] = max(merged[-1][1], e)
         else:
             merged.append([s, e])

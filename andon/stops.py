@@ -294,6 +294,11 @@ class StopService:
                 self.set_reason(line.id, record.id, code, None, f"andon:{call['id']}")
 
     # --- views --------------------------------------------------------------------------------
+    def planned(self, line: LineRuntime, instance: ShiftInstance) -> list[StopRecord]:
+        """Return the planned stops entered ahead for a shift."""
+        return [r for r in rows.stops_between(self.store, [line.id], instance.start, instance.end)
+                if r.origin == "planned"]
+
     def pieces(self, line: LineRuntime, instance: ShiftInstance, now: float) -> list[StopPiece]:
         """Return a shift's stops as the OEE arithmetic sees them (small, planned, category)."""
         plan = line.plan_for(instance)

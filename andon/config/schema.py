@@ -364,6 +364,14 @@ class LineConfig(StrictModel):
         return self.name or self.id
 
 
+class AreaConfig(StrictModel):
+    """An area of the plant: a group of lines reported together."""
+
+    id: str = Field(description="Area id used in URLs.", pattern=r"^[A-Za-z0-9_-]+$")
+    name: str | None = Field(None, description="Name shown on pages (default: the id).")
+    lines: list[str] = Field(min_length=1, description="Ids of the area's lines.")
+
+
 class Config(StrictModel):
     """The whole configuration file."""
 
@@ -378,6 +386,7 @@ class Config(StrictModel):
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
     shifts: list[ShiftConfig] = Field(description="Shift patterns of the plant.", min_length=1)
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
+    areas: list[AreaConfig] = Field(default_factory=list, description="Areas grouping lines (plant -> area -> line).")
     stop_reasons: list[StopReason] | None = Field(
         None, description="The plant's stop reason tree (default: a built-in tree of breakdown, material, quality, "
         "changeover, no_operator, planned_maintenance, meeting and other reasons); changeover_overrun is added "
@@ -477,6 +486,12 @@ def _check_losses(config: Config) -> None:
     for index, code in enumerate(plant_codes):
         if code in plant_codes[:index]:
             raise located(f"stop reason {code!r} is listed twice", "stop_reasons", index, "code")
+    line_ids = [line.id for line in config.lines]
+    _unique([a.id for a in config.areas], "area", "areas")
+    for index, area in enumerate(config.areas):
+        for place, line_id in enumerate(area.lines):
+            if line_id not in line_ids:
+                raise located(f"area {area.id!r} names unknown line {line_id!r}", "areas", index, "lines", place)
     base = [r.code for r in config.plant_reasons()]
     by_shift = {s.id: s for s in config.shifts}
     for index, line in enumerate(config.lines):

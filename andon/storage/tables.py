@@ -99,6 +99,7 @@ class ProblemRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(128), default="")
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="The stop reason it attacks.")
 
 
 class RowReasonRow(Base):

@@ -43,10 +43,14 @@ def upgrade() -> None:
     op.create_index('ix_stop_splits_line_at', 'stop_splits', ['line_id', 'at'], unique=False)
     with op.batch_alter_table('count_events') as batch:
         batch.add_column(sa.Column('reason', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('problems') as batch:
+        batch.add_column(sa.Column('reason_code', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table('problems') as batch:
+        batch.drop_column('reason_code')
     with op.batch_alter_table('count_events') as batch:
         batch.drop_column('reason')
     op.drop_index('ix_stop_splits_line_at', table_name='stop_splits')
