@@ -513,6 +513,10 @@ def _check_losses(config: Config) -> None:
                 if code not in codes:
                     raise _unknown_code(code, codes, "fault_codes", "lines", index, "sources", place,
                                         "fault_codes", value)
+            for place_code, code in enumerate(getattr(source, "stop_reasons", None) or []):
+                if code not in codes:
+                    raise _unknown_code(code, codes, "stop_reasons", "lines", index, "sources", place,
+                                        "stop_reasons", place_code)
             if source.scrap_reason is not None and source.scrap_reason not in codes:
                 raise _unknown_code(source.scrap_reason, codes, "scrap_reason", "lines", index, "sources", place,
                                     "scrap_reason")
