@@ -120,7 +120,7 @@ def signal_stops(
     since: float | None = start if not all(running.values()) else None
     tail = min(now, end)
     for ts, signal, value in changes:
-        if ts >= tail:
+        if ts > tail:
             break
         running[signal] = value
         stopped = not all(running.values())
@@ -131,8 +131,10 @@ def signal_stops(
             if t > since:
                 out.append((since, t))
             since = None
-    if since is not None and tail > since:
-        out.append((since, end) if now >= end else (since, None))
+    if since is not None and now < end:
+        out.append((since, None))  # open from the moment the signal went false
+    elif since is not None and end > since:
+        out.append((since, end))
     return out
 
 
