@@ -23,8 +23,10 @@ TOO_SLOW = "ideal_cycle_too_slow"
 
 
 def ms(seconds: float | Fraction) -> int:
-    """Return seconds as whole milliseconds (half up)."""
-    return int((Fraction(seconds) * 1000 + Fraction(1, 2)) // 1)
+    """Return seconds as whole milliseconds (nearest; stop bounds are whole milliseconds already)."""
+    if isinstance(seconds, Fraction):
+        return int((seconds * 1000 + Fraction(1, 2)) // 1)
+    return round(seconds * 1000)
 
 
 @dataclass(frozen=True)
@@ -142,18 +144,14 @@ def _s(value: int) -> float:
     return value / 1000
 
 
-def _measure(spans: Iterable[tuple[float, float]]) -> Fraction:
-    return sum((Fraction(b) - Fraction(a) for a, b in spans), Fraction(0))
-
-
-def _subtract(spans: tuple[tuple[float, float], ...], holes: tuple[tuple[float, float], ...]) -> Fraction:
+def _subtract(spans: tuple[tuple[float, float], ...], holes: tuple[tuple[float, float], ...]) -> float:
     """Return the measure of spans less their overlap with holes (both merged)."""
-    total = _measure(spans)
+    total = sum(b - a for a, b in spans)
     for a, b in spans:
         for c, d in holes:
             lo, hi = max(a, c), min(b, d)
             if hi > lo:
-                total -= Fraction(hi) - Fraction(lo)
+                total -= hi - lo
     return total
 
 
@@ -173,11 +171,14 @@ def span_losses(
         return SpanLosses(started=False, ideal_good_ms=0 if ideal_cycle else None,
                           ideal_scrap_ms=0 if ideal_cycle else None)
     spans = list(excluded)
-    outside = merge_spans([(s, t) for s, t, kind in spans if kind not in PLANNED_STOP_KINDS], a, e)
-    planned = merge_spans([(s, t) for s, t, kind in spans if kind in PLANNED_STOP_KINDS], a, e)
-    planned_ahead = _subtract(planned, outside)
-    plan_available = Fraction(available(a, e))
-    planned_ms = ms(planned_ahead)
+    planned_raw = [(s, t) for s, t, kind in spans if kind in PLANNED_STOP_KINDS]
+    planned_ahead = 0.0
+    if planned_raw:  # a planned stop inside a break is not counted twice
+        outside = merge_spans([(s, t) for s, t, kind in spans if kind not in PLANNED_STOP_KINDS], a, e)
+        planned_ahead = _subtract(merge_spans(planned_raw, a, e), outside)
+    plan_available = available(a, e)
+    ahead_ms = ms(planned_ahead)
+    planned_ms = ahead_ms
     unplanned: dict[str, int] = {}
     small = 0
     for piece in stops:
@@ -199,7 +200,7 @@ def span_losses(
         ideal_scrap: int | None = None
     else:
         ideal_good, ideal_scrap = ms(Fraction(ideal_cycle) * good), ms(Fraction(ideal_cycle) * scrap)
-    return SpanLosses(ms(plan_available + planned_ahead), planned_ms, unplanned, small, good, scrap,
+    return SpanLosses(ms(plan_available) + ahead_ms, planned_ms, unplanned, small, good, scrap,
                       ideal_good, ideal_scrap)
 
 

@@ -6,13 +6,11 @@ same ``SpanLosses`` the board adds up from its rows, so a trend's shift equals t
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, func, select
-from sqlalchemy import cast as sql_cast
+from sqlalchemy import case, func, select
 
 from andon.calendar import ShiftInstance
 from andon.clock import Clock
@@ -23,7 +21,7 @@ from andon.plant import Plant
 from andon.stops import StopService
 from andon.storage import stops as stop_rows
 from andon.storage.stops import StopRecord
-from andon.storage.tables import CountEventRow
+from andon.storage.tables import QUARTER_SECONDS, CountEventRow, CountQuarterRow
 
 ShiftFigures = tuple[LineRuntime, ShiftInstance, SpanLosses, list[tuple[StopRecord, float, bool]]]
 
@@ -82,34 +80,29 @@ class LossReports:
         return out
 
     def _counts(self, line: LineRuntime, shifts: list[ShiftInstance]) -> dict[tuple[str, str], tuple[int, int]]:
-        """Return (good, scrap) per shift in one grouped query (buckets that never straddle a shift bound)."""
-        anchor = shifts[0].start
-        step = 0
-        for i in shifts:
-            step = math.gcd(step, int(i.start - anchor), int(i.end - anchor))
-        step = math.gcd(step, 3600) or 3600
-        if any((i.start - anchor) % step or (i.end - anchor) % step for i in shifts):
-            step = 60
-        bucket = sql_cast((CountEventRow.ts - anchor) / step, Integer) \
-            if self.plant.store.engine.dialect.name == "sqlite" else func.floor((CountEventRow.ts - anchor) / step)
-        good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
-        scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
-        stmt = (
-            select(bucket.label("b"), good, scrap)
-            .where(CountEventRow.line_id == line.id, CountEventRow.ts >= anchor, CountEventRow.ts < shifts[-1].end)
-            .group_by("b")
-        )
-        by_bucket: dict[int, tuple[int, int]] = {}
+        """Return (good, scrap) per shift: from the quarter-hour totals when every shift bound is on a quarter."""
+        q = QUARTER_SECONDS
+        if any(i.start % q or i.end % q for i in shifts):
+            return {i.key: self._counted(line, i.start, i.end) for i in shifts}
+        stmt = select(CountQuarterRow.quarter, CountQuarterRow.good, CountQuarterRow.scrap).where(
+            CountQuarterRow.line_id == line.id, CountQuarterRow.quarter >= int(shifts[0].start // q),
+            CountQuarterRow.quarter < int(shifts[-1].end // q))
         with self.plant.store.engine.connect() as conn:
-            for b, g, s in conn.execute(stmt):
-                by_bucket[int(b)] = (int(g or 0), int(s or 0))
+            by_quarter = {int(k): (int(g), int(sc)) for k, g, sc in conn.execute(stmt)}
         out: dict[tuple[str, str], tuple[int, int]] = {}
         for i in shifts:
-            lo, hi = int((i.start - anchor) // step), int((i.end - anchor) // step)
-            g = sum(by_bucket.get(b, (0, 0))[0] for b in range(lo, hi))
-            s = sum(by_bucket.get(b, (0, 0))[1] for b in range(lo, hi))
-            out[i.key] = (g, s)
+            quarters = [by_quarter.get(k, (0, 0)) for k in range(int(i.start // q), int(i.end // q))]
+            out[i.key] = (sum(g for g, _ in quarters), sum(sc for _, sc in quarters))
         return out
+
+    def _counted(self, line: LineRuntime, start: float, end: float) -> tuple[int, int]:
+        good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
+        scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
+        stmt = select(good, scrap).where(CountEventRow.line_id == line.id, CountEventRow.ts >= start,
+                                         CountEventRow.ts < end)
+        with self.plant.store.engine.connect() as conn:
+            g, sc = conn.execute(stmt).one()
+        return int(g or 0), int(sc or 0)
 
     def pareto(self, lines: list[LineRuntime], first: date, last: date, by: str) -> dict[str, Any]:
         """Return stop seconds and occurrences by reason or category, biggest first, small stops and scrap apart."""

@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, func, or_, select, update
 
 from andon.storage.store import Store
-from andon.storage.tables import CounterIncidentRow, CountEventRow, StopRow, StopSplitRow
+from andon.storage.tables import (
+    QUARTER_SECONDS,
+    CounterIncidentRow,
+    CountEventRow,
+    ScrapQuarterRow,
+    StopRow,
+    StopSplitRow,
+)
 
 RUN_ON, RUN_OFF = "run_on", "run_off"  # run-signal changes, kept with the counter incidents
 
@@ -67,14 +74,16 @@ def signal_changes(store: Store, line_id: str, since: float) -> list[tuple[float
 
 def stops_between(store: Store, line_ids: Iterable[str], start: float, end: float) -> list[StopRecord]:
     """Return the stored stops of lines that overlap [start, end), oldest first."""
+    columns = StopRow.__table__.c
     stmt = (
-        select(StopRow)
-        .where(StopRow.line_id.in_(list(line_ids)), StopRow.start < end,
-               or_(StopRow.end.is_(None), StopRow.end > start))
-        .order_by(StopRow.start, StopRow.id)
+        select(columns.id, columns.line_id, columns.start, columns.end, columns.origin, columns.reason,
+               columns.reason_by, columns.reason_at, columns.note)
+        .where(columns.line_id.in_(list(line_ids)), columns.start < end,
+               or_(columns.end.is_(None), columns.end > start))
+        .order_by(columns.start, columns.id)
     )
-    with store.session() as s:
-        return [_record(r) for r in s.execute(stmt).scalars()]
+    with store.engine.connect() as conn:
+        return [StopRecord(*row) for row in conn.execute(stmt)]
 
 
 def stop_by_id(store: Store, stop_id: int) -> StopRecord | None:
@@ -133,12 +142,13 @@ def add_split(store: Store, line_id: str, at: float, by: str) -> None:
 
 
 def scrap_by_reason(store: Store, line_ids: Iterable[str], start: float, end: float) -> dict[str | None, int]:
-    """Return scrap parts by reason code (None: no reason) of lines in [start, end)."""
+    """Return scrap parts by reason code (None: no reason) of lines in [start, end) (quarter-hour bounds)."""
+    q = QUARTER_SECONDS
     stmt = (
-        select(CountEventRow.reason, func.sum(CountEventRow.count))
-        .where(and_(CountEventRow.line_id.in_(list(line_ids)), CountEventRow.kind == "scrap",
-                    CountEventRow.ts >= start, CountEventRow.ts < end))
-        .group_by(CountEventRow.reason)
+        select(ScrapQuarterRow.reason, func.sum(ScrapQuarterRow.parts))
+        .where(and_(ScrapQuarterRow.line_id.in_(list(line_ids)), ScrapQuarterRow.quarter >= int(start // q),
+                    ScrapQuarterRow.quarter < int(-(-end // q))))
+        .group_by(ScrapQuarterRow.reason)
     )
     with store.engine.connect() as conn:
-        return {r: int(n or 0) for r, n in conn.execute(stmt)}
+        return {(r or None): int(n or 0) for r, n in conn.execute(stmt)}

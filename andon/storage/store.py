@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from andon.storage import migrate
 from andon.storage.tables import (
+    QUARTER_SECONDS,
     CounterIncidentRow,
     CounterStateRow,
     CountEventRow,
+    CountQuarterRow,
     PlannedDowntimeRow,
     RowReasonRow,
+    ScrapQuarterRow,
     ShiftOverrideRow,
     StorageProbeRow,
 )
@@ -111,6 +114,7 @@ class Store:
                         for e in batch.events
                     ],
                 )
+                self._add_quarters(conn, dialect_insert, batch.events)
             if batch.counters:
                 rows = [
                     {"line_id": c.line_id, "source_id": c.source_id, "value": c.value, "pending": c.pending,
@@ -130,6 +134,33 @@ class Store:
                      "old_value": i.old_value, "new_value": i.new_value, "note": i.note}
                     for i in batch.incidents
                 ])
+
+    @staticmethod
+    def _add_quarters(conn: Any, dialect_insert: Any, events: list[PendingEvent]) -> None:
+        """Add the batch's parts to the per-quarter-hour totals, in the same transaction as the events."""
+        totals: dict[tuple[str, int], list[int]] = {}
+        scrap: dict[tuple[str, int, str], int] = {}
+        for e in events:
+            quarter = int(e.ts // QUARTER_SECONDS)
+            row = totals.setdefault((e.line_id, quarter), [0, 0])
+            row[0 if e.kind == "good" else 1] += e.count
+            if e.kind != "good":
+                key = (e.line_id, quarter, e.reason or "")
+                scrap[key] = scrap.get(key, 0) + e.count
+        if scrap:
+            by_reason = dialect_insert(ScrapQuarterRow).values(
+                [{"line_id": line, "quarter": q, "reason": r, "parts": n} for (line, q, r), n in scrap.items()])
+            conn.execute(by_reason.on_conflict_do_update(
+                index_elements=["line_id", "quarter", "reason"],
+                set_={"parts": ScrapQuarterRow.parts + by_reason.excluded.parts},
+            ))
+        stmt = dialect_insert(CountQuarterRow).values(
+            [{"line_id": line, "quarter": q, "good": g, "scrap": sc} for (line, q), (g, sc) in totals.items()])
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=["line_id", "quarter"],
+            set_={"good": CountQuarterRow.good + stmt.excluded.good,
+                  "scrap": CountQuarterRow.scrap + stmt.excluded.scrap},
+        ))
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""

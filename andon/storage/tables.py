@@ -203,3 +203,27 @@ class StopSplitRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
 
     __table_args__ = (Index("ix_stop_splits_line_at", "line_id", "at"),)
+
+
+QUARTER_SECONDS = 900  # count totals per line are kept per quarter hour of UTC epoch time
+
+
+class CountQuarterRow(Base):
+    """Good and scrap parts of a line per quarter hour, written with the events, for reports over weeks."""
+
+    __tablename__ = "count_quarters"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quarter: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False,
+                                         doc="floor(event time / 900).")
+    good: Mapped[int] = mapped_column(Integer, default=0)
+    scrap: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScrapQuarterRow(Base):
+    """Scrap parts of a line per quarter hour and reason ("" for none), written with the events."""
+
+    __tablename__ = "scrap_quarters"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quarter: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parts: Mapped[int] = mapped_column(Integer, default=0)
