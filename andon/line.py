@@ -178,7 +178,9 @@ class LineRuntime:
             row[0 if kind == "good" else 1] += count
             row[2] |= flags
             if kind == "good":
-                tracker = self._tracker(instance)
+                entry = self._trackers.get(instance.key)
+                tracker = entry[1] if entry is not None and entry[0] is self._plans.get(instance.key) \
+                    else self._tracker(instance)
                 # Stop bounds in whole milliseconds, so a stop's seconds split into rows add up exactly.
                 if count > 0:
                     changed = tracker.count(round(ts, 3))
@@ -197,8 +199,9 @@ class LineRuntime:
 
     def is_primed(self, instance: ShiftInstance) -> bool:
         """Tell whether a shift's tallies and good-count times are in memory."""
+        key = instance.key
         with self.lock:
-            return instance.key in self._tallies and instance.key in self._trackers
+            return key in self._tallies and key in self._trackers
 
     # --- stops ------------------------------------------------------------------------
     def _tracker(self, instance: ShiftInstance) -> CountStops:

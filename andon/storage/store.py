@@ -142,25 +142,28 @@ class Store:
         scrap: dict[tuple[str, int, str], int] = {}
         for e in events:
             quarter = int(e.ts // QUARTER_SECONDS)
-            row = totals.setdefault((e.line_id, quarter), [0, 0])
-            row[0 if e.kind == "good" else 1] += e.count
-            if e.kind != "good":
+            row = totals.get((e.line_id, quarter))
+            if row is None:
+                row = totals[(e.line_id, quarter)] = [0, 0]
+            if e.kind == "good":
+                row[0] += e.count
+            else:
+                row[1] += e.count
                 key = (e.line_id, quarter, e.reason or "")
                 scrap[key] = scrap.get(key, 0) + e.count
+        # One statement run for many rows (executemany): its SQL is compiled once and cached.
+        counts = dialect_insert(CountQuarterRow)
+        conn.execute(counts.on_conflict_do_update(
+            index_elements=["line_id", "quarter"],
+            set_={"good": CountQuarterRow.good + counts.excluded.good,
+                  "scrap": CountQuarterRow.scrap + counts.excluded.scrap},
+        ), [{"line_id": line, "quarter": q, "good": g, "scrap": sc} for (line, q), (g, sc) in totals.items()])
         if scrap:
-            by_reason = dialect_insert(ScrapQuarterRow).values(
-                [{"line_id": line, "quarter": q, "reason": r, "parts": n} for (line, q, r), n in scrap.items()])
+            by_reason = dialect_insert(ScrapQuarterRow)
             conn.execute(by_reason.on_conflict_do_update(
                 index_elements=["line_id", "quarter", "reason"],
                 set_={"parts": ScrapQuarterRow.parts + by_reason.excluded.parts},
-            ))
-        stmt = dialect_insert(CountQuarterRow).values(
-            [{"line_id": line, "quarter": q, "good": g, "scrap": sc} for (line, q), (g, sc) in totals.items()])
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=["line_id", "quarter"],
-            set_={"good": CountQuarterRow.good + stmt.excluded.good,
-                  "scrap": CountQuarterRow.scrap + stmt.excluded.scrap},
-        ))
+            ), [{"line_id": line, "quarter": q, "reason": r, "parts": n} for (line, q, r), n in scrap.items()])
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""
