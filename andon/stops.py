@@ -162,8 +162,9 @@ class StopService:
         """Bring every line's current shift, and every shift with an open or changed stop, up to date."""
         now = self.clock.now() if now is None else now
         for line in self.plant.lines.values():
-            keys = {k for lid, k in self._open if lid == line.id} | line.changed_shifts
-            line.changed_shifts = set()
+            with line.lock:
+                keys = {k for lid, k in self._open if lid == line.id} | line.changed_shifts
+                line.changed_shifts = set()
             current = line.calendar.at(now)
             instances = [current] if current is not None else []
             for date_text, shift_id in keys:
