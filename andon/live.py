@@ -41,9 +41,14 @@ class LineStates:
         state.open_andons = [AndonBrief.model_validate(c) for c in calls]
         state.andon = andon_signal(calls)
         instance = line.calendar.at(now)
-        if instance is not None:
-            records = self.stops.sync(line, instance, now)
-            described = [self.stops.describe(line, r, now) for r in records[-8:]]
+        # Only a shift already in memory: the state is computed on the event loop, which must not wait on a load.
+        if instance is not None and line.is_primed(instance):
+            try:
+                records = self.stops.sync(line, instance, now)
+                described = [self.stops.describe(line, r, now) for r in records[-8:]]
+            except Exception:
+                log.exception("line %s: the stops of the state could not be brought up to date", line_id)
+                return state
             open_stop = next((d for d in described if d["open"]), None)
             waiting = next((d for d in reversed(described) if d["needs_reason"]), None)
             state.stop = _brief(open_stop)
