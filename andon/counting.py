@@ -210,3 +210,30 @@ class SeenIds:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+def as_boolean(value: Any) -> bool:
+    """Read a run signal: true/false, a number (non-zero: running) or on/off text; refuse anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value == value:
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "on", "run", "running"):
+            return True
+        if text in ("0", "false", "off", "stop", "stopped"):
+            return False
+    raise RejectedReading("not_boolean", f"a run signal reads true or false, not {str(value)[:40]!r}")
+
+
+def fault_reason(codes: dict[int, str], value: Any) -> str | None:
+    """Map a PLC fault value to a reason code: 0 is no fault; an unmapped value is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value != int(value):
+        raise RejectedReading("bad_fault_code", f"a fault code is a whole number, not {str(value)[:40]!r}")
+    number = int(value)
+    if number == 0:
+        return None
+    if number not in codes:
+        raise RejectedReading("unmapped_fault_code", f"fault code {number} is not in fault_codes")
+    return codes[number]

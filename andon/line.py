@@ -10,9 +10,12 @@ from datetime import UTC, date, datetime
 
 from andon.calendar import ShiftCalendar, ShiftInstance
 from andon.clock import Clock
+from andon.config.losses import StopReason
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
+from andon.losses import CountStops, OpenSpan, merge_stops, signal_stops
 from andon.state import CurrentInterval, LineState, ShiftView, SourceView
+from andon.storage import stops as stop_rows
 from andon.storage.store import Store
 from andon.takt import (
     BoardRow,
@@ -29,6 +32,8 @@ from devices.sources.http import HttpSourceConfig
 log = logging.getLogger(__name__)
 
 HTTP_SOURCE = "http"
+KEEP_STOP_SHIFTS = 8  # shifts whose good-count times stay in memory for stop detection
+SIGNAL_MEMORY = 8 * 86400  # run-signal changes kept in memory
 
 
 @dataclass
@@ -54,7 +59,7 @@ class LineRuntime:
         self, config: LineConfig, calendar: ShiftCalendar, store: Store, clock: Clock,
         counter_states: dict[str, tuple[int | None, int | None]] | None = None,
         overrides: dict[tuple[str, str], Target] | None = None,
-        keep_shifts: int = 64,
+        keep_shifts: int = 64, reasons: dict[str, StopReason] | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
@@ -83,6 +88,26 @@ class LineRuntime:
         if HTTP_SOURCE not in self.normalisers or self.normalisers[HTTP_SOURCE].config.mode != "increment":
             # Counts POSTed over HTTP (and forwarded by edges) are plain increments.
             self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig(type="http"))
+        # --- losses ---
+        self.reasons: dict[str, StopReason] = dict(reasons or {})
+        self.roles = {sid: src.role for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                      if src.role != "count"}
+        self.fault_codes = {sid: dict(src.fault_codes or {})
+                            for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                            if src.role == "fault_code"}
+        self.scrap_reasons = {sid: src.scrap_reason
+                              for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                              if src.scrap_reason is not None}
+        self._trackers: OrderedDict[tuple[str, str], tuple[ShiftPlan, CountStops]] = OrderedDict()
+        self.stop_version = 0  # grows whenever a count or a signal changes the stops
+        self.changed_shifts: set[tuple[str, str]] = set()
+        self.signal_log: list[tuple[float, str, bool]] = []
+        self.running: dict[str, bool] = {}
+        if any(role == "run_signal" for role in self.roles.values()):
+            self.signal_log = [(round(t, 3), sid, v) for t, sid, v in
+                               stop_rows.signal_changes(store, self.id, clock.now() - SIGNAL_MEMORY)]
+            for _ts, sid, value in self.signal_log:
+                self.running[sid] = value
 
     # --- plan -------------------------------------------------------------------------
     def target_for(self, instance: ShiftInstance) -> Target:
@@ -98,7 +123,8 @@ class LineRuntime:
             plan = self._plans.get(instance.key)
             if plan is None:
                 downtime = self.store.downtime(self.id, instance.start, instance.end)
-                plan = ShiftPlan(instance, self.target_for(instance), downtime)
+                planned = stop_rows.planned_spans(self.store, self.id, instance.start, instance.end)
+                plan = ShiftPlan(instance, self.target_for(instance), downtime, planned)
                 self._plans[instance.key] = plan
             return plan
 
@@ -107,6 +133,7 @@ class LineRuntime:
         with self.lock:
             self.overrides[key] = target
             self._plans.pop(key, None)
+            self._stops_moved(key)
 
     def takt_at(self, t: float) -> float | None:
         """Return the takt in seconds of the shift running at ``t`` (None off shift)."""
@@ -114,9 +141,14 @@ class LineRuntime:
         return self.plan_for(instance).takt_seconds if instance is not None else None
 
     def forget_plan(self, key: tuple[str, str]) -> None:
-        """Drop a cached plan after its planned downtime changed."""
+        """Drop a cached plan after its planned downtime or planned stops changed."""
         with self.lock:
             self._plans.pop(key, None)
+            self._stops_moved(key)
+
+    def _stops_moved(self, key: tuple[str, str]) -> None:
+        self.stop_version += 1
+        self.changed_shifts.add(key)
 
     # --- counts -----------------------------------------------------------------------
     def _tally(self, instance: ShiftInstance) -> dict[int, list[int]]:
@@ -145,16 +177,95 @@ class LineRuntime:
             )
             row[0 if kind == "good" else 1] += count
             row[2] |= flags
+            if kind == "good":
+                entry = self._trackers.get(instance.key)
+                tracker = entry[1] if entry is not None and entry[0] is self._plans.get(instance.key) \
+                    else self._tracker(instance)
+                # Stop bounds in whole milliseconds, so a stop's seconds split into rows add up exactly.
+                if count > 0:
+                    changed = tracker.count(round(ts, 3))
+                else:
+                    tracker.withdraw(round(ts, 3))
+                    changed = True
+                if changed:
+                    self.stop_version += 1
+                    self.changed_shifts.add(instance.key)
 
     def prime(self, instance: ShiftInstance) -> None:
-        """Load a shift's tallies from the database before events for it are added."""
+        """Load a shift's tallies and good-count times from the database before events for it are added."""
         with self.lock:
             self._tally(instance)
+            self._tracker(instance)
 
     def is_primed(self, instance: ShiftInstance) -> bool:
-        """Tell whether a shift's tallies are in memory."""
+        """Tell whether a shift's tallies and good-count times are in memory."""
+        key = instance.key
         with self.lock:
-            return instance.key in self._tallies
+            return key in self._tallies and key in self._trackers
+
+    # --- stops ------------------------------------------------------------------------
+    def _tracker(self, instance: ShiftInstance) -> CountStops:
+        """Return the count-stop tracker of a shift, loading it once, refitting it when the plan changed."""
+        key = instance.key
+        plan = self.plan_for(instance)
+        entry = self._trackers.get(key)
+        if entry is None:
+            stored = stop_rows.good_count_times(self.store, self.id, instance.start, instance.end)
+            times = [round(t, 3) for t in stored]
+            tracker = CountStops(instance.start, instance.end, plan.available_between,
+                                 self.thresholds.stop_after(plan.takt), times)
+            self._trackers[key] = (plan, tracker)
+            while len(self._trackers) > KEEP_STOP_SHIFTS:
+                self._trackers.popitem(last=False)
+            return tracker
+        fitted, tracker = entry
+        if fitted is not plan:
+            tracker.available = plan.available_between
+            tracker.stop_after = self.thresholds.stop_after(plan.takt)
+            tracker.rebuild()
+            self._trackers[key] = (plan, tracker)
+        return tracker
+
+    def stop_periods(self, instance: ShiftInstance, now: float) -> list[OpenSpan]:
+        """Return a shift's stops (count and run-signal stops merged) as seen at ``now``; end None: open."""
+        with self.lock:
+            counted = self._tracker(instance).stops(now)
+            if not self.signal_log:
+                return counted
+            initial: dict[str, bool] = {sid: True for sid, role in self.roles.items() if role == "run_signal"}
+            changes = []
+            for ts, sid, value in self.signal_log:
+                if ts <= instance.start:
+                    initial[sid] = value
+                else:
+                    changes.append((ts, sid, value))
+            return merge_stops(counted, signal_stops(initial, changes, instance.start, instance.end, now))
+
+    def run_signal(self, source_id: str, ts: float, running: bool) -> bool:
+        """Take a run signal's value at ``ts``; return True when it changed (the caller stores the change)."""
+        with self.lock:
+            if self.running.get(source_id, True) == running and source_id in self.running:
+                return False
+            self.running[source_id] = running
+            self.signal_log.append((round(ts, 3), source_id, running))
+            self.signal_log.sort()
+            cutoff = ts - SIGNAL_MEMORY
+            if self.signal_log[0][0] < cutoff:
+                last = {sid: entry for entry in self.signal_log if entry[0] < cutoff for sid in [entry[1]]}
+                self.signal_log = sorted([*last.values(), *(e for e in self.signal_log if e[0] >= cutoff)])
+            self.stop_version += 1
+            instance = self.calendar.at(ts)
+            if instance is not None:
+                self.changed_shifts.add(instance.key)
+            return True
+
+    def ideal_cycle_at(self, t: float) -> float | None:
+        """Return the ideal cycle in seconds per part at ``t`` (the line's; None when not configured)."""
+        return self.config.ideal_cycle_seconds
+
+    def changeover_overruns(self, instance: ShiftInstance) -> list[tuple[float, float]]:
+        """Return the spans of a shift in which a changeover ran beyond its target (none without products)."""
+        return []
 
     # --- sources ----------------------------------------------------------------------
     def seen(self, source_id: str, at: float) -> None:

@@ -13,9 +13,19 @@ from prometheus_client import CollectorRegistry, Counter
 from andon.calendar import ShiftCalendar
 from andon.clock import Clock
 from andon.config.schema import Config
-from andon.counting import BUFFERED, FLAG_BITS, MANUAL, RejectedReading, SeenIds, parse_time
+from andon.counting import (
+    BUFFERED,
+    FLAG_BITS,
+    MANUAL,
+    RejectedReading,
+    SeenIds,
+    as_boolean,
+    fault_reason,
+    parse_time,
+)
 from andon.errors import StorageUnavailable
 from andon.line import HTTP_SOURCE, LineRuntime
+from andon.storage.stops import RUN_OFF, RUN_ON
 from andon.storage.store import Store
 from andon.storage.writer import (
     CANCELLED,
@@ -82,6 +92,9 @@ class Plant:
         self.writer.on_refused = self._refused_by_storage
         self.metrics = Metrics(registry or CollectorRegistry())
         self._listeners: list[Callable[[str], None]] = []
+        # Called with (line, reason code or None, event time, who) when a device names why the line stopped.
+        self.reason_listeners: list[Callable[[str, str | None, float, str], None]] = []
+        self._faults: dict[tuple[str, str], str | None] = {}
         self._warned: set[tuple[str, str, str]] = set()
         self._intake_lock = threading.Lock()
         counter_states = store.counter_states()
@@ -95,6 +108,7 @@ class Plant:
                 overrides={
                     (d, sh): Target(t, n) for (lid, d, sh), (t, n) in overrides.items() if lid == line.id
                 },
+                reasons=config.reasons_of(line),
             )
             self.lines[line.id].last_count_at = store.last_count_at(line.id, clock.now() + 3600)
         self.seen: dict[str, SeenIds] = {lid: SeenIds() for lid in self.lines}
@@ -124,7 +138,7 @@ class Plant:
     def intake(
         self, line_id: str, source_id: str, value: Any, *, ts: Any = None, event_id: str | None = None,
         kind: str | None = None, flags: int = 0, on_stored: Callable[[], None] | None = None,
-        increment: bool = False, urgent: bool = False,
+        increment: bool = False, urgent: bool = False, reason: str | None = None,
     ) -> Intake:
         """Take one reading from a source or the API: dedupe, normalise, tally and queue it.
 
@@ -137,8 +151,11 @@ class Plant:
         with self._intake_lock:
             line.seen(source_id, received)
             try:
+                if source_id in line.roles:
+                    return self._signal(line, source_id, value, ts, received, on_stored)
                 result = self._intake(
-                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment, urgent
+                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment, urgent,
+                    reason,
                 )
             except RejectedReading as exc:
                 self.metrics.rejected.labels(line_id, exc.reason).inc()
@@ -154,7 +171,7 @@ class Plant:
     def _intake(
         self, line: LineRuntime, source_id: str, value: Any, ts: Any, event_id: str | None,
         kind: str | None, flags: int, received: float, on_stored: Callable[[], None] | None,
-        increment: bool, urgent: bool,
+        increment: bool, urgent: bool, reason: str | None = None,
     ) -> Intake:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
@@ -171,6 +188,8 @@ class Plant:
                     self.writer.put(on_stored)  # after the next commit, so after the first copy's
                 return Intake("duplicate")
         event_ts = parse_time(ts, received)
+        if reason is not None and reason not in line.reasons:
+            raise RejectedReading("unknown_reason", f"line {line.id!r} has no reason code {reason[:64]!r}")
         before = (normaliser.state.value, normaliser.state.pending)
         outcome = normaliser.accept(value, event_ts, kind)
         if event_id is not None:
@@ -193,9 +212,11 @@ class Plant:
                 line.prime(instance)
             line.add(event_ts, outcome.count, outcome.kind, outcome.flags | flags)
             self.metrics.parts.labels(line.id, outcome.kind).inc(outcome.count)
+            if outcome.kind == "scrap":
+                reason = reason or line.scrap_reasons.get(source_id)
             pending = PendingEvent(
                 line.id, source_id, event_ts, received, outcome.count, outcome.kind, event_id,
-                outcome.flags | flags, on_stored, urgent=urgent,
+                outcome.flags | flags, on_stored, urgent=urgent, reason=reason if outcome.kind == "scrap" else None,
             )
             self.writer.put(pending)
             return Intake("accepted", count=outcome.count, pending=pending)
@@ -203,10 +224,49 @@ class Plant:
             self.writer.put(on_stored)
         return Intake("accepted", count=outcome.count)
 
+    def _signal(
+        self, line: LineRuntime, source_id: str, value: Any, ts: Any, received: float,
+        on_stored: Callable[[], None] | None,
+    ) -> Intake:
+        """Take a run signal or a fault code (sources with a role): a stop fact, not parts."""
+        event_ts = parse_time(ts, received)
+        if line.roles[source_id] == "run_signal":
+            running = as_boolean(value)
+            if line.run_signal(source_id, event_ts, running):
+                self.writer.put(IncidentRecord(line.id, source_id, event_ts, RUN_ON if running else RUN_OFF))
+                self._later(on_stored)
+                self.notify(line.id)
+            else:
+                self._later(on_stored)
+            return Intake("accepted")
+        code = fault_reason(line.fault_codes[source_id], value)
+        if self._faults.get((line.id, source_id)) != code:
+            self._faults[(line.id, source_id)] = code
+            for listener in list(self.reason_listeners):
+                try:
+                    listener(line.id, code, event_ts, f"plc:{source_id}")
+                except Exception:
+                    log.exception("a stop reason listener failed")
+        self._later(on_stored)
+        return Intake("accepted")
+
+    def _later(self, on_stored: Callable[[], None] | None) -> None:
+        if on_stored is not None:
+            self.writer.put(on_stored)
+
+    def device_reason(self, line_id: str, code: str, ts: Any, by: str) -> None:
+        """Take a stop reason named by a device (a simulated line, a gateway) for the stop at ``ts``."""
+        line = self.line(line_id)
+        if code not in line.reasons:
+            raise RejectedReading("unknown_reason", f"line {line_id!r} has no reason code {code[:64]!r}")
+        event_ts = parse_time(ts, self.clock.now())
+        for listener in list(self.reason_listeners):
+            listener(line_id, code, event_ts, by)
+
     def post_count(
         self, line_id: str, count: Any, ts: Any = None, event_id: str | None = None,
         kind: str = "good", manual: bool = False, buffered: bool = False, source_id: str = HTTP_SOURCE,
-        marks: Iterable[str] = (),
+        marks: Iterable[str] = (), reason: str | None = None,
     ) -> Intake:
         """Take a count posted over HTTP and answer once it is committed (or refused).
 
@@ -221,7 +281,7 @@ class Plant:
         done = threading.Event()
         result = self.intake(
             line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True,
-            on_stored=done.set, urgent=True,
+            on_stored=done.set, urgent=True, reason=reason,
         )
         if result.status == "duplicate":
             # Answer only once the first copy is committed (the queued callback runs after it).
@@ -337,6 +397,10 @@ class SourceSink:
     def online(self) -> None:
         """Report that the source answers."""
         self.plant.set_source_online(self.line_id, self.source_id, True)
+
+    def stop_reason(self, code: str, ts: Any = None) -> None:
+        """Name the reason of the line's stop at ``ts`` (default now), as a device knows it."""
+        self.plant.device_reason(self.line_id, code, ts, f"source:{self.source_id}")
 
     def last_count_at(self) -> float | None:
         """Return the event time of the line's last good count (None before the first)."""

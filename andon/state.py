@@ -52,6 +52,17 @@ class AndonBrief(BaseModel):
     tier_index: int
 
 
+class StopBrief(BaseModel):
+    """A stop as shown on a line's state: the open one, or the one waiting for its reason."""
+
+    id: int
+    start: str
+    end: str | None
+    reason: str | None
+    small: bool = Field(description="Shorter than losses.small_stop_seconds (so far, while open).")
+    needs_reason: bool = Field(description="Unexplained, not small, and older than losses.reason_after_seconds.")
+
+
 class LineState(BaseModel):
     """Live state of a line."""
 
@@ -75,6 +86,10 @@ class LineState(BaseModel):
         None,
         description="The most urgent open andon call, shown on top of the condition: escalated (a waiting call "
         "that climbed a tier) > raised (waiting) > acknowledged; null without open calls.",
+    )
+    stop: StopBrief | None = Field(None, description="The open stop, null while the line runs.")
+    stop_prompt: StopBrief | None = Field(
+        None, description="The latest stop of the shift that waits for its reason (open or closed), if any.",
     )
 
     def visible(self) -> str:

@@ -37,10 +37,19 @@ class Target:
 class ShiftPlan:
     """The plan of one shift instance: excluded time, takt and the cumulative plan curve."""
 
-    def __init__(self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = ()) -> None:
+    def __init__(
+        self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = (),
+        planned_stops: Iterable[Span] = (),
+    ) -> None:
         self.instance = instance
         self._plan_cache: dict[float, int] = {}
-        self.excluded = merge_spans([*instance.breaks, *downtime], instance.start, instance.end)
+        downtime, planned_stops = list(downtime), list(planned_stops)
+        self._kinds: list[tuple[float, float, str]] = [
+            *((a, b, "break") for a, b in instance.breaks),
+            *((a, b, "planned_downtime") for a, b in downtime),
+            *((a, b, "planned_stop") for a, b in planned_stops),
+        ]
+        self.excluded = merge_spans([*instance.breaks, *downtime, *planned_stops], instance.start, instance.end)
         self.net_available = self.available_until(instance.end)
         self.takt: Fraction | None
         if target.takt_seconds is not None:
@@ -76,6 +85,11 @@ class ShiftPlan:
             if len(self._plan_cache) < 4096:  # row boundaries repeat; "now" values mostly do not
                 self._plan_cache[t] = cached
         return cached
+
+    def excluded_spans(self) -> list[tuple[float, float, str]]:
+        """Return the excluded spans of the shift, clipped to it, with their kind (break, planned_downtime, ...)."""
+        start, end = self.instance.start, self.instance.end
+        return [(max(a, start), min(b, end), kind) for a, b, kind in self._kinds if min(b, end) > max(a, start)]
 
     def in_excluded(self, t: float) -> bool:
         """Tell whether ``t`` falls in a break or planned downtime."""

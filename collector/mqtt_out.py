@@ -63,6 +63,12 @@ class MqttPublisher:
         if self.link.connected:
             self._publish(f"{self.prefix}/{line}/state", payload, retain=True, qos=0)
 
+    def publish_stop(self, line: str, event: dict[str, Any]) -> None:
+        """Publish a stop event (open, close, reason, split...) on ``<prefix>/<line>/stop``."""
+        payload = self._encode(event, f"stop event of line {line!r}")
+        if payload is not None:
+            self._publish(f"{self.prefix}/{line}/stop", payload, retain=False)
+
     def publish_andon(self, line: str, event: dict[str, Any]) -> None:
         """Publish an andon event (raised, escalated, resolved...) on ``<prefix>/<line>/andon``."""
         payload = self._encode(event, f"andon event of line {line!r}")

@@ -64,6 +64,8 @@ class LineView:
     rows: tuple[RowView, ...]
     andons: tuple[AndonView, ...]
     andon: str | None = None  # open calls on top of the condition: escalated, raised or acknowledged
+    stop_prompt: str = ""  # a stop waiting for its reason: the prompt shown in the status band
+    oee: str = ""  # the shift's OEE, when the display was asked to show it
 
 
 ANDON_SIGNALS = ("acknowledged", "raised", "escalated")
@@ -197,6 +199,7 @@ def line_view(
     last_good: float | None,
     problem: str | None,
     tz: tzinfo,
+    show_oee: bool = False,
 ) -> LineView:
     """Build the line board's view from the API's state and board (either may be missing)."""
     state = state or {}
@@ -223,7 +226,30 @@ def line_view(
         rows=rows,
         andons=_andons(state),
         andon=_andon_signal(state),
+        stop_prompt=_stop_prompt(state, tz) if not (stale or not state) else "",
+        oee=_oee(board) if show_oee and not (stale or not state) else "",
     )
+
+
+def _stop_prompt(state: Mapping[str, Any], tz: tzinfo) -> str:
+    prompt = state.get("stop_prompt")
+    if not isinstance(prompt, Mapping):
+        return ""
+    start = parse_time(prompt.get("start"))
+    return "WHY DID WE STOP?" + (f" since {local_hhmm(start, tz)}" if start is not None else "")
+
+
+def _percent(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) or isinstance(value, bool) else f"{round(value * 100)}"
+
+
+def _oee(board: Mapping[str, Any] | None) -> str:
+    totals = (board or {}).get("totals")
+    figures = totals.get("oee") if isinstance(totals, Mapping) else None
+    if not isinstance(figures, Mapping):
+        return ""
+    return (f"OEE {_percent(figures.get('oee'))}%  A {_percent(figures.get('availability'))}  "
+            f"P {_percent(figures.get('performance'))}  Q {_percent(figures.get('quality'))}")
 
 
 def _andon_signal(state: Mapping[str, Any]) -> str | None:

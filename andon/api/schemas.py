@@ -129,6 +129,10 @@ class CountIn(Strict):
         None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
         description="Configured source id this count belongs to (edge collectors); default the line's http source.",
     )
+    reason: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$",
+        description="Scrap reason code from the line's reason tree (scrap only).",
+    )
 
 
 class SourceStatusIn(Strict):
@@ -209,6 +213,9 @@ class ProblemIn(Strict):
     due_date: PlantDate | None = None
     andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
     rows: list[RowStart] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
+    reason_code: str | None = Field(
+        None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$", description="The stop reason code the problem attacks.",
+    )
 
 
 class ProblemPatch(Strict):
@@ -225,6 +232,9 @@ class ProblemPatch(Strict):
     status: Status | None = None
     andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
     rows: list[RowStart] | None = Field(None, max_length=100)
+    reason_code: str | None = Field(
+        None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$", description="The stop reason code the problem attacks.",
+    )
 
 
 class RowLinkOut(BaseModel):
@@ -242,6 +252,32 @@ class CheckOut(BaseModel):
     after: int
     since: str
     window_days: int
+
+
+class StopWeekOut(BaseModel):
+    """One week of a reason code's stops."""
+
+    from_: str = Field(alias="from")
+    after: bool
+    stops: int
+    minutes: float
+
+
+class StopTotalOut(BaseModel):
+    """Stops and minutes of several weeks."""
+
+    stops: int
+    minutes: float
+
+
+class StopCheckOut(BaseModel):
+    """A reason code's stops per week, four weeks before and after the countermeasure date."""
+
+    code: str
+    since: str
+    weeks: list[StopWeekOut]
+    before: StopTotalOut
+    after: StopTotalOut
 
 
 class ProblemOut(BaseModel):
@@ -265,6 +301,10 @@ class ProblemOut(BaseModel):
     andon_call_ids: list[int]
     rows: list[RowLinkOut]
     check: CheckOut | None
+    reason_code: str | None = None
+    stop_check: StopCheckOut | None = Field(
+        None, description="The linked reason code's stops per week, before and after the countermeasure date.",
+    )
 
 
 class NewProblemIn(Strict):
@@ -293,12 +333,16 @@ class ReasonOut(BaseModel):
 
 
 class SuggestionOut(BaseModel):
-    """A reason recurring often enough to become a problem."""
+    """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 
     line: str
     reason: str
     rows: int
     row_starts: list[str]
+    code: str | None = Field(None, description="A recurring stop reason code (then stops and minutes say how much).")
+    stops: int | None = None
+    minutes: float | None = None
+    stop_ids: list[int] = Field(default_factory=list)
 
 
 class PlanIn(Strict):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternTable
 
@@ -53,6 +53,28 @@ class SourceConfigBase(StrictModel):
         "that report regularly, such as polled counters); default: stale only while the driver "
         "reports the source offline.",
     )
+    role: Literal["count", "run_signal", "fault_code"] = Field(
+        "count",
+        description="count: the readings are parts; run_signal: a boolean (a PLC bit, a 0/1 MQTT payload) that "
+        "is true while the line runs, so false opens a stop; fault_code: a number mapped by fault_codes to a "
+        "stop reason (0 or an unmapped value: no fault).",
+    )
+    fault_codes: dict[int, str] | None = Field(
+        None, description="role fault_code: PLC fault value -> stop reason code, e.g. {17: jam, 23: no_material}."
+    )
+    scrap_reason: str | None = Field(
+        None, description="A scrap source (kind scrap) whose parts all have one reason code, e.g. a reject chute.",
+    )
+
+    @model_validator(mode="after")
+    def _role_keys(self) -> SourceConfigBase:
+        if self.role == "fault_code" and not self.fault_codes:
+            raise ValueError("a fault_code source needs fault_codes: {value: reason code}")
+        if self.role != "fault_code" and self.fault_codes is not None:
+            raise ValueError("fault_codes belongs to a source with role fault_code")
+        if self.scrap_reason is not None and (self.kind != "scrap" or self.role != "count"):
+            raise ValueError("scrap_reason belongs to a count source with kind scrap")
+        return self
 
 
 class StackLightConfigBase(StrictModel):
