@@ -29,7 +29,7 @@ Demo = tuple[subprocess.Popen[bytes], str, Path, Shifts]
 
 
 def shifts_around_now() -> Shifts:
-    """Return one shift (local London time) from two hours ago to four hours ahead, a break behind and one ahead.
+    """Return one shift (local London time) from two hours ago to six hours ahead, a break behind and one ahead.
 
     The test runs a real process on the wall clock: on the demo's own shifts a shift change between two
     requests would reset the totals the test compares; this shift cannot end while it runs.
@@ -39,7 +39,7 @@ def shifts_around_now() -> Shifts:
     return {"run": (at(-120), [(at(-90), at(-75)), (at(120), at(150))])}
 
 
-def shift_yaml(shifts: Shifts, hours: int = 6) -> str:
+def shift_yaml(shifts: Shifts, hours: int = 8) -> str:
     """Return the config's shifts section for ``shifts`` (each ``hours`` long)."""
     text = "shifts:\n"
     for shift_id, (start, breaks) in shifts.items():
