@@ -11,7 +11,7 @@ from devices.connections import Connections
 from devices.sources.modbus import ModbusSource, ModbusSourceConfig
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_config, make_plant, reopen
-from tests.devices.polling import cancel, eventually
+from tests.devices.polling import cancel, eventually, idle, set_clock
 from tests.devices.test_modbus import Plc, run_with_plc
 
 CONFIG = """
@@ -48,22 +48,24 @@ def test_a_plc_run_bit_opens_and_closes_a_stop_and_its_fault_code_explains_it(tm
                                                   plant.sink("line1", sid), connections).run())
                  for sid, src in zip(config.lines[0].source_ids(), config.lines[0].sources, strict=True)
                  if src.type == "modbus"]
+        # The drivers poll on the clock: each value is set on the PLC first, then the clock jumps to the
+        # moment it is read (every driver polls once there).
         try:
-            await eventually(lambda: line.running.get("run") is True)
+            await eventually(lambda: line.running.get("run") is True, *tasks)
             assert stops.sync(line, instance) == []
-            clock.set(utc("2026-11-25 06:20"))
             await plc.set_coil(3, False)  # the line stops
-            await eventually(lambda: line.running.get("run") is False)
+            await set_clock(clock, utc("2026-11-25 06:20"), *tasks)
+            await eventually(lambda: line.running.get("run") is False, *tasks)
             (opened,) = stops.sync(line, instance)
             assert (opened.start, opened.end, opened.reason) == (utc("2026-11-25 06:20"), None, None)
-            clock.set(utc("2026-11-25 06:21"))
             await plc.set_holding(10, [17])  # the PLC names its fault: 17 is a jam
-            await eventually(lambda: stops.sync(line, instance)[0].reason == "jam")
-            clock.set(utc("2026-11-25 06:25"))
+            await set_clock(clock, utc("2026-11-25 06:21"), *tasks)
+            await eventually(lambda: stops.sync(line, instance)[0].reason == "jam", *tasks)
             await plc.set_holding(10, [0])
             await plc.set_coil(3, True)  # running again
-            await eventually(lambda: line.running.get("run") is True)
-            await plc.polled(4)
+            await set_clock(clock, utc("2026-11-25 06:25"), *tasks)
+            await eventually(lambda: line.running.get("run") is True, *tasks)
+            await idle(clock, *tasks)
         finally:
             await cancel(*tasks)
         (closed,) = stops.sync(line, instance)
