@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -47,6 +47,16 @@ class Intake:
     reason: str = ""
     message: str = ""
     pending: PendingEvent | None = None
+
+
+class ProductIntake(Protocol):
+    """Where product readings go (the product service): a source's value selects what the line makes."""
+
+    def reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take one product reading; ``on_stored`` runs once the change is stored (or the reading refused)."""
+        ...
 
 
 class Metrics:
@@ -95,9 +105,11 @@ class Plant:
                 overrides={
                     (d, sh): Target(t, n) for (lid, d, sh), (t, n) in overrides.items() if lid == line.id
                 },
+                products=config.products,
             )
             self.lines[line.id].last_count_at = store.last_count_at(line.id, clock.now() + 3600)
         self.seen: dict[str, SeenIds] = {lid: SeenIds() for lid in self.lines}
+        self.products: ProductIntake | None = None  # set by the composition root (services_for)
         for line_id, event_id in store.event_ids_since(clock.now() - DEDUPE_WINDOW_SECONDS):
             if line_id in self.seen:
                 self.seen[line_id].add(event_id)
@@ -159,6 +171,8 @@ class Plant:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
             raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
+        if source_id in line.product_sources:
+            raise RejectedReading("product_source", f"source {source_id!r} selects the product; it counts no parts")
         if increment:
             # Already parts (HTTP posts, edge-normalised counts): parts_per_cycle was applied upstream.
             normaliser = line.normalisers[HTTP_SOURCE]
@@ -172,7 +186,9 @@ class Plant:
                 return Intake("duplicate")
         event_ts = parse_time(ts, received)
         before = (normaliser.state.value, normaliser.state.pending)
-        outcome = normaliser.accept(value, event_ts, kind)
+        outcome = normaliser.accept(
+            value, event_ts, kind, parts_per_cycle=None if increment else line.parts_per_cycle_at(event_ts)
+        )
         if event_id is not None:
             seen.add(event_id)
         self.metrics.accepted.labels(line.id).inc()
@@ -284,6 +300,20 @@ class Plant:
         line.set_override((date, shift_id), Target(takt_seconds, demand_per_shift))
         self.notify(line_id)
 
+    def product_reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take a product source's reading (it selects the product); refused when no product service listens."""
+        line = self.line(line_id)
+        line.seen(source_id, self.clock.now())
+        if self.products is None or source_id not in line.product_sources:
+            self.metrics.rejected.labels(line_id, "product_source").inc()
+            self._warn_once(line_id, source_id, "product_source", "no product service takes this source's readings")
+            if on_stored is not None:
+                on_stored()
+            return
+        self.products.reading(line_id, source_id, value, ts=ts, on_stored=on_stored)
+
     def sink(self, line_id: str, source_id: str) -> SourceSink:
         """Return the ReadingSink a driver of this line's source delivers to."""
         self.line(line_id)
@@ -343,10 +373,32 @@ class SourceSink:
         return self.plant.line(self.line_id).last_count_at
 
     def working_at(self, t: float) -> bool:
-        """Tell whether the line is in a shift and not on a break at ``t`` (for simulated lines)."""
+        """Tell whether a simulated crew works at ``t``: in a shift, not on a break, planned downtime, a planned
+        changeover or not-scheduled time (time waiting for the line's first count does not stop it)."""
         line = self.plant.line(self.line_id)
         instance = line.calendar.at(t)
-        return instance is not None and not line.plan_for(instance).in_excluded(t)
+        if instance is None:
+            return False
+        kind = line.plan_for(instance).kind_at(t)
+        if kind == "not_scheduled":
+            with line.lock:
+                return not any(
+                    p.start <= t < (p.end if p.end is not None else float("inf"))
+                    for p in line.timeline.periods if not p.until_first_count
+                )
+        return kind is None
+
+    def product(
+        self, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Deliver a product reading (a product id, a recipe number mapped by the driver, or a dict with it)."""
+        self.plant.product_reading(self.line_id, self.source_id, value, ts=ts, on_stored=on_stored)
+
+    def shifts_between(self, since: float, until: float) -> list[tuple[float, float, str]]:
+        """Return (start, end, "date/shift") of the line's shifts overlapping [since, until), in order."""
+        line = self.plant.line(self.line_id)
+        return [(i.start, i.end, f"{i.date.isoformat()}/{i.shift_id}")
+                for i in line.timeline.instances_from(since) if i.start < until]
 
     def offline(self, reason: str) -> None:
         """Report that the source does not answer."""

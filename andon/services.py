@@ -16,8 +16,10 @@ from andon.auth import TokenBook
 from andon.clock import Clock
 from andon.config.schema import Config
 from andon.live import LineStates, LiveHub
+from andon.orders import WorkOrderService
 from andon.plant import Plant
 from andon.problems import ProblemService
+from andon.products import ProductService
 from andon.storage.store import Store
 from andon.summary import Summaries
 from andon.webhook import WebhookSender
@@ -56,6 +58,8 @@ class Services:
     hub: LiveHub
     webhooks: WebhookSender | None
     metrics: ApiMetrics
+    products: ProductService
+    orders: WorkOrderService
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -67,6 +71,10 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
     hub = LiveHub(plant, states)
     andons.listeners.append(hub.event)
     problems.listeners.append(hub.event)
+    products = ProductService(plant, store, clock)
+    products.listeners.append(hub.event)
+    plant.products = products  # product sources' readings (MQTT, PLC recipe numbers) go to it
+    orders = WorkOrderService(config, plant, store, clock, products)
     urls = {line.id: line.andon.webhook_url for line in config.lines if line.andon.webhook_url}
     webhooks = WebhookSender(urls, **(webhook_options or {})) if urls else None
     if webhooks is not None:
@@ -74,5 +82,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
     return Services(
         config=config, clock=clock, store=store, plant=plant, andons=andons, problems=problems,
         summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
-        webhooks=webhooks, metrics=ApiMetrics(plant, andons),
+        webhooks=webhooks, metrics=ApiMetrics(plant, andons), products=products, orders=orders,
     )

@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
+from andon.config.products import ChangeoverConfig, LineProductConfig, ProductConfig, check_products
 from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -329,12 +330,21 @@ class LineConfig(StrictModel):
     sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")
     stack_light: LightConfig | None = Field(None, description="Stack light at the line.")
     andon: AndonConfig = Field(default_factory=AndonConfig, description="Andon set-up.")
+    # --- products (docs/products.md) ---
+    products: list[LineProductConfig] = Field(
+        default_factory=list,
+        description="Products this line may run (ids, or {id, ...} with this line's own figures); until one is set "
+        "the line makes the first. Without products the line's takt_seconds or demand_per_shift is its plan.",
+    )
+    changeover: ChangeoverConfig | None = Field(
+        None, description="Planned changeover times between this line's products (absent: changes are not timed)."
+    )
 
     @model_validator(mode="after")
     def _takt_xor_demand(self) -> LineConfig:
         if self.takt_seconds is not None and self.demand_per_shift is not None:
             raise ValueError("give takt_seconds or demand_per_shift, not both")
-        if self.takt_seconds is None and self.demand_per_shift is None:
+        if self.takt_seconds is None and self.demand_per_shift is None and not self.products:
             raise ValueError("give takt_seconds or demand_per_shift")
         seen: set[str] = set()
         for index, source in enumerate(self.sources):
@@ -368,11 +378,15 @@ class Config(StrictModel):
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
     shifts: list[ShiftConfig] = Field(description="Shift patterns of the plant.", min_length=1)
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
+    products: list[ProductConfig] = Field(
+        default_factory=list, description="Products made in the plant; lines list the ones they may run."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         _unique([s.id for s in self.shifts], "shift", "shifts")
         _unique([line.id for line in self.lines], "line", "lines")
+        check_products(self)
         by_id = {s.id: s for s in self.shifts}
         for index, line in enumerate(self.lines):
             for place, shift_id in enumerate(line.shifts or []):
