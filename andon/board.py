@@ -20,7 +20,7 @@ OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks
 CSV_COLUMNS = (
     "start", "end", "start_local", "end_local", "planned", "planned_so_far", "actual", "delta",
     "cum_planned", "cum_planned_so_far", "cum_actual", "cum_delta", "scrap", "condition", "current",
-    "reason_required", "reason", "problem_id", "problem_status", "trust",
+    "reason_required", "reason", "problem_id", "problem_status", "trust", "products",
 )
 
 
@@ -92,12 +92,34 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
                 flags.get(index, 0), by_row.get(index, []),
                 any(a < row.end and b > row.start and row.start <= now for a, b in gaps),
             ),
+            "products": list(row.products),
         })
     return {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),
         "shift": instance.shift_id, "start": iso(instance.start), "end": iso(instance.end),
-        "timezone": line.calendar.zone.key, "takt_seconds": plan.takt_seconds, "shift_target": plan.target,
-        "rows": out_rows,
+        "timezone": line.calendar.zone.key,
+        "takt_seconds": plan.takt_seconds_at(min(max(now, instance.start), instance.end - 1e-3)),
+        "shift_target": plan.target, "rows": out_rows, **production_of(line, instance, now),
+    }
+
+
+def production_of(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
+    """Return a board's runs, changeover overruns and not-scheduled time in the shift (docs/interfaces.md)."""
+    t0, t1 = instance.start, instance.end
+    with line.lock:
+        timeline = line.timeline
+        runs = [
+            {"product": r.product, "name": timeline.figures[r.product].name if r.product in timeline.figures
+             else r.product, "start": iso(max(r.start, t0)), "end": iso(min(r.until, t1)) if r.until < t1 else None,
+             "work_order": r.work_order}
+            for r in timeline.runs_between(t0, min(t1, now))
+        ] if timeline.has_products else []
+        overruns = timeline.overruns(t0, t1, now)
+        not_scheduled = timeline.not_scheduled(t0, min(t1, max(now, t0)))
+    return {
+        "runs": runs,
+        "changeover_overruns": [{"start": iso(a), "end": iso(b)} for a, b in overruns],
+        "not_scheduled": [{"start": iso(a), "end": iso(b)} for a, b in not_scheduled],
     }
 
 
@@ -131,5 +153,5 @@ def board_csv(board: dict[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in board["rows"]:
         cells = {**row, "start_local": local_iso(row["start"], zone), "end_local": local_iso(row["end"], zone)}
-        writer.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(cells.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()

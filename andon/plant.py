@@ -395,10 +395,17 @@ class SourceSink:
         self.plant.product_reading(self.line_id, self.source_id, value, ts=ts, on_stored=on_stored)
 
     def shifts_between(self, since: float, until: float) -> list[tuple[float, float, str]]:
-        """Return (start, end, "date/shift") of the line's shifts overlapping [since, until), in order."""
+        """Return (start, end, "date-shift") of the line's shifts overlapping [since, until), in order."""
         line = self.plant.line(self.line_id)
-        return [(i.start, i.end, f"{i.date.isoformat()}/{i.shift_id}")
+        return [(i.start, i.end, f"{i.date.isoformat()}-{i.shift_id}")
                 for i in line.timeline.instances_from(since) if i.start < until]
+
+    def product_since(self) -> float | None:
+        """Return when the line's current run started (None before the first)."""
+        line = self.plant.line(self.line_id)
+        with line.lock:
+            current = line.timeline.current()
+        return current.start if current is not None else None
 
     def offline(self, reason: str) -> None:
         """Report that the source does not answer."""

@@ -34,6 +34,8 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
         if message.get("type") == "andon":
             call = message.get("call") or {}
             publisher.publish_andon(str(call.get("line", "")), message)
+        elif message.get("type") in ("product", "work_order") and (payload := publisher._encode(message, "event")):
+            publisher._publish(f"{publisher.prefix}/{message.get('line', '')}/{message['type']}", payload, retain=False)
 
     services.hub.state_listeners.append(on_state)
     services.hub.event_listeners.append(on_event)

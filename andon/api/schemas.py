@@ -51,6 +51,17 @@ class StationOut(BaseModel):
     name: str
 
 
+class ProductOut(BaseModel):
+    """A product a line may run, with its figures there."""
+
+    id: str
+    name: str
+    takt_seconds: float | None
+    demand_per_shift: int | None
+    ideal_cycle_seconds: float | None
+    parts_per_cycle: int | None
+
+
 class LineOut(BaseModel):
     """A configured line with its live state."""
 
@@ -59,6 +70,7 @@ class LineOut(BaseModel):
     timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
     andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
     andon_stations: list[StationOut] = Field(description="Stations calls are raised at (empty: any station name).")
+    products: list[ProductOut] = Field(default_factory=list, description="Products the line may run, in order.")
     state: LineStateOut
 
 
@@ -90,6 +102,24 @@ class BoardRowOut(BaseModel):
     problem_id: int | None
     problem_status: str | None = None
     trust: list[str] = Field(default_factory=list, description="Why this row's actual is not fully trusted.")
+    products: list[str] = Field(default_factory=list, description="Products run in the row (so far), in order.")
+
+
+class BoardRunOut(BaseModel):
+    """A run inside a board's shift."""
+
+    product: str
+    name: str
+    start: str = Field(description="The run's start, or the shift's when it began before.")
+    end: str | None = Field(description="The run's end; null while it goes on past now or the shift's end.")
+    work_order: str | None
+
+
+class SpanOut(BaseModel):
+    """A span of time."""
+
+    start: str
+    end: str
 
 
 class BoardOut(BaseModel):
@@ -102,9 +132,14 @@ class BoardOut(BaseModel):
     start: str
     end: str
     timezone: str = Field(description="The plant's IANA timezone (the CSV's *_local columns are in it).")
-    takt_seconds: float | None
+    takt_seconds: float | None = Field(description="The takt now (the current product's), or at the shift's end.")
     shift_target: int
     rows: list[BoardRowOut]
+    runs: list[BoardRunOut] = Field(default_factory=list, description="Runs of the shift up to now.")
+    changeover_overruns: list[SpanOut] = Field(
+        default_factory=list, description="Changeover time beyond its target: unplanned stops, changeover_overrun."
+    )
+    not_scheduled: list[SpanOut] = Field(default_factory=list, description="Not-scheduled time of the shift so far.")
 
 
 class CountIn(Strict):
@@ -338,3 +373,115 @@ class SummaryOut(BaseModel):
     scrap: int | None
     downtime_minutes: float | None
     andon: dict[str, AndonStatsOut]
+
+
+EpochOrIso = Annotated[float | Annotated[str, Field(max_length=64)], NoBool]
+OrderId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:/-]+$")]
+ProductId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class ProductIn(Strict):
+    """Set the product a line is making."""
+
+    product: ProductId = Field(description="One of the line's products.")
+    at: EpochOrIso | None = Field(None, description="When the change happened (default now): epoch or ISO 8601.")
+    work_order: OrderId | None = Field(None, description="The work order it is made for (optional).")
+
+
+class ChangeoverOut(BaseModel):
+    """The changeover that opened a run."""
+
+    from_product: str | None
+    target_seconds: float
+    end: str | None = Field(description="When it ended: the first good part after the change (null: not yet).")
+    target_end: str | None = Field(description="When its target ran out (null: it ended within it).")
+
+
+class RunOut(BaseModel):
+    """A run: a period in which a line makes one product."""
+
+    id: int
+    line: str
+    product: str
+    name: str
+    start: str
+    end: str | None
+    work_order: str | None
+    source: str = Field(description="What set it: api, work_order, or the id of a product source.")
+    set_by: str
+    changeover: ChangeoverOut | None
+
+
+class ProductChangeOut(BaseModel):
+    """What a product change did."""
+
+    changed: bool = Field(description="False when the line was making that product (and order) already.")
+    run: RunOut
+
+
+class ScheduleIn(Strict):
+    """Mark a period of a line scheduled or not scheduled."""
+
+    scheduled: bool = Field(description="false: not scheduled (no crew, no orders, commissioning); true: scheduled.")
+    start: EpochOrIso | None = Field(None, alias="from", description="Start (default now).")
+    end: EpochOrIso | None = Field(None, alias="to", description="End (default: until further notice).")
+    reason: str = Field("", max_length=500, description="Why, in words.")
+
+
+class NotScheduledOut(BaseModel):
+    """A period a line is not scheduled."""
+
+    start: str | None = Field(description="Start (null: since the line was first configured).")
+    end: str | None = Field(description="End (null: until further notice).")
+    reason: str
+    until_first_count: bool = Field(description="It ends at the line's first count or product (set at first start).")
+    set_by: str
+
+
+class ScheduleOut(BaseModel):
+    """A line's not-scheduled periods."""
+
+    line: str
+    not_scheduled: list[NotScheduledOut]
+
+
+class WorkOrderIn(Strict):
+    """A new work order."""
+
+    id: OrderId
+    line: str = Field(min_length=1, max_length=64)
+    product: ProductId
+    quantity: Annotated[int, NoBool] = Field(ge=1, le=10_000_000)
+    due: EpochOrIso | None = Field(None, description="When it is due: epoch or ISO 8601.")
+
+
+class WorkOrderStepIn(Strict):
+    """Start or complete a work order."""
+
+    at: EpochOrIso | None = Field(None, description="When (default now).")
+
+
+class WorkOrderOut(BaseModel):
+    """A work order with its progress."""
+
+    id: str
+    line: str
+    product: str
+    quantity: int
+    due: str | None
+    state: Literal["planned", "started", "paused", "completed"]
+    made: int = Field(description="Good parts counted while it ran.")
+    remaining: int
+    expected_finish: str | None = Field(description="While it runs: when it is done at its rate so far.")
+    created_at: str
+    created_by: str
+    started_at: str | None
+    completed_at: str | None
+
+
+class ImportOut(BaseModel):
+    """What a CSV import of work orders did."""
+
+    created: list[str]
+    skipped: list[str]
+    errors: list[str]

@@ -88,20 +88,20 @@ def test_board_csv(client: TestClient) -> None:
     lines = r.text.splitlines()
     assert lines[0] == (
         "start,end,start_local,end_local,planned,planned_so_far,actual,delta,cum_planned,cum_planned_so_far,"
-        "cum_actual,cum_delta,scrap,condition,current,reason_required,reason,problem_id,problem_status,trust"
+        "cum_actual,cum_delta,scrap,condition,current,reason_required,reason,problem_id,problem_status,trust,products"
     )
     # London keeps GMT in November: local times equal UTC here (tests/api/test_board_numbers.py has an offset).
     assert lines[1] == (
         "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,"
-        "60,60,61,1,60,60,61,1,0,normal,false,false,,,,"
+        "60,60,61,1,60,60,61,1,0,normal,false,false,,,,,"
     )
     assert lines[2] == (
         "2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,"
-        "60,30,0,-30,120,90,61,-29,0,abnormal,true,false,,,,"
+        "60,30,0,-30,120,90,61,-29,0,abnormal,true,false,,,,,"
     )
     assert lines[3] == (
         "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,"
-        "60,0,,,180,90,,,,pending,false,false,,,,"
+        "60,0,,,180,90,,,,pending,false,false,,,,,"
     )
     assert len(lines) == 9
 
