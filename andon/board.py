@@ -117,6 +117,7 @@ def production_of(line: LineRuntime, instance: ShiftInstance, now: float) -> dic
         overruns = timeline.overruns(t0, t1, now)
         not_scheduled = timeline.not_scheduled(t0, min(t1, max(now, t0)))
     return {
+        "product_names": {product_id: f.name for product_id, f in line.timeline.figures.items()},
         "runs": runs,
         "changeover_overruns": [{"start": iso(a), "end": iso(b)} for a, b in overruns],
         "not_scheduled": [{"start": iso(a), "end": iso(b)} for a, b in not_scheduled],

@@ -172,7 +172,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 
 def cmd_orders(args: argparse.Namespace) -> int:
     """Load work orders from a CSV file into the database (ids already there are skipped)."""
-    from andon.orders import import_orders
+    from andon.orders import import_orders, read_orders
     from andon.storage.store import Store, open_database
 
     config = _load_or_exit(args.config)
@@ -182,15 +182,18 @@ def cmd_orders(args: argparse.Namespace) -> int:
     except (OSError, UnicodeDecodeError) as exc:
         print(f"andon orders import: cannot read {args.file}: {exc}", file=sys.stderr)
         return 2
-    store = Store(open_database(config.database))
-    try:
-        result = import_orders(config, store, text, args.by, time.time())
-    finally:
-        store.engine.dispose()
-    for error in result.errors:
+    _orders, errors = read_orders(config, text, args.by, time.time())  # checked before the database is opened
+    if not errors:
+        store = Store(open_database(config.database))
+        try:
+            result = import_orders(config, store, text, args.by, time.time())
+        finally:
+            store.engine.dispose()
+        errors = result.errors
+    for error in errors:
         print(f"{args.file}: {error}", file=sys.stderr)
-    if result.errors:
-        print(f"{args.file}: nothing imported ({len(result.errors)} error(s))", file=sys.stderr)
+    if errors:
+        print(f"{args.file}: nothing imported ({len(errors)} error(s))", file=sys.stderr)
         return 2
     print(f"{args.file}: {len(result.created)} work order(s) imported, {len(result.skipped)} already there")
     return 0

@@ -52,28 +52,37 @@ class ImportResult:
     errors: list[str] = field(default_factory=list)
 
 
-def import_orders(config: Config, store: Store, text: str, by: str, now: float) -> ImportResult:
-    """Load work orders from CSV text (header ``id,line,product,quantity,due``); all or nothing on errors."""
-    result = ImportResult()
+def read_orders(config: Config, text: str, by: str, now: float) -> tuple[list[WorkOrder], list[str]]:
+    """Read work orders from CSV text (header ``id,line,product,quantity,due``); return them and the bad rows."""
+    errors: list[str] = []
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in CSV_COLUMNS[:4] if c not in (reader.fieldnames or [])]
     if missing:
-        result.errors.append(f"the header lacks {', '.join(missing)} (columns: {', '.join(CSV_COLUMNS)})")
-        return result
+        return [], [f"the header lacks {', '.join(missing)} (columns: {', '.join(CSV_COLUMNS)})"]
     orders: list[WorkOrder] = []
     seen: set[str] = set()
-    for number, row in enumerate(reader, start=2):
-        try:
-            order = _order_from_row(config, row, by, now)
-        except ServiceError as exc:
-            result.errors.append(f"line {number}: {exc}")
-            continue
-        if order.id in seen:
-            result.errors.append(f"line {number}: work order {order.id!r} is listed twice")
-            continue
-        seen.add(order.id)
-        orders.append(order)
-    if result.errors:
+    try:
+        for number, row in enumerate(reader, start=2):
+            try:
+                order = _order_from_row(config, row, by, now)
+            except ServiceError as exc:
+                errors.append(f"line {number}: {exc}")
+                continue
+            if order.id in seen:
+                errors.append(f"line {number}: work order {order.id!r} is listed twice")
+                continue
+            seen.add(order.id)
+            orders.append(order)
+    except csv.Error as exc:
+        errors.append(f"not readable as CSV: {exc}")
+    return orders, errors
+
+
+def import_orders(config: Config, store: Store, text: str, by: str, now: float) -> ImportResult:
+    """Load work orders from CSV text; nothing is stored when a row is bad; ids already stored are skipped."""
+    orders, errors = read_orders(config, text, by, now)
+    result = ImportResult(errors=errors)
+    if errors:
         return result
     known = production.existing_orders(store, [o.id for o in orders])
     with store.transaction() as s:

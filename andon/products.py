@@ -108,7 +108,7 @@ class ProductService:
             raise ServiceError(409, f"the run of {current.product} started at {iso(current.start)}; a change must "
                                     "come after the last one")
         order, new_order = self._order_for(line, product, work_order, quantity, due, now, by)
-        previous = current.product if current is not None else None
+        previous = current.product if current is not None else self._made_before(line, at)
         minutes = timeline.changeover_minutes(previous, product)
         run = Run(0, product, at, None, work_order, None if minutes is None else minutes * 60, previous, source, by)
         paused = self._paused_order(line, current, work_order)
@@ -163,6 +163,16 @@ class ProductService:
         if order.state == "completed":
             raise ServiceError(409, f"work order {work_order!r} is completed")
         return order, False
+
+    @staticmethod
+    def _made_before(line: LineRuntime, at: float) -> str | None:
+        """Return the first listed product when the line counted parts before its first product was set, else None.
+
+        Such a line was making its first listed product, so a change from it is a changeover; a line that made
+        nothing yet has nothing to change over from.
+        """
+        first = line.timeline.first_data
+        return line.timeline.default_product if first is not None and first < at else None
 
     def _paused_order(self, line: LineRuntime, current: Run | None, work_order: str | None) -> WorkOrder | None:
         if current is None or current.work_order is None or current.work_order == work_order:

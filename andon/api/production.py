@@ -52,10 +52,10 @@ def get_runs(
     _reader: Reader, line: Line, products: Products, start: Annotated[Moment, Query(alias="from")] = None,
     end: Annotated[Moment, Query(alias="to")] = None,
 ) -> list[dict[str, Any]]:
-    """List a line's runs overlapping [from, to) (default: the last 24 hours up to now)."""
+    """List a line's runs overlapping [from, to) (default: the last 24 hours, and the run going on now)."""
     now = products.clock.now()
-    t1 = moment(end, "to") or now
-    t0 = moment(start, "from") or t1 - 86400
+    t1 = moment(end, "to") or now + 1.0
+    t0 = moment(start, "from") or now - 86400
     return products.runs(line.id, t0, t1)
 
 

@@ -135,6 +135,7 @@ class BoardOut(BaseModel):
     takt_seconds: float | None = Field(description="The takt now (the current product's), or at the shift's end.")
     shift_target: int
     rows: list[BoardRowOut]
+    product_names: dict[str, str] = Field(default_factory=dict, description="Name of each product the line runs.")
     runs: list[BoardRunOut] = Field(default_factory=list, description="Runs of the shift up to now.")
     changeover_overruns: list[SpanOut] = Field(
         default_factory=list, description="Changeover time beyond its target: unplanned stops, changeover_overrun."

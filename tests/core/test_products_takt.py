@@ -32,7 +32,7 @@ def two_product_plan() -> ShiftPlan:
 
 def expected_cum(t: str) -> int:
     """The spec's formula, written out: A's available seconds / 60 plus B's / 45, floored."""
-    secs = int((at(t) - at("06:00")))
+    secs = int(at(t) - at("06:00"))
     a_avail = min(secs, 4 * H + 10 * 60) - min(max(secs - 3 * H, 0), 15 * 60)  # A runs to 10:10, less the break
     b_avail = max(0, secs - (4 * H + 25 * 60))  # B counts from 10:25, when the planned changeover ends
     return math.floor(Fraction(a_avail, 60) + Fraction(b_avail, 45))
