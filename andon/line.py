@@ -274,6 +274,10 @@ class LineRuntime:
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
         if reason == "line stopped" and views["changeover"] is not None and views["changeover"].overrun:
             reason = "changeover overrun"
+        stale = [s for s in sources if s.is_stale(now)]
+        if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
+            # Waiting for the line's first count: a source that cannot be read is why none comes; say so.
+            condition, reason = "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
         state = LineState(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
             shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,

@@ -382,10 +382,7 @@ class SourceSink:
         kind = line.plan_for(instance).kind_at(t)
         if kind == "not_scheduled":
             with line.lock:
-                return not any(
-                    p.start <= t < (p.end if p.end is not None else float("inf"))
-                    for p in line.timeline.periods if not p.until_first_count
-                )
+                return line.timeline.waiting_at(t)
         return kind is None
 
     def product(

@@ -227,6 +227,11 @@ class Timeline:
                 out.append((max(span[0], t0), min(span[1], t1)))
         return out
 
+    def waiting_at(self, t: float) -> bool:
+        """Tell whether ``t`` falls in a wait for the line's first count (and in no explicit not-scheduled period)."""
+        covering = [p for p in self.periods if (span := p.effective(self.first_data)) and span[0] <= t < span[1]]
+        return bool(covering) and all(p.until_first_count for p in covering)
+
     def set_periods(self, periods: list[NotScheduled]) -> None:
         """Record the stored not-scheduled periods."""
         self.periods = sorted(periods, key=lambda p: p.start)

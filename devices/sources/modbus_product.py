@@ -21,7 +21,7 @@ Addressing and word order are those of the `modbus` count source. The counting k
 `parts_per_cycle`, `max_jump`, `debounce_seconds`) do not apply. Each poll reads the number; a number
 other than the last one read changes the product (from the time of the poll), a repeat does nothing.
 
-```yaml
+```
 - {type: modbus_product, id: recipe, host: 10.0.0.5, register: 200, bits: 16,
    recipes: {1: widget-a, 2: widget-b}}                  # holding register 40201
 ```

@@ -33,7 +33,7 @@ The broker keys are those of the `mqtt` count source; the counting keys (`mode`,
 `bits`, `max_jump`, `debounce_seconds`, `id_field`) do not apply. A retained message is the product being made
 now. A message naming the product (and work order) already running changes nothing.
 
-```yaml
+```
 - {type: mqtt_product, id: mes, topic: plant/line1/product, field: product, work_order_field: order,
    quantity_field: qty, time_field: ts}
 # payload: {"product": "widget-b", "order": "WO-1001", "qty": 500, "ts": "2026-12-01T10:00:00+00:00"}
