@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -299,6 +300,14 @@ class Plant:
         self.store.set_override(line_id, date, shift_id, takt_seconds, demand_per_shift, set_by, self.clock.now())
         line.set_override((date, shift_id), Target(takt_seconds, demand_per_shift))
         self.notify(line_id)
+
+    @contextlib.contextmanager
+    def counts_held(self) -> Iterator[None]:
+        """Hold the count intake and write what it accepted: a change to a line's runs then sees every count so far."""
+        with self._intake_lock:
+            if self.writer.fault is None:
+                self.writer.flush()
+            yield
 
     def product_reading(
         self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,

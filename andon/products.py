@@ -112,7 +112,6 @@ class ProductService:
         minutes = timeline.changeover_minutes(previous, product)
         run = Run(0, product, at, None, work_order, None if minutes is None else minutes * 60, previous, source, by)
         paused = self._paused_order(line, current, work_order)
-        made = {} if order is None or order.id in timeline.made else {order.id: self._made(line, order.id)}
         with self.store.transaction() as s:
             if new_order and order is not None:
                 production.add_order(s, order)
@@ -121,13 +120,18 @@ class ProductService:
                 production.set_order_state(s, paused.id, "paused", at)
             if order is not None and order.state != "started":
                 production.set_order_state(s, order.id, "started", at)
-        with line.lock:
+        # Counts wait while the change is applied, and those taken so far are written first, so the run's
+        # first part and the order's parts are read whole from storage (as a restart would read them).
+        with self.plant.counts_held(), line.lock:
             timeline.add_run(run)
             if paused is not None:
                 timeline.orders[paused.id] = replace(paused, state="paused")
             if order is not None:
-                started = replace(order, state="started", started_at=order.started_at or at)
-                timeline.track_order(started, made.get(order.id))
+                timeline.orders[order.id] = replace(order, state="started", started_at=order.started_at or at)
+            # A change placed in the past moves parts from the run before to this one: count both orders again.
+            for order_id in {current.work_order if current else None, work_order} - {None}:
+                if order_id is not None and order_id in timeline.orders:
+                    timeline.made[order_id] = self._made(line, order_id)
             line.forget_plans()
         self.plant.notify(line.id)
         previous_run = timeline.runs[-2] if len(timeline.runs) > 1 else None
@@ -181,7 +185,7 @@ class ProductService:
         return order if order is not None and order.state == "started" else None
 
     def _made(self, line: LineRuntime, order_id: str) -> int:
-        self.plant.writer.flush()  # the order's earlier parts may still be queued
+        """Return the good parts stored for an order's runs."""
         spans = [(r.start, r.end) for r in line.timeline.order_runs(order_id)]
         return production.made_between(self.store, line.id, spans)
 

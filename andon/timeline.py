@@ -132,7 +132,8 @@ class Timeline:
             self._splits.pop(last.id, None)
         self.runs.append(run)
         self._starts.append(run.start)
-        self._first_counts[run.id] = None
+        # A change placed in the past may already have parts after it: its changeover's end is read from storage.
+        self._first_counts[run.id] = production.first_good_count(self.store, self.line_id, run.start, None)
         if self.first_data is None or run.start < self.first_data:
             self.first_data = run.start
 

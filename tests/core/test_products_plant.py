@@ -283,3 +283,28 @@ def test_a_product_reading_from_a_source_changes_the_product(services: Services,
     services.products.reading("l1", "plc", "A", ts=at("06:40"), on_stored=lambda: acked.append(4))  # before B's run
     assert services.plant.metrics.rejected.labels("l1", "product_refused")._value.get() == 1
     assert acked == [1, 2, 3, 4] and services.states.of("l1").product.id == "B"  # type: ignore[union-attr]
+
+
+def test_a_change_placed_in_the_past_moves_the_parts_after_it_to_the_new_run(
+    services: Services, clock: ManualClock
+) -> None:
+    services.orders.create("WO-A", "l1", "A", 100, None, "sam")
+    services.orders.create("WO-B", "l1", "B", 100, None, "sam")
+    services.orders.start("WO-A", None, "sam")
+    clock.set(at("10:30"))
+    for minute in range(0, 30, 2):  # a part every two minutes, 10:00 to 10:28
+        services.plant.post_count("l1", 1, ts=at("10:00") + 60 * minute)
+    services.products.set_product("l1", "B", at=at("10:10"), work_order="WO-B", by="sam")
+    # 10:00, 10:02 ... 10:08 were WO-A's (5 parts); 10:10 ... 10:28 are WO-B's (10), the first of them at 10:10
+    # ending the changeover at once.
+    assert (services.orders.get("WO-A")["made"], services.orders.get("WO-B")["made"]) == (5, 10)
+    line = services.plant.line("l1")
+    instance = line.calendar.at(at("10:30"))
+    assert instance is not None
+    assert line.changeover_overruns(instance) == []
+    assert [s for s in line.plan_for(instance).excluded_spans() if s[2] == "changeover"] == []
+    before = board(services.plant, "l1", at("10:30"))
+    again = services_for(reopen(services.plant, clock))
+    assert (again.orders.get("WO-A")["made"], again.orders.get("WO-B")["made"]) == (5, 10)
+    assert board(again.plant, "l1", at("10:30")) == before
+    again.plant.close()
