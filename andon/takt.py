@@ -85,11 +85,16 @@ class ShiftPlan:
         self.instance = instance
         self._plan_cache: dict[float, int] = {}
         start, end = instance.start, instance.end
-        self._kinded = lay_kinds(
-            [*((a, b, "break") for a, b in instance.breaks), *((a, b, "planned_downtime") for a, b in downtime),
-             *spans], start, end,
-        )
-        self.excluded = merge_spans([(a, b) for a, b, _ in self._kinded], start, end)
+        downtime, spans = list(downtime), list(spans)
+        if downtime or spans:
+            self._kinded = lay_kinds(
+                [*((a, b, "break") for a, b in instance.breaks), *((a, b, "planned_downtime") for a, b in downtime),
+                 *spans], start, end,
+            )
+            self.excluded = merge_spans([(a, b) for a, b, _ in self._kinded], start, end)
+        else:  # breaks alone, the usual case: no kinds to lay over each other
+            self.excluded = merge_spans(instance.breaks, start, end)
+            self._kinded = tuple((a, b, "break") for a, b in self.excluded)
         self._ex_starts = [a for a, _ in self.excluded]
         self._ex_before: list[float] = []  # excluded seconds before each excluded span
         total = 0.0
@@ -101,13 +106,18 @@ class ShiftPlan:
         self._seg_starts = [start] + [max(r.start, start) for r in chosen[1:]]
         self._seg_products = [r.product for r in chosen]
         self._seg_takts = [self._takt_of(r.target) for r in chosen]
-        self._seg_plan: list[Fraction] = []  # the plan (unfloored) at each segment's start
+        # Each later segment's available time at its start and the (unfloored) plan up to it.
+        self._seg_avail: list[float] = [0.0]
+        self._seg_plan: list[Fraction] = [Fraction(0)]
         acc = Fraction(0)
-        bounds = [*self._seg_starts[1:], end]
-        for s0, s1, takt in zip(self._seg_starts, bounds, self._seg_takts, strict=True):
+        for i in range(1, len(chosen)):
+            before = self._seg_avail[-1]
+            here = self.available_until(self._seg_starts[i])
+            takt = self._seg_takts[i - 1]
+            if takt is not None and here > before:
+                acc += Fraction(here - before) / takt
+            self._seg_avail.append(here)
             self._seg_plan.append(acc)
-            if takt is not None and s1 > s0:
-                acc += Fraction(self.available_between(s0, s1)) / takt
         self.takt: Fraction | None = self._seg_takts[0]
         self.target = self.plan_at(end)
 
@@ -139,12 +149,15 @@ class ShiftPlan:
         """Return the cumulative plan at ``t``: floor of the runs' available time over their takts."""
         cached = self._plan_cache.get(t)
         if cached is None:
-            i = self._segment(t)
+            i = self._segment(t) if len(self._seg_starts) > 1 else 0
             takt = self._seg_takts[i]
-            value = self._seg_plan[i]
-            if takt is not None:
-                value += Fraction(self.available_between(self._seg_starts[i], t)) / takt
-            cached = math.floor(value)
+            if i == 0:  # the first run: exactly floor(available / takt), as for a line of one takt
+                cached = math.floor(Fraction(self.available_until(t)) / takt) if takt is not None else 0
+            else:
+                value = self._seg_plan[i]
+                if takt is not None:
+                    value += Fraction(self.available_until(t) - self._seg_avail[i]) / takt
+                cached = math.floor(value)
             if len(self._plan_cache) < 4096:  # row boundaries repeat; "now" values mostly do not
                 self._plan_cache[t] = cached
         return cached
@@ -177,6 +190,9 @@ class ShiftPlan:
 
     def products_between(self, t0: float, t1: float) -> list[str]:
         """Return the products of the runs overlapping [t0, t1), in order."""
+        if len(self._seg_starts) == 1:
+            first = self._seg_products[0]
+            return [first] if first is not None and t1 > t0 else []
         out: list[str] = []
         ends = [*self._seg_starts[1:], self.instance.end]
         for s0, s1, product in zip(self._seg_starts, ends, self._seg_products, strict=True):

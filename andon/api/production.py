@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from andon.api.andons import ERRORS
 from andon.api.deps import Line, Orders, Products
-from andon.api.schemas import (
+from andon.api.production_schemas import (
     ImportOut,
     ProductChangeOut,
     ProductIn,

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from andon.clock import ManualClock
 from tests.api.api_fixtures import AUTH, api, bearer
-from tests.api.test_stream_and_schema import receive_until
 from tests.core.engine_fixtures import utc
 from tests.core.test_products_plant import CONFIG
 
@@ -162,12 +161,20 @@ def test_product_and_work_order_changes_go_out_on_the_stream(client: TestClient)
     client.post("/api/work-orders", json={"id": "WO-3", "line": "l1", "product": "B", "quantity": 5}, headers=SUP)
     with client.websocket_connect("/ws") as ws:
         client.post("/api/work-orders/WO-3/start", headers=SUP)
-        product = receive_until(ws, lambda m: m["type"] == "product")
-        assert (product["line"], product["run"]["product"], product["run"]["work_order"]) == ("l1", "B", "WO-3")
-        order = receive_until(ws, lambda m: m["type"] == "work_order")
-        assert (order["action"], order["order"]["id"], order["order"]["state"]) == ("started", "WO-3", "started")
-        state = receive_until(ws, lambda m: m["type"] == "state" and m["line"] == "l1" and m["state"]["work_order"])
-        assert state["state"]["product"]["id"] == "B"
+        # The events and the new state come in the order the live hub sends them: gather until all are seen.
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(100):
+            message = ws.receive_json()
+            if message["type"] == "state" and message["line"] == "l1" and message["state"]["work_order"]:
+                seen.setdefault("state", message)
+            elif message["type"] in ("product", "work_order"):
+                seen.setdefault(message["type"], message)
+            if len(seen) == 3:
+                break
+    product, order, state = seen["product"], seen["work_order"], seen["state"]
+    assert (product["line"], product["run"]["product"], product["run"]["work_order"]) == ("l1", "B", "WO-3")
+    assert (order["action"], order["order"]["id"], order["order"]["state"]) == ("started", "WO-3", "started")
+    assert (state["state"]["product"]["id"], state["state"]["work_order"]["id"]) == ("B", "WO-3")
 
 
 def test_the_board_csv_names_the_products_of_each_row(client: TestClient, clock: ManualClock) -> None:
