@@ -1,6 +1,6 @@
 """What product sources share: a value that selects the product (a product id, or a recipe number mapped to
-one), handed to the sink's ``product`` method. Product sources run where the engine runs (``andon run`` or
-``serve``); an edge collector's sink has no ``product``, so there they report themselves offline."""
+one), handed to the sink's ``product`` method. Product sources run where the engine runs its sources (``andon
+run``); an edge collector's sink has no ``product``, so there they report themselves offline."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from devices.base import CountSource, storage_fault
 log = logging.getLogger(__name__)
 
 PRODUCT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-NOT_HERE = "product sources are read by the server (andon run or serve), not by an edge collector"
+NOT_HERE = "product sources are read by `andon run`, not by an edge collector (set the product over the API there)"
 
 
 def recipes_field() -> Any:
