@@ -35,8 +35,7 @@ class SourceSink:
         return self.plant.line(self.line_id).last_count_at
 
     def working_at(self, t: float) -> bool:
-        """Tell whether a simulated crew works at ``t``: in a shift, not on a break, planned downtime, a planned
-        changeover or not-scheduled time (time waiting for the line's first count does not stop it)."""
+        """Tell whether a simulated crew works at ``t``: in available time of a shift, or waiting for a first count."""
         line = self.plant.line(self.line_id)
         instance = line.calendar.at(t)
         if instance is None:

@@ -97,8 +97,8 @@ def test_a_product_source_on_an_edge_reports_itself_offline() -> None:
         finally:
             await cancel(task)
         assert sink.readings == []  # a recipe number is never counted as parts
-        assert ("offline", "product sources are read by `andon run`, not by an edge collector (set the product over the API there)") \
-            in sink.events
+        said = "product sources are read by `andon run`, not by an edge collector (set the product over the API there)"
+        assert ("offline", said) in sink.events
 
     run_with_plc(scenario)
 
