@@ -22,7 +22,7 @@ OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks
 CSV_COLUMNS = (
     "start", "end", "start_local", "end_local", "planned", "planned_so_far", "actual", "delta",
     "cum_planned", "cum_planned_so_far", "cum_actual", "cum_delta", "scrap", "condition", "current",
-    "reason_required", "reason", "problem_id", "problem_status", "trust",
+    "reason_required", "reason", "problem_id", "problem_status", "trust", "products",
     "stops", "stop_minutes", "unexplained_stop_minutes", "availability", "performance", "quality", "oee",
 )
 
@@ -97,16 +97,40 @@ def board_dict(
                 flags.get(index, 0), by_row.get(index, []),
                 any(a < row.end and b > row.start and row.start <= now for a, b in gaps),
             ),
+            "products": list(row.products),
         })
     board = {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),
         "shift": instance.shift_id, "start": iso(instance.start), "end": iso(instance.end),
-        "timezone": line.calendar.zone.key, "takt_seconds": plan.takt_seconds, "shift_target": plan.target,
-        "ideal_cycle_seconds": line.ideal_cycle_at(instance.start), "rows": out_rows,
+        "timezone": line.calendar.zone.key,
+        "takt_seconds": plan.takt_seconds_at(min(max(now, instance.start), instance.end - 1e-3)),
+        "shift_target": plan.target, "ideal_cycle_seconds": line.ideal_cycle_at(instance.start),
+        "rows": out_rows, **production_of(line, instance, now),
     }
     if stops is not None:
         add_losses(board, line, instance, now, stops)
     return board
+
+
+def production_of(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
+    """Return a board's runs, changeover overruns and not-scheduled time in the shift (docs/interfaces.md)."""
+    t0, t1 = instance.start, instance.end
+    with line.lock:
+        timeline = line.timeline
+        runs = [
+            {"product": r.product, "name": timeline.figures[r.product].name if r.product in timeline.figures
+             else r.product, "start": iso(max(r.start, t0)), "end": iso(min(r.until, t1)) if r.until < t1 else None,
+             "work_order": r.work_order}
+            for r in timeline.runs_between(t0, min(t1, now))
+        ] if timeline.has_products else []
+        overruns = timeline.overruns(t0, t1, now)
+        not_scheduled = timeline.not_scheduled(t0, min(t1, max(now, t0)))
+    return {
+        "product_names": {product_id: f.name for product_id, f in line.timeline.figures.items()},
+        "runs": runs,
+        "changeover_overruns": [{"start": iso(a), "end": iso(b)} for a, b in overruns],
+        "not_scheduled": [{"start": iso(a), "end": iso(b)} for a, b in not_scheduled],
+    }
 
 
 def add_losses(board: dict[str, Any], line: LineRuntime, instance: ShiftInstance, now: float,
@@ -166,5 +190,5 @@ def board_csv(board: dict[str, Any]) -> str:
         cells["stops"] = len(row["stops"]) if row.get("losses") is not None else None
         cells.setdefault("stop_minutes", None)
         cells.setdefault("unexplained_stop_minutes", None)
-        writer.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(cells.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()

@@ -108,9 +108,14 @@ class Normaliser:
         self.state = state or CounterState()
         self.modulus = 1 << config.bits
         self._last_edge: float | None = None
+        self._ppc = config.parts_per_cycle
 
-    def accept(self, value: Any, ts: float, kind: str | None = None) -> Outcome:
-        """Normalise one reading taken at ``ts`` (already checked); raise RejectedReading if bad."""
+    def accept(self, value: Any, ts: float, kind: str | None = None, parts_per_cycle: int | None = None) -> Outcome:
+        """Normalise one reading taken at ``ts`` (already checked); raise RejectedReading if bad.
+
+        ``parts_per_cycle`` replaces the source's for this reading (the running product's).
+        """
+        self._ppc = parts_per_cycle or self.config.parts_per_cycle
         kind = kind or self.config.kind
         if kind not in ("good", "scrap"):
             raise RejectedReading("bad_kind", f"kind {kind!r} is neither good nor scrap")
@@ -121,13 +126,13 @@ class Normaliser:
                 raise RejectedReading("negative", f"increment {n} is negative")
             if n > self.config.max_jump:
                 raise RejectedReading("jump", f"increment {n} is above max_jump {self.config.max_jump}")
-            return Outcome(n * self.config.parts_per_cycle, kind, ts)
+            return Outcome(n * self._ppc, kind, ts)
         if mode == "pulse":
             last = self._last_edge
             if last is not None and 0 <= ts - last < self.config.debounce_seconds:
                 raise RejectedReading("bounce", f"edge {ts - last:.3f} s after the last one")
             self._last_edge = ts
-            return Outcome(self.config.parts_per_cycle, kind, ts)
+            return Outcome(self._ppc, kind, ts)
         return self._cumulative(whole_number(value), ts, kind)
 
     def _unsigned(self, value: int) -> int:
@@ -146,7 +151,7 @@ class Normaliser:
         value = self._unsigned(raw)
         state = self.state
         max_jump = self.config.max_jump
-        ppc = self.config.parts_per_cycle
+        ppc = self._ppc
         if state.value is None:
             state.value = value
             state.restored = False
@@ -182,7 +187,7 @@ class Normaliser:
             incidents.append(Incident("credited", value - forward, value, "parts made while the collector was down"))
         if forward > 0:
             state.restored = False
-        return Outcome(forward * self.config.parts_per_cycle, kind, ts, flags, incidents)
+        return Outcome(forward * self._ppc, kind, ts, flags, incidents)
 
 
 class SeenIds:

@@ -8,17 +8,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from andon.calendar import ShiftCalendar, ShiftInstance
+from andon.calendar import ShiftCalendar, ShiftInstance, Span
 from andon.clock import Clock
 from andon.config.losses import StopReason
+from andon.config.products import ProductConfig, figures_of
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
 from andon.losses import CountStops, OpenSpan, merge_stops, signal_stops
+from andon.production_view import production_views
 from andon.state import CurrentInterval, LineState, ShiftView, SourceView
 from andon.storage import stops as stop_rows
 from andon.storage.store import Store
 from andon.takt import (
     BoardRow,
+    Excluded,
     ShiftPlan,
     SourceHealth,
     Target,
@@ -27,6 +30,7 @@ from andon.takt import (
     build_rows,
     line_condition,
 )
+from andon.timeline import Timeline
 from devices.sources.http import HttpSourceConfig
 
 log = logging.getLogger(__name__)
@@ -60,6 +64,7 @@ class LineRuntime:
         counter_states: dict[str, tuple[int | None, int | None]] | None = None,
         overrides: dict[tuple[str, str], Target] | None = None,
         keep_shifts: int = 64, reasons: dict[str, StopReason] | None = None,
+        products: list[ProductConfig] | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
@@ -74,6 +79,7 @@ class LineRuntime:
         )
         self.overrides: dict[tuple[str, str], Target] = dict(overrides or {})
         self._plans: dict[tuple[str, str], ShiftPlan] = {}
+        self._downtime: dict[tuple[str, str], list[Span]] = {}
         self._tallies: OrderedDict[tuple[str, str], dict[int, list[int]]] = OrderedDict()
         self._keep_shifts = keep_shifts
         self.last_count_at: float | None = None
@@ -108,6 +114,14 @@ class LineRuntime:
                                stop_rows.signal_changes(store, self.id, clock.now() - SIGNAL_MEMORY)]
             for _ts, sid, value in self.signal_log:
                 self.running[sid] = value
+        self.product_sources = {
+            sid for sid, src in zip(config.source_ids(), config.sources, strict=True)
+            if getattr(src, "role", "count") == "product"
+        }
+        self.timeline = Timeline(
+            self.id, figures_of(products or [], config), config.changeover,
+            Target(config.takt_seconds, config.demand_per_shift), store, calendar, self.downtime_of,
+        )
 
     # --- plan -------------------------------------------------------------------------
     def target_for(self, instance: ShiftInstance) -> Target:
@@ -117,16 +131,36 @@ class LineRuntime:
             return override
         return Target(self.config.takt_seconds, self.config.demand_per_shift)
 
+    def downtime_of(self, instance: ShiftInstance) -> list[Span]:
+        """Return the planned downtime entered for a shift instance (cached)."""
+        with self.lock:
+            downtime = self._downtime.get(instance.key)
+            if downtime is None:
+                downtime = self.store.downtime(self.id, instance.start, instance.end)
+                self._downtime[instance.key] = downtime
+            return downtime
+
     def plan_for(self, instance: ShiftInstance) -> ShiftPlan:
-        """Return the (cached) plan of a shift instance."""
+        """Return the (cached) plan of a shift instance: its runs, changeovers and not-scheduled time."""
         with self.lock:
             plan = self._plans.get(instance.key)
             if plan is None:
-                downtime = self.store.downtime(self.id, instance.start, instance.end)
-                planned = stop_rows.planned_spans(self.store, self.id, instance.start, instance.end)
-                plan = ShiftPlan(instance, self.target_for(instance), downtime, planned)
+                timeline = self.timeline
+                t0, t1 = instance.start, instance.end
+                spans: list[Excluded] = [(a, b, "not_scheduled") for a, b in timeline.not_scheduled(t0, t1)]
+                spans += [(a, b, "changeover") for a, b in timeline.planned_changeovers(t0, t1)]
+                spans += [(a, b, "planned_stop") for a, b in stop_rows.planned_spans(self.store, self.id, t0, t1)]
+                override = self.overrides.get(instance.key)
+                runs = timeline.run_plans(instance, override) if timeline.has_products else []
+                plan = ShiftPlan(instance, self.target_for(instance), self.downtime_of(instance), spans=spans,
+                                 runs=runs)
                 self._plans[instance.key] = plan
             return plan
+
+    def forget_plans(self) -> None:
+        """Drop every cached plan (after a product change or a schedule change)."""
+        with self.lock:
+            self._plans.clear()
 
     def set_override(self, key: tuple[str, str], target: Target) -> None:
         """Apply a takt or demand override to one shift (the caller stores it)."""
@@ -138,12 +172,36 @@ class LineRuntime:
     def takt_at(self, t: float) -> float | None:
         """Return the takt in seconds of the shift running at ``t`` (None off shift)."""
         instance = self.calendar.at(t)
-        return self.plan_for(instance).takt_seconds if instance is not None else None
+        return self.plan_for(instance).takt_seconds_at(t) if instance is not None else None
+
+    def ideal_cycle_at(self, t: float) -> float | None:
+        """Return the ideal cycle in seconds at ``t``: the running product's (this line's override first)."""
+        with self.lock:
+            figures = self.timeline.figures_at(t)
+        if figures is not None and figures.ideal_cycle_seconds is not None:
+            return figures.ideal_cycle_seconds
+        line_ideal = getattr(self.config, "ideal_cycle_seconds", None)
+        return float(line_ideal) if line_ideal is not None else None
+
+    def parts_per_cycle_at(self, t: float) -> int | None:
+        """Return the running product's parts per cycle at ``t`` (None: the source's own)."""
+        if not self.timeline.has_products:
+            return None
+        with self.lock:
+            figures = self.timeline.figures_at(t)
+        return figures.parts_per_cycle if figures is not None else None
+
+    def changeover_overruns(self, instance: ShiftInstance) -> list[tuple[float, float]]:
+        """Return the changeover overruns in a shift (available time beyond each target), as seen now."""
+        with self.lock:
+            return self.timeline.overruns(instance.start, instance.end, self.clock.now())
 
     def forget_plan(self, key: tuple[str, str]) -> None:
         """Drop a cached plan after its planned downtime or planned stops changed."""
         with self.lock:
-            self._plans.pop(key, None)
+            self._plans.clear()  # a changeover's target can reach across shifts
+            self._downtime.pop(key, None)
+            self.timeline.forget()
             self._stops_moved(key)
 
     def _stops_moved(self, key: tuple[str, str]) -> None:
@@ -169,6 +227,8 @@ class LineRuntime:
         with self.lock:
             if kind == "good" and count > 0 and (self.last_count_at is None or ts > self.last_count_at):
                 self.last_count_at = ts
+            if self.timeline.note_count(ts, count, kind):
+                self._plans.clear()
             instance = self.calendar.at(ts)
             if instance is None:
                 return
@@ -259,14 +319,6 @@ class LineRuntime:
                 self.changed_shifts.add(instance.key)
             return True
 
-    def ideal_cycle_at(self, t: float) -> float | None:
-        """Return the ideal cycle in seconds per part at ``t`` (the line's; None when not configured)."""
-        return self.config.ideal_cycle_seconds
-
-    def changeover_overruns(self, instance: ShiftInstance) -> list[tuple[float, float]]:
-        """Return the spans of a shift in which a changeover ran beyond its target (none without products)."""
-        return []
-
     # --- sources ----------------------------------------------------------------------
     def seen(self, source_id: str, at: float) -> None:
         """Note that a source delivered something."""
@@ -307,13 +359,15 @@ class LineRuntime:
                        detail=s.detail)
             for s in sources
         ]
+        with self.lock:
+            views = production_views(self, now)
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
             return LineState(
                 line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition,
                 reason=reason, shift=None, takt_seconds=None, plan_to_date=0, actual_to_date=0, scrap_to_date=0,
                 delta=0, shift_target=0, current_interval=None, last_count_at=iso(self.last_count_at),
-                sources=source_view,
+                sources=source_view, **views,
             )
         plan, rows, _flags = self.rows(instance, now)
         # The figures to date are the current row's cumulative ones, so state and board agree.
@@ -322,17 +376,24 @@ class LineRuntime:
         delta = actual - planned
         scrap = sum(r.scrap or 0 for r in rows)
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
-        return LineState(
+        if reason == "line stopped" and views["changeover"] is not None and views["changeover"].overrun:
+            reason = "changeover overrun"
+        stale = [s for s in sources if s.is_stale(now)]
+        if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
+            # Waiting for the line's first count: a source that cannot be read is why none comes; say so.
+            condition, reason = "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
+        state = LineState(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
-            shift=shift_view(instance), takt_seconds=plan.takt_seconds, plan_to_date=planned,
+            shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
             actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
             current_interval=CurrentInterval(
                 start=iso(current.start) or "", end=iso(current.end) or "", planned=current.planned,
                 planned_so_far=current.planned_so_far, actual=current.actual, delta=current.delta,
                 condition=current.condition,
             ),
-            last_count_at=iso(self.last_count_at), sources=source_view,
+            last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
+        return state
 
     def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
         """Pick the shift a board asks for: given date/shift, else the current, else the latest."""

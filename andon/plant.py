@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
@@ -25,6 +26,7 @@ from andon.counting import (
 )
 from andon.errors import StorageUnavailable
 from andon.line import HTTP_SOURCE, LineRuntime
+from andon.sink import SourceSink
 from andon.storage.stops import RUN_OFF, RUN_ON
 from andon.storage.store import Store
 from andon.storage.writer import (
@@ -57,6 +59,16 @@ class Intake:
     reason: str = ""
     message: str = ""
     pending: PendingEvent | None = None
+
+
+class ProductIntake(Protocol):
+    """Where product readings go (the product service): a source's value selects what the line makes."""
+
+    def reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take one product reading; ``on_stored`` runs once the change is stored (or the reading refused)."""
+        ...
 
 
 class Metrics:
@@ -109,9 +121,11 @@ class Plant:
                     (d, sh): Target(t, n) for (lid, d, sh), (t, n) in overrides.items() if lid == line.id
                 },
                 reasons=config.reasons_of(line),
+                products=config.products,
             )
             self.lines[line.id].last_count_at = store.last_count_at(line.id, clock.now() + 3600)
         self.seen: dict[str, SeenIds] = {lid: SeenIds() for lid in self.lines}
+        self.products: ProductIntake | None = None  # set by the composition root (services_for)
         for line_id, event_id in store.event_ids_since(clock.now() - DEDUPE_WINDOW_SECONDS):
             if line_id in self.seen:
                 self.seen[line_id].add(event_id)
@@ -176,6 +190,8 @@ class Plant:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
             raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
+        if source_id in line.product_sources:
+            raise RejectedReading("product_source", f"source {source_id!r} selects the product; it counts no parts")
         if increment:
             # Already parts (HTTP posts, edge-normalised counts): parts_per_cycle was applied upstream.
             normaliser = line.normalisers[HTTP_SOURCE]
@@ -191,7 +207,9 @@ class Plant:
         if reason is not None and reason not in line.reasons:
             raise RejectedReading("unknown_reason", f"line {line.id!r} has no reason code {reason[:64]!r}")
         before = (normaliser.state.value, normaliser.state.pending)
-        outcome = normaliser.accept(value, event_ts, kind)
+        outcome = normaliser.accept(
+            value, event_ts, kind, parts_per_cycle=None if increment else line.parts_per_cycle_at(event_ts)
+        )
         if event_id is not None:
             seen.add(event_id)
         self.metrics.accepted.labels(line.id).inc()
@@ -344,6 +362,28 @@ class Plant:
         line.set_override((date, shift_id), Target(takt_seconds, demand_per_shift))
         self.notify(line_id)
 
+    @contextlib.contextmanager
+    def counts_held(self) -> Iterator[None]:
+        """Hold the count intake and write what it accepted: a change to a line's runs then sees every count so far."""
+        with self._intake_lock:
+            if self.writer.fault is None:
+                self.writer.flush()
+            yield
+
+    def product_reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take a product source's reading (it selects the product); refused when no product service listens."""
+        line = self.line(line_id)
+        line.seen(source_id, self.clock.now())
+        if self.products is None or source_id not in line.product_sources:
+            self.metrics.rejected.labels(line_id, "product_source").inc()
+            self._warn_once(line_id, source_id, "product_source", "no product service takes this source's readings")
+            if on_stored is not None:
+                on_stored()
+            return
+        self.products.reading(line_id, source_id, value, ts=ts, on_stored=on_stored)
+
     def sink(self, line_id: str, source_id: str) -> SourceSink:
         """Return the ReadingSink a driver of this line's source delivers to."""
         self.line(line_id)
@@ -375,43 +415,3 @@ def checked_event_id(raw: object) -> str:
     except UnicodeEncodeError:
         raise RejectedReading("bad_id", f"event id {event_id[:40]!r} holds a lone surrogate") from None
     return event_id
-
-
-class SourceSink:
-    """The ReadingSink of one source of one line."""
-
-    def __init__(self, plant: Plant, line_id: str, source_id: str) -> None:
-        self.plant = plant
-        self.line_id = line_id
-        self.source_id = source_id
-
-    def reading(
-        self, value: Any, *, ts: Any = None, event_id: str | None = None, kind: str | None = None,
-        on_stored: Callable[[], None] | None = None,
-    ) -> None:
-        """Deliver one reading to the plant."""
-        self.plant.intake(
-            self.line_id, self.source_id, value, ts=ts, event_id=event_id, kind=kind, on_stored=on_stored
-        )
-
-    def online(self) -> None:
-        """Report that the source answers."""
-        self.plant.set_source_online(self.line_id, self.source_id, True)
-
-    def stop_reason(self, code: str, ts: Any = None) -> None:
-        """Name the reason of the line's stop at ``ts`` (default now), as a device knows it."""
-        self.plant.device_reason(self.line_id, code, ts, f"source:{self.source_id}")
-
-    def last_count_at(self) -> float | None:
-        """Return the event time of the line's last good count (None before the first)."""
-        return self.plant.line(self.line_id).last_count_at
-
-    def working_at(self, t: float) -> bool:
-        """Tell whether the line is in a shift and not on a break at ``t`` (for simulated lines)."""
-        line = self.plant.line(self.line_id)
-        instance = line.calendar.at(t)
-        return instance is not None and not line.plan_for(instance).in_excluded(t)
-
-    def offline(self, reason: str) -> None:
-        """Report that the source does not answer."""
-        self.plant.set_source_online(self.line_id, self.source_id, False, reason)

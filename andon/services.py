@@ -19,9 +19,11 @@ from andon.auth import TokenBook
 from andon.clock import Clock
 from andon.config.schema import Config
 from andon.live import LineStates, LiveHub
+from andon.orders import WorkOrderService
 from andon.pareto import LossReports
 from andon.plant import Plant
 from andon.problems import ProblemService
+from andon.products import ProductService
 from andon.stops import StopService
 from andon.storage.store import Store
 from andon.summary import Summaries
@@ -93,6 +95,8 @@ class Services:
     hub: LiveHub
     webhooks: WebhookSender | None
     metrics: ApiMetrics
+    products: ProductService
+    orders: WorkOrderService
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -107,6 +111,10 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
     andons.listeners.append(stops.on_andon)
     problems.listeners.append(hub.event)
     stops.listeners.append(hub.event)
+    products = ProductService(plant, store, clock)
+    products.listeners.append(hub.event)
+    plant.products = products  # product sources' readings (MQTT, PLC recipe numbers) go to it
+    orders = WorkOrderService(config, plant, store, clock, products)
     urls = {line.id: line.andon.webhook_url for line in config.lines if line.andon.webhook_url}
     webhooks = WebhookSender(urls, **(webhook_options or {})) if urls else None
     if webhooks is not None:
@@ -115,5 +123,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
         config=config, clock=clock, store=store, plant=plant, andons=andons, problems=problems, stops=stops,
         losses=LossReports(plant, stops, clock),
         summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
-        webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops),
+        webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
     )

@@ -65,9 +65,13 @@ class MqttPublisher:
 
     def publish_stop(self, line: str, event: dict[str, Any]) -> None:
         """Publish a stop event (open, close, reason, split...) on ``<prefix>/<line>/stop``."""
-        payload = self._encode(event, f"stop event of line {line!r}")
+        self.publish_event(line, "stop", event)
+
+    def publish_event(self, line: str, kind: str, event: dict[str, Any]) -> None:
+        """Publish an event of a line (stop, product, work_order...) on ``<prefix>/<line>/<kind>``."""
+        payload = self._encode(event, f"{kind} event of line {line!r}")
         if payload is not None:
-            self._publish(f"{self.prefix}/{line}/stop", payload, retain=False)
+            self._publish(f"{self.prefix}/{line}/{kind}", payload, retain=False)
 
     def publish_andon(self, line: str, event: dict[str, Any]) -> None:
         """Publish an andon event (raised, escalated, resolved...) on ``<prefix>/<line>/andon``."""

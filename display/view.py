@@ -145,7 +145,7 @@ def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
     )
 
 
-def _info(state: Mapping[str, Any]) -> str:
+def _info(state: Mapping[str, Any], tz: tzinfo) -> str:
     parts: list[str] = []
     shift = state.get("shift")
     if isinstance(shift, Mapping):
@@ -156,7 +156,27 @@ def _info(state: Mapping[str, Any]) -> str:
     target = state.get("shift_target")
     if isinstance(target, int) and not isinstance(target, bool):
         parts.append(f"Target {target}")
+    parts.extend(_production(state, tz))
     return "   ".join(parts) if parts else "No shift"
+
+
+def _production(state: Mapping[str, Any], tz: tzinfo) -> list[str]:
+    """Say what the line makes: the product, and the work order's made of quantity and expected finish."""
+    parts: list[str] = []
+    product = state.get("product")
+    if isinstance(product, Mapping) and product.get("name"):
+        parts.append(str(product["name"])[:40])
+    order = state.get("work_order")
+    if isinstance(order, Mapping) and order.get("id"):
+        text = f"Order {str(order['id'])[:32]}"
+        made, quantity = order.get("made"), order.get("quantity")
+        if isinstance(made, int) and isinstance(quantity, int) and not isinstance(quantity, bool):
+            text += f" {made}/{quantity}"
+        finish = parse_time(order.get("expected_finish"))
+        if finish is not None:
+            text += f" done ~{local_hhmm(finish, tz)}"
+        parts.append(text)
+    return parts
 
 
 def _status(state: Mapping[str, Any], tz: tzinfo) -> str:
@@ -213,7 +233,7 @@ def line_view(
     return LineView(
         line=line,
         name=str(state.get("name") or (board or {}).get("name") or line),
-        info=_info(state),
+        info=_info(state, tz),
         condition=condition,
         word=word,
         plan=figure(state.get("plan_to_date")),

@@ -31,6 +31,7 @@ def list_lines(_reader: Reader, services: AllServices) -> list[dict[str, Any]]:
             "timezone": services.config.plant.timezone,
             "andon_categories": line.config.andon.categories,
             "andon_stations": [{"id": s.id, "name": s.label} for s in line.config.andon.stations],
+            "products": [vars(f) for f in line.timeline.figures.values()],
             "state": services.states.of(line.id),
         }
         for line in services.plant.lines.values()

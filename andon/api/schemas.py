@@ -51,6 +51,17 @@ class StationOut(BaseModel):
     name: str
 
 
+class ProductOut(BaseModel):
+    """A product a line may run, with its figures there."""
+
+    id: str
+    name: str
+    takt_seconds: float | None
+    demand_per_shift: int | None
+    ideal_cycle_seconds: float | None
+    parts_per_cycle: int | None
+
+
 class LineOut(BaseModel):
     """A configured line with its live state."""
 
@@ -59,6 +70,7 @@ class LineOut(BaseModel):
     timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
     andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
     andon_stations: list[StationOut] = Field(description="Stations calls are raised at (empty: any station name).")
+    products: list[ProductOut] = Field(default_factory=list, description="Products the line may run, in order.")
     state: LineStateOut
 
 
@@ -90,6 +102,24 @@ class BoardRowOut(BaseModel):
     problem_id: int | None
     problem_status: str | None = None
     trust: list[str] = Field(default_factory=list, description="Why this row's actual is not fully trusted.")
+    products: list[str] = Field(default_factory=list, description="Products run in the row (so far), in order.")
+
+
+class BoardRunOut(BaseModel):
+    """A run inside a board's shift."""
+
+    product: str
+    name: str
+    start: str = Field(description="The run's start, or the shift's when it began before.")
+    end: str | None = Field(description="The run's end; null while it goes on past now or the shift's end.")
+    work_order: str | None
+
+
+class SpanOut(BaseModel):
+    """A span of time."""
+
+    start: str
+    end: str
 
 
 class BoardOut(BaseModel):
@@ -102,9 +132,15 @@ class BoardOut(BaseModel):
     start: str
     end: str
     timezone: str = Field(description="The plant's IANA timezone (the CSV's *_local columns are in it).")
-    takt_seconds: float | None
+    takt_seconds: float | None = Field(description="The takt now (the current product's), or at the shift's end.")
     shift_target: int
     rows: list[BoardRowOut]
+    product_names: dict[str, str] = Field(default_factory=dict, description="Name of each product the line runs.")
+    runs: list[BoardRunOut] = Field(default_factory=list, description="Runs of the shift up to now.")
+    changeover_overruns: list[SpanOut] = Field(
+        default_factory=list, description="Changeover time beyond its target: unplanned stops, changeover_overrun."
+    )
+    not_scheduled: list[SpanOut] = Field(default_factory=list, description="Not-scheduled time of the shift so far.")
 
 
 class CountIn(Strict):
@@ -382,3 +418,4 @@ class SummaryOut(BaseModel):
     scrap: int | None
     downtime_minutes: float | None
     andon: dict[str, AndonStatsOut]
+

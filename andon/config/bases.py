@@ -6,7 +6,7 @@ These are core: the engine reads counting keys (mode, bits, max_jump) from here,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -53,11 +53,12 @@ class SourceConfigBase(StrictModel):
         "that report regularly, such as polled counters); default: stale only while the driver "
         "reports the source offline.",
     )
-    role: Literal["count", "run_signal", "fault_code"] = Field(
+    role: Literal["count", "run_signal", "fault_code", "product"] = Field(
         "count",
         description="count: the readings are parts; run_signal: a boolean (a PLC bit, a 0/1 MQTT payload) that "
         "is true while the line runs, so false opens a stop; fault_code: a number mapped by fault_codes to a "
-        "stop reason (0 or an unmapped value: no fault).",
+        "stop reason (0 or an unmapped value: no fault); product: the value selects the product (the product "
+        "sources mqtt_product, modbus_product, product_simulator).",
     )
     fault_codes: dict[int, str] | None = Field(
         None, description="role fault_code: PLC fault value -> stop reason code, e.g. {17: jam, 23: no_material}."
@@ -66,8 +67,14 @@ class SourceConfigBase(StrictModel):
         None, description="A scrap source (kind scrap) whose parts all have one reason code, e.g. a reject chute.",
     )
 
+    # A source whose readings select the product (devices/product_source.py) sets this.
+    selects_product: ClassVar[bool] = False
+
     @model_validator(mode="after")
     def _role_keys(self) -> SourceConfigBase:
+        if (self.role == "product") != self.selects_product:
+            raise ValueError("role product belongs to the product sources (mqtt_product, modbus_product, "
+                             "product_simulator), and they have no other role")
         if self.role == "fault_code" and not self.fault_codes:
             raise ValueError("a fault_code source needs fault_codes: {value: reason code}")
         if self.role != "fault_code" and self.fault_codes is not None:

@@ -13,6 +13,7 @@ from pydantic_core import PydanticCustomError
 
 from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
 from andon.config.losses import CHANGEOVER_OVERRUN, LossesConfig, StopReason, default_stop_reasons
+from andon.config.products import ChangeoverConfig, LineProductConfig, ProductConfig, check_products
 from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -339,12 +340,21 @@ class LineConfig(StrictModel):
     stop_reasons: list[StopReason] = Field(
         default_factory=list, description="Stop reasons this line adds to the plant's reason tree.",
     )
+    # --- products (docs/products.md) ---
+    products: list[LineProductConfig] = Field(
+        default_factory=list,
+        description="Products this line may run (ids, or {id, ...} with this line's own figures); until one is set "
+        "the line makes the first. Without products the line's takt_seconds or demand_per_shift is its plan.",
+    )
+    changeover: ChangeoverConfig | None = Field(
+        None, description="Planned changeover times between this line's products (absent: changes are not timed)."
+    )
 
     @model_validator(mode="after")
     def _takt_xor_demand(self) -> LineConfig:
         if self.takt_seconds is not None and self.demand_per_shift is not None:
             raise ValueError("give takt_seconds or demand_per_shift, not both")
-        if self.takt_seconds is None and self.demand_per_shift is None:
+        if self.takt_seconds is None and self.demand_per_shift is None and not self.products:
             raise ValueError("give takt_seconds or demand_per_shift")
         seen: set[str] = set()
         for index, source in enumerate(self.sources):
@@ -392,11 +402,15 @@ class Config(StrictModel):
         "changeover, no_operator, planned_maintenance, meeting and other reasons); changeover_overrun is added "
         "when missing.",
     )
+    products: list[ProductConfig] = Field(
+        default_factory=list, description="Products made in the plant; lines list the ones they may run."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         _unique([s.id for s in self.shifts], "shift", "shifts")
         _unique([line.id for line in self.lines], "line", "lines")
+        check_products(self)
         by_id = {s.id: s for s in self.shifts}
         for index, line in enumerate(self.lines):
             for place, shift_id in enumerate(line.shifts or []):

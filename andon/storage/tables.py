@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -227,3 +227,57 @@ class ScrapQuarterRow(Base):
     quarter: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     reason: Mapped[str] = mapped_column(String(64), primary_key=True)
     parts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- products, runs, not-scheduled periods and work orders (revision 0004) ---------------------------------
+
+
+class ProductRunRow(Base):
+    """A run: a period in which a line made one product (end null while it runs), and the changeover opening it."""
+
+    __tablename__ = "product_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    work_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    changeover_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    previous_product: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(32), default="")
+    set_by: Mapped[str] = mapped_column(String(128), default="")
+    set_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_product_runs_line_start", "line_id", "start"),)
+
+
+class NotScheduledRow(Base):
+    """A period a line is not planned to run (no crew, no orders, commissioning); end null: until further notice."""
+
+    __tablename__ = "not_scheduled"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    until_first_count: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(128), default="")
+    set_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_not_scheduled_line_start", "line_id", "start"),)
+
+
+class WorkOrderRow(Base):
+    """A work order: a quantity of one product to make on one line, planned -> started <-> paused -> completed."""
+
+    __tablename__ = "work_orders"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    product_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    due: Mapped[float | None] = mapped_column(Float, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
