@@ -41,8 +41,10 @@ class LineStates:
         state.open_andons = [AndonBrief.model_validate(c) for c in calls]
         state.andon = andon_signal(calls)
         instance = line.calendar.at(now)
-        # Only a shift already in memory: the state is computed on the event loop, which must not wait on a load.
-        if instance is not None and line.is_primed(instance):
+        if instance is not None:
+            # The running shift's tallies are in memory once its state was computed (line.state loads them); its
+            # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
+            line.prime(instance)
             try:
                 records = self.stops.sync(line, instance, now)
                 described = [self.stops.describe(line, r, now) for r in records[-8:]]

@@ -45,14 +45,14 @@ def product_of(raw: Any, recipes: Mapping[int, str]) -> str:
         elif isinstance(raw, str) and raw.strip().lstrip("+-").isdigit() and len(raw.strip()) <= 19:
             number = int(raw.strip())
         if number is None:
-            raise RefusedProduct("not a recipe number", f"value {excerpt(raw, 40)}")
+            raise RefusedProduct("not_a_recipe", f"value {excerpt(raw, 40)}")
         if number not in recipes:
-            raise RefusedProduct("unknown recipe", f"recipe {number} is not in recipes {sorted(recipes)}")
+            raise RefusedProduct("unknown_recipe", f"recipe {number} is not in recipes {sorted(recipes)}")
         return recipes[number]
     text = raw.strip() if isinstance(raw, str) else str(raw) if isinstance(raw, int) and not isinstance(raw, bool) \
         else None
     if text is None or not PRODUCT_ID.match(text):
-        raise RefusedProduct("bad product id", f"value {excerpt(raw, 40)}")
+        raise RefusedProduct("bad_product", f"value {excerpt(raw, 40)}")
     return text
 
 
@@ -60,7 +60,7 @@ def hand_over(source: CountSource, value: Any, *, ts: Any = None, on_stored: Cal
     """Give a product value to the sink; a sink that raises never stops the driver. Return whether it took it."""
     product = getattr(source.sink, "product", None)
     if product is None:
-        source.reject("not on an edge", NOT_HERE)
+        source.reject("not_on_an_edge", NOT_HERE)
         source.sink.offline(NOT_HERE)
         if on_stored is not None:
             on_stored()

@@ -10,7 +10,7 @@ from pydantic import Field
 from devices.catalog import Driver
 from devices.connections import Connections
 from devices.product_source import RefusedProduct, hand_over, product_of, recipes_field
-from devices.sources.modbus import BIT_TYPES, ModbusSource, ModbusSourceConfig, decode_words
+from devices.sources.modbus import ModbusSource, ModbusSourceConfig
 
 
 class ModbusProductSourceConfig(ModbusSourceConfig):
@@ -43,11 +43,12 @@ class ModbusProductSource(ModbusSource):
         super().__init__(config, sink, connections)
         self._last: int | None = None
 
-    def _deliver(self, values: list[int]) -> None:
+    def _deliver(self, value: Any) -> None:
+        """Take one poll's recipe number (the Modbus source's read decodes it) and hand over a new product."""
         c = self.config
         self.availability.ok()
-        number = values[0] if c.register_type in BIT_TYPES else decode_words(
-            values, word_order=c.word_order, signed=c.signed)
+        self.polls += 1
+        number = int(value)
         if number == self._last:
             return
         try:

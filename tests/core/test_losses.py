@@ -21,7 +21,7 @@ MIN = 60.0
 def plan_06_08(planned_stops: list[tuple[float, float]] | None = None) -> ShiftPlan:
     """06:00-08:00 with a break 07:00-07:10, takt 60 s."""
     inst = instance(shift("06:00", "08:00", ("07:00", "07:10")), DAY)
-    return ShiftPlan(inst, Target(takt_seconds=60), planned_stops=planned_stops or [])
+    return ShiftPlan(inst, Target(takt_seconds=60), spans=[(a, b, "planned_stop") for a, b in planned_stops or []])
 
 
 def at(hhmm: str) -> float:

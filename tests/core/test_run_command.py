@@ -7,6 +7,7 @@ break behind and one ahead) that cannot end during the test; the demo's own shif
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sqlite3
 import subprocess
@@ -147,7 +148,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     """`andon run` on the demo's lines and sources, its database in ``tmp_path``, on a shift around now."""
     shifts = shifts_around_now()
     text = (ROOT / "config" / "demo.yaml").read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{tmp_path}/d.db")
-    text = text[: text.index("shifts:\n")] + shift_yaml(shifts) + "\n" + text[text.index("lines:\n"):]
+    head, rest = text.split("shifts:\n", 1)
+    tail = re.search(r"^[a-z#]", rest, re.MULTILINE)  # the first top-level line after the shifts section
+    assert tail is not None
+    text = head + shift_yaml(shifts) + "\n" + rest[tail.start():]
     config = tmp_path / "demo.yaml"
     config.write_text(text)
     port = free_port()

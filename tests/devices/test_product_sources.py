@@ -15,7 +15,7 @@ from devices.sources.product_simulator import ProductSimulator
 from tests.conftest import RecordingSink
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_plant
-from tests.devices.polling import cancel, eventually
+from tests.devices.polling import cancel, eventually, polls, set_clock
 from tests.devices.test_modbus import Plc, run_with_plc
 
 CONFIG = """
@@ -56,16 +56,17 @@ def test_a_recipe_number_from_a_real_plc_switches_the_product(tmp_path: Path) ->
         await plc.set_holding(20, [1])
         task = asyncio.create_task(driver.run())
         line = services.plant.line("l1")
+        # The driver polls on the clock: a number is set on the PLC first, then the clock jumps to when it is read.
         try:
-            await eventually(lambda: len(line.timeline.runs) == 1)
-            clock.set(utc("2026-11-25 08:00"))
-            await plc.polled(3)  # the same number again and again: no new run
+            await eventually(lambda: len(line.timeline.runs) == 1, task)
+            await polls(clock, 3, task)  # the same number again and again: no new run
             assert len(line.timeline.runs) == 1
             await plc.set_holding(20, [2])
-            await eventually(lambda: len(line.timeline.runs) == 2)
-            clock.set(utc("2026-11-25 08:30"))
+            await set_clock(clock, utc("2026-11-25 08:00"), task)
+            await eventually(lambda: len(line.timeline.runs) == 2, task)
             await plc.set_holding(20, [9])  # no product has recipe 9: refused once, the product stays
-            await plc.polled(3)
+            await set_clock(clock, utc("2026-11-25 08:30"), task)
+            await polls(clock, 3, task)
         finally:
             await cancel(task)
         runs = services.products.runs("l1", utc("2026-11-25 06:00"), utc("2026-11-25 09:00"))
@@ -74,7 +75,7 @@ def test_a_recipe_number_from_a_real_plc_switches_the_product(tmp_path: Path) ->
             ("B", "2026-11-25T08:00:00+00:00", None, "recipe"),
         ]
         assert runs[1]["changeover"]["from_product"] == "A"
-        assert driver.rejected == {"unknown recipe": 1}
+        assert driver.rejected == {"unknown_recipe": 1}
         state = services.states.of("l1")
         assert state.product is not None and state.product.id == "B"
         assert [s.online for s in state.sources if s.id == "recipe"] == [True]
@@ -93,7 +94,7 @@ def test_a_product_source_on_an_edge_reports_itself_offline() -> None:
         await plc.set_holding(20, [2])
         task = asyncio.create_task(driver.run())
         try:
-            await eventually(lambda: driver.rejected.get("not on an edge", 0) >= 1)
+            await eventually(lambda: driver.rejected.get("not_on_an_edge", 0) >= 1, task)
         finally:
             await cancel(task)
         assert sink.readings == []  # a recipe number is never counted as parts

@@ -70,8 +70,8 @@ def test_messages_select_the_product_and_changes_are_published(
         device.publish("plant/l1/product", b"\xff\xfe")  # not UTF-8: refused, acknowledged
         device.publish("plant/l1/product", json.dumps({"product": "no such thing!"}))
         device.publish("plant/l1/recipe", "99")  # no product has recipe 99
-        wait_until(lambda: mes.rejected["not UTF-8"] == 1 and mes.rejected["bad product id"] == 1
-                   and scanner.rejected["unknown recipe"] == 1)
+        wait_until(lambda: mes.rejected["not_utf8"] == 1 and mes.rejected["bad_product"] == 1
+                   and scanner.rejected["unknown_recipe"] == 1)
         wait_until(lambda: len(watcher.messages("andon/l1/work_order")) == 2)
         wait_until(lambda: len(watcher.messages("andon/l1/product")) == 2)
     publisher.close()
