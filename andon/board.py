@@ -11,8 +11,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from andon.calendar import ShiftInstance
+from andon.config.losses import UNEXPLAINED
 from andon.counting import FLAG_NAMES
 from andon.line import LineRuntime, iso
+from andon.stops import StopService
 from andon.storage.tables import CounterIncidentRow, ProblemRow
 
 OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks its rows
@@ -20,7 +22,8 @@ OUTAGE_LOOKBACK = 7 * 86400  # an outage that began before the shift still marks
 CSV_COLUMNS = (
     "start", "end", "start_local", "end_local", "planned", "planned_so_far", "actual", "delta",
     "cum_planned", "cum_planned_so_far", "cum_actual", "cum_delta", "scrap", "condition", "current",
-    "reason_required", "reason", "problem_id", "problem_status", "trust",
+    "reason_required", "reason", "problem_id", "problem_status", "trust", "products",
+    "stops", "stop_minutes", "unexplained_stop_minutes", "availability", "performance", "quality", "oee",
 )
 
 
@@ -47,8 +50,10 @@ def outages(events: list[tuple[float, str, str]], until: float) -> list[tuple[fl
     return spans
 
 
-def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
-    """Build a shift's board for the API (docs/interfaces.md)."""
+def board_dict(
+    line: LineRuntime, instance: ShiftInstance, now: float, stops: StopService | None = None,
+) -> dict[str, Any]:
+    """Build a shift's board for the API (docs/interfaces.md); with the stop service, its stops and OEE too."""
     plan, rows, flags = line.rows(instance, now)
     store = line.store
     reasons = store.reasons(line.id, instance.start, instance.end)
@@ -92,13 +97,62 @@ def board_dict(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[s
                 flags.get(index, 0), by_row.get(index, []),
                 any(a < row.end and b > row.start and row.start <= now for a, b in gaps),
             ),
+            "products": list(row.products),
         })
-    return {
+    board = {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),
         "shift": instance.shift_id, "start": iso(instance.start), "end": iso(instance.end),
-        "timezone": line.calendar.zone.key, "takt_seconds": plan.takt_seconds, "shift_target": plan.target,
-        "rows": out_rows,
+        "timezone": line.calendar.zone.key,
+        "takt_seconds": plan.takt_seconds_at(min(max(now, instance.start), instance.end - 1e-3)),
+        "shift_target": plan.target, "ideal_cycle_seconds": line.ideal_cycle_at(instance.start),
+        "rows": out_rows, **production_of(line, instance, now),
     }
+    if stops is not None:
+        add_losses(board, line, instance, now, stops)
+    return board
+
+
+def production_of(line: LineRuntime, instance: ShiftInstance, now: float) -> dict[str, Any]:
+    """Return a board's runs, changeover overruns and not-scheduled time in the shift (docs/interfaces.md)."""
+    t0, t1 = instance.start, instance.end
+    with line.lock:
+        timeline = line.timeline
+        runs = [
+            {"product": r.product, "name": timeline.figures[r.product].name if r.product in timeline.figures
+             else r.product, "start": iso(max(r.start, t0)), "end": iso(min(r.until, t1)) if r.until < t1 else None,
+             "work_order": r.work_order}
+            for r in timeline.runs_between(t0, min(t1, now))
+        ] if timeline.has_products else []
+        overruns = timeline.overruns(t0, t1, now)
+        not_scheduled = timeline.not_scheduled(t0, min(t1, max(now, t0)))
+    return {
+        "product_names": {product_id: f.name for product_id, f in line.timeline.figures.items()},
+        "runs": runs,
+        "changeover_overruns": [{"start": iso(a), "end": iso(b)} for a, b in overruns],
+        "not_scheduled": [{"start": iso(a), "end": iso(b)} for a, b in not_scheduled],
+    }
+
+
+def add_losses(board: dict[str, Any], line: LineRuntime, instance: ShiftInstance, now: float,
+               stops: StopService) -> None:
+    """Lay the shift's stops, and each row's and the shift's OEE and loss waterfall, on a board."""
+    per_row, shift = stops.shift_losses(line, instance, now)
+    records = sorted([*stops.sync(line, instance, now), *stops.planned(line, instance)], key=lambda r: r.start)
+    described = [stops.describe(line, r, now) for r in records]
+    for row, losses, (r0, r1) in zip(board["rows"], per_row, line.plan_for(instance).interval_bounds(
+            line.interval_seconds), strict=True):
+        row["stops"] = [d["id"] for d, rec in zip(described, records, strict=True)
+                        if rec.start < min(r1, now) and (rec.end is None or rec.end > r0)]
+        if losses.started:
+            stopped = losses.planned_stop_ms + sum(losses.unplanned_ms.values()) + losses.small_stop_ms
+            row["stop_minutes"] = round(stopped / 60000, 2)
+            row["unexplained_stop_minutes"] = round(losses.unplanned_ms.get(UNEXPLAINED, 0) / 60000, 2)
+            row.update(losses.as_dict())
+        else:
+            row.update({"stop_minutes": None, "unexplained_stop_minutes": None, "oee": None, "losses": None})
+    board["stops"] = described
+    board["totals"] = shift.as_dict()
+    board["stop_prompt"] = next((d for d in reversed(described) if d["needs_reason"]), None)
 
 
 def local_iso(value: str, zone: ZoneInfo) -> str:
@@ -131,5 +185,10 @@ def board_csv(board: dict[str, Any]) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in board["rows"]:
         cells = {**row, "start_local": local_iso(row["start"], zone), "end_local": local_iso(row["end"], zone)}
-        writer.writerow([csv_cell(cells[c]) for c in CSV_COLUMNS])
+        figures = row.get("oee") or {}
+        cells.update({k: figures.get(k) for k in ("availability", "performance", "quality", "oee")})
+        cells["stops"] = len(row["stops"]) if row.get("losses") is not None else None
+        cells.setdefault("stop_minutes", None)
+        cells.setdefault("unexplained_stop_minutes", None)
+        writer.writerow([csv_cell(cells.get(c)) for c in CSV_COLUMNS])
     return buffer.getvalue()

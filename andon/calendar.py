@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from zoneinfo import ZoneInfo
 
 from andon.config.schema import WEEKDAYS, ShiftConfig
@@ -28,9 +28,9 @@ class ShiftInstance:
     breaks: tuple[Span, ...] = field(default=())
     name: str = ""
 
-    @property
+    @cached_property
     def key(self) -> tuple[str, str]:
-        """Return (ISO date, shift id), the key overrides and reasons use."""
+        """Return (ISO date, shift id), the key overrides and reasons use (made once: every count asks)."""
         return (self.date.isoformat(), self.shift_id)
 
     def contains(self, t: float) -> bool:

@@ -174,6 +174,35 @@ def cmd_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_orders(args: argparse.Namespace) -> int:
+    """Load work orders from a CSV file into the database (ids already there are skipped)."""
+    from andon.orders import import_orders, read_orders
+    from andon.storage.store import Store, open_database
+
+    config = _load_or_exit(args.config)
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as source:
+            text = source.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"andon orders import: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    _orders, errors = read_orders(config, text, args.by, time.time())  # checked before the database is opened
+    if not errors:
+        store = Store(open_database(config.database))
+        try:
+            result = import_orders(config, store, text, args.by, time.time())
+        finally:
+            store.engine.dispose()
+        errors = result.errors
+    for error in errors:
+        print(f"{args.file}: {error}", file=sys.stderr)
+    if errors:
+        print(f"{args.file}: nothing imported ({len(errors)} error(s))", file=sys.stderr)
+        return 2
+    print(f"{args.file}: {len(result.created)} work order(s) imported, {len(result.skipped)} already there")
+    return 0
+
+
 def simulate_server(args: argparse.Namespace) -> str:
     """Return the server URL to feed: --server, else the config's api address, else the default."""
     if args.server:
@@ -293,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", required=True, help="who holds it, e.g. line1-tablet")
     t.add_argument("--config", default="config/demo.yaml", help="config naming the database")
     t.set_defaults(func=cmd_token)
+
+    p = sub.add_parser("orders", help="work orders")
+    orders_sub = p.add_subparsers(dest="orders_action", required=True)
+    o = orders_sub.add_parser("import", help="load work orders from a CSV file (id,line,product,quantity,due)")
+    o.add_argument("file", help="CSV file with the header id,line,product,quantity,due (due optional)")
+    o.add_argument("--config", default="config/demo.yaml", help="config naming the database and lines")
+    o.add_argument("--by", default="import", help="who loaded them (recorded on each order)")
+    o.set_defaults(func=cmd_orders)
 
     p = sub.add_parser("simulate", help="feed a running system with simulated parts over HTTP")
     p.add_argument("--server", help=f"server URL (default: the api address of --config, else {DEFAULT_SERVER})")

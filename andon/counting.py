@@ -108,9 +108,14 @@ class Normaliser:
         self.state = state or CounterState()
         self.modulus = 1 << config.bits
         self._last_edge: float | None = None
+        self._ppc = config.parts_per_cycle
 
-    def accept(self, value: Any, ts: float, kind: str | None = None) -> Outcome:
-        """Normalise one reading taken at ``ts`` (already checked); raise RejectedReading if bad."""
+    def accept(self, value: Any, ts: float, kind: str | None = None, parts_per_cycle: int | None = None) -> Outcome:
+        """Normalise one reading taken at ``ts`` (already checked); raise RejectedReading if bad.
+
+        ``parts_per_cycle`` replaces the source's for this reading (the running product's).
+        """
+        self._ppc = parts_per_cycle or self.config.parts_per_cycle
         kind = kind or self.config.kind
         if kind not in ("good", "scrap"):
             raise RejectedReading("bad_kind", f"kind {kind!r} is neither good nor scrap")
@@ -121,13 +126,13 @@ class Normaliser:
                 raise RejectedReading("negative", f"increment {n} is negative")
             if n > self.config.max_jump:
                 raise RejectedReading("jump", f"increment {n} is above max_jump {self.config.max_jump}")
-            return Outcome(n * self.config.parts_per_cycle, kind, ts)
+            return Outcome(n * self._ppc, kind, ts)
         if mode == "pulse":
             last = self._last_edge
             if last is not None and 0 <= ts - last < self.config.debounce_seconds:
                 raise RejectedReading("bounce", f"edge {ts - last:.3f} s after the last one")
             self._last_edge = ts
-            return Outcome(self.config.parts_per_cycle, kind, ts)
+            return Outcome(self._ppc, kind, ts)
         return self._cumulative(whole_number(value), ts, kind)
 
     def _unsigned(self, value: int) -> int:
@@ -146,7 +151,7 @@ class Normaliser:
         value = self._unsigned(raw)
         state = self.state
         max_jump = self.config.max_jump
-        ppc = self.config.parts_per_cycle
+        ppc = self._ppc
         if state.value is None:
             state.value = value
             state.restored = False
@@ -182,7 +187,7 @@ class Normaliser:
             incidents.append(Incident("credited", value - forward, value, "parts made while the collector was down"))
         if forward > 0:
             state.restored = False
-        return Outcome(forward * self.config.parts_per_cycle, kind, ts, flags, incidents)
+        return Outcome(forward * self._ppc, kind, ts, flags, incidents)
 
 
 class SeenIds:
@@ -210,3 +215,30 @@ class SeenIds:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+def as_boolean(value: Any) -> bool:
+    """Read a run signal: true/false, a number (non-zero: running) or on/off text; refuse anything else."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value == value:
+        return value != 0
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("1", "true", "on", "run", "running"):
+            return True
+        if text in ("0", "false", "off", "stop", "stopped"):
+            return False
+    raise RejectedReading("not_boolean", f"a run signal reads true or false, not {str(value)[:40]!r}")
+
+
+def fault_reason(codes: dict[int, str], value: Any) -> str | None:
+    """Map a PLC fault value to a reason code: 0 is no fault; an unmapped value is refused."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value or value != int(value):
+        raise RejectedReading("bad_fault_code", f"a fault code is a whole number, not {str(value)[:40]!r}")
+    number = int(value)
+    if number == 0:
+        return None
+    if number not in codes:
+        raise RejectedReading("unmapped_fault_code", f"fault code {number} is not in fault_codes")
+    return codes[number]

@@ -8,14 +8,20 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from andon.calendar import ShiftCalendar, ShiftInstance
+from andon.calendar import ShiftCalendar, ShiftInstance, Span
 from andon.clock import Clock
+from andon.config.losses import StopReason
+from andon.config.products import ProductConfig, figures_of
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
+from andon.losses import CountStops, OpenSpan, merge_stops, signal_stops
+from andon.production_view import production_views
 from andon.state import CurrentInterval, LineState, ShiftView, SourceStatusWord, SourceView
+from andon.storage import stops as stop_rows
 from andon.storage.store import Store
 from andon.takt import (
     BoardRow,
+    Excluded,
     ShiftPlan,
     SourceHealth,
     Target,
@@ -24,11 +30,14 @@ from andon.takt import (
     build_rows,
     line_condition,
 )
+from andon.timeline import Timeline
 from devices.sources.http import HttpSourceConfig
 
 log = logging.getLogger(__name__)
 
 HTTP_SOURCE = "http"
+KEEP_STOP_SHIFTS = 8  # shifts whose good-count times stay in memory for stop detection
+SIGNAL_MEMORY = 8 * 86400  # run-signal changes kept in memory
 
 
 @dataclass
@@ -62,7 +71,8 @@ class LineRuntime:
         self, config: LineConfig, calendar: ShiftCalendar, store: Store, clock: Clock,
         counter_states: dict[str, tuple[int | None, int | None]] | None = None,
         overrides: dict[tuple[str, str], Target] | None = None,
-        keep_shifts: int = 64,
+        keep_shifts: int = 64, reasons: dict[str, StopReason] | None = None,
+        products: list[ProductConfig] | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
@@ -77,6 +87,7 @@ class LineRuntime:
         )
         self.overrides: dict[tuple[str, str], Target] = dict(overrides or {})
         self._plans: dict[tuple[str, str], ShiftPlan] = {}
+        self._downtime: dict[tuple[str, str], list[Span]] = {}
         self._tallies: OrderedDict[tuple[str, str], dict[int, list[int]]] = OrderedDict()
         self._keep_shifts = keep_shifts
         self.last_count_at: float | None = None
@@ -96,6 +107,34 @@ class LineRuntime:
         if HTTP_SOURCE not in self.normalisers or self.normalisers[HTTP_SOURCE].config.mode != "increment":
             # Counts POSTed over HTTP (and forwarded by edges) are plain increments.
             self.normalisers[HTTP_SOURCE] = Normaliser(HttpSourceConfig(type="http"))
+        # --- losses ---
+        self.reasons: dict[str, StopReason] = dict(reasons or {})
+        self.roles = {sid: src.role for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                      if src.role != "count"}
+        self.fault_codes = {sid: dict(src.fault_codes or {})
+                            for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                            if src.role == "fault_code"}
+        self.scrap_reasons = {sid: src.scrap_reason
+                              for sid, src in zip(config.source_ids(), config.sources, strict=True)
+                              if src.scrap_reason is not None}
+        self._trackers: OrderedDict[tuple[str, str], tuple[ShiftPlan, CountStops]] = OrderedDict()
+        self.stop_version = 0  # grows whenever a count or a signal changes the stops
+        self.changed_shifts: set[tuple[str, str]] = set()
+        self.signal_log: list[tuple[float, str, bool]] = []
+        self.running: dict[str, bool] = {}
+        if any(role == "run_signal" for role in self.roles.values()):
+            self.signal_log = [(round(t, 3), sid, v) for t, sid, v in
+                               stop_rows.signal_changes(store, self.id, clock.now() - SIGNAL_MEMORY)]
+            for _ts, sid, value in self.signal_log:
+                self.running[sid] = value
+        self.product_sources = {
+            sid for sid, src in zip(config.source_ids(), config.sources, strict=True)
+            if getattr(src, "role", "count") == "product"
+        }
+        self.timeline = Timeline(
+            self.id, figures_of(products or [], config), config.changeover,
+            Target(config.takt_seconds, config.demand_per_shift), store, calendar, self.downtime_of,
+        )
 
     # --- plan -------------------------------------------------------------------------
     def target_for(self, instance: ShiftInstance) -> Target:
@@ -105,31 +144,82 @@ class LineRuntime:
             return override
         return Target(self.config.takt_seconds, self.config.demand_per_shift)
 
+    def downtime_of(self, instance: ShiftInstance) -> list[Span]:
+        """Return the planned downtime entered for a shift instance (cached)."""
+        with self.lock:
+            downtime = self._downtime.get(instance.key)
+            if downtime is None:
+                downtime = self.store.downtime(self.id, instance.start, instance.end)
+                self._downtime[instance.key] = downtime
+            return downtime
+
     def plan_for(self, instance: ShiftInstance) -> ShiftPlan:
-        """Return the (cached) plan of a shift instance."""
+        """Return the (cached) plan of a shift instance: its runs, changeovers and not-scheduled time."""
         with self.lock:
             plan = self._plans.get(instance.key)
             if plan is None:
-                downtime = self.store.downtime(self.id, instance.start, instance.end)
-                plan = ShiftPlan(instance, self.target_for(instance), downtime)
+                timeline = self.timeline
+                t0, t1 = instance.start, instance.end
+                spans: list[Excluded] = [(a, b, "not_scheduled") for a, b in timeline.not_scheduled(t0, t1)]
+                spans += [(a, b, "changeover") for a, b in timeline.planned_changeovers(t0, t1)]
+                spans += [(a, b, "planned_stop") for a, b in stop_rows.planned_spans(self.store, self.id, t0, t1)]
+                override = self.overrides.get(instance.key)
+                runs = timeline.run_plans(instance, override) if timeline.has_products else []
+                plan = ShiftPlan(instance, self.target_for(instance), self.downtime_of(instance), spans=spans,
+                                 runs=runs)
                 self._plans[instance.key] = plan
             return plan
+
+    def forget_plans(self) -> None:
+        """Drop every cached plan (after a product change or a schedule change)."""
+        with self.lock:
+            self._plans.clear()
 
     def set_override(self, key: tuple[str, str], target: Target) -> None:
         """Apply a takt or demand override to one shift (the caller stores it)."""
         with self.lock:
             self.overrides[key] = target
             self._plans.pop(key, None)
+            self._stops_moved(key)
 
     def takt_at(self, t: float) -> float | None:
         """Return the takt in seconds of the shift running at ``t`` (None off shift)."""
         instance = self.calendar.at(t)
-        return self.plan_for(instance).takt_seconds if instance is not None else None
+        return self.plan_for(instance).takt_seconds_at(t) if instance is not None else None
+
+    def ideal_cycle_at(self, t: float) -> float | None:
+        """Return the ideal cycle in seconds at ``t``: the running product's (this line's override first)."""
+        with self.lock:
+            figures = self.timeline.figures_at(t)
+        if figures is not None and figures.ideal_cycle_seconds is not None:
+            return figures.ideal_cycle_seconds
+        line_ideal = getattr(self.config, "ideal_cycle_seconds", None)
+        return float(line_ideal) if line_ideal is not None else None
+
+    def parts_per_cycle_at(self, t: float) -> int | None:
+        """Return the running product's parts per cycle at ``t`` (None: the source's own)."""
+        if not self.timeline.has_products:
+            return None
+        with self.lock:
+            figures = self.timeline.figures_at(t)
+        return figures.parts_per_cycle if figures is not None else None
+
+    def changeover_overruns(self, instance: ShiftInstance) -> list[tuple[float, float]]:
+        """Return the changeover overruns in a shift (available time beyond each target), as seen now."""
+        with self.lock:
+            return self.timeline.overruns(instance.start, instance.end, self.clock.now())
 
     def forget_plan(self, key: tuple[str, str]) -> None:
-        """Drop a cached plan after its planned downtime changed."""
+        """Drop a cached plan after its planned downtime or planned stops changed."""
         with self.lock:
-            self._plans.pop(key, None)
+            self._plans.clear()  # a changeover's target can reach across shifts
+            self._downtime.pop(key, None)
+            self.timeline.forget()
+            self._stops_moved(key)
+
+    def _stops_moved(self, key: tuple[str, str]) -> None:
+        self.stop_version += 1
+        self.changed_shifts.add(key)
 
     # --- counts -----------------------------------------------------------------------
     def _tally(self, instance: ShiftInstance) -> dict[int, list[int]]:
@@ -150,6 +240,8 @@ class LineRuntime:
         with self.lock:
             if kind == "good" and count > 0 and (self.last_count_at is None or ts > self.last_count_at):
                 self.last_count_at = ts
+            if self.timeline.note_count(ts, count, kind):
+                self._plans.clear()
             instance = self.calendar.at(ts)
             if instance is None:
                 return
@@ -158,16 +250,87 @@ class LineRuntime:
             )
             row[0 if kind == "good" else 1] += count
             row[2] |= flags
+            if kind == "good":
+                entry = self._trackers.get(instance.key)
+                tracker = entry[1] if entry is not None and entry[0] is self._plans.get(instance.key) \
+                    else self._tracker(instance)
+                # Stop bounds in whole milliseconds, so a stop's seconds split into rows add up exactly.
+                if count > 0:
+                    changed = tracker.count(round(ts, 3))
+                else:
+                    tracker.withdraw(round(ts, 3))
+                    changed = True
+                if changed:
+                    self.stop_version += 1
+                    self.changed_shifts.add(instance.key)
 
     def prime(self, instance: ShiftInstance) -> None:
-        """Load a shift's tallies from the database before events for it are added."""
+        """Load a shift's tallies and good-count times from the database before events for it are added."""
         with self.lock:
             self._tally(instance)
+            self._tracker(instance)
 
     def is_primed(self, instance: ShiftInstance) -> bool:
-        """Tell whether a shift's tallies are in memory."""
+        """Tell whether a shift's tallies and good-count times are in memory."""
+        key = instance.key
         with self.lock:
-            return instance.key in self._tallies
+            return key in self._tallies and key in self._trackers
+
+    # --- stops ------------------------------------------------------------------------
+    def _tracker(self, instance: ShiftInstance) -> CountStops:
+        """Return the count-stop tracker of a shift, loading it once, refitting it when the plan changed."""
+        key = instance.key
+        plan = self.plan_for(instance)
+        entry = self._trackers.get(key)
+        if entry is None:
+            stored = stop_rows.good_count_times(self.store, self.id, instance.start, instance.end)
+            times = [round(t, 3) for t in stored]
+            tracker = CountStops(instance.start, instance.end, plan.available_between,
+                                 self.thresholds.stop_after(plan.takt), times)
+            self._trackers[key] = (plan, tracker)
+            while len(self._trackers) > KEEP_STOP_SHIFTS:
+                self._trackers.popitem(last=False)
+            return tracker
+        fitted, tracker = entry
+        if fitted is not plan:
+            tracker.available = plan.available_between
+            tracker.stop_after = self.thresholds.stop_after(plan.takt)
+            tracker.rebuild()
+            self._trackers[key] = (plan, tracker)
+        return tracker
+
+    def stop_periods(self, instance: ShiftInstance, now: float) -> list[OpenSpan]:
+        """Return a shift's stops (count and run-signal stops merged) as seen at ``now``; end None: open."""
+        with self.lock:
+            counted = self._tracker(instance).stops(now)
+            if not self.signal_log:
+                return counted
+            initial: dict[str, bool] = {sid: True for sid, role in self.roles.items() if role == "run_signal"}
+            changes = []
+            for ts, sid, value in self.signal_log:
+                if ts <= instance.start:
+                    initial[sid] = value
+                else:
+                    changes.append((ts, sid, value))
+            return merge_stops(counted, signal_stops(initial, changes, instance.start, instance.end, now))
+
+    def run_signal(self, source_id: str, ts: float, running: bool) -> bool:
+        """Take a run signal's value at ``ts``; return True when it changed (the caller stores the change)."""
+        with self.lock:
+            if self.running.get(source_id, True) == running and source_id in self.running:
+                return False
+            self.running[source_id] = running
+            self.signal_log.append((round(ts, 3), source_id, running))
+            self.signal_log.sort()
+            cutoff = ts - SIGNAL_MEMORY
+            if self.signal_log[0][0] < cutoff:
+                last = {sid: entry for entry in self.signal_log if entry[0] < cutoff for sid in [entry[1]]}
+                self.signal_log = sorted([*last.values(), *(e for e in self.signal_log if e[0] >= cutoff)])
+            self.stop_version += 1
+            instance = self.calendar.at(ts)
+            if instance is not None:
+                self.changed_shifts.add(instance.key)
+            return True
 
     # --- sources ----------------------------------------------------------------------
     def seen(self, source_id: str, at: float) -> None:
@@ -211,13 +374,15 @@ class LineRuntime:
                        last_seen=iso(status.last_seen), detail=s.detail, status=status.status)
             for s, status in zip(sources, self.sources.values(), strict=True)
         ]
+        with self.lock:
+            views = production_views(self, now)
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
             return LineState(
                 line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition,
                 reason=reason, shift=None, takt_seconds=None, plan_to_date=0, actual_to_date=0, scrap_to_date=0,
                 delta=0, shift_target=0, current_interval=None, last_count_at=iso(self.last_count_at),
-                sources=source_view,
+                sources=source_view, **views,
             )
         plan, rows, _flags = self.rows(instance, now)
         # The figures to date are the current row's cumulative ones, so state and board agree.
@@ -226,17 +391,24 @@ class LineRuntime:
         delta = actual - planned
         scrap = sum(r.scrap or 0 for r in rows)
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
-        return LineState(
+        if reason == "line stopped" and views["changeover"] is not None and views["changeover"].overrun:
+            reason = "changeover overrun"
+        stale = [s for s in sources if s.is_stale(now)]
+        if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
+            # Waiting for the line's first count: a source that cannot be read is why none comes; say so.
+            condition, reason = "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
+        state = LineState(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
-            shift=shift_view(instance), takt_seconds=plan.takt_seconds, plan_to_date=planned,
+            shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
             actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
             current_interval=CurrentInterval(
                 start=iso(current.start) or "", end=iso(current.end) or "", planned=current.planned,
                 planned_so_far=current.planned_so_far, actual=current.actual, delta=current.delta,
                 condition=current.condition,
             ),
-            last_count_at=iso(self.last_count_at), sources=source_view,
+            last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
+        return state
 
     def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
         """Pick the shift a board asks for: given date/shift, else the current, else the latest."""

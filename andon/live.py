@@ -15,7 +15,8 @@ from typing import Any
 
 from andon.andons import AndonService, andon_signal
 from andon.plant import Plant
-from andon.state import AndonBrief, LineState
+from andon.state import AndonBrief, LineState, StopBrief
+from andon.stops import StopService
 
 log = logging.getLogger(__name__)
 
@@ -26,17 +27,43 @@ EventListener = Callable[[dict[str, Any]], None]
 class LineStates:
     """Every line's live state with its open andon calls: what boards, lights and publishers show."""
 
-    def __init__(self, plant: Plant, andons: AndonService) -> None:
+    def __init__(self, plant: Plant, andons: AndonService, stops: StopService) -> None:
         self.plant = plant
         self.andons = andons
+        self.stops = stops
 
     def of(self, line_id: str) -> LineState:
         """Return one line's state now (raise UnknownLine for a line not in the config)."""
-        state = self.plant.line(line_id).state()
+        line = self.plant.line(line_id)
+        now = self.plant.clock.now()
+        state = line.state(now)
         calls = self.andons.open_brief(line_id)
         state.open_andons = [AndonBrief.model_validate(c) for c in calls]
         state.andon = andon_signal(calls)
+        instance = line.calendar.at(now)
+        if instance is not None:
+            # The running shift's tallies are in memory once its state was computed (line.state loads them); its
+            # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
+            line.prime(instance)
+            try:
+                records = self.stops.sync(line, instance, now)
+                described = [self.stops.describe(line, r, now) for r in records[-8:]]
+            except Exception:
+                log.exception("line %s: the stops of the state could not be brought up to date", line_id)
+                return state
+            open_stop = next((d for d in described if d["open"]), None)
+            waiting = next((d for d in reversed(described) if d["needs_reason"]), None)
+            state.stop = _brief(open_stop)
+            state.stop_prompt = _brief(waiting)
         return state
+
+
+def _brief(stop: dict[str, Any] | None) -> StopBrief | None:
+    if stop is None:
+        return None
+    return StopBrief(id=stop["id"], start=stop["start"], end=stop["end"], reason=stop["reason"],
+                     small=stop["small"], needs_reason=stop["needs_reason"])
+
 
 
 class LiveHub:
@@ -189,5 +216,9 @@ class LiveHub:
     async def tick(self, period: float = 1.0) -> None:
         """Refresh every line each period until cancelled."""
         while True:
+            try:
+                self.states.stops.tick()
+            except Exception:
+                log.exception("bringing stops up to date failed")
             self.refresh()
             await asyncio.sleep(period)

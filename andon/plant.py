@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 
 from andon.calendar import ShiftCalendar
 from andon.clock import Clock
 from andon.config.schema import Config
-from andon.counting import BUFFERED, FLAG_BITS, MANUAL, RejectedReading, SeenIds, parse_time
+from andon.counting import (
+    BUFFERED,
+    FLAG_BITS,
+    MANUAL,
+    RejectedReading,
+    SeenIds,
+    as_boolean,
+    fault_reason,
+    parse_time,
+)
 from andon.errors import StorageUnavailable
 from andon.line import HTTP_SOURCE, LineRuntime
+from andon.sink import SourceSink
+from andon.storage.stops import RUN_OFF, RUN_ON
 from andon.storage.store import Store
 from andon.storage.writer import (
     CANCELLED,
@@ -47,6 +59,16 @@ class Intake:
     reason: str = ""
     message: str = ""
     pending: PendingEvent | None = None
+
+
+class ProductIntake(Protocol):
+    """Where product readings go (the product service): a source's value selects what the line makes."""
+
+    def reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take one product reading; ``on_stored`` runs once the change is stored (or the reading refused)."""
+        ...
 
 
 class Metrics:
@@ -82,6 +104,9 @@ class Plant:
         self.writer.on_refused = self._refused_by_storage
         self.metrics = Metrics(registry or CollectorRegistry())
         self._listeners: list[Callable[[str], None]] = []
+        # Called with (line, reason code or None, event time, who) when a device names why the line stopped.
+        self.reason_listeners: list[Callable[[str, str | None, float, str], None]] = []
+        self._faults: dict[tuple[str, str], str | None] = {}
         self._warned: set[tuple[str, str, str]] = set()
         self._intake_lock = threading.Lock()
         counter_states = store.counter_states()
@@ -95,9 +120,12 @@ class Plant:
                 overrides={
                     (d, sh): Target(t, n) for (lid, d, sh), (t, n) in overrides.items() if lid == line.id
                 },
+                reasons=config.reasons_of(line),
+                products=config.products,
             )
             self.lines[line.id].last_count_at = store.last_count_at(line.id, clock.now() + 3600)
         self.seen: dict[str, SeenIds] = {lid: SeenIds() for lid in self.lines}
+        self.products: ProductIntake | None = None  # set by the composition root (services_for)
         for line_id, event_id in store.event_ids_since(clock.now() - DEDUPE_WINDOW_SECONDS):
             if line_id in self.seen:
                 self.seen[line_id].add(event_id)
@@ -124,7 +152,7 @@ class Plant:
     def intake(
         self, line_id: str, source_id: str, value: Any, *, ts: Any = None, event_id: str | None = None,
         kind: str | None = None, flags: int = 0, on_stored: Callable[[], None] | None = None,
-        increment: bool = False, urgent: bool = False,
+        increment: bool = False, urgent: bool = False, reason: str | None = None,
     ) -> Intake:
         """Take one reading from a source or the API: dedupe, normalise, tally and queue it.
 
@@ -137,8 +165,11 @@ class Plant:
         with self._intake_lock:
             line.seen(source_id, received)
             try:
+                if source_id in line.roles:
+                    return self._signal(line, source_id, value, ts, received, on_stored)
                 result = self._intake(
-                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment, urgent
+                    line, source_id, value, ts, event_id, kind, flags, received, on_stored, increment, urgent,
+                    reason,
                 )
             except RejectedReading as exc:
                 self.metrics.rejected.labels(line_id, exc.reason).inc()
@@ -154,11 +185,13 @@ class Plant:
     def _intake(
         self, line: LineRuntime, source_id: str, value: Any, ts: Any, event_id: str | None,
         kind: str | None, flags: int, received: float, on_stored: Callable[[], None] | None,
-        increment: bool, urgent: bool,
+        increment: bool, urgent: bool, reason: str | None = None,
     ) -> Intake:
         normaliser = line.normalisers.get(source_id)
         if normaliser is None:
             raise RejectedReading("unknown_source", f"line {line.id!r} has no source {source_id!r}")
+        if source_id in line.product_sources:
+            raise RejectedReading("product_source", f"source {source_id!r} selects the product; it counts no parts")
         if increment:
             # Already parts (HTTP posts, edge-normalised counts): parts_per_cycle was applied upstream.
             normaliser = line.normalisers[HTTP_SOURCE]
@@ -171,8 +204,12 @@ class Plant:
                     self.writer.put(on_stored)  # after the next commit, so after the first copy's
                 return Intake("duplicate")
         event_ts = parse_time(ts, received)
+        if reason is not None and reason not in line.reasons:
+            raise RejectedReading("unknown_reason", f"line {line.id!r} has no reason code {reason[:64]!r}")
         before = (normaliser.state.value, normaliser.state.pending)
-        outcome = normaliser.accept(value, event_ts, kind)
+        outcome = normaliser.accept(
+            value, event_ts, kind, parts_per_cycle=None if increment else line.parts_per_cycle_at(event_ts)
+        )
         if event_id is not None:
             seen.add(event_id)
         self.metrics.accepted.labels(line.id).inc()
@@ -193,9 +230,11 @@ class Plant:
                 line.prime(instance)
             line.add(event_ts, outcome.count, outcome.kind, outcome.flags | flags)
             self.metrics.parts.labels(line.id, outcome.kind).inc(outcome.count)
+            if outcome.kind == "scrap":
+                reason = reason or line.scrap_reasons.get(source_id)
             pending = PendingEvent(
                 line.id, source_id, event_ts, received, outcome.count, outcome.kind, event_id,
-                outcome.flags | flags, on_stored, urgent=urgent,
+                outcome.flags | flags, on_stored, urgent=urgent, reason=reason if outcome.kind == "scrap" else None,
             )
             self.writer.put(pending)
             return Intake("accepted", count=outcome.count, pending=pending)
@@ -203,10 +242,49 @@ class Plant:
             self.writer.put(on_stored)
         return Intake("accepted", count=outcome.count)
 
+    def _signal(
+        self, line: LineRuntime, source_id: str, value: Any, ts: Any, received: float,
+        on_stored: Callable[[], None] | None,
+    ) -> Intake:
+        """Take a run signal or a fault code (sources with a role): a stop fact, not parts."""
+        event_ts = parse_time(ts, received)
+        if line.roles[source_id] == "run_signal":
+            running = as_boolean(value)
+            if line.run_signal(source_id, event_ts, running):
+                self.writer.put(IncidentRecord(line.id, source_id, event_ts, RUN_ON if running else RUN_OFF))
+                self._later(on_stored)
+                self.notify(line.id)
+            else:
+                self._later(on_stored)
+            return Intake("accepted")
+        code = fault_reason(line.fault_codes[source_id], value)
+        if self._faults.get((line.id, source_id)) != code:
+            self._faults[(line.id, source_id)] = code
+            for listener in list(self.reason_listeners):
+                try:
+                    listener(line.id, code, event_ts, f"plc:{source_id}")
+                except Exception:
+                    log.exception("a stop reason listener failed")
+        self._later(on_stored)
+        return Intake("accepted")
+
+    def _later(self, on_stored: Callable[[], None] | None) -> None:
+        if on_stored is not None:
+            self.writer.put(on_stored)
+
+    def device_reason(self, line_id: str, code: str, ts: Any, by: str) -> None:
+        """Take a stop reason named by a device (a simulated line, a gateway) for the stop at ``ts``."""
+        line = self.line(line_id)
+        if code not in line.reasons:
+            raise RejectedReading("unknown_reason", f"line {line_id!r} has no reason code {code[:64]!r}")
+        event_ts = parse_time(ts, self.clock.now())
+        for listener in list(self.reason_listeners):
+            listener(line_id, code, event_ts, by)
+
     def post_count(
         self, line_id: str, count: Any, ts: Any = None, event_id: str | None = None,
         kind: str = "good", manual: bool = False, buffered: bool = False, source_id: str = HTTP_SOURCE,
-        marks: Iterable[str] = (),
+        marks: Iterable[str] = (), reason: str | None = None,
     ) -> Intake:
         """Take a count posted over HTTP and answer once it is committed (or refused).
 
@@ -221,7 +299,7 @@ class Plant:
         done = threading.Event()
         result = self.intake(
             line_id, source_id, count, ts=ts, event_id=event_id, kind=kind, flags=flags, increment=True,
-            on_stored=done.set, urgent=True,
+            on_stored=done.set, urgent=True, reason=reason,
         )
         if result.status == "duplicate":
             # Answer only once the first copy is committed (the queued callback runs after it).
@@ -284,6 +362,28 @@ class Plant:
         line.set_override((date, shift_id), Target(takt_seconds, demand_per_shift))
         self.notify(line_id)
 
+    @contextlib.contextmanager
+    def counts_held(self) -> Iterator[None]:
+        """Hold the count intake and write what it accepted: a change to a line's runs then sees every count so far."""
+        with self._intake_lock:
+            if self.writer.fault is None:
+                self.writer.flush()
+            yield
+
+    def product_reading(
+        self, line_id: str, source_id: str, value: Any, *, ts: Any = None, on_stored: Callable[[], None] | None = None,
+    ) -> None:
+        """Take a product source's reading (it selects the product); refused when no product service listens."""
+        line = self.line(line_id)
+        line.seen(source_id, self.clock.now())
+        if self.products is None or source_id not in line.product_sources:
+            self.metrics.rejected.labels(line_id, "product_source").inc()
+            self._warn_once(line_id, source_id, "product_source", "no product service takes this source's readings")
+            if on_stored is not None:
+                on_stored()
+            return
+        self.products.reading(line_id, source_id, value, ts=ts, on_stored=on_stored)
+
     def sink(self, line_id: str, source_id: str) -> SourceSink:
         """Return the ReadingSink a driver of this line's source delivers to."""
         self.line(line_id)
@@ -315,39 +415,3 @@ def checked_event_id(raw: object) -> str:
     except UnicodeEncodeError:
         raise RejectedReading("bad_id", f"event id {event_id[:40]!r} holds a lone surrogate") from None
     return event_id
-
-
-class SourceSink:
-    """The ReadingSink of one source of one line."""
-
-    def __init__(self, plant: Plant, line_id: str, source_id: str) -> None:
-        self.plant = plant
-        self.line_id = line_id
-        self.source_id = source_id
-
-    def reading(
-        self, value: Any, *, ts: Any = None, event_id: str | None = None, kind: str | None = None,
-        on_stored: Callable[[], None] | None = None,
-    ) -> None:
-        """Deliver one reading to the plant."""
-        self.plant.intake(
-            self.line_id, self.source_id, value, ts=ts, event_id=event_id, kind=kind, on_stored=on_stored
-        )
-
-    def online(self) -> None:
-        """Report that the source answers."""
-        self.plant.set_source_online(self.line_id, self.source_id, True)
-
-    def last_count_at(self) -> float | None:
-        """Return the event time of the line's last good count (None before the first)."""
-        return self.plant.line(self.line_id).last_count_at
-
-    def working_at(self, t: float) -> bool:
-        """Tell whether the line is in a shift and not on a break at ``t`` (for simulated lines)."""
-        line = self.plant.line(self.line_id)
-        instance = line.calendar.at(t)
-        return instance is not None and not line.plan_for(instance).in_excluded(t)
-
-    def offline(self, reason: str) -> None:
-        """Report that the source does not answer."""
-        self.plant.set_source_online(self.line_id, self.source_id, False, reason)

@@ -15,6 +15,8 @@ from andon.clock import Clock
 from andon.errors import ServiceError
 from andon.line import LineRuntime, iso
 from andon.plant import Plant
+from andon.stops import StopService
+from andon.storage import stops as stop_rows
 from andon.storage.store import Store
 from andon.storage.tables import AndonCallRow, ProblemLinkRow, ProblemRow, RowReasonRow
 
@@ -22,7 +24,8 @@ log = logging.getLogger(__name__)
 
 STATUSES = ("open", "plan", "do", "check", "act", "closed")
 EDITABLE = ("title", "category", "description", "owner", "due_date", "root_cause", "countermeasure",
-            "countermeasure_date", "status")
+            "countermeasure_date", "status", "reason_code")
+CHECK_WEEKS = 4  # weeks of a linked reason code shown before and after the countermeasure
 SUGGEST_MIN_ROWS = 3
 SUGGEST_DAYS = 7
 
@@ -34,10 +37,11 @@ class ProblemError(ServiceError):
 class ProblemService:
     """Create, update and list problems; write row reasons; suggest problems from recurring reasons."""
 
-    def __init__(self, plant: Plant, store: Store, clock: Clock) -> None:
+    def __init__(self, plant: Plant, store: Store, clock: Clock, stops: StopService) -> None:
         self.plant = plant
         self.store = store
         self.clock = clock
+        self.stops = stops
         # Called with {"type": "problem", ...} and {"type": "board", "line": ...} after each change.
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -56,9 +60,11 @@ class ProblemService:
         """Open a problem, linking the andon calls and board rows that caused it."""
         line = self._line(fields["line"])
         now = self.clock.now()
+        self._known_code(line, fields.get("reason_code"))
         with self.store.transaction() as s:
             row = ProblemRow(
                 title=fields["title"], line_id=line.id, category=fields.get("category") or "",
+                reason_code=fields.get("reason_code"),
                 description=fields.get("description") or "", owner=fields.get("owner") or "",
                 due_date=_date_text(fields.get("due_date")), status="open", created_at=now, updated_at=now,
                 created_by=by,
@@ -78,6 +84,7 @@ class ProblemService:
             row = s.get(ProblemRow, problem_id)
             if row is None:
                 raise ProblemError(404, f"no problem {problem_id}")
+            self._known_code(self._line(row.line_id), fields.get("reason_code"))
             for key in EDITABLE:
                 if key in fields and fields[key] is not None:
                     value = fields[key]
@@ -171,7 +178,38 @@ class ProblemService:
         ]
         return sorted(out, key=lambda x: (-x["rows"], x["line"], x["reason"]))
 
+    def code_suggestions(self, line: str | None = None) -> list[dict[str, Any]]:
+        """Return reason codes that recur (losses.propose_after_stops or _minutes in 7 days), not yet a problem."""
+        now = self.clock.now()
+        since = now - SUGGEST_DAYS * 86400
+        lines = [self._line(line)] if line is not None else list(self.plant.lines.values())
+        with self.store.session() as s:
+            linked = {(r.line_id, r.reason_code) for r in s.execute(
+                select(ProblemRow).where(ProblemRow.reason_code.is_not(None), ProblemRow.status != "closed")
+            ).scalars()}
+        out = []
+        for runtime in lines:
+            groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+            for record in stop_rows.stops_between(self.store, [runtime.id], since, now):
+                if record.origin != "detected" or record.reason is None or (runtime.id, record.reason) in linked:
+                    continue
+                groups[record.reason].append(self.stops.describe(runtime, record, now))
+            limits = runtime.config.losses
+            for code, stops in groups.items():
+                stops = [d for d in stops if not d["small"]]
+                minutes = round(sum(d["seconds"] for d in stops) / 60, 2)
+                if stops and (len(stops) >= limits.propose_after_stops or minutes >= limits.propose_after_minutes):
+                    reason = runtime.reasons.get(code)
+                    out.append({"line": runtime.id, "reason": reason.name if reason else code, "code": code,
+                                "rows": 0, "row_starts": [], "stops": len(stops), "minutes": minutes,
+                                "stop_ids": [d["id"] for d in stops]})
+        return sorted(out, key=lambda x: (-x["minutes"], x["line"], x["code"]))
+
     # --- helpers ----------------------------------------------------------------------
+    def _known_code(self, line: LineRuntime, code: str | None) -> None:
+        if code is not None and code not in line.reasons:
+            raise ProblemError(422, f"line {line.id!r} has no stop reason {code[:64]!r}")
+
     def _line(self, line_id: str) -> LineRuntime:
         line = self.plant.lines.get(line_id)
         if line is None:
@@ -222,6 +260,39 @@ class ProblemService:
             "countermeasure_date": row.countermeasure_date, "status": row.status, "overdue": overdue,
             "created_at": iso(row.created_at), "updated_at": iso(row.updated_at), "created_by": row.created_by,
             "andon_call_ids": links[0], "rows": links[1], "check": self._check(s, row),
+            "reason_code": row.reason_code, "stop_check": self._stop_check(row),
+        }
+
+    def _stop_check(self, row: ProblemRow) -> dict[str, Any] | None:
+        """Show the linked reason code's stop minutes and occurrences per week, before and after the countermeasure."""
+        if row.reason_code is None or row.countermeasure_date is None:
+            return None
+        line = self._line(row.line_id)
+        pivot_day = date.fromisoformat(row.countermeasure_date)
+        zone = line.calendar.zone
+        pivot = datetime.combine(pivot_day, datetime.min.time(), tzinfo=zone).timestamp()
+        now = self.clock.now()
+        start = pivot - CHECK_WEEKS * 7 * 86400
+        weeks: list[dict[str, Any]] = []
+        records = [r for r in stop_rows.stops_between(self.store, [line.id], start, pivot + CHECK_WEEKS * 7 * 86400)
+                   if r.reason == row.reason_code and r.origin == "detected"]
+        described = [(r.start, self.stops.describe(line, r, now)) for r in records]
+        for week in range(-CHECK_WEEKS, CHECK_WEEKS):
+            w0 = datetime.combine(pivot_day.fromordinal(pivot_day.toordinal() + 7 * week), datetime.min.time(),
+                                  tzinfo=zone).timestamp()
+            w1 = datetime.combine(pivot_day.fromordinal(pivot_day.toordinal() + 7 * week + 7), datetime.min.time(),
+                                  tzinfo=zone).timestamp()
+            if w0 > now:
+                break
+            inside = [d for t, d in described if w0 <= t < w1]
+            weeks.append({"from": pivot_day.fromordinal(pivot_day.toordinal() + 7 * week).isoformat(),
+                          "after": week >= 0, "stops": len(inside),
+                          "minutes": round(sum(d["seconds"] for d in inside) / 60, 2)})
+        before = [w for w in weeks if not w["after"]]
+        after = [w for w in weeks if w["after"]]
+        return {
+            "code": row.reason_code, "since": row.countermeasure_date, "weeks": weeks,
+            "before": _week_sum(before), "after": _week_sum(after),
         }
 
     def _check(self, s: Session, row: ProblemRow) -> dict[str, Any] | None:
@@ -249,6 +320,10 @@ class ProblemService:
                     after += 1
         return {"reason": reason, "before": before, "after": after, "since": row.countermeasure_date,
                 "window_days": 28}
+
+
+def _week_sum(weeks: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"stops": sum(w["stops"] for w in weeks), "minutes": round(sum(w["minutes"] for w in weeks), 2)}
 
 
 def _normal(reason: str) -> str:

@@ -83,6 +83,12 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         log.error("cannot open the database %s: %s", config.database, reason)
         return 2
+    # A line with nothing stored yet (first start, a new line) is judged from its first count or product, not
+    # from the start of the shift it was first watched in (docs/products.md).
+    try:
+        services.products.mark_unwatched()
+    except SQLAlchemyError as exc:
+        log.error("cannot mark new lines as waiting for their first count: %s", str(getattr(exc, "orig", exc))[:200])
     if config.auth is None:
         log.warning("NO AUTH SECTION: the API is open to anyone who can reach it (demo mode)")
     app = create_app(services)

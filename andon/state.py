@@ -62,6 +62,54 @@ class AndonBrief(BaseModel):
     tier_index: int
 
 
+class StopBrief(BaseModel):
+    """A stop as shown on a line's state: the open one, or the one waiting for its reason."""
+
+    id: int
+    start: str
+    end: str | None
+    reason: str | None
+    small: bool = Field(description="Shorter than losses.small_stop_seconds (so far, while open).")
+    needs_reason: bool = Field(description="Unexplained, not small, and older than losses.reason_after_seconds.")
+
+
+class ProductView(BaseModel):
+    """The product a line is making."""
+
+    id: str
+    name: str
+    since: str | None = Field(description="When its run started (null: the line's first product, never set).")
+    takt_seconds: float | None = Field(description="Takt while it runs.")
+    ideal_cycle_seconds: float | None = Field(None, description="Its ideal cycle on this line (OEE).")
+
+
+class WorkOrderView(BaseModel):
+    """The work order a line is making, with its progress."""
+
+    id: str
+    product: str
+    quantity: int | None = Field(description="Parts ordered (null: an order number not loaded as a work order).")
+    made: int = Field(description="Good parts counted while the order ran.")
+    remaining: int | None = Field(description="quantity - made, never below 0.")
+    expected_finish: str | None = Field(
+        description="When the remaining parts are made at the order's rate so far (good parts per available "
+        "second), counting only available time ahead; null without a rate."
+    )
+    due: str | None
+    state: str
+
+
+class ChangeoverView(BaseModel):
+    """A changeover going on: from one product to another, planned up to its target, an overrun beyond."""
+
+    from_product: str | None
+    to_product: str
+    started_at: str
+    target_seconds: float
+    target_end: str | None = Field(description="When the target runs out (breaks do not use it up).")
+    overrun: bool = Field(description="The changeover is past its target: an unplanned stop (changeover_overrun).")
+
+
 class LineState(BaseModel):
     """Live state of a line."""
 
@@ -81,10 +129,18 @@ class LineState(BaseModel):
     last_count_at: str | None
     sources: list[SourceView]
     open_andons: list[AndonBrief] = Field(default_factory=list)
+    product: ProductView | None = Field(None, description="The product being made (null: a line without products).")
+    work_order: WorkOrderView | None = Field(None, description="The work order being made, if any.")
+    changeover: ChangeoverView | None = Field(None, description="The changeover going on, if any.")
+    scheduled: bool = Field(True, description="False while the line is not scheduled (condition off).")
     andon: AndonSignal | None = Field(
         None,
         description="The most urgent open andon call, shown on top of the condition: escalated (a waiting call "
         "that climbed a tier) > raised (waiting) > acknowledged; null without open calls.",
+    )
+    stop: StopBrief | None = Field(None, description="The open stop, null while the line runs.")
+    stop_prompt: StopBrief | None = Field(
+        None, description="The latest stop of the shift that waits for its reason (open or closed), if any.",
     )
 
     def visible(self) -> str:

@@ -1,13 +1,15 @@
 """The takt engine's arithmetic: available time, takt, cumulative plan, board rows, condition.
 
-Everything here is pure: no clock, no I/O. ``plan(t) = floor(available(shift_start, t) / takt)``
-is the single source of truth; an interval's plan is ``plan(end) - plan(start)``.
+Everything here is pure: no clock, no I/O. ``plan(t) = floor(Σ over runs r of available(r ∩ [shift_start, t])
+/ takt_r)`` is the single source of truth (one run, one takt, for a line without products); an interval's plan
+is ``plan(end) - plan(start)``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -34,57 +36,179 @@ class Target:
     demand_per_shift: int | None = None
 
 
-class ShiftPlan:
-    """The plan of one shift instance: excluded time, takt and the cumulative plan curve."""
+# Kinds of excluded (planned) time. Where spans of two kinds overlap, the earlier kind in this order owns
+# the overlap, so no second is counted twice and each has one kind (OEE tells them apart).
+EXCLUDED_KINDS = ("break", "planned_downtime", "planned_stop", "not_scheduled", "changeover")
+Excluded = tuple[float, float, str]
 
-    def __init__(self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = ()) -> None:
+
+def lay_kinds(spans: Iterable[Excluded], lo: float, hi: float) -> tuple[Excluded, ...]:
+    """Clip kinded spans to [lo, hi) and cut overlaps, the stronger kind keeping the time; adjacent equals join."""
+    rank = {kind: i for i, kind in enumerate(EXCLUDED_KINDS)}
+    owned: list[Excluded] = []
+    for kind in sorted({k for _, _, k in spans}, key=lambda k: rank.get(k, len(rank))):
+        for a, b in merge_spans([(a, b) for a, b, k in spans if k == kind], lo, hi):
+            pieces = [(a, b)]
+            for c, d, _ in owned:
+                pieces = [p for x, y in pieces for p in ((x, min(y, c)), (max(x, d), y)) if p[1] > p[0]]
+            owned.extend((x, y, kind) for x, y in pieces)
+    owned.sort()
+    joined: list[Excluded] = []
+    for a, b, kind in owned:
+        if joined and joined[-1][2] == kind and joined[-1][1] == a:
+            joined[-1] = (joined[-1][0], b, kind)
+        else:
+            joined.append((a, b, kind))
+    return tuple(joined)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run's part of a shift: from ``start`` the line makes ``product`` at ``target``'s takt."""
+
+    start: float
+    target: Target
+    product: str | None = None
+
+
+class ShiftPlan:
+    """The plan of one shift instance: excluded time by kind, the runs' takts and the cumulative plan curve.
+
+    ``plan(t) = floor(sum over runs r of available(r ∩ [shift_start, t]) / takt_r)``, exact in Fractions.
+    Without runs the whole shift runs at ``target``. The first run covers the shift from its start.
+    """
+
+    def __init__(
+        self, instance: ShiftInstance, target: Target, downtime: Iterable[Span] = (), *,
+        spans: Iterable[Excluded] = (), runs: Sequence[RunPlan] = (),
+    ) -> None:
         self.instance = instance
         self._plan_cache: dict[float, int] = {}
-        self.excluded = merge_spans([*instance.breaks, *downtime], instance.start, instance.end)
-        self.net_available = self.available_until(instance.end)
-        self.takt: Fraction | None
+        start, end = instance.start, instance.end
+        downtime, spans = list(downtime), list(spans)
+        if downtime or spans:
+            self._kinded = lay_kinds(
+                [*((a, b, "break") for a, b in instance.breaks), *((a, b, "planned_downtime") for a, b in downtime),
+                 *spans], start, end,
+            )
+            self.excluded = merge_spans([(a, b) for a, b, _ in self._kinded], start, end)
+        else:  # breaks alone, the usual case: no kinds to lay over each other
+            self.excluded = merge_spans(instance.breaks, start, end)
+            self._kinded = tuple((a, b, "break") for a, b in self.excluded)
+        self._ex_starts = [a for a, _ in self.excluded]
+        self._ex_before: list[float] = []  # excluded seconds before each excluded span
+        total = 0.0
+        for a, b in self.excluded:
+            self._ex_before.append(total)
+            total += b - a
+        self.net_available = self.available_until(end)
+        chosen = list(runs) or [RunPlan(start, target)]
+        self._seg_starts = [start] + [max(r.start, start) for r in chosen[1:]]
+        self._seg_products = [r.product for r in chosen]
+        self._seg_takts = [self._takt_of(r.target) for r in chosen]
+        # Each later segment's available time at its start and the (unfloored) plan up to it.
+        self._seg_avail: list[float] = [0.0]
+        self._seg_plan: list[Fraction] = [Fraction(0)]
+        acc = Fraction(0)
+        for i in range(1, len(chosen)):
+            before = self._seg_avail[-1]
+            here = self.available_until(self._seg_starts[i])
+            takt = self._seg_takts[i - 1]
+            if takt is not None and here > before:
+                acc += Fraction(here - before) / takt
+            self._seg_avail.append(here)
+            self._seg_plan.append(acc)
+        self.takt: Fraction | None = self._seg_takts[0]
+        self.target = self.plan_at(end)
+
+    def _takt_of(self, target: Target) -> Fraction | None:
         if target.takt_seconds is not None:
-            self.takt = Fraction(str(target.takt_seconds))
-        elif target.demand_per_shift and self.net_available > 0:
-            self.takt = Fraction(self.net_available) / target.demand_per_shift
-        else:
-            self.takt = None
-        self.target = self.plan_at(instance.end)
+            return Fraction(str(target.takt_seconds))
+        if target.demand_per_shift and self.net_available > 0:
+            return Fraction(self.net_available) / target.demand_per_shift
+        return None
 
     def available_until(self, t: float) -> float:
-        """Return the available seconds from shift start to ``t`` (breaks and downtime removed)."""
+        """Return the available seconds from shift start to ``t`` (excluded time removed)."""
         start, end = self.instance.start, self.instance.end
         t = min(max(t, start), end)
-        total = t - start
-        for a, b in self.excluded:
-            if a >= t:
-                break
-            total -= min(b, t) - a
-        return total
+        i = bisect_right(self._ex_starts, t) - 1
+        if i < 0:
+            return t - start
+        a, b = self.excluded[i]
+        return t - start - self._ex_before[i] - (min(b, t) - a)
 
     def available_between(self, t0: float, t1: float) -> float:
         """Return the available seconds in [t0, t1)."""
         return self.available_until(t1) - self.available_until(t0)
 
+    def _segment(self, t: float) -> int:
+        return max(0, bisect_right(self._seg_starts, t) - 1)
+
     def plan_at(self, t: float) -> int:
-        """Return the cumulative plan at ``t``: floor(available / takt)."""
-        if self.takt is None:
-            return 0
+        """Return the cumulative plan at ``t``: floor of the runs' available time over their takts."""
         cached = self._plan_cache.get(t)
         if cached is None:
-            cached = math.floor(Fraction(self.available_until(t)) / self.takt)
+            i = self._segment(t) if len(self._seg_starts) > 1 else 0
+            takt = self._seg_takts[i]
+            if i == 0:  # the first run: exactly floor(available / takt), as for a line of one takt
+                cached = math.floor(Fraction(self.available_until(t)) / takt) if takt is not None else 0
+            else:
+                value = self._seg_plan[i]
+                if takt is not None:
+                    value += Fraction(self.available_until(t) - self._seg_avail[i]) / takt
+                cached = math.floor(value)
             if len(self._plan_cache) < 4096:  # row boundaries repeat; "now" values mostly do not
                 self._plan_cache[t] = cached
         return cached
 
+    def kind_at(self, t: float) -> str | None:
+        """Return the kind of excluded time ``t`` falls in (break, changeover...), or None in available time."""
+        i = bisect_right(self._ex_starts, t) - 1
+        if i < 0 or t >= self.excluded[i][1]:
+            return None
+        for a, b, kind in self._kinded:
+            if a <= t < b:
+                return kind
+        return None
+
     def in_excluded(self, t: float) -> bool:
-        """Tell whether ``t`` falls in a break or planned downtime."""
-        return any(a <= t < b for a, b in self.excluded)
+        """Tell whether ``t`` falls in excluded time (a break, planned downtime, a changeover...)."""
+        return self.kind_at(t) is not None
+
+    def excluded_spans(self) -> list[Excluded]:
+        """Return the excluded spans as (start, end, kind), sorted, not overlapping."""
+        return list(self._kinded)
+
+    def takt_at(self, t: float) -> Fraction | None:
+        """Return the takt of the run going on at ``t``."""
+        return self._seg_takts[self._segment(t)]
+
+    def product_at(self, t: float) -> str | None:
+        """Return the product being made at ``t`` (None for a line without products)."""
+        return self._seg_products[self._segment(t)]
+
+    def products_between(self, t0: float, t1: float) -> list[str]:
+        """Return the products of the runs overlapping [t0, t1), in order."""
+        if len(self._seg_starts) == 1:
+            first = self._seg_products[0]
+            return [first] if first is not None and t1 > t0 else []
+        out: list[str] = []
+        ends = [*self._seg_starts[1:], self.instance.end]
+        for s0, s1, product in zip(self._seg_starts, ends, self._seg_products, strict=True):
+            if product is not None and s0 < t1 and s1 > t0 and s1 > s0 and product not in out:
+                out.append(product)
+        return out
 
     @property
     def takt_seconds(self) -> float | None:
-        """Return takt as a float for display and JSON."""
+        """Return the first run's takt as a float for display and JSON."""
         return float(self.takt) if self.takt is not None else None
+
+    def takt_seconds_at(self, t: float) -> float | None:
+        """Return the takt at ``t`` as a float for display and JSON."""
+        takt = self.takt_at(t)
+        return float(takt) if takt is not None else None
 
     def interval_bounds(self, interval_seconds: int) -> list[Span]:
         """Return the rows' (start, end): aligned to shift start, the last one cut at shift end."""
@@ -137,6 +261,7 @@ class BoardRow:
     condition: str
     current: bool = False
     reason_required: bool = False
+    products: tuple[str, ...] = ()
 
 
 def behind_condition(delta: int, thresholds: Thresholds) -> str:
@@ -180,8 +305,10 @@ def build_rows(
     for index, (r0, r1) in enumerate(plan.interval_bounds(interval_seconds)):
         p0, p1 = plan.plan_at(r0), plan.plan_at(r1)
         planned = p1 - p0
+        products = tuple(plan.products_between(r0, min(r1, now) if r0 <= now < r1 else r1))
         if r0 > now:
-            rows.append(BoardRow(r0, r1, planned, 0, None, None, p1, plan_now, None, None, None, "pending"))
+            rows.append(BoardRow(r0, r1, planned, 0, None, None, p1, plan_now, None, None, None, "pending",
+                                 products=products))
             continue
         current = now < r1
         cum_so_far = plan_now if current else p1
@@ -195,6 +322,7 @@ def build_rows(
                 r0, r1, planned, planned_so_far, good, delta, p1, cum_so_far, cum_actual,
                 cum_actual - cum_so_far, scrap, condition, current,
                 reason_required=not current and condition != "off" and delta < -thresholds.reason_behind,
+                products=products,
             )
         )
     return rows
@@ -231,20 +359,26 @@ def line_condition(
     """Return the line condition and a reason in words, at ``now``."""
     if plan is None or not plan.instance.contains(now):
         return "off", "no shift"
-    if plan.in_excluded(now):
-        return "off", "break"
+    kind = plan.kind_at(now)
+    if kind in OFF_WORDS:
+        return "off", OFF_WORDS[kind]
     stale = [s for s in sources if s.is_stale(now)]
     if stale:
         return "stale", "; ".join(
             s.detail or (f"connecting to {s.source_id}" if s.connecting else f"no data from {s.source_id}")
             for s in stale
         )
-    stop_after = thresholds.stop_after(plan.takt)
+    stop_after = thresholds.stop_after(plan.takt_at(now))
     if stop_after is not None:
         since = plan.instance.start if last_count_at is None else max(last_count_at, plan.instance.start)
         if plan.available_between(since, now) >= stop_after:
             return "abnormal", "line stopped"
     condition = behind_condition(cum_delta, thresholds)
-    if condition == "normal":
-        return "normal", "on plan" if cum_delta <= 0 else "ahead"
-    return condition, f"{-cum_delta} behind"
+    words = ("on plan" if cum_delta <= 0 else "ahead") if condition == "normal" else f"{-cum_delta} behind"
+    # A changeover within its target is planned: the line is judged on its delta, and says why it is not counting.
+    return condition, f"changeover; {words}" if kind == "changeover" else words
+
+
+# What the board says when the line is off because of planned time of each kind (a changeover is not off).
+OFF_WORDS = {"break": "break", "planned_downtime": "planned downtime", "planned_stop": "planned stop",
+             "not_scheduled": "not scheduled"}

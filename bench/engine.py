@@ -1,5 +1,6 @@
 """Engine benchmark: events/s through normaliser + engine + batched SQLite writes (100 lines),
-board query time for a full shift of one line with 30,000 events, and `andon run` memory.
+board query time for a full shift of one line with 30,000 events, the plan arithmetic and the live
+state a board asks for every second, and `andon run` memory.
 
 Run: python bench/engine.py [--events 200000]
 Targets: >= 20,000 events/s on one core; board query < 20 ms; demo RSS < 120 MB.
@@ -100,6 +101,88 @@ def bench_board(folder: Path, events: int = 30_000, repeats: int = 30) -> None:
     print(f"  from live tallies    median {statistics.median(warm):6.2f} ms   max {max(warm):6.2f} ms")
 
 
+def bench_plan(folder: Path, repeats: int = 20_000) -> None:
+    """Time ShiftPlan.plan_at at fresh instants, build_rows and LineRuntime.state (the hub's per-second work)."""
+    config = parse_config(plant_config(folder / "plan.db", 1))
+    clock = ManualClock(SHIFT_START + 5 * 3600 + 17)
+    plant = Plant(config, Store(open_database(config.database)), clock)
+    line = plant.line("line0")
+    instance = line.calendar.at(clock.now())
+    assert instance is not None
+    plan = line.plan_for(instance)
+    instants = [SHIFT_START + (i * 7919.37) % (8 * 3600) for i in range(repeats)]
+    t0 = time.perf_counter()
+    for t in instants:
+        plan.plan_at(t)
+    plan_us = (time.perf_counter() - t0) / repeats * 1e6
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        line.plan_for(instance).__class__(instance, line.target_for(instance), ())
+    build_us = (time.perf_counter() - t0) / 1000 * 1e6
+    t0 = time.perf_counter()
+    for i in range(2000):
+        line.state(clock.now() + i * 0.5)
+    state_us = (time.perf_counter() - t0) / 2000 * 1e6
+    plant.close()
+    print("plan arithmetic (one line, takt 30 s, one break)")
+    print(f"  plan_at, new instant {plan_us:10.2f} us")
+    print(f"  ShiftPlan built      {build_us:10.2f} us")
+    print(f"  line state           {state_us:10.2f} us")
+    bench_product_plan(folder, repeats)
+
+
+PRODUCTS = """
+products:
+  - {id: A, takt_seconds: 30, ideal_cycle_seconds: 25}
+  - {id: B, takt_seconds: 45, ideal_cycle_seconds: 40}
+"""
+
+
+def bench_product_plan(folder: Path, repeats: int) -> None:
+    """The same figures for a line with two products, two changeovers and a work order with progress."""
+    from andon.services import services_for
+
+    text = plant_config(folder / "products.db", 1).replace(
+        "takt_seconds: 30, sources",
+        "products: [A, B], changeover: {target_minutes: 15}, sources",
+    ) + PRODUCTS
+    config = parse_config(text)
+    clock = ManualClock(SHIFT_START)
+    plant = Plant(config, Store(open_database(config.database)), clock)
+    services = services_for(plant)
+    services.orders.create("WO-1", "line0", "A", 900, None, "bench")
+    services.orders.start("WO-1", None, "bench")
+    clock.set(SHIFT_START + 5 * 3600 + 17)
+    for i in range(600):
+        plant.intake("line0", "http", 1, ts=SHIFT_START + 30 * i + 3, event_id=f"p{i}")
+    services.products.set_product("line0", "B", at=SHIFT_START + 2 * 3600)
+    services.products.set_product("line0", "A", at=SHIFT_START + 4 * 3600, work_order="WO-1")
+    line = plant.line("line0")
+    instance = line.calendar.at(clock.now())
+    assert instance is not None
+    plan = line.plan_for(instance)
+    instants = [SHIFT_START + (i * 7919.37) % (8 * 3600) for i in range(repeats)]
+    t0 = time.perf_counter()
+    for t in instants:
+        plan.plan_at(t)
+    plan_us = (time.perf_counter() - t0) / repeats * 1e6
+    t0 = time.perf_counter()
+    for _ in range(1000):
+        line.forget_plans()
+        line.plan_for(instance)
+    build_us = (time.perf_counter() - t0) / 1000 * 1e6
+    t0 = time.perf_counter()
+    for i in range(2000):
+        line.state(clock.now() + i * 0.5)
+    state_us = (time.perf_counter() - t0) / 2000 * 1e6
+    assert line.state().work_order is not None
+    plant.close()
+    print("plan arithmetic (one line, two products, two changeovers, a work order)")
+    print(f"  plan_at, new instant {plan_us:10.2f} us")
+    print(f"  ShiftPlan built      {build_us:10.2f} us (with its runs, changeovers and downtime, cached)")
+    print(f"  line state           {state_us:10.2f} us (with product, work order and expected finish)")
+
+
 def bench_memory(folder: Path, seconds: float = 20.0) -> None:
     port = free_port()
     proc = start_andon(demo_config(folder), port)
@@ -129,6 +212,7 @@ def main() -> None:
         print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
         bench_intake(folder, args.events)
         bench_board(folder)
+        bench_plan(folder)
         bench_memory(folder, args.memory_seconds)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

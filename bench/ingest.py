@@ -9,11 +9,16 @@ Durability is not relaxed: `andon run` acknowledges QoS 1 only after the SQLite 
 
 Run: python bench/ingest.py [--events 20000] [--rate 1000] [--seconds 5] [--lines 50]
 Targets: engine rate >= half the bare-subscriber rate; engine p99 < 25 ms.
+
+Side by side with a Node-RED flow and a bare subscriber (10 lines; the harness installs Node-RED with npm):
+    python bench/ingest.py --three-way PATH/TO/three-way --mode full --runs 3 [--one-core]
+prints each run's table and the median of every andon / Node-RED ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import os
@@ -283,15 +288,64 @@ def pct(values: list[float], q: float) -> float:
     return 1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+RATIO_ROWS = ("highest sustained step", "p99 @1000 msg/s", "CPU @1000 msg/s", "RSS peak", "flat-out delivered")
+
+
+def three_way(harness: Path, mode: str, runs: int, one_core: bool, extra: list[str]) -> None:
+    """Run the side-by-side harness (andon, Node-RED, a bare subscriber) ``runs`` times; print each table
+    and the median of each ratio (andon / Node-RED) over the runs."""
+    env = dict(os.environ, ANDON_REPO=str(ROOT))
+    if one_core:
+        # A Pi-class figure: andon pinned to one core (the wrapper execs, so the harness measures andon itself).
+        python = Path(env.get("ANDON_PY", "/tmp/threeway/andon-venv/bin/python"))
+        wrapper = Path(tempfile.mkdtemp(prefix="andon-one-core-")) / "python"
+        wrapper.write_text(f'#!/bin/sh\nexec taskset -c 0 "{python}" "$@"\n')
+        wrapper.chmod(0o755)
+        env["ANDON_PY"] = str(wrapper)
+    ratios: dict[str, list[float]] = {row: [] for row in RATIO_ROWS}
+    for run in range(runs):
+        done = subprocess.run(["bash", str(harness / "run.sh"), f"--{mode}", *extra], env=env,
+                              capture_output=True, text=True, check=False)
+        print(f"--- three-way run {run + 1} of {runs}" + (" (andon on one core)" if one_core else ""))
+        start = done.stdout.find("three-way ingest:")
+        table = done.stdout[start:] if start >= 0 else done.stdout
+        print(table.rstrip())
+        if done.returncode != 0:
+            print(done.stderr[-2000:])
+            sys.exit(done.returncode)
+        for line in table.splitlines():
+            for row in RATIO_ROWS:
+                if line.startswith(row):
+                    cells = line[len(row):].split()
+                    # figure, andon, node-red, floor, andon/NR, andon/floor, better
+                    if len(cells) >= 6 and cells[-3] not in ("-", ""):
+                        with contextlib.suppress(ValueError):
+                            ratios[row].append(float(cells[-3]))
+    print(f"--- median over {runs} run(s) of andon / Node-RED")
+    for row, values in ratios.items():
+        shown = f"{statistics.median(values):.2f}" if values else "-"
+        print(f"  {row:<28} {shown:>6}   ({', '.join(f'{v:.2f}' for v in values)})")
+
+
 def main() -> None:
-    """Run the benchmark and print the figures beside the floor."""
+    """Run the benchmark and print the figures beside the floor (or the three-way comparison)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=20_000, help="events in the flat-out stream")
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s of the paced stream")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of the paced stream")
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--profile", help="write py-spy raw samples of the flat-out phase to this file")
+    parser.add_argument("--three-way", type=Path, metavar="HARNESS",
+                        help="instead: run the side-by-side harness in this folder (its run.sh) against this checkout")
+    parser.add_argument("--mode", choices=("quick", "full"), default="full", help="the harness's --quick or --full")
+    parser.add_argument("--runs", type=int, default=1, help="harness runs; the median of each ratio is printed")
+    parser.add_argument("--one-core", action="store_true", help="pin andon to one core (taskset), a Pi-class figure")
+    parser.add_argument("--targets", help="the harness's --targets (floor,nr,andon)")
     args = parser.parse_args()
+    if args.three_way is not None:
+        extra = ["--targets", args.targets] if args.targets else []
+        three_way(args.three_way, args.mode, args.runs, args.one_core, extra)
+        return
     # The publisher and the state watcher share this process; with CPython's 5 ms GIL switch
     # interval the watcher would add its own waits to the latency it measures.
     sys.setswitchinterval(0.0005)

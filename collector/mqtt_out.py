@@ -63,6 +63,16 @@ class MqttPublisher:
         if self.link.connected:
             self._publish(f"{self.prefix}/{line}/state", payload, retain=True, qos=0)
 
+    def publish_stop(self, line: str, event: dict[str, Any]) -> None:
+        """Publish a stop event (open, close, reason, split...) on ``<prefix>/<line>/stop``."""
+        self.publish_event(line, "stop", event)
+
+    def publish_event(self, line: str, kind: str, event: dict[str, Any]) -> None:
+        """Publish an event of a line (stop, product, work_order...) on ``<prefix>/<line>/<kind>``."""
+        payload = self._encode(event, f"{kind} event of line {line!r}")
+        if payload is not None:
+            self._publish(f"{self.prefix}/{line}/{kind}", payload, retain=False)
+
     def publish_andon(self, line: str, event: dict[str, Any]) -> None:
         """Publish an andon event (raised, escalated, resolved...) on ``<prefix>/<line>/andon``."""
         payload = self._encode(event, f"andon event of line {line!r}")

@@ -37,6 +37,10 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
         if message.get("type") == "andon":
             call = message.get("call") or {}
             publisher.publish_andon(str(call.get("line", "")), message)
+        elif message.get("type") == "stop":
+            publisher.publish_stop(str(message.get("line", "")), message)
+        elif message.get("type") in ("product", "work_order"):
+            publisher.publish_event(str(message.get("line", "")), str(message["type"]), message)
 
     services.hub.state_listeners.append(on_state)
     services.hub.event_listeners.append(on_event)

@@ -52,13 +52,14 @@ def parse_size(text: str) -> tuple[int, int]:
 class Board:
     """Draws one layout (line or plant) from a feed's snapshot onto a surface."""
 
-    def __init__(self, layout: str, line: str, size: tuple[int, int], tz: tzinfo) -> None:
+    def __init__(self, layout: str, line: str, size: tuple[int, int], tz: tzinfo, show_oee: bool = False) -> None:
         from display.plant import PlantRenderer
         from display.render import LineBoardRenderer
 
         self.layout = layout
         self.line = line
         self.tz = tz
+        self.show_oee = show_oee
         self.line_renderer = LineBoardRenderer(size, tz) if layout == "line" else None
         self.plant_renderer = PlantRenderer(size, tz) if layout == "plant" else None
 
@@ -76,6 +77,7 @@ class Board:
                 last_good=snap.last_good,
                 problem=snap.problem,
                 tz=self.tz,
+                show_oee=self.show_oee,
             )
             return self.line_renderer.draw(surface, view, now)
         assert self.plant_renderer is not None
@@ -128,6 +130,7 @@ def run(
     duration: float | None = None,
     stop: threading.Event | None = None,
     token: str | None = None,
+    show_oee: bool = False,
 ) -> int:
     """Run the display until quit (or ``duration`` seconds, or ``stop``); return the exit status."""
     clock = clock or SystemClock()
@@ -137,7 +140,7 @@ def run(
     feed = make_feed(server, line, layout, clock, stale_after, token)
     try:
         if snapshot_path:
-            board = Board(layout, line, size or DEFAULT_SIZE, tz)
+            board = Board(layout, line, size or DEFAULT_SIZE, tz, show_oee)
             return snapshot(feed, board, size or DEFAULT_SIZE, snapshot_path, clock, stale_after)
         return _loop(
             feed,
@@ -152,6 +155,7 @@ def run(
             websocket,
             duration,
             stop or threading.Event(),
+            show_oee,
         )
     finally:
         feed.close()
@@ -170,6 +174,7 @@ def _loop(
     websocket: bool,
     duration: float | None,
     stop: threading.Event,
+    show_oee: bool = False,
 ) -> int:
     driver = choose_video_driver(dict(os.environ))
     if driver:
@@ -184,7 +189,7 @@ def _loop(
     pygame.mouse.set_visible(False)
     pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN])
     log.info("display %s on %s, %dx%d", layout, pygame.display.get_driver(), *screen.get_size())
-    board = Board(layout, line, screen.get_size(), tz)
+    board = Board(layout, line, screen.get_size(), tz, show_oee)
     poller = Poller(feed.fetch, poll_interval, feed.fetch_wanted)
     listener = None
     if websocket:
@@ -232,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--windowed", action="store_true", help="a window instead of fullscreen")
     p.add_argument("--no-websocket", action="store_true", help="HTTP polling only")
     p.add_argument("--timezone", help="IANA zone for the clock (default: the machine's)")
+    p.add_argument("--oee", action="store_true", help="show the shift's OEE in the status band")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -273,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
         poll_interval=args.poll_interval,
         websocket=not args.no_websocket,
         token=args.token or os.environ.get("ANDON_TOKEN") or None,
+        show_oee=args.oee,
     )
 
 

@@ -182,15 +182,18 @@ class LineBoardRenderer:
         lay = self.layout
         box = lay.status
         size = lay.px(L.STATUS_FONT)
-        right = view.problem
+        right = view.problem or view.oee
         right_w = 0
         if right:
-            surf = self.text.render(right, size, condition_colour("abnormal"), BACKGROUND)
+            ink = condition_colour("abnormal") if view.problem else TEXT
+            surf = self.text.render(right, size, ink, BACKGROUND)
             right_w = surf.get_width() + lay.px(0.02)
             self._blit(surface, surf, box, "right")
-        status, fitted = self.text.fit(view.status, size, box.width - right_w, size // 2)
+        # A stop waiting for its reason takes the status band's left side, in the warning colour.
+        text, ink = (view.stop_prompt, condition_colour("warning")) if view.stop_prompt else (view.status, TEXT_DIM)
+        status, fitted = self.text.fit(text, size, box.width - right_w, size // 2)
         if status:
-            surf = self.text.render(status, fitted, TEXT_DIM, BACKGROUND)
+            surf = self.text.render(status, fitted, ink, BACKGROUND)
             self._blit(surface, surf, box, "left")
 
     def _draw_table(
@@ -324,8 +327,10 @@ def render_line(
     last_good: float | None = None,
     problem: str | None = None,
     renderer: LineBoardRenderer | None = None,
+    show_oee: bool = False,
 ) -> list[pygame.Rect]:
     """Draw a whole line board from the API's state and board dicts onto ``surface``."""
     renderer = renderer or LineBoardRenderer(surface.get_size(), tz)
-    view = line_view(line, state, board, stale=stale, last_good=last_good, problem=problem, tz=tz)
+    view = line_view(line, state, board, stale=stale, last_good=last_good, problem=problem, tz=tz,
+                     show_oee=show_oee)
     return renderer.draw_full(surface, view, now)

@@ -64,6 +64,8 @@ class LineView:
     rows: tuple[RowView, ...]
     andons: tuple[AndonView, ...]
     andon: str | None = None  # open calls on top of the condition: escalated, raised or acknowledged
+    stop_prompt: str = ""  # a stop waiting for its reason: the prompt shown in the status band
+    oee: str = ""  # the shift's OEE, when the display was asked to show it
 
 
 ANDON_SIGNALS = ("acknowledged", "raised", "escalated")
@@ -143,7 +145,7 @@ def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
     )
 
 
-def _info(state: Mapping[str, Any]) -> str:
+def _info(state: Mapping[str, Any], tz: tzinfo) -> str:
     parts: list[str] = []
     shift = state.get("shift")
     if isinstance(shift, Mapping):
@@ -154,7 +156,27 @@ def _info(state: Mapping[str, Any]) -> str:
     target = state.get("shift_target")
     if isinstance(target, int) and not isinstance(target, bool):
         parts.append(f"Target {target}")
+    parts.extend(_production(state, tz))
     return "   ".join(parts) if parts else "No shift"
+
+
+def _production(state: Mapping[str, Any], tz: tzinfo) -> list[str]:
+    """Say what the line makes: the product, and the work order's made of quantity and expected finish."""
+    parts: list[str] = []
+    product = state.get("product")
+    if isinstance(product, Mapping) and product.get("name"):
+        parts.append(str(product["name"])[:40])
+    order = state.get("work_order")
+    if isinstance(order, Mapping) and order.get("id"):
+        text = f"Order {str(order['id'])[:32]}"
+        made, quantity = order.get("made"), order.get("quantity")
+        if isinstance(made, int) and isinstance(quantity, int) and not isinstance(quantity, bool):
+            text += f" {made}/{quantity}"
+        finish = parse_time(order.get("expected_finish"))
+        if finish is not None:
+            text += f" done ~{local_hhmm(finish, tz)}"
+        parts.append(text)
+    return parts
 
 
 def _status(state: Mapping[str, Any], tz: tzinfo) -> str:
@@ -201,6 +223,7 @@ def line_view(
     last_good: float | None,
     problem: str | None,
     tz: tzinfo,
+    show_oee: bool = False,
 ) -> LineView:
     """Build the line board's view from the API's state and board (either may be missing)."""
     state = state or {}
@@ -214,7 +237,7 @@ def line_view(
     return LineView(
         line=line,
         name=str(state.get("name") or (board or {}).get("name") or line),
-        info=_info(state),
+        info=_info(state, tz),
         condition=condition,
         word=word,
         plan=figure(state.get("plan_to_date")),
@@ -227,7 +250,30 @@ def line_view(
         rows=rows,
         andons=_andons(state),
         andon=_andon_signal(state),
+        stop_prompt=_stop_prompt(state, tz) if not (stale or not state) else "",
+        oee=_oee(board) if show_oee and not (stale or not state) else "",
     )
+
+
+def _stop_prompt(state: Mapping[str, Any], tz: tzinfo) -> str:
+    prompt = state.get("stop_prompt")
+    if not isinstance(prompt, Mapping):
+        return ""
+    start = parse_time(prompt.get("start"))
+    return "WHY DID WE STOP?" + (f" since {local_hhmm(start, tz)}" if start is not None else "")
+
+
+def _percent(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) or isinstance(value, bool) else f"{round(value * 100)}"
+
+
+def _oee(board: Mapping[str, Any] | None) -> str:
+    totals = (board or {}).get("totals")
+    figures = totals.get("oee") if isinstance(totals, Mapping) else None
+    if not isinstance(figures, Mapping):
+        return ""
+    return (f"OEE {_percent(figures.get('oee'))}%  A {_percent(figures.get('availability'))}  "
+            f"P {_percent(figures.get('performance'))}  Q {_percent(figures.get('quality'))}")
 
 
 def _andon_signal(state: Mapping[str, Any]) -> str | None:

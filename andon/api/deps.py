@@ -9,9 +9,11 @@ from fastapi import Depends, HTTPException, Request
 from andon.andons import AndonService
 from andon.line import LineRuntime
 from andon.live import LineStates, LiveHub
+from andon.orders import WorkOrderService
 from andon.payload import excerpt
 from andon.plant import Plant, UnknownLine
 from andon.problems import ProblemService
+from andon.products import ProductService
 from andon.services import Services
 from andon.summary import Summaries
 
@@ -67,3 +69,17 @@ Andons = Annotated[AndonService, Depends(get_andons)]
 Problems = Annotated[ProblemService, Depends(get_problems)]
 States = Annotated[LineStates, Depends(get_states)]
 Line = Annotated[LineRuntime, Depends(get_line)]
+
+
+def get_products(services: AllServices) -> ProductService:
+    """Return the product service (runs, not-scheduled periods)."""
+    return services.products
+
+
+def get_orders(services: AllServices) -> WorkOrderService:
+    """Return the work order service."""
+    return services.orders
+
+
+Products = Annotated[ProductService, Depends(get_products)]
+Orders = Annotated[WorkOrderService, Depends(get_orders)]

@@ -9,7 +9,8 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 
 from andon.api.deps import AllServices, Line, States
-from andon.api.schemas import BoardOut, CountIn, CountOut, ErrorOut, LineOut, SourceOut, SourceStatusIn
+from andon.api.loss_schemas import BoardWithLossesOut
+from andon.api.schemas import CountIn, CountOut, ErrorOut, LineOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
 from andon.counting import FIRST_DATE, LAST_DATE
@@ -30,6 +31,7 @@ def list_lines(_reader: Reader, services: AllServices) -> list[dict[str, Any]]:
             "timezone": services.config.plant.timezone,
             "andon_categories": line.config.andon.categories,
             "andon_stations": [{"id": s.id, "name": s.label} for s in line.config.andon.stations],
+            "products": [vars(f) for f in line.timeline.figures.values()],
             "state": services.states.of(line.id),
         }
         for line in services.plant.lines.values()
@@ -42,7 +44,7 @@ def get_state(_reader: Reader, line: Line, states: States) -> LineState:
     return states.of(line.id)
 
 
-@router.get("/lines/{line}/board", response_model=BoardOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}})
+@router.get("/lines/{line}/board", response_model=BoardWithLossesOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}})
 def get_board(
     _reader: Reader,
     line: Line,
@@ -62,7 +64,7 @@ def get_board(
         if shift is None and date is not None and len(line.calendar.on_date(date)) > 1:
             raise HTTPException(400, f"several shifts start on {date}; say which with ?shift=")
         raise HTTPException(404, f"line {line.id!r} has no shift {shift or ''} on {date or 'that date'}")
-    board = board_dict(line, instance, now)
+    board = board_dict(line, instance, now, services.stops)
     if format == "csv":
         return PlainTextResponse(
             board_csv(board),
@@ -95,6 +97,7 @@ def post_count(
         buffered=body.buffered,
         source_id=body.source or HTTP_SOURCE,
         marks=body.marks,
+        reason=body.reason,
     )
     if result.status == "rejected":
         raise HTTPException(422, f"count rejected ({result.reason}): {result.message}")

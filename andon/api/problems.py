@@ -50,15 +50,18 @@ def list_problems(
     return problems.find(line, status, owner)
 
 
-@router.get("/problems/suggestions", response_model=list[SuggestionOut], responses=ERRORS, tags=["problems"])
+@router.get("/problems/suggestions", response_model=list[SuggestionOut], responses=ERRORS, tags=["problems"],
+            response_model_exclude_unset=True)
 def problem_suggestions(
     _reader: Reader,
     problems: Problems,
     line: Annotated[str | None, Query(max_length=64)] = None,
     min_rows: Annotated[int, Query(ge=2, le=100)] = 3,
 ) -> list[dict[str, Any]]:
-    """Suggest problems: a reason written on at least min_rows rows of a line within 7 days."""
-    return problems.suggestions(line, min_rows)
+    """Suggest problems: a stop reason code that recurs (losses.propose_after_stops or _minutes in 7 days), and
+    a row reason written on at least min_rows rows of a line within 7 days."""
+    codes = problems.code_suggestions(line) if line is None or line in problems.plant.lines else []
+    return [*codes, *problems.suggestions(line, min_rows)]
 
 
 @router.get("/problems/{problem_id}", response_model=ProblemOut, responses=ERRORS, tags=["problems"])

@@ -37,7 +37,7 @@ def put_reason(
     )
     instance = line.calendar.at(start)
     assert instance is not None  # set_reason checked that the row exists
-    board = board_dict(line, instance, services.clock.now())
+    board = board_dict(line, instance, services.clock.now(), services.stops)
     row = next(r for r in board["rows"] if parse_instant(r["start"]) == start)
     return {"row": row, "problem": problem}
 

@@ -51,6 +51,17 @@ class StationOut(BaseModel):
     name: str
 
 
+class ProductOut(BaseModel):
+    """A product a line may run, with its figures there."""
+
+    id: str
+    name: str
+    takt_seconds: float | None
+    demand_per_shift: int | None
+    ideal_cycle_seconds: float | None
+    parts_per_cycle: int | None
+
+
 class LineOut(BaseModel):
     """A configured line with its live state."""
 
@@ -59,6 +70,7 @@ class LineOut(BaseModel):
     timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
     andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
     andon_stations: list[StationOut] = Field(description="Stations calls are raised at (empty: any station name).")
+    products: list[ProductOut] = Field(default_factory=list, description="Products the line may run, in order.")
     state: LineStateOut
 
 
@@ -90,6 +102,24 @@ class BoardRowOut(BaseModel):
     problem_id: int | None
     problem_status: str | None = None
     trust: list[str] = Field(default_factory=list, description="Why this row's actual is not fully trusted.")
+    products: list[str] = Field(default_factory=list, description="Products run in the row (so far), in order.")
+
+
+class BoardRunOut(BaseModel):
+    """A run inside a board's shift."""
+
+    product: str
+    name: str
+    start: str = Field(description="The run's start, or the shift's when it began before.")
+    end: str | None = Field(description="The run's end; null while it goes on past now or the shift's end.")
+    work_order: str | None
+
+
+class SpanOut(BaseModel):
+    """A span of time."""
+
+    start: str
+    end: str
 
 
 class BoardOut(BaseModel):
@@ -102,9 +132,15 @@ class BoardOut(BaseModel):
     start: str
     end: str
     timezone: str = Field(description="The plant's IANA timezone (the CSV's *_local columns are in it).")
-    takt_seconds: float | None
+    takt_seconds: float | None = Field(description="The takt now (the current product's), or at the shift's end.")
     shift_target: int
     rows: list[BoardRowOut]
+    product_names: dict[str, str] = Field(default_factory=dict, description="Name of each product the line runs.")
+    runs: list[BoardRunOut] = Field(default_factory=list, description="Runs of the shift up to now.")
+    changeover_overruns: list[SpanOut] = Field(
+        default_factory=list, description="Changeover time beyond its target: unplanned stops, changeover_overrun."
+    )
+    not_scheduled: list[SpanOut] = Field(default_factory=list, description="Not-scheduled time of the shift so far.")
 
 
 class CountIn(Strict):
@@ -128,6 +164,10 @@ class CountIn(Strict):
     source: str | None = Field(
         None, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
         description="Configured source id this count belongs to (edge collectors); default the line's http source.",
+    )
+    reason: str | None = Field(
+        None, min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$",
+        description="Scrap reason code from the line's reason tree (scrap only).",
     )
 
 
@@ -209,6 +249,9 @@ class ProblemIn(Strict):
     due_date: PlantDate | None = None
     andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
     rows: list[RowStart] = Field(default_factory=list, max_length=100, description="Start times of linked board rows.")
+    reason_code: str | None = Field(
+        None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$", description="The stop reason code the problem attacks.",
+    )
 
 
 class ProblemPatch(Strict):
@@ -225,6 +268,9 @@ class ProblemPatch(Strict):
     status: Status | None = None
     andon_call_ids: list[RecordRef] = Field(default_factory=list, max_length=100)
     rows: list[RowStart] | None = Field(None, max_length=100)
+    reason_code: str | None = Field(
+        None, max_length=64, pattern=r"^[a-z0-9][a-z0-9_]*$", description="The stop reason code the problem attacks.",
+    )
 
 
 class RowLinkOut(BaseModel):
@@ -242,6 +288,32 @@ class CheckOut(BaseModel):
     after: int
     since: str
     window_days: int
+
+
+class StopWeekOut(BaseModel):
+    """One week of a reason code's stops."""
+
+    from_: str = Field(alias="from")
+    after: bool
+    stops: int
+    minutes: float
+
+
+class StopTotalOut(BaseModel):
+    """Stops and minutes of several weeks."""
+
+    stops: int
+    minutes: float
+
+
+class StopCheckOut(BaseModel):
+    """A reason code's stops per week, four weeks before and after the countermeasure date."""
+
+    code: str
+    since: str
+    weeks: list[StopWeekOut]
+    before: StopTotalOut
+    after: StopTotalOut
 
 
 class ProblemOut(BaseModel):
@@ -265,6 +337,10 @@ class ProblemOut(BaseModel):
     andon_call_ids: list[int]
     rows: list[RowLinkOut]
     check: CheckOut | None
+    reason_code: str | None = None
+    stop_check: StopCheckOut | None = Field(
+        None, description="The linked reason code's stops per week, before and after the countermeasure date.",
+    )
 
 
 class NewProblemIn(Strict):
@@ -293,12 +369,16 @@ class ReasonOut(BaseModel):
 
 
 class SuggestionOut(BaseModel):
-    """A reason recurring often enough to become a problem."""
+    """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 
     line: str
     reason: str
     rows: int
     row_starts: list[str]
+    code: str | None = Field(None, description="A recurring stop reason code (then stops and minutes say how much).")
+    stops: int | None = None
+    minutes: float | None = None
+    stop_ids: list[int] = Field(default_factory=list)
 
 
 class PlanIn(Strict):
@@ -338,3 +418,4 @@ class SummaryOut(BaseModel):
     scrap: int | None
     downtime_minutes: float | None
     andon: dict[str, AndonStatsOut]
+

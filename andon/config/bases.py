@@ -6,9 +6,9 @@ These are core: the engine reads counting keys (mode, bits, max_jump) from here,
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternTable
 
@@ -53,6 +53,35 @@ class SourceConfigBase(StrictModel):
         "that report regularly, such as polled counters); default: stale only while the driver "
         "reports the source offline.",
     )
+    role: Literal["count", "run_signal", "fault_code", "product"] = Field(
+        "count",
+        description="count: the readings are parts; run_signal: a boolean (a PLC bit, a 0/1 MQTT payload) that "
+        "is true while the line runs, so false opens a stop; fault_code: a number mapped by fault_codes to a "
+        "stop reason (0 or an unmapped value: no fault); product: the value selects the product (the product "
+        "sources mqtt_product, modbus_product, product_simulator).",
+    )
+    fault_codes: dict[int, str] | None = Field(
+        None, description="role fault_code: PLC fault value -> stop reason code, e.g. {17: jam, 23: no_material}."
+    )
+    scrap_reason: str | None = Field(
+        None, description="A scrap source (kind scrap) whose parts all have one reason code, e.g. a reject chute.",
+    )
+
+    # A source whose readings select the product (devices/product_source.py) sets this.
+    selects_product: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _role_keys(self) -> SourceConfigBase:
+        if (self.role == "product") != self.selects_product:
+            raise ValueError("role product belongs to the product sources (mqtt_product, modbus_product, "
+                             "product_simulator), and they have no other role")
+        if self.role == "fault_code" and not self.fault_codes:
+            raise ValueError("a fault_code source needs fault_codes: {value: reason code}")
+        if self.role != "fault_code" and self.fault_codes is not None:
+            raise ValueError("fault_codes belongs to a source with role fault_code")
+        if self.scrap_reason is not None and (self.kind != "scrap" or self.role != "count"):
+            raise ValueError("scrap_reason belongs to a count source with kind scrap")
+        return self
 
 
 class StackLightConfigBase(StrictModel):

@@ -12,7 +12,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
+from andon.config.losses import CHANGEOVER_OVERRUN, LossesConfig, StopReason, default_stop_reasons
 from andon.config.outputs import OutputsConfig
+from andon.config.products import ChangeoverConfig, LineProductConfig, ProductConfig, check_products
 from devices import catalog
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
@@ -330,12 +332,30 @@ class LineConfig(StrictModel):
     sources: list[SourceConfig] = Field(default_factory=list, description="Count sources.")
     stack_light: LightConfig | None = Field(None, description="Stack light at the line.")
     andon: AndonConfig = Field(default_factory=AndonConfig, description="Andon set-up.")
+    # --- losses ---
+    ideal_cycle_seconds: float | None = Field(
+        None, gt=0, description="Ideal cycle time per part (the fastest the line is designed to run); "
+        "performance and OEE need it. Not longer than the takt.",
+    )
+    losses: LossesConfig = Field(default_factory=LossesConfig, description="Small stops, reason prompts, problems.")
+    stop_reasons: list[StopReason] = Field(
+        default_factory=list, description="Stop reasons this line adds to the plant's reason tree.",
+    )
+    # --- products (docs/products.md) ---
+    products: list[LineProductConfig] = Field(
+        default_factory=list,
+        description="Products this line may run (ids, or {id, ...} with this line's own figures); until one is set "
+        "the line makes the first. Without products the line's takt_seconds or demand_per_shift is its plan.",
+    )
+    changeover: ChangeoverConfig | None = Field(
+        None, description="Planned changeover times between this line's products (absent: changes are not timed)."
+    )
 
     @model_validator(mode="after")
     def _takt_xor_demand(self) -> LineConfig:
         if self.takt_seconds is not None and self.demand_per_shift is not None:
             raise ValueError("give takt_seconds or demand_per_shift, not both")
-        if self.takt_seconds is None and self.demand_per_shift is None:
+        if self.takt_seconds is None and self.demand_per_shift is None and not self.products:
             raise ValueError("give takt_seconds or demand_per_shift")
         seen: set[str] = set()
         for index, source in enumerate(self.sources):
@@ -355,6 +375,14 @@ class LineConfig(StrictModel):
         return self.name or self.id
 
 
+class AreaConfig(StrictModel):
+    """An area of the plant: a group of lines reported together."""
+
+    id: str = Field(description="Area id used in URLs.", pattern=r"^[A-Za-z0-9_-]+$")
+    name: str | None = Field(None, description="Name shown on pages (default: the id).")
+    lines: list[str] = Field(min_length=1, description="Ids of the area's lines.")
+
+
 class Config(StrictModel):
     """The whole configuration file."""
 
@@ -372,6 +400,15 @@ class Config(StrictModel):
     )
     shifts: list[ShiftConfig] = Field(description="Shift patterns of the plant.", min_length=1)
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
+    areas: list[AreaConfig] = Field(default_factory=list, description="Areas grouping lines (plant -> area -> line).")
+    stop_reasons: list[StopReason] | None = Field(
+        None, description="The plant's stop reason tree (default: a built-in tree of breakdown, material, quality, "
+        "changeover, no_operator, planned_maintenance, meeting and other reasons); changeover_overrun is added "
+        "when missing.",
+    )
+    products: list[ProductConfig] = Field(
+        default_factory=list, description="Products made in the plant; lines list the ones they may run."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -379,6 +416,7 @@ class Config(StrictModel):
         _unique([line.id for line in self.lines], "line", "lines")
         if (self.outputs.sparkplug or self.outputs.uns) and self.mqtt is None:
             raise located("outputs publish on the plant's broker: add an mqtt section", "outputs")
+        check_products(self)
         by_id = {s.id: s for s in self.shifts}
         for index, line in enumerate(self.lines):
             for place, shift_id in enumerate(line.shifts or []):
@@ -394,7 +432,19 @@ class Config(StrictModel):
                 later = max(order.index(overlap[0]), order.index(overlap[1]))
                 at = ("lines", index, "shifts") if line.shifts else ("shifts", later)
                 raise located(f"line {line.id!r} has overlapping shifts {overlap[0]!r} and {overlap[1]!r}", *at)
+        _check_losses(self)
         return self
+
+    def plant_reasons(self) -> list[StopReason]:
+        """Return the plant's reason tree: the configured one (or the built-in one), with changeover_overrun."""
+        reasons = list(self.stop_reasons) if self.stop_reasons is not None else default_stop_reasons()
+        if all(r.code != CHANGEOVER_OVERRUN for r in reasons):
+            reasons.append(StopReason(code=CHANGEOVER_OVERRUN, name="Changeover overrun", category="changeover"))
+        return reasons
+
+    def reasons_of(self, line: LineConfig) -> dict[str, StopReason]:
+        """Return the reason tree of one line (the plant's and the line's own), by code, in order."""
+        return {r.code: r for r in [*self.plant_reasons(), *line.stop_reasons]}
 
     def line(self, line_id: str) -> LineConfig:
         """Return one line's config, or raise KeyError."""
@@ -436,3 +486,70 @@ def _overlap(shifts: list[ShiftConfig]) -> tuple[str, str] | None:
         if b0 < a1 and a_id != b_id:
             return a_id, b_id
     return None
+
+
+# --- losses ------------------------------------------------------------------------------------
+def _net_minutes(shift: ShiftConfig) -> int:
+    s0, s1 = shift.span_minutes()
+    return s1 - s0 - sum(b1 - b0 for b0, b1 in shift.break_spans())
+
+
+def _unknown_code(code: str, known: list[str], what: str, *at: str | int) -> PydanticCustomError:
+    guess = difflib.get_close_matches(code, known, n=1)
+    hint = f"; did you mean {guess[0]}?" if guess else "; stop_reasons lists the codes"
+    return located(f"{what} names unknown stop reason {code!r}{hint}", *at)
+
+
+def _check_losses(config: Config) -> None:
+    """Refuse duplicate or unknown reason codes and an ideal cycle longer than the takt."""
+    plant_codes = [r.code for r in config.stop_reasons or []]
+    for index, code in enumerate(plant_codes):
+        if code in plant_codes[:index]:
+            raise located(f"stop reason {code!r} is listed twice", "stop_reasons", index, "code")
+    line_ids = [line.id for line in config.lines]
+    _unique([a.id for a in config.areas], "area", "areas")
+    for index, area in enumerate(config.areas):
+        for place, line_id in enumerate(area.lines):
+            if line_id not in line_ids:
+                raise located(f"area {area.id!r} names unknown line {line_id!r}", "areas", index, "lines", place)
+    base = [r.code for r in config.plant_reasons()]
+    by_shift = {s.id: s for s in config.shifts}
+    for index, line in enumerate(config.lines):
+        codes = list(base)
+        for place, reason in enumerate(line.stop_reasons):
+            if reason.code in codes:
+                raise located(f"stop reason {reason.code!r} is already in the reason tree",
+                              "lines", index, "stop_reasons", place, "code")
+            codes.append(reason.code)
+        for category, code in line.losses.andon_reasons.items():
+            if category not in line.andon.categories:
+                raise located(f"andon_reasons names andon category {category!r}, which is not in "
+                              f"andon.categories {line.andon.categories}", "lines", index, "losses", "andon_reasons",
+                              category)
+            if code not in codes:
+                raise _unknown_code(code, codes, "andon_reasons", "lines", index, "losses", "andon_reasons", category)
+        for place, source in enumerate(line.sources):
+            for value, code in (source.fault_codes or {}).items():
+                if code not in codes:
+                    raise _unknown_code(code, codes, "fault_codes", "lines", index, "sources", place,
+                                        "fault_codes", value)
+            for place_code, code in enumerate(getattr(source, "stop_reasons", None) or []):
+                if code not in codes:
+                    raise _unknown_code(code, codes, "stop_reasons", "lines", index, "sources", place,
+                                        "stop_reasons", place_code)
+            if source.scrap_reason is not None and source.scrap_reason not in codes:
+                raise _unknown_code(source.scrap_reason, codes, "scrap_reason", "lines", index, "sources", place,
+                                    "scrap_reason")
+        ideal = line.ideal_cycle_seconds
+        if ideal is None:
+            continue
+        if line.takt_seconds is not None and ideal > line.takt_seconds:
+            raise located(f"ideal_cycle_seconds {ideal:g} is longer than the takt ({line.takt_seconds:g} s): the "
+                          "line could never make its demand", "lines", index, "ideal_cycle_seconds")
+        if line.demand_per_shift is not None:
+            for shift in [by_shift[s] for s in (line.shifts or by_shift)]:
+                takt = _net_minutes(shift) * 60 / line.demand_per_shift
+                if ideal > takt:
+                    raise located(f"ideal_cycle_seconds {ideal:g} is longer than the takt of shift {shift.id!r} "
+                                  f"({takt:g} s): the line could never make its demand",
+                                  "lines", index, "ideal_cycle_seconds")

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from andon.storage import migrate
 from andon.storage.tables import (
+    QUARTER_SECONDS,
     CounterIncidentRow,
     CounterStateRow,
     CountEventRow,
@@ -72,8 +73,17 @@ class Store:
         self._inode = _inode(self.path)
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_events = (
-            "INSERT INTO count_events (line_id, source_id, ts, received_at, count, kind, event_id, flags) "
-            f"VALUES ({', '.join([mark] * 8)}) ON CONFLICT DO NOTHING"
+            "INSERT INTO count_events (line_id, source_id, ts, received_at, count, kind, event_id, flags, reason) "
+            f"VALUES ({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING"
+        )
+        self._add_counts = (
+            f"INSERT INTO count_quarters (line_id, quarter, good, scrap) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (line_id, quarter) DO UPDATE SET good = count_quarters.good + excluded.good, "
+            "scrap = count_quarters.scrap + excluded.scrap"
+        )
+        self._add_scrap = (
+            f"INSERT INTO scrap_quarters (line_id, quarter, reason, parts) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (line_id, quarter, reason) DO UPDATE SET parts = scrap_quarters.parts + excluded.parts"
         )
 
     def probe(self) -> None:
@@ -108,9 +118,10 @@ class Store:
                 # batch. The in-memory id check comes first; the unique index guards older ids.
                 conn.exec_driver_sql(
                     self._insert_events,
-                    [(e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags)
+                    [(e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags, e.reason)
                      for e in batch.events],
                 )
+                self._add_quarters(conn, batch.events)
             if batch.counters:
                 rows = [
                     {"line_id": c.line_id, "source_id": c.source_id, "value": c.value, "pending": c.pending,
@@ -130,6 +141,26 @@ class Store:
                      "old_value": i.old_value, "new_value": i.new_value, "note": i.note}
                     for i in batch.incidents
                 ])
+
+    def _add_quarters(self, conn: Any, events: list[PendingEvent]) -> None:
+        """Add the batch's parts to the per-quarter-hour totals, in the same transaction as the events."""
+        totals: dict[tuple[str, int], list[int]] = {}
+        scrap: dict[tuple[str, int, str], int] = {}
+        for e in events:
+            quarter = int(e.ts // QUARTER_SECONDS)
+            row = totals.get((e.line_id, quarter))
+            if row is None:
+                row = totals[(e.line_id, quarter)] = [0, 0]
+            if e.kind == "good":
+                row[0] += e.count
+            else:
+                row[1] += e.count
+                key = (e.line_id, quarter, e.reason or "")
+                scrap[key] = scrap.get(key, 0) + e.count
+        # Prepared statements run for many rows (executemany), straight to the driver.
+        conn.exec_driver_sql(self._add_counts, [(line, q, g, sc) for (line, q), (g, sc) in totals.items()])
+        if scrap:
+            conn.exec_driver_sql(self._add_scrap, [(line, q, r, n) for (line, q, r), n in scrap.items()])
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -23,6 +23,7 @@ class CountEventRow(Base):
     kind: Mapped[str] = mapped_column(String(8))
     event_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     flags: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="Scrap reason code.")
 
     __table_args__ = (
         Index("ix_count_events_line_ts", "line_id", "ts", "kind", "count", "flags"),
@@ -98,6 +99,7 @@ class ProblemRow(Base):
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
     created_by: Mapped[str] = mapped_column(String(128), default="")
+    reason_code: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="The stop reason it attacks.")
 
 
 class RowReasonRow(Base):
@@ -172,3 +174,110 @@ class StorageProbeRow(Base):
     __tablename__ = "storage_probe"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[float] = mapped_column(Float)
+
+
+class StopRow(Base):
+    """A stop of a line: found from counts or a run signal (``detected``), or entered ahead (``planned``)."""
+
+    __tablename__ = "stops"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True, doc="None while the stop is open.")
+    origin: Mapped[str] = mapped_column(String(16), default="detected")
+    reason: Mapped[str | None] = mapped_column(String(64), nullable=True, doc="Reason code; None: unexplained.")
+    reason_by: Mapped[str] = mapped_column(String(128), default="")
+    reason_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    __table_args__ = (Index("ix_stops_line_start", "line_id", "start"),)
+
+
+class StopSplitRow(Base):
+    """A time at which a person split a line's stop in two."""
+
+    __tablename__ = "stop_splits"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+
+    __table_args__ = (Index("ix_stop_splits_line_at", "line_id", "at"),)
+
+
+QUARTER_SECONDS = 900  # count totals per line are kept per quarter hour of UTC epoch time
+
+
+class CountQuarterRow(Base):
+    """Good and scrap parts of a line per quarter hour, written with the events, for reports over weeks."""
+
+    __tablename__ = "count_quarters"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quarter: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False,
+                                         doc="floor(event time / 900).")
+    good: Mapped[int] = mapped_column(Integer, default=0)
+    scrap: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ScrapQuarterRow(Base):
+    """Scrap parts of a line per quarter hour and reason ("" for none), written with the events."""
+
+    __tablename__ = "scrap_quarters"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quarter: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    reason: Mapped[str] = mapped_column(String(64), primary_key=True)
+    parts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- products, runs, not-scheduled periods and work orders (revision 0004) ---------------------------------
+
+
+class ProductRunRow(Base):
+    """A run: a period in which a line made one product (end null while it runs), and the changeover opening it."""
+
+    __tablename__ = "product_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    product_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    work_order_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    changeover_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    previous_product: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(32), default="")
+    set_by: Mapped[str] = mapped_column(String(128), default="")
+    set_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_product_runs_line_start", "line_id", "start"),)
+
+
+class NotScheduledRow(Base):
+    """A period a line is not planned to run (no crew, no orders, commissioning); end null: until further notice."""
+
+    __tablename__ = "not_scheduled"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    until_first_count: Mapped[bool] = mapped_column(Boolean, default=False)
+    set_by: Mapped[str] = mapped_column(String(128), default="")
+    set_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_not_scheduled_line_start", "line_id", "start"),)
+
+
+class WorkOrderRow(Base):
+    """A work order: a quantity of one product to make on one line, planned -> started <-> paused -> completed."""
+
+    __tablename__ = "work_orders"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    line_id: Mapped[str] = mapped_column(String(64), index=True)
+    product_id: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    due: Mapped[float | None] = mapped_column(Float, nullable=True)
+    state: Mapped[str] = mapped_column(String(16), default="planned")
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(128), default="")
+    started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)

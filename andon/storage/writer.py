@@ -40,6 +40,7 @@ class PendingEvent:
     on_stored: Callable[[], None] | None = None
     urgent: bool = False  # someone waits on this commit (an HTTP answer): do not hold the batch open
     outcome: str | None = None  # None while queued; STORED, CANCELLED, or the reason it was refused
+    reason: str | None = None  # scrap reason code
 
 
 @dataclass(frozen=True)

@@ -288,8 +288,27 @@ const Andon = (() => {
     return size;
   }
 
+  /** Say what a line is making, from its state: product, since when, the work order's progress, a changeover. */
+  function productText(s) {
+    if (!s || !s.product) return "";
+    const parts = ["Making " + s.product.name + (s.product.since ? " since " + hhmm(s.product.since) : "")];
+    const wo = s.work_order;
+    if (wo) {
+      parts.push("order " + wo.id + (wo.quantity ? ": " + wo.made + " of " + wo.quantity + " made, " + wo.remaining +
+        " to go" + (wo.expected_finish ? ", done about " + hhmm(wo.expected_finish) : "") : ": " + wo.made + " made"));
+    }
+    const co = s.changeover;
+    if (co) {
+      parts.push("changeover " + (co.from_product || "?") + " \u2192 " + co.to_product + " since " + hhmm(co.started_at) +
+        (co.overrun ? " \u2014 OVER its " + Math.round(co.target_seconds / 60) + " min target"
+          : " (target " + Math.round(co.target_seconds / 60) + " min" + (co.target_end ? ", until " + hhmm(co.target_end) : "") + ")"));
+    }
+    if (s.scheduled === false) parts.push("not scheduled");
+    return parts.join(" \u00B7 ");
+  }
+
   return {
-    api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
+    productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, params, tvMode, isTv, capRatio, fontForCap, fitText,

@@ -26,6 +26,13 @@ class SimulatorSourceConfig(SourceConfigBase):
     stop_seconds: float = Field(300.0, ge=0, description="Mean length of a stop.")
     scrap_rate: float = Field(0.02, ge=0, le=1, description="Fraction of parts that are scrap, 0 to 1.")
     seed: int | None = Field(None, description="Random seed, for a repeatable line.")
+    stop_reasons: list[str] = Field(
+        default_factory=list,
+        description="Reason codes the simulated line names for its stops, picked at random (empty: none).",
+    )
+    unexplained_share: float = Field(
+        0.3, ge=0, le=1, description="Share of stops the simulated line leaves unexplained, 0 to 1.",
+    )
     backfill_seconds: float = Field(
         0.0, ge=0, le=7 * 86400,
         description="At start, simulate this much of the past (not before the line's last count), so a demo "
@@ -39,6 +46,7 @@ class Cycle:
 
     seconds: float
     kind: Literal["good", "scrap"]
+    stop_reason: str | None = None  # the reason the simulated line names for a stop before this part
 
 
 class SimulatedLine:
@@ -52,10 +60,13 @@ class SimulatedLine:
         """Draw the next cycle."""
         c = self.config
         seconds = max(0.1 * c.cycle_seconds, self._random.gauss(c.cycle_seconds, c.jitter * c.cycle_seconds))
+        reason = None
         if self._random.random() < c.stop_chance:
             seconds += self._random.expovariate(1.0 / c.stop_seconds) if c.stop_seconds else 0.0
+            if c.stop_reasons and self._random.random() >= c.unexplained_share:
+                reason = self._random.choice(c.stop_reasons)
         kind: Literal["good", "scrap"] = "scrap" if self._random.random() < c.scrap_rate else "good"
-        return Cycle(seconds, kind)
+        return Cycle(seconds, kind, reason)
 
 
 class SimulatorSource(CountSource):
@@ -74,6 +85,7 @@ class SimulatorSource(CountSource):
             now = self.connections.clock.now()
             if self._working(now):
                 self.sink.reading(1, ts=now, kind=cycle.kind)
+                self._explain(cycle, now)
 
     def _backfill(self, line: SimulatedLine) -> None:
         if not self.config.backfill_seconds:
@@ -88,6 +100,16 @@ class SimulatorSource(CountSource):
                 return
             if self._working(t):
                 self.sink.reading(1, ts=t, kind=cycle.kind)
+                self._explain(cycle, t)
+
+    def _explain(self, cycle: Cycle, t: float) -> None:
+        # The simulated operator names the stop that just ended, as a tablet or a PLC fault code would.
+        explain = getattr(self.sink, "stop_reason", None)
+        if cycle.stop_reason is not None and explain is not None:
+            try:
+                explain(cycle.stop_reason, ts=t)
+            except Exception as exc:  # a reason the plant refuses never stops the line
+                self.reject("stop reason refused", str(exc)[:200])
 
     def _working(self, t: float) -> bool:
         # The simulated crew stops for breaks and between shifts when the sink knows the calendar.

@@ -132,10 +132,12 @@ def test_csv_carries_plant_local_time_beside_utc_across_the_fall_back_night(tmp_
         [f"{u0}:00:00+00:00", f"{u1}:00:00+00:00", f"{l0}:00:00{o0}", f"{l1}:00:00{o1}"]
         for u0, u1, l0, o0, l1, o1 in NIGHT_ROWS
     ]
-    # Nothing was made that night: every row is over, 60 short and asks for a reason.
+    # Nothing was made that night: every row is over, 60 short and asks for a reason (no products: none
+    # listed); the whole night is one unexplained stop (60 minutes of each row), so availability and OEE are
+    # 0 and there is no performance.
     assert [row[4:] for row in table[1:]] == [
         ["60", "60", "0", "-60", str(60 * k), str(60 * k), "0", str(-60 * k), "0", "abnormal", "false", "true",
-         "", "", "", ""]
+         "", "", "", "", "", "1", "60.0", "60.0", "0.0", "", "", "0.0"]
         for k in range(1, 10)
     ]
 

@@ -102,7 +102,7 @@ def test_missing_libraries_are_warnings_naming_the_extra() -> None:
     done = without({"pymodbus", "gpiozero"}, "check-config", str(example))
     pip = PIP
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"{example}: OK — 2 line(s), 3 shift(s), 10 source(s)\n"
+    assert done.stdout == f"{example}: OK — 2 line(s), 3 shift(s), 12 source(s)\n"
     assert done.stderr.splitlines() == [
         f"warning: the modbus source line1/plc needs pymodbus, which is not installed: {pip} install 'andon[plc]'",
         f"warning: the gpio stack light of line1 (and 2 more) needs gpiozero, which is not installed: "

@@ -75,7 +75,8 @@ def problems(text: str) -> list[str]:
             BASE + "    sources: [{type: teleport}]\n",
             [
                 "line 9: lines[0].sources[0].type: unknown source type 'teleport'; the source types are ethernetip, "
-                "gpio, http, modbus, mqtt, opcua, s7, serial, simulator, sparkplug"
+                "gpio, http, modbus, modbus_product, mqtt, mqtt_product, opcua, product_simulator, s7, serial, "
+                "simulator, sparkplug"
             ],
         ),
         (
@@ -150,7 +151,7 @@ def test_check_config_command(tmp_path: Path) -> None:
     )
     assert (good.returncode, good.stdout.strip()) == (
         0,
-        f"{ROOT / 'config' / 'demo.yaml'}: OK — 2 line(s), 3 shift(s), 3 source(s)",
+        f"{ROOT / 'config' / 'demo.yaml'}: OK — 2 line(s), 3 shift(s), 4 source(s)",
     )
     bad_file = tmp_path / "bad.yaml"
     bad_file.write_text(BASE + "    colour: red\n")

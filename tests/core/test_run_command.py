@@ -7,12 +7,14 @@ break behind and one ahead) that cannot end during the test; the demo's own shif
 from __future__ import annotations
 
 import math
+import re
 import signal
 import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from fractions import Fraction
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,24 +31,28 @@ Demo = tuple[subprocess.Popen[bytes], str, Path, Shifts]
 
 
 def shifts_around_now() -> Shifts:
-    """Return one shift (local London time) from two hours ago to four hours ahead, a break behind and one ahead.
+    """Return three 8-hour shifts (local London time) covering the day like the demo's: the one running began
+    two hours ago (a break behind, one ahead), then the next, then the one before it.
 
     The test runs a real process on the wall clock: on the demo's own shifts a shift change between two
-    requests would reset the totals the test compares; this shift cannot end while it runs.
+    requests would reset the totals the test compares; this shift cannot end while it runs. The shift before
+    it makes the demo's line 1 end on Widget B, so the running one starts with a changeover, as the demo does.
     """
     now = datetime.now(LONDON).replace(second=0, microsecond=0)
     at = lambda minutes: (now + timedelta(minutes=minutes)).strftime("%H:%M")  # noqa: E731
-    return {"run": (at(-120), [(at(-90), at(-75)), (at(120), at(150))])}
+    return {"run": (at(-120), [(at(-90), at(-75)), (at(120), at(150))]), "next": (at(360), []),
+            "before": (at(-600), [])}
 
 
-def shift_yaml(shifts: Shifts, hours: int = 6) -> str:
+def shift_yaml(shifts: Shifts, hours: int = 8) -> str:
     """Return the config's shifts section for ``shifts`` (each ``hours`` long)."""
     text = "shifts:\n"
     for shift_id, (start, breaks) in shifts.items():
         h, m = map(int, start.split(":"))
         end = f"{(h + hours) % 24:02d}:{m:02d}"
-        text += f'  - id: {shift_id}\n    start: "{start}"\n    end: "{end}"\n    breaks:\n'
-        text += "".join(f'      - {{start: "{a}", end: "{b}"}}\n' for a, b in breaks)
+        text += f'  - id: {shift_id}\n    start: "{start}"\n    end: "{end}"\n'
+        if breaks:
+            text += "    breaks:\n" + "".join(f'      - {{start: "{a}", end: "{b}"}}\n' for a, b in breaks)
     return text
 
 
@@ -76,6 +82,50 @@ def expected_available(state: dict[str, object], shifts: Shifts) -> tuple[float,
     return available(now), available(end)
 
 
+# Line 1's simulated plan (config/demo.yaml): Widget A (takt 60) from each shift's start, after a changeover
+# from B planned for 20 minutes; Widget B (takt 50) from 200 minutes in, after a changeover planned for 15. The
+# simulated crew makes nothing during a changeover's planned time, so each lasts at least its target.
+CHANGE_TO_B = timedelta(minutes=200)
+
+
+def expected_line1(state: dict[str, object], shifts: Shifts) -> tuple[int, int, float]:
+    """Return (plan to date, shift target, takt now) of the demo's line 1, worked out from its plan by hand."""
+    shift = state["shift"]
+    assert isinstance(shift, dict)
+    start = datetime.fromisoformat(shift["start"]).astimezone(LONDON)
+    end = datetime.fromisoformat(shift["end"]).astimezone(LONDON)
+    now = datetime.fromisoformat(str(state["at"])).astimezone(LONDON)
+    _, breaks = shifts[shift["id"]]
+    holes = [(_at(start, a, start), _at(start, b, start)) for a, b in breaks]
+
+    def planned_changeover(at: datetime, minutes: int) -> list[tuple[datetime, datetime]]:
+        # Its target counts only time outside breaks: walk from ``at``, one minute at a time.
+        taken, t, left = [], at, minutes
+        while left > 0:
+            if not any(a <= t < b for a, b in holes):
+                taken.append((t, t + timedelta(minutes=1)))
+                left -= 1
+            t += timedelta(minutes=1)
+        return taken
+
+    # Runs to come are not known yet: before the change to B the whole shift is planned at A's takt.
+    changed = now >= start + CHANGE_TO_B
+    holes += planned_changeover(start, 20) + (planned_changeover(start + CHANGE_TO_B, 15) if changed else [])
+
+    def available(t0: datetime, t1: datetime) -> float:
+        total = max(0.0, (t1 - t0).total_seconds())
+        for a, b in holes:
+            total -= max(0.0, (min(b, t1) - max(a, t0)).total_seconds())
+        return total
+
+    def plan(t: datetime) -> int:
+        t = min(t, end)
+        switch = start + CHANGE_TO_B if changed else end
+        return math.floor(Fraction(available(start, min(t, switch))) / 60 + Fraction(available(switch, t)) / 50)
+
+    return plan(now), plan(end), 50.0 if changed else 60.0
+
+
 def stored_counts(db: Path, source: str) -> dict[str, int]:
     """Return the count stored under each event id of one of line1's sources (read from SQLite)."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
@@ -98,7 +148,10 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
     """`andon run` on the demo's lines and sources, its database in ``tmp_path``, on a shift around now."""
     shifts = shifts_around_now()
     text = (ROOT / "config" / "demo.yaml").read_text().replace("sqlite:///andon-demo.db", f"sqlite:///{tmp_path}/d.db")
-    text = text[: text.index("shifts:\n")] + shift_yaml(shifts) + "\n" + text[text.index("lines:\n"):]
+    head, rest = text.split("shifts:\n", 1)
+    tail = re.search(r"^[a-z#]", rest, re.MULTILINE)  # the first top-level line after the shifts section
+    assert tail is not None
+    text = head + shift_yaml(shifts) + "\n" + rest[tail.start():]
     config = tmp_path / "demo.yaml"
     config.write_text(text)
     port = free_port()
@@ -135,9 +188,16 @@ def test_demo_shows_two_live_lines_following_the_formulas_and_stops_cleanly(demo
         assert state["condition"] in ("normal", "warning", "abnormal", "off")
         so_far, net = expected_available(state, shifts)
         if entry["id"] == "line1":
-            assert state["takt_seconds"] == 60.0
-            assert state["plan_to_date"] == math.floor(so_far / 60)
-            assert state["shift_target"] == math.floor(net / 60)
+            plan_to_date, target, takt = expected_line1(state, shifts)
+            assert state["takt_seconds"] == takt
+            assert state["plan_to_date"] == plan_to_date
+            assert state["shift_target"] == target
+            assert state["product"]["id"] == ("widget-a" if takt == 60.0 else "widget-b")
+            assert state["work_order"]["quantity"] == (180 if takt == 60.0 else 320)
+            board = httpx.get(base + "/api/lines/line1/board").json()
+            # The shift starts with Widget A for a work order, after the changeover from the last shift's B.
+            assert (board["runs"][0]["product"], board["runs"][0]["start"]) == ("widget-a", state["shift"]["start"])
+            assert [r["products"] for r in board["rows"]][0] == ["widget-a"]
         else:
             assert state["takt_seconds"] == pytest.approx(net / 900)
             assert state["plan_to_date"] == math.floor(so_far * 900 / net)

@@ -121,6 +121,10 @@ def test_collect_drives_the_light_and_raises_from_the_button(
     """Red for an idle line; a button press is one call and blue flashes; acknowledged, blue steady; SIGTERM: 0."""
     config = write_config(tmp_path, broker)
     server = andon_server(config)
+    # A fresh server waits for a new line's first count before judging it (docs/products.md); this line
+    # was scheduled all shift, so an idle line is stopped at once.
+    shift_start = server.state()["shift"]["start"]
+    httpx.put(f"{server.url}/api/lines/line1/schedule", json={"scheduled": True, "from": shift_start}, timeout=5)
     light = LightWatcher(mqtt_client("test-light-watcher"))
     panel = mqtt_client("test-panel")
     edge = collect(config, server.url)

@@ -101,7 +101,8 @@ class Disk:
 
     def fill(self) -> None:
         """Fill every free byte with a file, so the next write fails with ENOSPC."""
-        with open(self.filler, "wb") as f:
+        # Unbuffered: a write cut short by the full disk leaves nothing behind for close() to fail on.
+        with open(self.filler, "wb", buffering=0) as f:
             try:
                 while True:
                     f.write(b"\0" * 65536)

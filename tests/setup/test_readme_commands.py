@@ -100,7 +100,7 @@ def test_the_first_command_runs_the_demo_and_its_display_from_a_fresh_copy(tmp_p
         # The demo's venv has no PLC, serial or GPIO libraries: check-config warns, once per library.
         check = subprocess.run([str(checkout / ".venv" / "bin" / "andon"), "check-config", "config/example.yaml"],
                                cwd=checkout, env=env, capture_output=True, text=True, timeout=120)
-        ok = "config/example.yaml: OK — 2 line(s), 3 shift(s), 10 source(s)\n"
+        ok = "config/example.yaml: OK — 2 line(s), 3 shift(s), 12 source(s)\n"
         assert (check.returncode, check.stdout) == (0, ok)
         pip = re.escape(str(checkout / ".venv" / "bin" / "pip"))
         named = [re.fullmatch(rf"warning: .* needs (\S+), which is not installed: {pip} install 'andon\[(\w+)\]'", line)

@@ -1,0 +1,171 @@
+"""Loss reports: the loss Pareto (by reason or category, scrap by reason) and OEE trends by shift, day or week.
+
+Both read stored stops and counts for whole shifts whose date lies in the range; a shift's figures are the
+same ``SpanLosses`` the board adds up from its rows, so a trend's shift equals the board's shift total.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from andon.calendar import ShiftInstance
+from andon.clock import Clock
+from andon.config.losses import UNEXPLAINED
+from andon.line import LineRuntime, iso
+from andon.oee import SpanLosses, StopPiece, span_losses, total
+from andon.plant import Plant
+from andon.stops import StopService
+from andon.storage import stops as stop_rows
+from andon.storage.stops import StopRecord
+from andon.storage.tables import QUARTER_SECONDS, CountEventRow, CountQuarterRow
+
+ShiftFigures = tuple[LineRuntime, ShiftInstance, SpanLosses, list[tuple[StopRecord, float, bool]]]
+
+
+class LossReports:
+    """Compute the Pareto and OEE trends of lines over whole shifts."""
+
+    def __init__(self, plant: Plant, stops: StopService, clock: Clock) -> None:
+        self.plant = plant
+        self.stops = stops
+        self.clock = clock
+
+    def _shifts(self, line: LineRuntime, first: date, last: date) -> list[ShiftInstance]:
+        now = self.clock.now()
+        out: list[ShiftInstance] = []
+        day = first
+        while day <= last:
+            out.extend(i for i in line.calendar.on_date(day) if i.start < now)
+            day += timedelta(days=1)
+        return out
+
+    def shift_figures(self, lines: list[LineRuntime], first: date, last: date) -> list[ShiftFigures]:
+        """Return, for every started shift of the lines in the range, its losses and its stops (seconds, small)."""
+        self.plant.writer.flush()
+        now = self.clock.now()
+        out: list[ShiftFigures] = []
+        for line in lines:
+            shifts = self._shifts(line, first, last)
+            if not shifts:
+                continue
+            current = line.calendar.at(now)
+            if current is not None and current in shifts:
+                self.stops.sync(line, current, now)
+            counts = self._counts(line, shifts)
+            records = stop_rows.stops_between(self.plant.store, [line.id], shifts[0].start, shifts[-1].end)
+            for instance in shifts:
+                plan = line.plan_for(instance)
+                mine = [r for r in records if instance.start <= r.start < instance.end]
+                pieces: list[StopPiece] = []
+                described: list[tuple[StopRecord, float, bool]] = []
+                for r in mine:
+                    reason = line.reasons.get(r.reason) if r.reason is not None else None
+                    end = now if r.end is None else r.end
+                    if r.origin == "planned":
+                        described.append((r, 0.0, False))
+                        continue
+                    seconds = plan.available_between(r.start, end)
+                    planned = reason is not None and reason.planned
+                    small = not planned and seconds < line.config.losses.small_stop_seconds
+                    pieces.append(StopPiece(r.start, r.end, planned, reason.category if reason else None, small))
+                    described.append((r, seconds, small))
+                good, scrap = counts.get(instance.key, (0, 0))
+                losses = span_losses(instance.start, instance.end, now, plan.excluded_spans(), plan.available_between,
+                                     pieces, good, scrap, line.ideal_cycle_at(instance.start))
+                out.append((line, instance, losses, described))
+        return out
+
+    def _counts(self, line: LineRuntime, shifts: list[ShiftInstance]) -> dict[tuple[str, str], tuple[int, int]]:
+        """Return (good, scrap) per shift: from the quarter-hour totals when every shift bound is on a quarter."""
+        q = QUARTER_SECONDS
+        if any(i.start % q or i.end % q for i in shifts):
+            return {i.key: self._counted(line, i.start, i.end) for i in shifts}
+        stmt = select(CountQuarterRow.quarter, CountQuarterRow.good, CountQuarterRow.scrap).where(
+            CountQuarterRow.line_id == line.id, CountQuarterRow.quarter >= int(shifts[0].start // q),
+            CountQuarterRow.quarter < int(shifts[-1].end // q))
+        with self.plant.store.engine.connect() as conn:
+            by_quarter = {int(k): (int(g), int(sc)) for k, g, sc in conn.execute(stmt)}
+        out: dict[tuple[str, str], tuple[int, int]] = {}
+        for i in shifts:
+            quarters = [by_quarter.get(k, (0, 0)) for k in range(int(i.start // q), int(i.end // q))]
+            out[i.key] = (sum(g for g, _ in quarters), sum(sc for _, sc in quarters))
+        return out
+
+    def _counted(self, line: LineRuntime, start: float, end: float) -> tuple[int, int]:
+        good = func.sum(case((CountEventRow.kind == "good", CountEventRow.count), else_=0))
+        scrap = func.sum(case((CountEventRow.kind == "scrap", CountEventRow.count), else_=0))
+        stmt = select(good, scrap).where(CountEventRow.line_id == line.id, CountEventRow.ts >= start,
+                                         CountEventRow.ts < end)
+        with self.plant.store.engine.connect() as conn:
+            g, sc = conn.execute(stmt).one()
+        return int(g or 0), int(sc or 0)
+
+    def pareto(self, lines: list[LineRuntime], first: date, last: date, by: str) -> dict[str, Any]:
+        """Return stop seconds and occurrences by reason or category, biggest first, small stops and scrap apart."""
+        figures = self.shift_figures(lines, first, last)
+        groups: dict[str, dict[str, Any]] = {}
+        small = {"seconds": 0.0, "occurrences": 0}
+        for line, _instance, _losses, described in figures:
+            for record, seconds, is_small in described:
+                if record.origin == "planned":
+                    continue
+                if is_small:
+                    small["seconds"] += seconds
+                    small["occurrences"] += 1
+                    continue
+                reason = line.reasons.get(record.reason) if record.reason is not None else None
+                if by == "category":
+                    key = reason.category if reason else UNEXPLAINED
+                    entry = groups.setdefault(key, {"category": key, "seconds": 0.0, "occurrences": 0,
+                                                    "planned": bool(reason and reason.planned)})
+                else:
+                    key = reason.code if reason else UNEXPLAINED
+                    entry = groups.setdefault(key, {
+                        "reason": reason.code if reason else None, "name": reason.name if reason else "Unexplained",
+                        "category": reason.category if reason else UNEXPLAINED,
+                        "planned": bool(reason and reason.planned), "seconds": 0.0, "occurrences": 0})
+                entry["seconds"] += seconds
+                entry["occurrences"] += 1
+        items = sorted(groups.values(), key=lambda e: (-e["seconds"], -e["occurrences"], str(e.get("reason"))))
+        for entry in items:
+            entry["seconds"] = round(entry["seconds"], 3)
+            entry["minutes"] = round(entry["seconds"] / 60, 2)
+        start = min((i.start for _l, i, _x, _d in figures), default=None)
+        end = max((i.end for _l, i, _x, _d in figures), default=None)
+        scrap = stop_rows.scrap_by_reason(self.plant.store, [x.id for x in lines], start or 0.0, end or 0.0)
+        names = {code: r.name for x in lines for code, r in x.reasons.items()}
+        return {
+            "lines": [x.id for x in lines], "from": first.isoformat(), "to": last.isoformat(), "by": by,
+            "items": items,
+            "small_stops": {"seconds": round(small["seconds"], 3), "minutes": round(small["seconds"] / 60, 2),
+                            "occurrences": small["occurrences"]},
+            "scrap": sorted(({"reason": code, "name": names.get(code, "No reason") if code else "No reason",
+                              "parts": n} for code, n in scrap.items()), key=lambda e: -int(e["parts"])),
+            "totals": total(losses for _l, _i, losses, _d in figures).as_dict(),
+        }
+
+    def trend(self, lines: list[LineRuntime], first: date, last: date, by: str) -> dict[str, Any]:
+        """Return OEE and the loss waterfall per shift, day or ISO week, oldest first."""
+        buckets: dict[str, list[SpanLosses]] = defaultdict(list)
+        order: list[str] = []
+        for line, instance, losses, _d in self.shift_figures(lines, first, last):
+            if by == "shift":
+                label = f"{instance.date.isoformat()} {instance.shift_id}" + ("" if len(lines) == 1 else f" {line.id}")
+            elif by == "week":
+                year, week, _ = instance.date.isocalendar()
+                label = f"{year}-W{week:02d}"
+            else:
+                label = instance.date.isoformat()
+            if label not in buckets:
+                order.append(label)
+            buckets[label].append(losses)
+        periods = []
+        for label in sorted(order):
+            summed = total(buckets[label])
+            periods.append({"period": label, **summed.as_dict()})
+        return {"lines": [x.id for x in lines], "from": first.isoformat(), "to": last.isoformat(), "by": by,
+                "periods": periods, "generated_at": iso(self.clock.now())}
