@@ -93,8 +93,14 @@ class LiveHub:
         plant.on_change(self.line_changed)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Serve from ``loop`` from now on."""
+        """Serve from ``loop`` from now on; lines that changed before it (counts at start-up) are sent at once."""
         self.loop = loop
+        with self._pending_lock:
+            waiting = bool(self._pending)
+        if waiting:
+            # Their wake-up found no loop; without this the set stays non-empty, no later change wakes
+            # the loop again, and states would only move with the once-a-second tick.
+            loop.call_soon_threadsafe(self._flush)
 
     def stop(self) -> None:
         """Stop serving (changes are dropped until the next start)."""

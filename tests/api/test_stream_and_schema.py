@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,29 @@ def test_a_burst_of_counts_sends_fewer_states_and_always_the_last(client: TestCl
                 states.append(message)
         assert [s["state"]["actual_to_date"] for s in states] == sorted(s["state"]["actual_to_date"] for s in states)
         assert len(states) < 30  # at most one state per line every 0.5 s, and the last one always
+
+
+def test_a_count_taken_before_the_hub_starts_does_not_hold_back_later_states(tmp_path: Path) -> None:
+    # Sources start before the app's loop: a count then finds no loop to wake. The hub must still send
+    # each later change at once, not only with its once-a-second tick (set far away here).
+    clock = ManualClock(utc("2026-11-25 07:30"))
+    services = services_for(make_plant(make_config(tmp_path), clock))
+    services.plant.post_count("line1", 2)
+    seen: list[int] = []
+    services.hub.state_listeners.append(lambda line, state: seen.append(state.actual_to_date or 0))
+
+    async def main() -> None:
+        services.hub.start(asyncio.get_running_loop())
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if seen:
+                break
+        services.plant.post_count("line1", 3)
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if seen[-1:] == [5]:
+                break
+
+    asyncio.run(main())
+    assert seen == [2, 5]
+    services.plant.close()
