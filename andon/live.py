@@ -177,7 +177,8 @@ class LiveHub:
                 continue
             self._last[line_id] = key
             self._latest[line_id] = state
-            self._broadcast({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
+            if self._clients:  # the JSON form is made only for someone to send it to
+                self._broadcast({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
             for listener in list(self.state_listeners):
                 try:
                     listener(line_id, state)

@@ -120,6 +120,7 @@ class EventWriter:
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._stop = object()
         self._abandon = threading.Event()
+        self._wake = threading.Event()  # cuts a batch window short: an urgent event, a flush, the stop
         self._commit_lock = threading.Lock()  # held while a write is in flight; cancel() waits on it
         self._fault: str | None = None
         self._fault_since: float | None = None
@@ -155,6 +156,8 @@ class EventWriter:
             with self._count_lock:
                 self._queued += 1
         self._queue.put(item)
+        if isinstance(item, PendingEvent) and item.urgent:
+            self._wake.set()  # someone waits on its commit: close the batch window now
 
     def check(self) -> None:
         """Raise StorageUnavailable while storage cannot write."""
@@ -167,6 +170,7 @@ class EventWriter:
         self.check()
         done = threading.Event()
         self._queue.put(done.set)
+        self._wake.set()
         if not done.wait(timeout):
             raise StorageUnavailable(f"storage did not commit within {timeout:g} s: {self._fault or 'busy'}")
 
@@ -193,6 +197,7 @@ class EventWriter:
     def close(self, timeout: float = 15.0) -> int:
         """Write what is queued and stop the thread; give up after ``timeout``. Return events left unwritten."""
         self._queue.put(self._stop)
+        self._wake.set()
         self._thread.join(timeout)
         if self._thread.is_alive():
             self._abandon.set()
@@ -215,6 +220,7 @@ class EventWriter:
             # a steady stream must not keep extending it, since sources wait for the commit to acknowledge.
             deadline = time.monotonic() + self.max_delay
             urgent = False
+            self._wake.clear()  # a wake-up left from a batch already written
             while True:
                 if item is self._stop:
                     stopping = True
@@ -227,13 +233,10 @@ class EventWriter:
                     log.error("event writer dropped an item it cannot read: %.200r", item)
                 if stopping or len(items) >= self.max_batch:
                     break
-                try:
-                    if urgent or not items:
-                        item = self._queue.get_nowait()
-                    else:
-                        item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
+                following = self._next(urgent or not items, deadline)
+                if following is None:
                     break
+                item = following
             finished = self._commit(items)
             if not finished:
                 # Given up at shutdown with storage down: nothing unwritten is acknowledged, so
@@ -247,6 +250,27 @@ class EventWriter:
                     callback()
                 except Exception:  # a driver's ack failing must not stop the writer
                     log.exception("a stored-callback failed")
+
+    def _next(self, at_once: bool, deadline: float) -> object | None:
+        """Return the next queued item, waiting out the batch window unless ``at_once``; None when none came.
+
+        The window is waited out on ``_wake``, which only an urgent event, a flush or the stop sets: a
+        stream of counts does not wake the writer once per count (each wake-up is a context switch and
+        a hand-over of the interpreter lock), it is taken whole when the window closes.
+        """
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            pass
+        if at_once:
+            return None
+        remaining = deadline - time.monotonic()
+        if remaining > 0 and self._wake.wait(remaining):
+            self._wake.clear()
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
 
     def _commit(self, items: list[Item]) -> bool:
         """Write items, splitting out what the database refuses; return False if given up at shutdown."""

@@ -102,7 +102,6 @@ class Client(paho.Client):
             rc = super().loop_read(max_packets)
         return rc
 
-
     def _quick_ack(self) -> None:
         """Have the kernel acknowledge received data at once (TCP_QUICKACK, Linux), once per read.
 
