@@ -19,11 +19,12 @@ class SourceSink:
 
     def reading(
         self, value: Any, *, ts: Any = None, event_id: str | None = None, kind: str | None = None,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: Callable[[], None] | None = None, reason: str | None = None,
     ) -> None:
-        """Deliver one reading to the plant."""
+        """Deliver one reading to the plant (``reason``: the scrap reason code a scrap count came with)."""
         self.plant.intake(
-            self.line_id, self.source_id, value, ts=ts, event_id=event_id, kind=kind, on_stored=on_stored
+            self.line_id, self.source_id, value, ts=ts, event_id=event_id, kind=kind, on_stored=on_stored,
+            reason=reason,
         )
 
     def online(self) -> None:

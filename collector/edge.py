@@ -45,9 +45,18 @@ class EdgeSink:
 
     def reading(
         self, value: Any, *, ts: Any = None, event_id: str | None = None, kind: str | None = None,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: Callable[[], None] | None = None, reason: str | None = None,
     ) -> None:
-        """Queue one reading; ``on_stored`` runs once it is on disk at the edge."""
+        """Queue one reading; ``on_stored`` runs once it is on disk at the edge.
+
+        A scrap reason read from a payload is not forwarded by an edge (its queue keeps counts, not
+        reasons): the count goes on, and the first such reading is logged at WARNING.
+        """
+        if reason is not None and not self.edge.warned_reason:
+            self.edge.warned_reason = True
+            log.warning("line %s source %s: scrap reason %r read from a payload; an edge forwards the count "
+                        "without it (read the source with andon run to keep payload reasons)",
+                        self.line_id, self.source_id, reason[:64])
         self.edge.counter.put(Reading(
             self.line_id, self.source_id, value, ts, None if event_id is None else str(event_id), kind,
             self.edge.clock.now(), on_stored,
@@ -79,6 +88,7 @@ class Edge:
         self.config = config
         self.line_ids = list(line_ids)
         self.clock = clock or SystemClock()
+        self.warned_reason = False  # a payload's scrap reason was dropped (logged once)
         self.store = EdgeQueue(queue_path)
         held = self.store.mark_buffered()
         if held:

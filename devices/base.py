@@ -25,10 +25,12 @@ class ReadingSink(Protocol):
         event_id: str | None = None,
         kind: str | None = None,
         on_stored: Callable[[], None] | None = None,
+        reason: str | None = None,
     ) -> None:
         """Hand over one raw reading; ``on_stored`` runs once it is durably stored (or rejected).
 
-        ``kind`` overrides the source's configured good/scrap kind for this one reading.
+        ``kind`` overrides the source's configured good/scrap kind for this one reading; ``reason`` is the
+        scrap reason code the reading came with (an MQTT source's ``reason_field``).
         """
         ...
 
@@ -78,7 +80,7 @@ class CountSource(abc.ABC):
 
     def deliver(
         self, value: Any, *, ts: Any = None, event_id: str | None = None,
-        on_stored: Callable[[], None] | None = None,
+        on_stored: Callable[[], None] | None = None, reason: str | None = None,
     ) -> bool:
         """Hand one reading to the sink; a sink that raises never stops the driver. Return whether it took it.
 
@@ -86,7 +88,7 @@ class CountSource(abc.ABC):
         so the message ends; a storage fault leaves ``on_stored`` unrun, so a broker keeps the message.
         """
         try:
-            self.sink.reading(value, ts=ts, event_id=event_id, on_stored=on_stored)
+            self.sink.reading(value, ts=ts, event_id=event_id, on_stored=on_stored, reason=reason)
         except Exception as exc:
             if storage_fault(exc):
                 _intake_log.error("%s: reading not stored, storage fault: %s", self.describe(), exc)

@@ -120,10 +120,12 @@ class RecordingSink:
         event_id: str | None = None,
         kind: str | None = None,
         on_stored: Callable[[], None] | None = None,
+        reason: str | None = None,
     ) -> None:
         """Record a reading and acknowledge it at once."""
         with self.lock:
-            self.readings.append({"value": value, "ts": ts, "event_id": event_id, "kind": kind})
+            self.readings.append({"value": value, "ts": ts, "event_id": event_id, "kind": kind}
+                                 | ({"reason": reason} if reason is not None else {}))
         if on_stored is not None:
             on_stored()
 

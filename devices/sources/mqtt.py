@@ -14,7 +14,7 @@ from collections import Counter
 from typing import Literal
 
 from paho.mqtt.client import MQTTMessage
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from andon.config.bases import MqttConfig, SourceConfigBase
 from andon.payload import RejectedReading
@@ -42,7 +42,17 @@ class MqttSourceConfig(SourceConfigBase):
         description="JSON field holding the event time: epoch seconds or ISO 8601 with offset.",
     )
     id_field: str | None = Field(None, description="JSON field holding the event id, for de-duplication.")
+    reason_field: str | None = Field(
+        None,
+        description="JSON field holding a scrap reason code (a source of kind scrap); overrides scrap_reason.",
+    )
     qos: Literal[0, 1, 2] = Field(1, description="Subscription QoS; 1 or 2 lets the broker keep counts.")
+
+    @model_validator(mode="after")
+    def _reason_of_scrap(self) -> MqttSourceConfig:
+        if self.reason_field is not None and (self.kind != "scrap" or self.role != "count" or self.field is None):
+            raise ValueError("reason_field belongs to a count source with kind scrap whose payload is JSON (field)")
+        return self
     host: str | None = Field(None, description="Broker host, if not the plant's mqtt.host.")
     port: int | None = Field(None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
 
@@ -111,7 +121,7 @@ class MqttSource(CountSource):
             stored()
             return
         self._read_any = True
-        self.deliver(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored)
+        self.deliver(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored, reason=reading.reason)
 
     def _take_retained(self, topic: str) -> bool:
         """Apply the retained rule: say whether a retained message is read (docs/mqtt.md).

@@ -2,7 +2,7 @@
 
 Counts and times follow the rules every driver shares (``andon.payload``: ``whole_number``, ``instant``);
 what only a message can get wrong has its own reasons, in the same snake_case: ``not_utf8``,
-``not_json`` and the other strict-JSON reasons, ``not_an_object``, ``missing_field``, ``bad_id``.
+``not_json`` and the other strict-JSON reasons, ``not_an_object``, ``missing_field``, ``bad_id``, ``bad_reason``.
 """
 
 from __future__ import annotations
@@ -31,16 +31,22 @@ class PayloadFields(Protocol):
         """JSON field of the event id."""
         ...
 
+    @property
+    def reason_field(self) -> str | None:
+        """JSON field of a scrap reason code."""
+        ...
+
 MAX_EVENT_ID = 128  # the longest event id the plant keeps
 
 
 @dataclass(frozen=True)
 class MqttReading:
-    """What one payload says: the count, its time (epoch seconds) and its event id."""
+    """What one payload says: the count, its time (epoch seconds), its event id and its scrap reason code."""
 
     value: int
     ts: float
     event_id: str | None
+    reason: str | None = None
 
 
 def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> MqttReading:
@@ -71,7 +77,16 @@ def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> 
         found, raw_id = _lookup(document, config.id_field)
         if found:
             event_id = _event_id(raw_id, config.id_field)
-    return MqttReading(value, ts, event_id)
+    reason = None
+    if config.reason_field is not None:
+        found, raw_reason = _lookup(document, config.reason_field)
+        if found and raw_reason is not None:
+            if not isinstance(raw_reason, str) or not raw_reason or text_problem(raw_reason) is not None:
+                raise RejectedReading(
+                    "bad_reason", f"{config.reason_field} {excerpt(str(raw_reason))} is not a reason code"
+                )
+            reason = raw_reason
+    return MqttReading(value, ts, event_id, reason)
 
 
 def _event_id(raw: Any, field: str) -> str | None:
