@@ -88,6 +88,24 @@ class Metrics:
             "andon_events_unstorable", "Accepted readings the database refused to store, by line",
             ["line"], registry=registry,
         )
+        # Labelled children by line (and kind), looked up once: prometheus_client's labels() costs more than
+        # the count it increments, and the intake takes every reading.
+        self._accepted: dict[str, Any] = {}
+        self._parts: dict[tuple[str, str], Any] = {}
+
+    def accept(self, line_id: str) -> None:
+        """Count one accepted reading of a line."""
+        child = self._accepted.get(line_id)
+        if child is None:
+            child = self._accepted[line_id] = self.accepted.labels(line_id)
+        child.inc()
+
+    def count_parts(self, line_id: str, kind: str, parts: int) -> None:
+        """Count parts of a kind (good, scrap) on a line."""
+        child = self._parts.get((line_id, kind))
+        if child is None:
+            child = self._parts[(line_id, kind)] = self.parts.labels(line_id, kind)
+        child.inc(parts)
 
 
 class Plant:
@@ -212,7 +230,7 @@ class Plant:
         )
         if event_id is not None:
             seen.add(event_id)
-        self.metrics.accepted.labels(line.id).inc()
+        self.metrics.accept(line.id)
         for incident in outcome.incidents:
             log.info("line %s source %s: %s %s -> %s %s", line.id, source_id, incident.kind,
                      incident.old_value, incident.new_value, incident.note)
@@ -229,7 +247,7 @@ class Plant:
                 self.writer.flush()  # so the shift's first load sees every earlier event
                 line.prime(instance)
             line.add(event_ts, outcome.count, outcome.kind, outcome.flags | flags)
-            self.metrics.parts.labels(line.id, outcome.kind).inc(outcome.count)
+            self.metrics.count_parts(line.id, outcome.kind, outcome.count)
             if outcome.kind == "scrap":
                 reason = reason or line.scrap_reasons.get(source_id)
             pending = PendingEvent(

@@ -47,14 +47,14 @@ class MqttSourceConfig(SourceConfigBase):
         description="JSON field holding a scrap reason code (a source of kind scrap); overrides scrap_reason.",
     )
     qos: Literal[0, 1, 2] = Field(1, description="Subscription QoS; 1 or 2 lets the broker keep counts.")
+    host: str | None = Field(None, description="Broker host, if not the plant's mqtt.host.")
+    port: int | None = Field(None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
 
     @model_validator(mode="after")
     def _reason_of_scrap(self) -> MqttSourceConfig:
         if self.reason_field is not None and (self.kind != "scrap" or self.role != "count" or self.field is None):
             raise ValueError("reason_field belongs to a count source with kind scrap whose payload is JSON (field)")
         return self
-    host: str | None = Field(None, description="Broker host, if not the plant's mqtt.host.")
-    port: int | None = Field(None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")
 
 
 class MqttSource(CountSource):

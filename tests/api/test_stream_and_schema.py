@@ -127,7 +127,7 @@ def test_a_burst_of_counts_sends_fewer_states_and_always_the_last(client: TestCl
 
 def test_a_count_taken_before_the_hub_starts_does_not_hold_back_later_states(tmp_path: Path) -> None:
     # Sources start before the app's loop: a count then finds no loop to wake. The hub must still send
-    # each later change at once, not only with its once-a-second tick (set far away here).
+    # each later change at once, not only with its once-a-second tick (no tick runs here).
     clock = ManualClock(utc("2026-11-25 07:30"))
     services = services_for(make_plant(make_config(tmp_path), clock))
     services.plant.post_count("line1", 2)
