@@ -6,6 +6,7 @@ same ``SpanLosses`` the board adds up from its rows, so a trend's shift equals t
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any
@@ -24,6 +25,18 @@ from andon.storage.stops import StopRecord
 from andon.storage.tables import QUARTER_SECONDS, CountEventRow, CountQuarterRow
 
 ShiftFigures = tuple[LineRuntime, ShiftInstance, SpanLosses, list[tuple[StopRecord, float, bool]]]
+
+
+def _by_shift(records: list[StopRecord], shifts: list[ShiftInstance]) -> dict[int, list[StopRecord]]:
+    """Return the stops that start in each shift, by the shift's index (a line's shifts never overlap)."""
+    order = sorted(range(len(shifts)), key=lambda k: shifts[k].start)
+    starts = [shifts[k].start for k in order]
+    out: dict[int, list[StopRecord]] = defaultdict(list)
+    for r in records:
+        at = bisect_right(starts, r.start) - 1
+        if at >= 0 and r.start < shifts[order[at]].end:
+            out[order[at]].append(r)
+    return out
 
 
 class LossReports:
@@ -57,9 +70,10 @@ class LossReports:
                 self.stops.sync(line, current, now)
             counts = self._counts(line, shifts)
             records = stop_rows.stops_between(self.plant.store, [line.id], shifts[0].start, shifts[-1].end)
-            for instance in shifts:
+            by_shift = _by_shift(records, shifts)
+            for index, instance in enumerate(shifts):
                 plan = line.plan_for(instance)
-                mine = [r for r in records if instance.start <= r.start < instance.end]
+                mine = by_shift.get(index, [])
                 pieces: list[StopPiece] = []
                 described: list[tuple[StopRecord, float, bool]] = []
                 for r in mine:
