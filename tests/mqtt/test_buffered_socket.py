@@ -1,12 +1,24 @@
-"""The buffered client socket: one system call brings every packet the kernel holds, and paho is told of them."""
+"""The buffered client socket: one system call brings every packet the kernel holds, and paho is told of them;
+plain and through TLS to a real Mosquitto."""
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import socket
+import ssl
+import threading
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from devices.links.mqtt_client import BufferedSocket
+from andon.config.bases import MqttConfig
+from devices.links.mqtt_client import BufferedSocket, new_client
+from tests.conftest import Mosquitto, wait_until
 
 
 def test_small_reads_come_from_one_receive_and_pending_counts_what_is_left() -> None:
@@ -41,3 +53,60 @@ def test_a_closed_peer_reads_as_the_end() -> None:
     assert buffered.recv(1) == b"b"
     assert buffered.recv(1) == b""
     right.close()
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+    """Write a CA and a server certificate for 127.0.0.1 signed by it; return (ca, cert, key) paths."""
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test ca")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
+            .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.crt", folder / "server.crt", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+def test_a_tls_broker_delivers_every_message_in_order_through_the_buffer(tmp_path: Path) -> None:
+    ca, cert, key = _tls_files(tmp_path)
+    broker = Mosquitto(tmp_path)
+    with broker.conf.open("a") as conf:
+        conf.write(f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    settings = MqttConfig.model_validate({"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(ca)})
+    reader, writer = (new_client(settings, name, persistent=False) for name in ("tls-reader", "tls-writer"))
+    got: list[int] = []
+    subscribed = threading.Event()
+    reader.on_connect = lambda client, *_: client.subscribe("tls/#", 1)
+    reader.on_subscribe = lambda *_: subscribed.set()
+    reader.on_message = lambda _client, _userdata, message: got.append(int(message.payload))
+    try:
+        reader.connect("127.0.0.1", broker.port)
+        reader.loop_start()
+        assert subscribed.wait(10)
+        sock = reader.socket()
+        assert isinstance(sock, BufferedSocket) and isinstance(sock.sock, ssl.SSLSocket)
+        writer.connect("127.0.0.1", broker.port)
+        writer.loop_start()
+        for info in [writer.publish("tls/counts", str(i), qos=1) for i in range(3000)]:
+            info.wait_for_publish(10)
+        wait_until(lambda: len(got) == 3000, 20)
+        assert got == list(range(3000))  # TLS records cut packets anywhere: every one whole, once, in order
+    finally:
+        for client in (reader, writer):
+            client.loop_stop()
+            client.disconnect()
+        broker.stop()
