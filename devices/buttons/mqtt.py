@@ -10,7 +10,6 @@ section (``connections.mqtt``), with optional host/port overrides. The connectio
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from typing import Literal
@@ -146,21 +145,8 @@ class MqttAndonButton(AndonButton):
         self._stopped = stopped = self._loop.create_future()
         link = MqttLink.shared(self.connections.brokers, self.connections.clock, self.settings, self.client_id)
         self.link = link
-        subscription = Subscription(self.config.topic, self.config.qos, self._on_message, self.subscribed.set)
-        link.subscribe(subscription)
-        link.attach(self)
-        try:
-            while not stopped.done():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(stopped), timeout=1.0)
-                link.sweep()
-        finally:
-            await asyncio.to_thread(self._leave, link, subscription)
-
-    def _leave(self, link: MqttLink, subscription: Subscription) -> None:
-        link.unsubscribe(subscription)
-        link.detach(self)
-        link.release()
+        await link.serve(self, Subscription(self.config.topic, self.config.qos, self._on_message, self.subscribed.set),
+                         until=stopped)
 
 
 DRIVER = Driver("mqtt", MqttButtonConfig, MqttAndonButton)

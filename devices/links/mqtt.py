@@ -22,6 +22,7 @@ one per broker and client id; a link with a last will (the publisher, a stack li
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import socket
@@ -85,7 +86,6 @@ def _no_delay(client: paho.Client) -> None:
     if isinstance(sock, socket.socket):
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
 
 
 class MqttLink:
@@ -198,6 +198,30 @@ class MqttLink:
         if client is None:
             return None
         return client.publish(topic, payload, qos=qos, retain=retain)
+
+    async def serve(
+        self, user: LinkUser, subscription: Subscription, until: asyncio.Future[Any] | None = None,
+    ) -> None:
+        """Read ``subscription`` for ``user`` until cancelled (or ``until`` is done), sweeping unclaimed held
+        messages each second; then unsubscribe, detach and release (in a thread: the last release waits for
+        paho's network thread)."""
+        self.subscribe(subscription)
+        self.attach(user)
+        try:
+            while until is None or not until.done():
+                if until is None:
+                    await asyncio.sleep(1.0)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(until), timeout=1.0)
+                self.sweep()
+        finally:
+            await asyncio.to_thread(self._leave, user, subscription)
+
+    def _leave(self, user: LinkUser, subscription: Subscription) -> None:
+        self.unsubscribe(subscription)
+        self.detach(user)
+        self.release()
 
     def sweep(self) -> None:
         """Acknowledge and drop held messages no subscription has claimed within the grace period."""

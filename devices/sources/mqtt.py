@@ -8,7 +8,6 @@ it once every one of them has stored or rejected it. What a payload says is read
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from typing import Literal
@@ -77,20 +76,7 @@ class MqttSource(CountSource):
         settings = self.broker_settings()
         link = MqttLink.shared(self.connections.brokers, self.connections.clock, settings, settings.client_id)
         self.connection = link
-        subscription = Subscription(self.config.topic, self.config.qos, self.handle_message)
-        link.subscribe(subscription)
-        link.attach(self)
-        try:
-            while True:
-                await asyncio.sleep(1.0)
-                link.sweep()
-        finally:
-            await asyncio.to_thread(self._leave, link, subscription)
-
-    def _leave(self, link: MqttLink, subscription: Subscription) -> None:
-        link.unsubscribe(subscription)
-        link.detach(self)
-        link.release()
+        await link.serve(self, Subscription(self.config.topic, self.config.qos, self.handle_message))
 
     def link_up(self) -> None:
         """Report the source online when the broker takes the connection."""

@@ -36,6 +36,7 @@ class PayloadFields(Protocol):
         """JSON field of a scrap reason code."""
         ...
 
+
 MAX_EVENT_ID = 128  # the longest event id the plant keeps
 
 

@@ -9,7 +9,6 @@ most every ``rebirth_min_seconds``). Values go through the plant's normaliser li
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -102,19 +101,7 @@ class SparkplugSource(CountSource):
         subscription = Subscription(
             self.topic_filter, self.config.qos, self.handle_message, on_subscribed=self.subscribed.set
         )
-        link.subscribe(subscription)
-        link.attach(self)
-        try:
-            while True:
-                await asyncio.sleep(1.0)
-                link.sweep()
-        finally:
-            await asyncio.to_thread(self._leave, link, subscription)
-
-    def _leave(self, link: MqttLink, subscription: Subscription) -> None:
-        link.unsubscribe(subscription)
-        link.detach(self)
-        link.release()
+        await link.serve(self, subscription)
 
     def link_up(self) -> None:
         """Report online once a birth was seen (the broker alone says nothing of the edge node)."""
