@@ -87,14 +87,25 @@ class CountSource(abc.ABC):
         An error about the reading itself is a reject (``intake failed``) and ``on_stored`` still runs,
         so the message ends; a storage fault leaves ``on_stored`` unrun, so a broker keeps the message.
         """
+        return self.hand(
+            lambda: self.sink.reading(value, ts=ts, event_id=event_id, on_stored=on_stored, reason=reason),
+            "reading", value, on_stored,
+        )
+
+    def hand(self, call: Callable[[], None], what: str, value: Any, on_stored: Callable[[], None] | None) -> bool:
+        """Run ``call`` (a hand-over of ``what`` to the sink) so that a sink that raises never stops the driver.
+
+        Return whether it took it. An error about the value is a reject (``intake_failed``) and ``on_stored``
+        still runs, so the message ends; a storage fault leaves ``on_stored`` unrun, so a broker keeps it.
+        """
         try:
-            self.sink.reading(value, ts=ts, event_id=event_id, on_stored=on_stored, reason=reason)
+            call()
         except Exception as exc:
             if storage_fault(exc):
-                _intake_log.error("%s: reading not stored, storage fault: %s", self.describe(), exc)
+                _intake_log.error("%s: %s not stored, storage fault: %s", self.describe(), what, exc)
                 return False
-            _intake_log.exception("%s: the plant failed on a reading", self.describe())
-            self.reject("intake_failed", f"{type(exc).__name__} on reading {excerpt(value, 40)}")
+            _intake_log.exception("%s: the plant failed on a %s", self.describe(), what)
+            self.reject("intake_failed", f"{type(exc).__name__} on {what} {excerpt(value, 40)}")
             if on_stored is not None:
                 on_stored()
             return False

@@ -4,7 +4,6 @@ run``); an edge collector's sink has no ``product``, so there they report themse
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -12,9 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from andon.payload import excerpt
-from devices.base import CountSource, storage_fault
-
-log = logging.getLogger(__name__)
+from devices.base import CountSource
 
 PRODUCT_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 NOT_HERE = "product sources are read by `andon run`, not by an edge collector (set the product over the API there)"
@@ -65,15 +62,4 @@ def hand_over(source: CountSource, value: Any, *, ts: Any = None, on_stored: Cal
         if on_stored is not None:
             on_stored()
         return False
-    try:
-        product(value, ts=ts, on_stored=on_stored)
-    except Exception as exc:
-        if storage_fault(exc):
-            log.error("%s: product change not stored, storage fault: %s", source.describe(), exc)
-            return False
-        log.exception("%s: the plant failed on a product reading", source.describe())
-        source.reject("intake failed", f"{type(exc).__name__} on value {excerpt(value, 40)}")
-        if on_stored is not None:
-            on_stored()
-        return False
-    return True
+    return source.hand(lambda: product(value, ts=ts, on_stored=on_stored), "product reading", value, on_stored)
