@@ -8,7 +8,7 @@ what only a message can get wrong has its own reasons, in the same snake_case: `
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from andon.payload import BadJson, RejectedReading, excerpt, instant, load_json, text_problem, whole_number
 
@@ -37,6 +37,8 @@ class PayloadFields(Protocol):
         ...
 
 
+T = TypeVar("T")
+
 MAX_EVENT_ID = 128  # the longest event id the plant keeps
 
 
@@ -50,37 +52,54 @@ class MqttReading:
     reason: str | None = None
 
 
-def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> MqttReading:
-    """Read the count, time and id from one payload, or raise RejectedReading saying why."""
+def payload_text(payload: bytes) -> str:
+    """Return a payload as text, or raise RejectedReading ``not_utf8``."""
     try:
-        text = payload.decode("utf-8")
+        return payload.decode("utf-8")
     except UnicodeDecodeError:
         raise RejectedReading("not_utf8", f"{len(payload)} bytes of binary") from None
-    if config.field is None:
-        return MqttReading(whole_number(text, "payload", booleans=False), received_at, None)
+
+
+def json_field(text: str, field: str) -> tuple[dict[str, Any], Any]:
+    """Read ``text`` as a strict JSON object and return it with the value at ``field`` (a.b reaches in), or raise
+    RejectedReading: a strict-JSON reason, ``not_an_object`` or ``missing_field``."""
     try:
         document = load_json(text)
     except BadJson as exc:
         raise RejectedReading(exc.reason, f"payload {excerpt(text, 40)}: {exc}") from None
     if not isinstance(document, dict):
         raise RejectedReading("not_an_object", f"payload {excerpt(text, 40)} is not a JSON object")
-    found, raw = _lookup(document, config.field)
+    found, raw = lookup(document, field)
     if not found:
-        raise RejectedReading("missing_field", f"no {config.field!r} in {excerpt(text)}")
-    value = whole_number(raw, config.field, booleans=False)
-    ts = received_at
-    if config.time_field is not None:
-        found, raw_time = _lookup(document, config.time_field)
+        raise RejectedReading("missing_field", f"no {field!r} in {excerpt(text)}")
+    return document, raw
+
+
+def event_time(document: dict[str, Any], field: str | None, default: T) -> float | T:
+    """Return the event time at ``field`` (epoch seconds or ISO 8601 with offset), or ``default`` when absent."""
+    if field is not None:
+        found, raw_time = lookup(document, field)
         if found and raw_time is not None:
-            ts = instant(raw_time, config.time_field)
+            return instant(raw_time, field)
+    return default
+
+
+def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> MqttReading:
+    """Read the count, time and id from one payload, or raise RejectedReading saying why."""
+    text = payload_text(payload)
+    if config.field is None:
+        return MqttReading(whole_number(text, "payload", booleans=False), received_at, None)
+    document, raw = json_field(text, config.field)
+    value = whole_number(raw, config.field, booleans=False)
+    ts = event_time(document, config.time_field, received_at)
     event_id = None
     if config.id_field is not None:
-        found, raw_id = _lookup(document, config.id_field)
+        found, raw_id = lookup(document, config.id_field)
         if found:
-            event_id = _event_id(raw_id, config.id_field)
+            event_id = event_id_of(raw_id, config.id_field)
     reason = None
     if config.reason_field is not None:
-        found, raw_reason = _lookup(document, config.reason_field)
+        found, raw_reason = lookup(document, config.reason_field)
         if found and raw_reason is not None:
             if not isinstance(raw_reason, str) or not raw_reason or text_problem(raw_reason) is not None:
                 raise RejectedReading(
@@ -90,7 +109,7 @@ def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> 
     return MqttReading(value, ts, event_id, reason)
 
 
-def _event_id(raw: Any, field: str) -> str | None:
+def event_id_of(raw: Any, field: str) -> str | None:
     """Return the event id as text, or reject one that cannot be stored or compared."""
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
         return None
@@ -105,7 +124,7 @@ def _event_id(raw: Any, field: str) -> str | None:
     return text
 
 
-def _lookup(document: dict[str, Any], path: str) -> tuple[bool, Any]:
+def lookup(document: dict[str, Any], path: str) -> tuple[bool, Any]:
     """Follow a dotted path into a JSON object; return (found, value)."""
     node: Any = document
     for part in path.split("."):

@@ -9,11 +9,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from andon.payload import BadJson, RejectedReading, excerpt, instant, load_json, whole_number
+from andon.payload import RejectedReading, excerpt, whole_number
 from devices.catalog import Driver
 from devices.product_source import RefusedProduct, hand_over, product_of, recipes_field
 from devices.sources.mqtt import MqttSource, MqttSourceConfig
-from devices.sources.mqtt_payload import _event_id, _lookup
+from devices.sources.mqtt_payload import event_id_of, event_time, json_field, lookup, payload_text
 
 log = logging.getLogger(__name__)
 
@@ -69,39 +69,23 @@ class MqttProductSource(MqttSource):
 
     def _parse(self, payload: bytes) -> tuple[dict[str, Any], float | None]:
         c = self.config
-        try:
-            text = payload.decode("utf-8")
-        except UnicodeDecodeError:
-            raise RejectedReading("not_utf8", f"{len(payload)} bytes of binary") from None
+        text = payload_text(payload)
         if c.field is None:
             return {"product": product_of(text.strip(), c.recipes)}, None
-        try:
-            document = load_json(text)
-        except BadJson as exc:
-            raise RejectedReading(exc.reason, f"payload {excerpt(text, 40)}: {exc}") from None
-        if not isinstance(document, dict):
-            raise RejectedReading("not_an_object", f"payload {excerpt(text, 40)}")
-        found, raw = _lookup(document, c.field)
-        if not found:
-            raise RejectedReading("missing_field", f"no {c.field!r} in {excerpt(text)}")
+        document, raw = json_field(text, c.field)
         value: dict[str, Any] = {"product": product_of(raw, c.recipes)}
         if c.work_order_field is not None:
-            found, raw_order = _lookup(document, c.work_order_field)
+            found, raw_order = lookup(document, c.work_order_field)
             if found and raw_order is not None:
-                order = _event_id(raw_order, c.work_order_field)
+                order = event_id_of(raw_order, c.work_order_field)
                 if order is None or len(order) > 64:
                     raise RejectedReading("bad_work_order", f"{c.work_order_field} is {excerpt(raw_order)}")
                 value["work_order"] = order
         if c.quantity_field is not None:
-            found, raw_quantity = _lookup(document, c.quantity_field)
+            found, raw_quantity = lookup(document, c.quantity_field)
             if found and raw_quantity is not None:
                 value["quantity"] = whole_number(raw_quantity, c.quantity_field, booleans=False)
-        ts = None
-        if c.time_field is not None:
-            found, raw_time = _lookup(document, c.time_field)
-            if found and raw_time is not None:
-                ts = instant(raw_time, c.time_field)
-        return value, ts
+        return value, event_time(document, c.time_field, None)
 
     def describe(self) -> str:
         """Say which broker and topic the product is read from."""
