@@ -81,15 +81,7 @@ class MqttPublisher:
 
     def close(self, timeout: float = 2.0) -> None:
         """Announce ``offline`` (retained) and disconnect."""
-        if self.link.connected:
-            info = self.link.publish(self.status_topic, "offline", qos=1, retain=True)
-            try:
-                if info is not None:
-                    info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("MQTT broker %s: could not announce offline: %s", self.link.address, exc)
-        self.link.detach(self)
-        self.link.close()
+        self.link.goodbye(self, timeout=timeout)  # the link's will: offline, retained
 
     def _encode(self, document: dict[str, Any], what: str) -> bytes | None:
         try:

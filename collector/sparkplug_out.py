@@ -186,12 +186,4 @@ class SparkplugEdgeNode:
 
     def close(self, timeout: float = 2.0) -> None:
         """Publish NDEATH (a clean goodbye sends no will) and disconnect."""
-        if self.link.connected:
-            info = self.link.publish(self._topic("NDEATH"), self._death(), qos=1, retain=False)
-            try:
-                if info is not None:
-                    info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("Sparkplug: could not publish NDEATH: %s", exc)
-        self.link.detach(self)
-        self.link.close()
+        self.link.goodbye(self, Will(self._topic("NDEATH"), self._death(), qos=1, retain=False), timeout)

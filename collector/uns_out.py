@@ -105,12 +105,4 @@ class UnsPublisher:
 
     def close(self, timeout: float = 2.0) -> None:
         """Announce ``offline`` (retained) and disconnect."""
-        if self.link.connected:
-            info = self.link.publish(self.status_topic, "offline", qos=1, retain=True)
-            try:
-                if info is not None:
-                    info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError) as exc:
-                log.warning("UNS: could not announce offline: %s", exc)
-        self.link.detach(self)
-        self.link.close()
+        self.link.goodbye(self, timeout=timeout)  # the link's will: offline, retained

@@ -237,6 +237,20 @@ class MqttLink:
             log.log(level, "MQTT %s: message on %s matches no configured reader; dropped", self.address, topic)
             self._ack(message.mid, message.qos, generation)
 
+    def goodbye(self, user: LinkUser, message: Will | None = None, timeout: float = 2.0) -> None:
+        """Publish ``message`` (default: this link's last will) while connected, since a clean disconnect sends
+        no will; wait up to ``timeout`` for it to go out, then stop telling ``user`` and close."""
+        message = message or self.will
+        if self.connected and message is not None:
+            info = self.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+            try:
+                if info is not None:
+                    info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError) as exc:
+                log.warning("MQTT broker %s: could not publish %s before closing: %s", self.address, message.topic, exc)
+        self.detach(user)
+        self.close()
+
     def close(self) -> None:
         """Disconnect with a goodbye (no last will) and stop the network thread; users are not told."""
         with self._lock:
