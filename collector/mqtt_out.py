@@ -42,10 +42,14 @@ class MqttPublisher:
         return self.link.fault
 
     def link_up(self) -> None:
-        """Announce ``online`` and publish the latest state of every line again."""
+        """Announce ``online`` and publish the latest state of every line again.
+
+        At QoS 1, unlike the live updates: a subscriber with a persistent session that is still reconnecting
+        gets this catch-up from the broker's queue (a QoS 0 message would pass it by, and its subscription,
+        kept by the session, brings no retained copy)."""
         self.link.publish(self.status_topic, "online", qos=1, retain=True)
         for line, payload in dict(self._latest_state).items():
-            self.link.publish(f"{self.prefix}/{line}/state", payload, qos=0, retain=True)
+            self.link.publish(f"{self.prefix}/{line}/state", payload, qos=1, retain=True)
 
     def link_down(self, reason: str, final: bool) -> None:
         """Keep publishing into paho's queue (the link logged the outage); states wait for ``link_up``."""
