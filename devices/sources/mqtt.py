@@ -9,6 +9,7 @@ it once every one of them has stored or rejected it. What a payload says is read
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from typing import Literal
 
@@ -66,6 +67,7 @@ class MqttSource(CountSource):
         self.connection: MqttLink | None = None
         self.retained: Counter[str] = Counter()  # retained messages by use: baseline, replay, refused
         self._read_any = False  # a message was read since the source started
+        self.subscribed = threading.Event()  # set when the broker confirms the subscription (each connection)
 
     def broker_settings(self) -> MqttConfig:
         """Return the plant's broker settings with this source's host/port overrides applied."""
@@ -76,7 +78,8 @@ class MqttSource(CountSource):
         settings = self.broker_settings()
         link = MqttLink.shared(self.connections.brokers, self.connections.clock, settings, settings.client_id)
         self.connection = link
-        await link.serve(self, Subscription(self.config.topic, self.config.qos, self.handle_message))
+        await link.serve(self, Subscription(self.config.topic, self.config.qos, self.handle_message,
+                                            on_subscribed=self.subscribed.set))
 
     def link_up(self) -> None:
         """Report the source online when the broker takes the connection."""

@@ -95,7 +95,7 @@ def start_sources(plant: Plant, runner: SourceRunner) -> tuple[Sources, list[Any
     drivers = list(sources.drivers.values())
     assert all(isinstance(d, MqttSource) for d in drivers)
     tasks = [runner.start(driver) for driver in drivers]
-    wait_until(lambda: all(d.connection is not None and d.connection.connected for d in drivers))  # type: ignore[attr-defined]
+    wait_until(lambda: all(d.subscribed.is_set() for d in drivers))  # type: ignore[attr-defined]
     return sources, tasks
 
 

@@ -60,7 +60,7 @@ def test_messages_select_the_product_and_changes_are_published(
         runner.start(mes)
         runner.start(scanner)
         device = mqtt_client()
-        wait_until(lambda: mes.connection is not None and mes.connection.connected)
+        wait_until(lambda: mes.subscribed.is_set() and scanner.subscribed.is_set())  # else a message may pass by
         device.publish("plant/l1/recipe", "7")
         wait_until(lambda: len(line.timeline.runs) == 1)
         clock.set(utc("2026-11-25 08:10"))
