@@ -24,6 +24,8 @@ TOO_SLOW = "ideal_cycle_too_slow"
 
 def ms(seconds: float | Fraction) -> int:
     """Return seconds as whole milliseconds (nearest; stop bounds are whole milliseconds already)."""
+    if type(seconds) is float:
+        return round(seconds * 1000)
     if isinstance(seconds, Fraction):
         return int((seconds * 1000 + Fraction(1, 2)) // 1)
     return round(seconds * 1000)
@@ -38,6 +40,9 @@ class StopPiece:
     planned: bool = False
     category: str | None = None  # None: unexplained
     small: bool = False
+    # Its available seconds from its start to its end (or "now"), within the shift of the span, when the
+    # caller knows them already; used when the piece lies whole in the span, to save computing them twice.
+    seconds: float | None = None
 
 
 @dataclass
@@ -185,7 +190,8 @@ def span_losses(
         lo, hi = max(piece.start, a), min(e if piece.end is None else piece.end, e)
         if hi <= lo:
             continue
-        seconds = ms(available(lo, hi))
+        whole = piece.seconds is not None and lo == piece.start and (hi == piece.end or piece.end is None)
+        seconds = ms(piece.seconds if whole else available(lo, hi))  # type: ignore[arg-type]
         if seconds <= 0:
             continue
         if piece.planned:

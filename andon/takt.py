@@ -140,6 +140,11 @@ class ShiftPlan:
 
     def available_between(self, t0: float, t1: float) -> float:
         """Return the available seconds in [t0, t1)."""
+        start, end = self.instance.start, self.instance.end
+        t0, t1 = min(max(t0, start), end), min(max(t1, start), end)
+        i = bisect_right(self._ex_starts, t0) - 1
+        if i == bisect_right(self._ex_starts, t1) - 1 and (i < 0 or t0 >= self.excluded[i][1]):
+            return t1 - t0  # both in the same stretch between excluded spans: most stops, in loss reports
         return self.available_until(t1) - self.available_until(t0)
 
     def _segment(self, t: float) -> int:

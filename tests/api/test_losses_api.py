@@ -176,3 +176,46 @@ def test_recurring_reason_codes_are_proposed_and_checked_per_week(tmp_path: Path
         assert (check["code"], check["before"], check["after"]) == (
             "jam", {"stops": 0, "minutes": 0}, {"stops": 2, "minutes": 20.0})
         assert client.get("/api/problems/suggestions?line=line1").json() == []
+
+
+TWO_LINES = CONFIG.replace(
+    'shifts:\n', 'shifts:\n  - {{id: late, start: "08:05", end: "10:05"}}\n').replace(
+    "    sources:\n      - {{type: http, id: http}}\n",
+    "    shifts: [early]\n    sources:\n      - {{type: http, id: http}}\n"
+    "  - {{id: line2, takt_seconds: 60, ideal_cycle_seconds: 40, shifts: [late],"
+    " thresholds: {{stop_after_seconds: 180}}, sources: [{{type: http, id: http}}]}}\n")
+
+
+def test_a_plant_report_equals_its_lines_reports_and_boards(tmp_path: Path) -> None:
+    # line2 runs a shift off the quarter hours (08:05-10:05), so its counts come from the events and
+    # line1's from the quarter totals; the plant report reads both lines' stops and counts at once.
+    clock = ManualClock(at("05:59"))
+    with api(tmp_path, clock, text=TWO_LINES) as client:
+        run_shift(client, clock)
+        line2 = [*minutes("08:06", "08:40"), *minutes("09:00", "10:04")]  # 35 + 65 good; 08:40-09:00 silent
+        for t in line2:
+            clock.set(t)
+            assert client.post("/api/lines/line2/counts", json={"ts": t}).status_code == 201
+        clock.set(at("11:00"))
+        span = "from=2026-11-25&to=2026-11-25"
+        boards = {line: client.get(f"/api/lines/{line}/board?date=2026-11-25&shift={shift}").json()
+                  for line, shift in (("line1", "early"), ("line2", "late"))}
+        assert [r["actual"] for r in boards["line2"]["rows"]] == [35 + 5, 60]  # rows of an hour from 08:05
+        check_board(boards["line1"])
+        trend = client.get(f"/api/oee?{span}&by=shift").json()
+        assert [p["period"] for p in trend["periods"]] == ["2026-11-25 early line1", "2026-11-25 late line2"]
+        for period, line in zip(trend["periods"], ("line1", "line2"), strict=True):
+            totals = boards[line]["totals"]
+            assert (period["oee"], period["losses"]) == (totals["oee"], totals["losses"])
+        plant = client.get(f"/api/losses?{span}").json()
+        one = [client.get(f"/api/losses?line={line}&{span}").json() for line in ("line1", "line2")]
+        summed: dict[object, list[float]] = {}
+        for report in one:
+            for item in report["items"]:
+                entry = summed.setdefault(item["reason"], [0, 0])
+                entry[0] += item["seconds"]
+                entry[1] += item["occurrences"]
+        assert {i["reason"]: [i["seconds"], i["occurrences"]] for i in plant["items"]} == summed
+        assert summed[None] == [600 + 1200, 2]  # line1's 07:05 gap and line2's 08:40-09:00 gap, unexplained
+        assert plant["small_stops"]["occurrences"] == sum(r["small_stops"]["occurrences"] for r in one)
+        assert plant["totals"]["good"] == 32 + 37 + 100 == sum(r["totals"]["good"] for r in one)
