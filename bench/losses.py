@@ -2,8 +2,8 @@
 
 A week of three 8-hour shifts a day on 50 lines: about 2 million count events and 20,000 stops
 (gaps in the counts, stored as the stop service stores them), written straight into SQLite.
-Then GET /api/losses and GET /api/oee (by shift, day and week) are timed in-process, cold (a fresh
-server process' first call) and warm.
+Then the reports behind GET /api/losses and GET /api/oee (by shift, day and week) are timed in-process,
+first and warm, then the plant-wide ones through the HTTP layer (routing, validation, JSON), and a cold plant.
 
 Run: python bench/losses.py [--lines 50]
 Target: each under 200 ms.
@@ -21,12 +21,15 @@ import time
 from datetime import date
 from pathlib import Path
 
+from fastapi.testclient import TestClient
 from sqlalchemy import insert
 
+from andon.api.app import create_app
 from andon.clock import ManualClock
 from andon.config.loader import parse_config
 from andon.pareto import LossReports
 from andon.plant import Plant
+from andon.services import services_for
 from andon.stops import StopService
 from andon.storage.store import Store, open_database
 from andon.storage.tables import QUARTER_SECONDS, CountEventRow, CountQuarterRow, ScrapQuarterRow, StopRow
@@ -142,6 +145,18 @@ def main() -> None:
         ]:
             first, median = timed(fn, args.repeats)
             print(f"  {label:36s} first {first:8.1f}   median {median:8.1f}")
+        # The same reports through the HTTP layer (routing, response validation, JSON), in-process.
+        services = services_for(plant)
+        with TestClient(create_app(services)) as client:
+            for label, path in [
+                ("HTTP GET /api/losses (plant)", "/api/losses?from=2025-12-01&to=2025-12-07"),
+                ("HTTP GET /api/oee?by=shift (plant)", "/api/oee?from=2025-12-01&to=2025-12-07&by=shift"),
+            ]:
+                def get(path: str = path) -> None:
+                    response = client.get(path)
+                    assert response.status_code == 200, response.text
+                first, median = timed(get, args.repeats)
+                print(f"  {label:36s} first {first:8.1f}   median {median:8.1f}")
         fresh = Plant(config, store, clock)
         cold = LossReports(fresh, StopService(fresh, store, clock), clock)
         gc.collect()
