@@ -135,3 +135,8 @@ class MqttConfig(StrictModel):
         30, ge=5, description="Seconds between keepalive pings; the broker drops the client after 1.5 times this.",
         json_schema_extra={"unit": "s"},
     )
+    state_qos: Literal[0, 1] = Field(
+        1, description="QoS of live line states: 1 (each acknowledged by a QoS 1 subscriber, which keeps TCP's "
+        "delayed acknowledgements from holding states back at the broker) or 0 (nothing kept for a subscriber "
+        "away with a persistent session).",
+    )

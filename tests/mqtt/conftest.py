@@ -27,6 +27,7 @@ class TestClient:
         )
         self.client.reconnect_delay_set(1, 2)
         self.received: list[tuple[str, bytes, bool]] = []
+        self.qos: list[tuple[str, int]] = []  # (topic, QoS delivered) of each message, in order
         self.lock = threading.Lock()
         self.connected = threading.Event()
         self.client.on_connect = self._on_connect
@@ -43,6 +44,7 @@ class TestClient:
     def _on_message(self, client: Any, userdata: Any, message: Any) -> None:
         with self.lock:
             self.received.append((message.topic, bytes(message.payload), bool(message.retain)))
+            self.qos.append((message.topic, int(message.qos)))
 
     def subscribe(self, topic: str) -> None:
         """Subscribe at QoS 1 and wait for the broker's answer."""

@@ -74,6 +74,26 @@ def test_latest_state_wins(publisher: MqttPublisher, mqtt_client: Callable[..., 
     assert live.messages("andon/line2/state") == [("andon/line2/state", b'{"actual_to_date":3}', True)]
 
 
+@pytest.mark.parametrize(("keys", "delivered"), [({}, 1), ({"state_qos": 0}, 0)])
+def test_live_states_go_at_the_configured_qos(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], keys: dict[str, Any], delivered: int
+) -> None:
+    # A QoS 1 subscriber gets live states at QoS 1 by default (its acknowledgements keep the broker's
+    # small sends from waiting on delayed TCP acks), at QoS 0 when the broker settings ask for it.
+    pub = MqttPublisher(settings(mosquitto, **keys))
+    try:
+        wait_until(lambda: pub.connected)
+        live = mqtt_client()
+        live.subscribe("andon/line3/state")
+        for actual in (1, 2):
+            pub.publish_state("line3", {"actual_to_date": actual})
+        wait_until(lambda: len(live.messages("andon/line3/state")) == 2)
+        assert live.qos == [("andon/line3/state", delivered)] * 2
+        assert [m[1] for m in live.messages("andon/line3/state")] == [b'{"actual_to_date":1}', b'{"actual_to_date":2}']
+    finally:
+        pub.close()
+
+
 def test_close_announces_offline(mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient]) -> None:
     pub = MqttPublisher(settings(mosquitto, topic_prefix="plant/andon/"))
     wait_until(lambda: pub.connected)
