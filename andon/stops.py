@@ -39,6 +39,15 @@ def _overlap(a: OpenSpan, r: StopRecord) -> float:
     return hi - lo
 
 
+def _by_changeover(r: StopRecord) -> bool:
+    """Whether a stop's reason is the changeover overrun the system gave it (not a person's)."""
+    return r.reason == CHANGEOVER_OVERRUN and r.reason_by == "changeover"
+
+
+def _in_overrun(t: float, overruns: list[tuple[float, float]]) -> bool:
+    return any(a <= t < b for a, b in overruns)
+
+
 class StopService:
     """Keep a line's stored stops equal to the stops the engine finds; take reasons, splits and planned stops."""
 
@@ -106,17 +115,30 @@ class StopService:
         inserts: list[StopRecord] = []
         updates: list[StopRecord] = []
         events: list[tuple[str, StopRecord]] = []
+        overruns = line.changeover_overruns(instance)
+        # New stops take their reasons from the old ones as they were, before any moves: the second half
+        # of a split keeps the reason of the stop it was cut from.
         for (start, end), record in plan:
             if record is None:
                 fresh = StopRecord(0, line.id, start, end)
-                self._inherit(fresh, old, line, instance)
+                self._inherit(fresh, old, line, overruns)
                 inserts.append(fresh)
-            elif (record.start, record.end) != (start, end):
-                closed = record.end is None and end is not None
-                record.start, record.end = start, end
-                updates.append(record)
-                if closed:
-                    events.append(("close", record))
+        for (start, end), record in plan:
+            if record is None:
+                continue
+            moved = (record.start, record.end) != (start, end)
+            # A changeover that ended before this stop starts (its first part came) no longer explains it:
+            # what is left is an ordinary, unexplained stop (also for a record stored so before).
+            stale = _by_changeover(record) and not _in_overrun(start, overruns)
+            if not moved and not stale:
+                continue
+            closed = record.end is None and end is not None
+            record.start, record.end = start, end
+            if stale:
+                record.reason, record.reason_by, record.reason_at = None, "", None
+            updates.append(record)
+            if closed:
+                events.append(("close", record))
         deletes = [r.id for r in old if r.id not in taken]
         for r in old:
             if r.id not in taken:
@@ -133,15 +155,21 @@ class StopService:
             out.append(record)
         return out, events
 
-    def _inherit(self, fresh: StopRecord, old: list[StopRecord], line: LineRuntime, instance: ShiftInstance) -> None:
-        """Give a new stop the reason of the stop it was cut from, else what the line knows of this stop."""
-        source = next((r for r in old if r.reason is not None and _overlap((fresh.start, fresh.end), r) > 0), None)
+    def _inherit(
+        self, fresh: StopRecord, old: list[StopRecord], line: LineRuntime, overruns: list[tuple[float, float]],
+    ) -> None:
+        """Give a new stop the reason of the stop it was cut from, else what the line knows of this stop.
+
+        A changeover's overrun reason passes on only to a stop that starts inside the overrun."""
+        in_overrun = _in_overrun(fresh.start, overruns)
+        source = next((r for r in old if r.reason is not None and _overlap((fresh.start, fresh.end), r) > 0
+                       and (in_overrun or not _by_changeover(r))), None)
         now = self.clock.now()
         if source is not None:
             fresh.reason, fresh.reason_by, fresh.reason_at, fresh.note = (
                 source.reason, source.reason_by, source.reason_at, source.note)
             return
-        if any(a <= fresh.start < b for a, b in line.changeover_overruns(instance)):
+        if in_overrun:
             fresh.reason, fresh.reason_by, fresh.reason_at = CHANGEOVER_OVERRUN, "changeover", now
         elif line.id in self._faults:
             fresh.reason, fresh.reason_by = self._faults[line.id]

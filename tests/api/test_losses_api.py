@@ -158,6 +158,27 @@ def test_an_open_stop_prompts_and_can_be_split(tmp_path: Path) -> None:
             "start": at("07:20"), "end": at("07:30"), "reason": "jam"}).status_code == 422
 
 
+def test_both_halves_of_a_split_keep_the_reason(tmp_path: Path) -> None:
+    clock = ManualClock(at("06:00"))
+    with api(tmp_path, clock, text=CONFIG) as client:
+        for t in ("06:01", "06:20"):  # a closed stop 06:01-06:20, then an open one from 06:20
+            clock.set(at(t))
+            client.post("/api/lines/line1/counts", json={"ts": at(t)})
+        clock.set(at("06:40"))
+        closed, open_ = sorted((s for s in client.get("/api/lines/line1/stops").json() if not s["small"]),
+                               key=lambda s: s["start"])
+        for stop, code in ((closed, "jam"), (open_, "no_material")):
+            assert client.put(f"/api/lines/line1/stops/{stop['id']}/reason",
+                              json={"reason": code, "by": "ann"}).status_code == 200
+        for stop, cut, code in ((closed, "06:10", "jam"), (open_, "06:30", "no_material")):
+            halves = client.post(f"/api/lines/line1/stops/{stop['id']}/split", json={"at": at(cut)}).json()
+            assert [(h["start"][11:16], h["reason"], h["reason_by"]) for h in halves] == [
+                (stop["start"][11:16], code, "ann"), (cut, code, "ann")]
+        stops = client.get("/api/lines/line1/stops").json()
+        assert [(s["start"][11:16], s["reason"]) for s in stops if not s["small"]] == [
+            ("06:01", "jam"), ("06:10", "jam"), ("06:20", "no_material"), ("06:30", "no_material")]
+
+
 def test_recurring_reason_codes_are_proposed_and_checked_per_week(tmp_path: Path) -> None:
     clock = ManualClock(at("06:00"))
     with api(tmp_path, clock, text=CONFIG) as client:

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from andon.board import board_dict
 from andon.clock import ManualClock
@@ -16,6 +17,7 @@ from andon.config.schema import Config
 from andon.errors import ServiceError
 from andon.plant import Plant
 from andon.services import Services, services_for
+from andon.storage.tables import StopRow
 from tests.core.engine_fixtures import utc
 from tests.core.plant_fixtures import make_plant, reopen
 
@@ -114,6 +116,41 @@ def test_the_plan_follows_the_runs_and_the_overrun_is_a_five_minute_stop(
     assert kinds == [(at("09:00"), at("09:15"), "break"), (at("10:10"), at("10:25"), "changeover")]
     # The ideal cycle follows the product, the line's override first (B: 38 on l1, not the product's 40).
     assert (line.ideal_cycle_at(at("10:09")), line.ideal_cycle_at(at("10:11"))) == (50.0, 38.0)
+
+
+def test_only_the_stop_inside_the_overrun_is_charged_to_the_changeover(services: Services, clock: ManualClock) -> None:
+    # B set at 10:10 (target 15 min): from 10:25 the open changeover is an overrun stop. Its first part at
+    # 10:30 ends it; the silence after that part (10:30-10:50) is an ordinary stop, not the changeover's.
+    line = services.plant.line("l1")
+    instance = line.calendar.at(at("10:00"))
+    assert instance is not None
+    services.products.set_product("l1", "A", by="sam")
+    clock.set(at("10:00"))
+    services.plant.post_count("l1", 1, ts=at("10:00"))
+    clock.set(at("10:10"))
+    services.products.set_product("l1", "B", by="sam")
+    clock.set(at("10:40"))
+    (overrun,) = [r for r in services.stops.sync(line, instance) if r.start == at("10:25")]
+    assert (overrun.reason, overrun.reason_by) == ("changeover_overrun", "changeover")
+    services.plant.post_count("l1", 1, ts=at("10:30"))  # B's first part, counted late
+    clock.set(at("10:50"))
+    services.plant.post_count("l1", 1, ts=at("10:50"))
+    stops = [(r.start, r.end, r.reason) for r in services.stops.sync(line, instance) if r.start >= at("10:25")]
+    assert stops == [(at("10:25"), at("10:30"), "changeover_overrun"), (at("10:30"), at("10:50"), None)]
+    _rows, shift = services.stops.shift_losses(line, instance, at("10:50"))
+    assert shift.unplanned_ms["changeover"] == 300_000  # the overrun's 5 minutes, not the 20 after it
+
+    # A record stored with the overrun's reason though it starts after the changeover ended is put right at
+    # the next start (the first bring-up after a restart).
+    with services.plant.store.engine.begin() as conn:
+        conn.execute(update(StopRow).where(StopRow.start == at("10:30")).values(
+            reason="changeover_overrun", reason_by="changeover"))
+    plant = reopen(services.plant, clock)
+    again = services_for(plant)
+    line = plant.line("l1")
+    stops = [(r.start, r.reason, r.reason_by) for r in again.stops.sync(line, instance) if r.start >= at("10:25")]
+    assert stops == [(at("10:25"), "changeover_overrun", "changeover"), (at("10:30"), None, "")]
+    plant.close()
 
 
 def test_a_change_that_already_happened_gives_the_same_plan(services: Services, clock: ManualClock) -> None:
