@@ -20,6 +20,7 @@ from andon.line import LineRuntime, iso
 from andon.oee import SpanLosses, StopPiece, span_losses, total
 from andon.plant import Plant
 from andon.stops import StopService
+from andon.storage import production
 from andon.storage import stops as stop_rows
 from andon.storage.stops import StopSpan
 from andon.storage.tables import QUARTER_SECONDS, CountEventRow, CountQuarterRow
@@ -61,7 +62,11 @@ class LossReports:
         self.plant.writer.flush()
         now = self.clock.now()
         out: list[ShiftFigures] = []
-        shifts_of = {line.id: shifts for line in lines if (shifts := self._shifts(line, first, last))}
+        # Shifts over before a line's first count have no data (the system was not watching), as in the
+        # summaries: they would read as a whole shift of downtime, or of nothing at all.
+        watched_from = {line.id: production.first_count(self.plant.store, line.id) for line in lines}
+        shifts_of = {line.id: shifts for line in lines if (shifts := [
+            i for i in self._shifts(line, first, last) if (t := watched_from[line.id]) is not None and i.end > t])}
         if not shifts_of:
             return out
         for line in lines:
@@ -84,6 +89,12 @@ class LossReports:
             for index, instance in enumerate(shifts):
                 plan = line.plan_for(instance)
                 mine = by_shift.get(index, [])
+                good, scrap = counts.get((line.id, instance.key), (0, 0))
+                if not mine and not good and not scrap:
+                    # Nothing counted and no stop stored: a shift the server was not running for. Bring its
+                    # stops up to date now, as its board would, so reading it later changes nothing.
+                    mine = [StopSpan(r.line_id, r.start, r.end, r.origin, r.reason)
+                            for r in self.stops.sync(line, instance, now)]
                 pieces: list[StopPiece] = []
                 described: list[tuple[StopSpan, float, bool]] = []
                 for r in mine:
@@ -98,9 +109,13 @@ class LossReports:
                     category = reason.category if reason else None
                     pieces.append(StopPiece(r.start, r.end, planned, category, small, seconds))
                     described.append((r, seconds, small))
-                good, scrap = counts.get((line.id, instance.key), (0, 0))
-                losses = span_losses(instance.start, instance.end, now, plan.excluded_spans(), plan.available_between,
-                                     pieces, good, scrap, line.ideal_cycle_at(instance.start))
+                if line.timeline.has_products:
+                    # The board's own figures: each row's parts at the ideal cycle of the product it made.
+                    losses = self.stops.shift_losses(line, instance, now)[1]
+                else:
+                    ideal = line.ideal_cycle_at(instance.start)
+                    losses = span_losses(instance.start, instance.end, now, plan.excluded_spans(),
+                                         plan.available_between, pieces, good, scrap, ideal)
                 out.append((line, instance, losses, described))
         return out
 

@@ -6,11 +6,12 @@ import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from andon.clock import Clock
 from andon.line import LineRuntime
 from andon.plant import Plant
+from andon.storage import production
 from andon.storage.tables import AndonCallRow, CountEventRow
 
 
@@ -61,7 +62,7 @@ class Summaries:
     def _period(self, line: LineRuntime, label: str, days: list[date]) -> dict[str, Any]:
         """Sum a period's shifts; a period without a counted shift has null figures, never 0 %."""
         now = self.clock.now()
-        first = self._first_count(line)
+        first = production.first_count(line.store, line.id)
         shifts = planned = actual = scrap = 0
         downtime = 0.0
         for day in days:
@@ -89,13 +90,6 @@ class Summaries:
             "period": label, "line": line.id, "shifts": shifts, **figures,
             "andon": self._andon(line.id, t0, t1, now),
         }
-
-    def _first_count(self, line: LineRuntime) -> float | None:
-        """Return the event time of the line's first stored count (None: it never counted)."""
-        stmt = select(func.min(CountEventRow.ts)).where(CountEventRow.line_id == line.id)
-        with line.store.engine.connect() as conn:
-            first = conn.execute(stmt).scalar()
-        return None if first is None else float(first)
 
     def _downtime(self, line: LineRuntime, plan: Any, start: float, end: float) -> float:
         """Return available seconds lost to stops: gaps between good counts of at least the stop time."""

@@ -62,6 +62,16 @@ def first_good_count(store: Store, line_id: str, start: float, end: float | None
     return None if value is None else float(value)
 
 
+def first_count(store: Store, line_id: str) -> float | None:
+    """Return the event time of the line's first stored count (None: it never counted).
+
+    Shifts over before it have no data (the system was not watching): summaries and loss reports leave them out.
+    """
+    with store.engine.connect() as conn:
+        first = conn.execute(select(func.min(CountEventRow.ts)).where(CountEventRow.line_id == line_id)).scalar()
+    return None if first is None else float(first)
+
+
 def first_data_at(store: Store, line_id: str) -> float | None:
     """Return when the line first had data: its first counted event or its first run (None: never)."""
     with store.engine.connect() as conn:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from andon.clock import ManualClock
 from tests.api.api_fixtures import api
 from tests.core.engine_fixtures import utc
+from tests.core.test_products_plant import CONFIG as PRODUCTS
 
 CONFIG = """
 plant: {{name: Test, timezone: UTC}}
@@ -240,3 +241,53 @@ def test_a_plant_report_equals_its_lines_reports_and_boards(tmp_path: Path) -> N
         assert summed[None] == [600 + 1200, 2]  # line1's 07:05 gap and line2's 08:40-09:00 gap, unexplained
         assert plant["small_stops"]["occurrences"] == sum(r["small_stops"]["occurrences"] for r in one)
         assert plant["totals"]["good"] == 32 + 37 + 100 == sum(r["totals"]["good"] for r in one)
+
+
+def test_reports_of_a_line_with_products_equal_its_board(tmp_path: Path) -> None:
+    # Product A (ideal cycle 50 s) in the 06:00 row, B (38 s on this line) from 07:00: the trend and the Pareto
+    # take each row's parts at its product's ideal cycle, as the board does, not the shift's first product's.
+    clock = ManualClock(at("06:00"))
+    with api(tmp_path, clock, text=PRODUCTS) as client:
+        assert client.put("/api/lines/l1/product", json={"product": "A", "at": at("06:00")}).status_code == 200
+        a_parts, b_parts = minutes("06:01", "06:59"), minutes("07:10", "07:59")
+        for t in a_parts:
+            clock.set(t)
+            assert client.post("/api/lines/l1/counts", json={"ts": t}).status_code == 201
+        clock.set(at("07:00"))
+        assert client.put("/api/lines/l1/product", json={"product": "B"}).status_code == 200
+        for t in b_parts:
+            clock.set(t)
+            assert client.post("/api/lines/l1/counts", json={"ts": t}).status_code == 201
+        clock.set(at("14:30"))
+        totals = client.get("/api/lines/l1/board?date=2026-11-25&shift=early").json()["totals"]
+        assert totals["losses"]["good_seconds"] == len(a_parts) * 50 + len(b_parts) * 38 == 4850
+        span = "line=l1&from=2026-11-25&to=2026-11-25"
+        (period,) = client.get(f"/api/oee?{span}&by=shift").json()["periods"]
+        assert (period["oee"], period["losses"]) == (totals["oee"], totals["losses"])
+        assert client.get(f"/api/losses?{span}").json()["totals"]["losses"] == totals["losses"]
+
+
+def test_reports_leave_out_what_was_before_the_first_count_and_see_a_day_nobody_watched(tmp_path: Path) -> None:
+    # Counts on the 24th and the 26th only. The 23rd is before the line's first count: no data, as in the
+    # summaries. The 25th (nothing counted, no stop stored: the server was off) is a whole shift stopped, and
+    # reading its stops changes nothing.
+    clock = ManualClock(utc("2026-11-24 06:00"))
+    with api(tmp_path, clock, text=CONFIG) as client:
+        for day in ("2026-11-24", "2026-11-26"):
+            t = utc(f"{day} 06:30")
+            clock.set(t)
+            assert client.post("/api/lines/line1/counts", json={"ts": t}).status_code == 201
+        clock.set(utc("2026-11-26 09:00"))
+
+        def report(day: str) -> tuple[list[Any], Any]:
+            span = f"line=line1&from={day}&to={day}"
+            return client.get(f"/api/oee?{span}&by=day").json()["periods"], client.get(f"/api/losses?{span}").json()
+
+        periods, pareto = report("2026-11-23")
+        assert (periods, pareto["items"], pareto["totals"]["oee"]["oee"]) == ([], [], None)
+        periods, pareto = report("2026-11-25")
+        assert [(p["period"], p["oee"]["availability"], p["losses"]["run_seconds"]) for p in periods] == [
+            ("2026-11-25", 0.0, 0)]
+        assert [(i["reason"], i["seconds"], i["occurrences"]) for i in pareto["items"]] == [(None, 6600, 1)]
+        client.get("/api/lines/line1/stops?from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z")
+        assert report("2026-11-25") == (periods, pareto)
