@@ -190,8 +190,7 @@ class Plant:
                     reason,
                 )
             except RejectedReading as exc:
-                self.metrics.rejected.labels(line_id, exc.reason).inc()
-                self._warn_once(line_id, source_id, exc.reason, str(exc))
+                self.refuse(line_id, source_id, exc.reason, str(exc))
                 if on_stored is not None:
                     # Acknowledge a bad message too, or the broker would redeliver it forever.
                     self.writer.put(on_stored)
@@ -410,6 +409,13 @@ class Plant:
     def close(self, timeout: float = 15.0) -> int:
         """Write everything queued and stop the writer; return how many count events stayed unwritten."""
         return self.writer.close(timeout)
+
+    def refuse(self, line_id: str, source_id: str, reason: str, message: str) -> None:
+        """Count a refused reading by reason (``andon_events_rejected_total``) and log it, once per reason at WARNING.
+
+        The intake calls it for what it refuses; the API for a count request it could not even read."""
+        self.metrics.rejected.labels(line_id, reason).inc()
+        self._warn_once(line_id, source_id, reason, message)
 
     def _warn_once(self, line_id: str, source_id: str, reason: str, message: str) -> None:
         key = (line_id, source_id, reason)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -23,6 +24,7 @@ from andon.api import andons, lines, pages, problems, production, reasons, stops
 from andon.api.guard import RequestGuard
 from andon.api.security import Reader
 from andon.errors import ServiceError
+from andon.line import HTTP_SOURCE
 from andon.payload import excerpt
 from andon.services import Services
 
@@ -44,6 +46,23 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     if len(errors) > MAX_ERRORS_SHOWN:
         parts.append(f"and {len(errors) - MAX_ERRORS_SHOWN} more")
     return "; ".join(parts)
+
+
+COUNTS_ROUTE = "/api/lines/{line}/counts"
+COUNTS_PATH = re.compile(r"/api/lines/([^/]+)/counts")
+
+
+def count_refusal(errors: list[dict[str, Any]]) -> str:
+    """Return the reject reason of a count request that failed validation, in the intake's vocabulary."""
+    for error in errors:
+        loc = tuple(error.get("loc") or ())
+        field = loc[1] if len(loc) > 1 and loc[0] == "body" else None  # ("body", "ts", "float"): the field
+        kind = str(error.get("type", ""))
+        if field == "count":
+            return {"greater_than_equal": "negative", "less_than_equal": "out_of_range"}.get(kind, "not_a_number")
+        if field in ("ts", "kind", "id", "reason", "source"):
+            return f"bad_{field}" if field != "ts" else "bad_time"
+    return "bad_request"
 
 
 def _shown_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -109,9 +128,16 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        return JSONResponse({"detail": _validation_message(errors), "errors": _shown_errors(errors)}, 422)
+        message = _validation_message(errors)
+        route = request.scope.get("route")
+        line_id = request.path_params.get("line")
+        if (request.method == "POST" and getattr(route, "path", "") == COUNTS_ROUTE
+                and line_id in services.plant.lines):
+            # A count the API could not read is a refused reading like any other: counted by reason, logged.
+            services.plant.refuse(line_id, HTTP_SOURCE, count_refusal(errors), f"count request refused: {message}")
+        return JSONResponse({"detail": message, "errors": _shown_errors(errors)}, 422)
 
     @app.exception_handler(ServiceError)
     async def _refused(_request: Request, exc: ServiceError) -> JSONResponse:
@@ -148,7 +174,13 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     api = services.config.api
-    app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, body_timeout=api.header_timeout_seconds)
+    def bad_count_body(scope: MutableMapping[str, Any], reason: str, message: str) -> None:
+        found = COUNTS_PATH.fullmatch(scope.get("path", ""))
+        if scope.get("method") == "POST" and found is not None and found.group(1) in services.plant.lines:
+            services.plant.refuse(found.group(1), HTTP_SOURCE, reason, f"count request refused: {message}")
+
+    app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, body_timeout=api.header_timeout_seconds,
+                       on_bad_body=bad_count_body)
     app.include_router(lines.router)
     app.include_router(andons.router)
     app.include_router(problems.router)

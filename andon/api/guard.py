@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,10 +50,14 @@ def _header(headers: list[tuple[bytes, bytes]], wanted: bytes) -> bytes | None:
 class RequestGuard:
     """ASGI middleware refusing oversized, slow or unstorable request bodies and NUL in URLs."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, body_timeout: float = 10.0) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, body_timeout: float = 10.0,
+        on_bad_body: Callable[[Scope, str, str], None] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
+        self.on_bad_body = on_bad_body  # told (scope, reason, message) of each body refused as not JSON it takes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check one request, then hand it on with its body replayed."""
@@ -89,8 +94,10 @@ class RequestGuard:
             try:
                 load_json(body)
             except BadJson as exc:
-                await self._refuse(scope, send, 415, f"this API takes JSON (Content-Type: application/json); the "
-                                   f"body came as {kind} and is not JSON ({exc.reason})")
+                message = (f"this API takes JSON (Content-Type: application/json); the body came as {kind} and is "
+                           f"not JSON ({exc.reason})")
+                self._tell(scope, "not_json", message)
+                await self._refuse(scope, send, 415, message)
                 return
             scope = {**scope, "headers": [(n, v) for n, v in headers if n != b"content-type"]
                      + [(b"content-type", b"application/json")]}
@@ -99,9 +106,18 @@ class RequestGuard:
             try:
                 load_json(body)
             except BadJson as exc:
-                await self._refuse(scope, send, 422, f"body refused ({exc.reason}): {exc}")
+                message = f"body refused ({exc.reason}): {exc}"
+                self._tell(scope, exc.reason, message)
+                await self._refuse(scope, send, 422, message)
                 return
         await self.app(scope, _replay(body, receive), send)
+
+    def _tell(self, scope: Scope, reason: str, message: str) -> None:
+        if self.on_bad_body is not None:
+            try:
+                self.on_bad_body(scope, reason, message)
+            except Exception:  # the answer must go out whatever the hook does
+                log.exception("a bad-body hook failed")
 
     def _too_large(self) -> str:
         return f"the body is larger than {self.max_body_bytes} bytes (api.max_body_bytes)"

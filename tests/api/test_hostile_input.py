@@ -194,3 +194,25 @@ def test_a_count_without_a_json_content_type(
     if detail is not None:
         assert reply.json()["detail"] == detail
     assert actual(client) == parts
+
+
+def test_a_count_request_refused_before_the_intake_is_counted_and_logged_as_a_rejected_reading(
+    client: TestClient, caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level("WARNING")
+    bodies = [{"count": -1}, {"count": "abc"}, {"count": 2_000_000}, {"count": 1, "kind": "x"}, {"count": 1, "ts": [1]},
+              {"count": -5}]
+    for body in bodies:
+        assert client.post(COUNTS, json=body).status_code == 422
+    assert client.post(COUNTS, content=b'{"count": NaN}', headers=JSON).status_code == 422
+    assert client.post("/api/lines/nowhere/counts", json={"count": -1}).status_code in (404, 422)
+    metrics = client.get("/metrics").text
+    for reason, n in [("negative", 2), ("not_a_number", 1), ("out_of_range", 1), ("bad_kind", 1), ("bad_time", 1),
+                      ("not_finite", 1)]:
+        assert f'andon_events_rejected_total{{line="line1",reason="{reason}"}} {n}.0' in metrics
+    assert "nowhere" not in metrics
+    warnings = [r.getMessage() for r in caplog.records if "reading rejected" in r.getMessage()]
+    assert len(warnings) == 6  # one per reason; the second negative one is at DEBUG
+    assert any("count request refused: count: Input should be greater than or equal to 0" in w for w in warnings)
+    assert client.post(COUNTS, json={"count": 2}).status_code == 201
+    assert actual(client) == 2
