@@ -64,6 +64,13 @@ class SourceStatus:
         return "connecting" if self.connecting else "online" if self.online else "offline"
 
 
+def view_of(status: SourceStatus, now: float) -> SourceView:
+    """Return how a source looks on a line's state (and in the answer to an edge's report)."""
+    health = status.snapshot()
+    return SourceView(id=status.source_id, online=health.online and not health.connecting, stale=health.is_stale(now),
+                      last_seen=iso(status.last_seen), detail=health.detail, status=status.status)
+
+
 class LineRuntime:
     """The live engine of one line; every public method is safe to call from any thread."""
 
@@ -369,11 +376,7 @@ class LineRuntime:
         now = self.clock.now() if now is None else now
         instance = self.calendar.at(now)
         sources = [s.snapshot() for s in self.sources.values()]
-        source_view = [
-            SourceView(id=s.source_id, online=s.online and not s.connecting, stale=s.is_stale(now),
-                       last_seen=iso(status.last_seen), detail=s.detail, status=status.status)
-            for s, status in zip(sources, self.sources.values(), strict=True)
-        ]
+        source_view = [view_of(status, now) for status in self.sources.values()]
         with self.lock:
             views = production_views(self, now)
         if instance is None:

@@ -14,7 +14,7 @@ from andon.api.schemas import CountIn, CountOut, ErrorOut, LineOut, SourceOut, S
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
 from andon.counting import FIRST_DATE, LAST_DATE
-from andon.line import HTTP_SOURCE, iso
+from andon.line import HTTP_SOURCE, view_of
 from andon.state import LineState
 
 router = APIRouter(prefix="/api", tags=["lines"])
@@ -121,12 +121,4 @@ def put_source_status(
     if source not in line.sources:
         raise HTTPException(404, f"line {line.id!r} has no source {source!r}")
     services.plant.report_source(line.id, source, body.online, body.detail)
-    status = line.sources[source]
-    health = status.snapshot()
-    return {
-        "id": source,
-        "online": status.online,
-        "stale": health.is_stale(services.clock.now()),
-        "last_seen": iso(status.last_seen),
-        "detail": status.detail,
-    }
+    return view_of(line.sources[source], services.clock.now()).model_dump()

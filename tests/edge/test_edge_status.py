@@ -53,8 +53,11 @@ def test_source_health_endpoint_checks_its_input(
     put = lambda url, body: httpx.put(server.url + url, json=body, timeout=5)  # noqa: E731
     ok = put("/api/lines/line1/sources/plc", {"online": False, "detail": "PLC 10.0.0.5 unreachable"})
     assert ok.status_code == 200
-    assert (ok.json()["online"], ok.json()["stale"], ok.json()["detail"]) == (False, True, "PLC 10.0.0.5 unreachable")
+    assert (ok.json()["online"], ok.json()["stale"], ok.json()["detail"], ok.json()["status"]) == (
+        False, True, "PLC 10.0.0.5 unreachable", "offline")
     assert server.state()["reason"] == "PLC 10.0.0.5 unreachable"
+    (shown,) = [s for s in server.state()["sources"] if s["id"] == "plc"]
+    assert shown == ok.json()  # the answer is the source as the line's state shows it
     assert (
         put("/api/lines/line1/sources/nope", {"online": True}).json()["detail"] == "line 'line1' has no source 'nope'"
     )
