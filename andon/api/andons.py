@@ -36,7 +36,7 @@ def acknowledge_andon(
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Acknowledge a raised call (someone is on the way)."""
-    return andons.acknowledge(call_id, who.name, (body.note or "") if body else "")
+    return andons.acknowledge(call_id, (body.by if body else None) or who.name, (body.note or "") if body else "")
 
 
 @router.post("/andons/{call_id}/resolve", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
@@ -47,7 +47,7 @@ def resolve_andon(
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Resolve an open call."""
-    return andons.resolve(call_id, who.name, (body.note or "") if body else "")
+    return andons.resolve(call_id, (body.by if body else None) or who.name, (body.note or "") if body else "")
 
 
 @router.get("/andons", response_model=list[AndonCallOut], responses=ERRORS, tags=["andon"])

@@ -204,6 +204,9 @@ class AndonStepIn(Strict):
     """Acknowledge or resolve an andon call."""
 
     note: str | None = Field(None, max_length=2000, description="What was done.")
+    by: str | None = Field(None, min_length=1, max_length=128,
+                           description="Person id or badge (default: the token's name), kept as acknowledged_by / "
+                           "resolved_by.")
 
 
 class EscalationOut(BaseModel):

@@ -50,6 +50,18 @@ def test_raise_is_idempotent_for_an_open_call(client: TestClient) -> None:
     ]
 
 
+def test_acknowledge_and_resolve_keep_who_did_it(client: TestClient) -> None:
+    call_id = client.post("/api/andons", json={"line": "line1", "station": "st2", "category": "quality"}).json()["id"]
+    ack = client.post(f"/api/andons/{call_id}/acknowledge", json={"by": "badge-0042"}).json()
+    assert (ack["state"], ack["acknowledged_by"]) == ("acknowledged", "badge-0042")
+    assert client.post(f"/api/andons/{call_id}/resolve", json={"by": ""}).status_code == 422
+    done = client.post(f"/api/andons/{call_id}/resolve", json={"note": "done", "by": "ann"}).json()
+    assert (done["state"], done["resolved_by"], done["note"]) == ("resolved", "ann", "done")
+    other = client.post("/api/andons", json={"line": "line1", "station": "st3", "category": "quality"}).json()
+    without = client.post(f"/api/andons/{other['id']}/acknowledge").json()
+    assert without["acknowledged_by"] == other["raised_by"]  # the token's name (the open demo's), as before
+
+
 def test_lifecycle_times_and_reraise_after_resolve(client: TestClient, clock: ManualClock) -> None:
     body = {"line": "line1", "station": "st1", "category": "quality"}
     call_id = client.post("/api/andons", json=body).json()["id"]
