@@ -215,11 +215,15 @@ class Plant:
         seen = self.seen[line.id]
         if event_id is not None:
             event_id = checked_event_id(event_id)
-            if event_id in seen:
-                self.metrics.duplicates.labels(line.id).inc()
-                if on_stored is not None:
-                    self.writer.put(on_stored)  # after the next commit, so after the first copy's
-                return Intake("duplicate")
+            if not event_id.strip():
+                # A blank id names no event: counted without de-duplication, or every count after the first
+                # from a device sending "" would be taken for a copy of it and lost.
+                event_id = None
+        if event_id is not None and event_id in seen:
+            self.metrics.duplicates.labels(line.id).inc()
+            if on_stored is not None:
+                self.writer.put(on_stored)  # after the next commit, so after the first copy's
+            return Intake("duplicate")
         event_ts = parse_time(ts, received)
         if reason is not None and reason not in line.reasons:
             raise RejectedReading("unknown_reason", f"line {line.id!r} has no reason code {reason[:64]!r}")

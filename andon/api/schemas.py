@@ -151,7 +151,7 @@ class CountIn(Strict):
         None, description="Event time: epoch seconds or ISO 8601 with offset."
     )
     id: Annotated[str | None, AfterValidator(_printable)] = Field(
-        None, max_length=128, description="Event id; repeats are counted once."
+        None, max_length=128, description="Event id; repeats are counted once (a blank id is no id)."
     )
     kind: Literal["good", "scrap"] = Field("good", description="Good parts or scrap.")
     manual: bool = Field(False, description="Counted by a person, not a machine (marked on the board).")

@@ -216,3 +216,11 @@ def test_a_count_request_refused_before_the_intake_is_counted_and_logged_as_a_re
     assert any("count request refused: count: Input should be greater than or equal to 0" in w for w in warnings)
     assert client.post(COUNTS, json={"count": 2}).status_code == 201
     assert actual(client) == 2
+
+
+def test_a_blank_event_id_names_no_event_so_nothing_is_taken_for_a_copy(client: TestClient) -> None:
+    for blank in ("", "", "   "):
+        assert client.post(COUNTS, json={"count": 1, "id": blank}).json() == {"status": "accepted", "count": 1}
+    assert client.post(COUNTS, json={"count": 1, "id": "a"}).status_code == 201
+    assert client.post(COUNTS, json={"count": 1, "id": "a"}).json()["status"] == "duplicate"
+    assert actual(client) == 4
