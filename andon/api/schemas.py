@@ -389,7 +389,7 @@ class PlanIn(Strict):
 
     date: PlantDate
     shift: str = Field(min_length=1, max_length=64)
-    takt_seconds: Annotated[float | None, NoBool] = Field(None, gt=0, le=86400)
+    takt_seconds: Annotated[float | None, NoBool] = Field(None, ge=0.001, le=86400)
     demand_per_shift: Annotated[int | None, NoBool] = Field(None, gt=0, le=10_000_000)
 
 

@@ -28,7 +28,7 @@ class ProductConfig(StrictModel):
                     pattern=PRODUCT_ID, max_length=64)
     name: str | None = Field(None, max_length=120, description="Name shown on boards (default: the id).")
     takt_seconds: float | None = Field(
-        None, gt=0, le=86400, description="Takt time while this product runs. Give this or demand_per_shift."
+        None, ge=0.001, le=86400, description="Takt time while this product runs. Give this or demand_per_shift."
     )
     demand_per_shift: int | None = Field(
         None, gt=0, description="Parts of this product demanded per shift; its takt = net available time / demand.",
@@ -59,7 +59,7 @@ class LineProductConfig(StrictModel):
     """A product a line may run (its id, or the id with this line's own figures)."""
 
     id: str = Field(description="Id of a product in the top-level products list.", pattern=PRODUCT_ID, max_length=64)
-    takt_seconds: float | None = Field(None, gt=0, le=86400, description="This line's takt for the product.")
+    takt_seconds: float | None = Field(None, ge=0.001, le=86400, description="This line's takt for the product.")
     demand_per_shift: int | None = Field(
         None, gt=0, description="This line's demand per shift for the product.", json_schema_extra={"unit": "parts"}
     )

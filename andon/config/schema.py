@@ -319,7 +319,8 @@ class LineConfig(StrictModel):
     name: str | None = Field(None, description="Name shown on boards (default: the id).")
     shifts: list[str] | None = Field(None, description="Shift ids this line runs (default: all).")
     takt_seconds: float | None = Field(
-        None, gt=0, description="Takt time: available time per part demanded. Give this or demand_per_shift."
+        None, ge=0.001, le=86400,
+        description="Takt time: available time per part demanded. Give this or demand_per_shift.",
     )
     demand_per_shift: int | None = Field(
         None, gt=0, description="Parts demanded per shift; takt = net available time / demand.",

@@ -205,6 +205,10 @@ def test_plan_override_for_one_shift(client: TestClient) -> None:
         client.put("/api/lines/line1/plan", json={"date": "2026-11-25", "shift": "x", "takt_seconds": 5}).status_code
         == 404
     )
+    # A takt under a millisecond is a typo, not a plan (1e-9 s made a shift target of 27 million million).
+    tiny = client.put("/api/lines/line1/plan", json={"date": "2026-11-25", "shift": "early", "takt_seconds": 1e-9})
+    assert tiny.status_code == 422 and "greater than or equal to 0.001" in tiny.json()["detail"]
+    assert client.get("/api/lines/line1/state").json()["shift_target"] == 261
 
 
 def test_daily_and_weekly_summaries(client: TestClient, clock: ManualClock) -> None:

@@ -77,7 +77,7 @@ def test_every_section_key_is_listed() -> None:
 @pytest.mark.parametrize(
     ("heading", "row"),
     [
-        ("`lines[]`", "| `takt_seconds` | number or null, > 0 | `null` | s |"),
+        ("`lines[]`", "| `takt_seconds` | number or null, ≥ 0.001, ≤ 86400 | `null` | s |"),
         ("`lines[]`", "| `interval_minutes` | integer, ≥ 1, ≤ 1440 | `60` | min |"),
         ("`lines[].thresholds`", "| `abnormal_behind` | integer, ≥ 0 | `3` | parts |"),
         ("`mqtt`", "| `keepalive` | integer, ≥ 5 | `30` | s |"),
