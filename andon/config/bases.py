@@ -6,9 +6,9 @@ These are core: the engine reads counting keys (mode, bits, max_jump) from here,
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from andon.lights import DEFAULT_FAIL_SAFE, LightPattern, PatternTable
 
@@ -116,6 +116,33 @@ class ButtonConfigBase(StrictModel):
         ge=0,
         description="The same action for the same station and category within this time is one.",
     )
+
+
+def topic_filter(text: str) -> str:
+    """Check an MQTT topic filter as the standard has it (a broker or paho refuses any other)."""
+    if not text:
+        raise ValueError("a topic filter must not be empty")
+    if "\x00" in text or len(text.encode("utf-8", "surrogatepass")) > 65535:
+        raise ValueError("a topic filter holds no NUL character and is at most 65,535 bytes")
+    levels = text.split("/")
+    for index, level in enumerate(levels):
+        if "#" in level and (level != "#" or index != len(levels) - 1):
+            raise ValueError(f"in topic filter {text!r}, # stands alone in the last level (a/b/#)")
+        if "+" in level and level != "+":
+            raise ValueError(f"in topic filter {text!r}, + stands alone in a level (a/+/c)")
+    return text
+
+
+def topic_name(text: str) -> str:
+    """Check an MQTT topic to publish on: a filter without wildcards."""
+    topic_filter(text)
+    if "+" in text or "#" in text:
+        raise ValueError(f"topic {text!r} is published on, so it holds no wildcard (+ or #)")
+    return text
+
+
+TopicFilter = Annotated[str, AfterValidator(topic_filter)]
+TopicName = Annotated[str, AfterValidator(topic_name)]
 
 
 class MqttConfig(StrictModel):

@@ -96,16 +96,62 @@ def _nearest_line(path: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> i
     return None
 
 
+MAX_VALUES = 100_000  # what a plant's config holds many times over; YAML aliases can multiply a small file
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int]) -> int:
+    """Return how many values a node stands for once its aliases are expanded (a cycle raises ValueError)."""
+    key = id(node)
+    if key in sizes:
+        return sizes[key]
+    if key in open_nodes:
+        raise ValueError("a YAML alias refers to the value it is part of")
+    open_nodes.add(key)
+    children: list[yaml.Node] = []
+    if isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    elif isinstance(node, yaml.SequenceNode):
+        children = list(node.value)
+    total = 1
+    for child in children:
+        total += _expanded_size(child, sizes, open_nodes)
+        if total > MAX_VALUES:
+            break
+    open_nodes.discard(key)
+    sizes[key] = total
+    return total
+
+
+def _not_text(data: Any, path: tuple[Any, ...], out: list[tuple[tuple[Any, ...], str]]) -> None:
+    """Note every key or value holding a lone surrogate (YAML's "\\ud800"): no page, log or database takes it."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        for text in (key, value):
+            if isinstance(text, str):
+                try:
+                    text.encode("utf-8")
+                except UnicodeEncodeError:
+                    out.append(((*path, key), "holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                                              "write the character itself"))
+        _not_text(value, (*path, key), out)
+
+
 def parse_config(text: str, source: str = "<config>") -> Config:
     """Validate config text; raise ConfigError listing every problem with its YAML line."""
     try:
         node = yaml.compose(text)
+        if node is not None and _expanded_size(node, {}, set()) > MAX_VALUES:
+            raise ConfigError(source, [ConfigProblem(None, "", f"expands through YAML aliases to more than "
+                                                               f"{MAX_VALUES:,} values; write it out")])
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         what = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(source, [ConfigProblem(line, "", f"not valid YAML: {what}")]) from None
+    except (ValueError, RecursionError) as exc:
+        what = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise ConfigError(source, [ConfigProblem(None, "", f"not valid config: {what}")]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -115,6 +161,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     if node is not None:
         _lines_by_path(node, (), lines, problems)
     env_problems: list[tuple[tuple[Any, ...], str]] = []
+    _not_text(data, (), env_problems)
     data = _expand_env(data, (), env_problems)
     problems += [ConfigProblem(lines.get(p), _format_path(p), m) for p, m in env_problems]
     config = None
@@ -139,4 +186,7 @@ def load_config(path: str | Path) -> Config:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [ConfigProblem(None, "", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(p), [ConfigProblem(None, "", f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                                                          f"at offset {exc.start}); save it as UTF-8")]) from None
     return parse_config(text, str(p))

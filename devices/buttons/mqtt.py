@@ -17,7 +17,7 @@ from typing import Literal
 from paho.mqtt.client import MQTTMessage
 from pydantic import Field
 
-from andon.config.bases import ButtonConfigBase
+from andon.config.bases import ButtonConfigBase, TopicFilter
 from andon.payload import BadJson, excerpt, load_json
 from devices.andon_button import BUTTON_ACTIONS, AndonActions, AndonButton
 from devices.catalog import Driver
@@ -30,7 +30,7 @@ class MqttButtonConfig(ButtonConfigBase):
     """Andon presses arriving as JSON on an MQTT topic."""
 
     type: Literal["mqtt"] = "mqtt"
-    topic: str = Field(description="Topic filter to subscribe to (wildcards allowed).")
+    topic: TopicFilter = Field(description="Topic filter to subscribe to (wildcards allowed).")
     station: str | None = Field(default=None, description="Station when the payload names none.")
     category: str | None = Field(default=None, description="Category when the payload names none.")
     qos: Literal[0, 1, 2] = Field(default=1, description="Subscription QoS.")

@@ -18,7 +18,7 @@ from typing import Literal
 import paho.mqtt.client as paho
 from pydantic import Field
 
-from andon.config.bases import StackLightConfigBase
+from andon.config.bases import StackLightConfigBase, TopicName
 from andon.lights import LightPattern
 from devices.catalog import Driver
 from devices.connections import Connections
@@ -33,7 +33,7 @@ class MqttLightConfig(StackLightConfigBase):
     """A light that takes its pattern from a retained MQTT topic."""
 
     type: Literal["mqtt"] = "mqtt"
-    topic: str = Field(description="Topic the pattern is published on (retained, QoS 1).")
+    topic: TopicName = Field(description="Topic the pattern is published on (retained, QoS 1).")
     qos: Literal[0, 1, 2] = Field(default=1, description="Publish QoS.")
     host: str | None = Field(default=None, description="Broker host, if not the plant's mqtt.host.")
     port: int | None = Field(default=None, ge=1, le=65535, description="Broker port, if not the plant's mqtt.port.")

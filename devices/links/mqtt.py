@@ -34,7 +34,7 @@ from typing import Any, Literal, Protocol
 import paho.mqtt.client as paho
 
 from andon.clock import Clock, SystemClock
-from andon.config.bases import MqttConfig
+from andon.config.bases import MqttConfig, topic_filter
 from devices.links.mqtt_client import Will, new_client, raw_socket, refusal_is_final
 from devices.links.mqtt_filters import wire_filter_of, wire_filters
 from devices.links.pool import LinkPool
@@ -78,6 +78,14 @@ class _Delivery:
     qos: int
     generation: int
     remaining: int
+
+
+def _valid_filter(topic: str) -> bool:
+    try:
+        topic_filter(topic)
+    except ValueError:
+        return False
+    return True
 
 
 def _no_delay(client: paho.Client) -> None:
@@ -388,6 +396,12 @@ class MqttLink:
         stale = sorted((set(self._wire) | set(wanted)) - set(wire))
         before = dict(self._wire)
         self._wire = wire
+        if new:
+            refused = [f for f, _ in new if not _valid_filter(f)]
+            for f in refused:  # one bad filter must not keep the others off the wire (paho refuses the batch)
+                log.error("MQTT %s: %r is not a topic filter the standard allows; not subscribed", self.address, f)
+                self._wire.pop(f, None)
+            new = [(f, q) for f, q in new if f not in refused]
         if new:
             result, mid = client.subscribe(new)
             if result == paho.MQTT_ERR_SUCCESS and mid is not None:

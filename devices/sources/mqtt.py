@@ -16,7 +16,7 @@ from typing import Literal
 from paho.mqtt.client import MQTTMessage
 from pydantic import Field, model_validator
 
-from andon.config.bases import MqttConfig, SourceConfigBase
+from andon.config.bases import MqttConfig, SourceConfigBase, TopicFilter
 from andon.payload import RejectedReading
 from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
@@ -32,7 +32,7 @@ class MqttSourceConfig(SourceConfigBase):
     """Counts published on an MQTT topic, as a bare number or a field of a JSON object."""
 
     type: Literal["mqtt"] = "mqtt"
-    topic: str = Field(description="Topic filter to subscribe to; the wildcards + and # are allowed.")
+    topic: TopicFilter = Field(description="Topic filter to subscribe to; the wildcards + and # are allowed.")
     field: str | None = Field(
         None,
         description="JSON field holding the count (a.b reaches into objects); absent: bare number.",

@@ -194,3 +194,42 @@ def test_andon_stations_are_ids_or_ids_with_names() -> None:
 )
 def test_andon_station_errors(andon: str, expected: list[str]) -> None:
     assert problems(BASE + f"    andon: {andon}\n") == expected
+
+
+MQTT_LINE = BASE + """    sources:
+      - {type: mqtt, id: parts, topic: "TOPIC"}
+"""
+
+
+@pytest.mark.parametrize(("topic", "expected"), [
+    ("t/#/x", "in topic filter 't/#/x', # stands alone in the last level (a/b/#)"),
+    ("a/b+", "in topic filter 'a/b+', + stands alone in a level (a/+/c)"),
+    ("", "a topic filter must not be empty"),
+])
+def test_a_topic_filter_the_standard_refuses_is_a_config_error(topic: str, expected: str) -> None:
+    # paho refuses a subscription batch holding one such filter: every MQTT source on the link stopped counting.
+    assert problems(MQTT_LINE.replace("TOPIC", topic)) == [f"line 10: lines[0].sources[0].topic: {expected}"]
+    assert problems(MQTT_LINE.replace("TOPIC", "plant/+/line1/#")) == []
+
+
+def test_text_no_page_can_show_is_a_config_error_on_its_line() -> None:
+    text = BASE.replace("name: P,", 'name: "P\\ud800",')
+    assert problems(text) == ["line 1: plant.name: holds a lone surrogate (an unpaired \\ud800-\\udfff escape); "
+                              "write the character itself"]
+
+
+def test_files_that_would_crash_or_flood_the_loader_are_config_errors(tmp_path: Path) -> None:
+    bomb = ["a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9]"] + [
+        f"{chr(97 + i)}: &{chr(97 + i)} [{', '.join([f'*{chr(96 + i)}'] * 9)}]" for i in range(1, 8)]
+    cases = {
+        "binary.yaml": (b"\xff\xfe\x00bad", "not UTF-8 text (byte 0xff at offset 0); save it as UTF-8"),
+        "loop.yaml": (b"a: &a [*a]\n", "not valid config: a YAML alias refers to the value it is part of"),
+        "bomb.yaml": ("\n".join(bomb).encode(),
+                      "expands through YAML aliases to more than 100,000 values; write it out"),
+    }
+    for name, (content, expected) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ConfigError) as refused:
+            load_config(path)
+        assert [str(p) for p in refused.value.problems] == [f"file: (top): {expected}"]
