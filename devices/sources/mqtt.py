@@ -110,6 +110,13 @@ class MqttSource(CountSource):
             stored()
             return
         self._read_any = True
+        if self.config.mode == "pulse" and reading.value <= 0:
+            # A pulse is a 1 (a level going high); the 0 after it (the level going low) is no part, and a
+            # negative value is no pulse at all.
+            if reading.value < 0:
+                self.reject("negative", f"message on {message.topic}: pulse {reading.value} is negative")
+            stored()
+            return
         self.deliver(reading.value, ts=reading.ts, event_id=reading.event_id, on_stored=stored, reason=reading.reason)
 
     def _take_retained(self, topic: str) -> bool:

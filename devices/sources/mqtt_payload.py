@@ -111,8 +111,14 @@ def parse_payload(payload: bytes, config: PayloadFields, received_at: float) -> 
 
 def event_id_of(raw: Any, field: str) -> str | None:
     """Return the event id as text, or reject one that cannot be stored or compared."""
+    if raw is None:
+        return None  # null: no id, as an absent field
     if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-        return None
+        # Not silently dropped: a message without a usable id would be counted again on every redelivery.
+        raise RejectedReading("bad_id", f"{field} is {type(raw).__name__ if not isinstance(raw, bool) else 'a boolean'}"
+                                        ", not a string or a number")
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)  # 7.0 is the id 7, as "7" and 7 are
     text = str(raw)
     problem = text_problem(text)
     if problem is None and len(text) > MAX_EVENT_ID:

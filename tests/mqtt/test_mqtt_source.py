@@ -92,6 +92,7 @@ BARE = source_config(topic="t")
         (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00Z"}', MqttReading(1, 1795856400.0, None)),
         (CFG, b'{"n": 1, "ts": "2027-01-15T08:00:00+01:00"}', MqttReading(1, 1799996400.0, None)),
         (CFG, b'{"n": 1, "ts": null, "id": null}', MqttReading(1, T0, None)),
+        (CFG, b'{"n": 1, "id": 7.0}', MqttReading(1, T0, "7")),  # the same id as 7 and "7"
         (
             source_config(topic="t", field="m.count", id_field="m.uid"),
             b'{"m": {"count": 9, "uid": "x-1"}}',
@@ -123,6 +124,9 @@ def test_payloads_read(config: MqttSourceConfig, payload: bytes, expected: MqttR
         (CFG, b'{"n": 1, "ts": "yesterday"}', "bad_time"),
         (CFG, b'{"n": 1, "ts": "2026-11-28T09:00:00"}', "bad_time"),
         (CFG, b'{"n": 1, "ts": [1]}', "bad_time"),
+        (CFG, b'{"n": 1, "id": {"a": 9}}', "bad_id"),  # an id no redelivery could be matched by
+        (CFG, b'{"n": 1, "id": false}', "bad_id"),
+        (CFG, b'{"n": 1, "id": [1]}', "bad_id"),
     ],
 )
 def test_payloads_rejected(config: MqttSourceConfig, payload: bytes, reason: str) -> None:
@@ -163,6 +167,21 @@ def test_json_payloads_with_count_time_and_id_fields(
         {"value": 1, "ts": T0, "event_id": None, "kind": None},
     ]
     assert source.rejected == {}
+
+
+def test_pulse_mode_counts_each_pulse_not_each_level(
+    mosquitto: Mosquitto, mqtt_client: Callable[..., TestClient], runner: SourceRunner
+) -> None:
+    # A device publishing its input's level: 1 on each part, 0 when it drops back. Only the 1s are parts.
+    sink = RecordingSink()
+    runner.start(make_source(mosquitto, sink, topic="plant/line1/pulse", mode="pulse"))
+    wait_until(online(sink))
+    device = mqtt_client()
+    for payload in (b"1", b"0", b"1", b"1", b"0", b"-2", b"1", b"0", b"0"):
+        device.publish("plant/line1/pulse", payload)
+    device.publish("plant/line1/pulse", b"1")
+    wait_until(lambda: len(sink.values()) == 5)
+    assert sink.values() == [1, 1, 1, 1, 1]
 
 
 @pytest.mark.parametrize(
