@@ -126,13 +126,15 @@ class AndonService:
         line = self.plant.line(line_id)
         categories = line.config.andon.categories
         if category not in categories:
-            raise AndonError(422, f"line {line_id!r} has no andon category {category!r}; it has {categories}")
+            raise AndonError(422, f"line {line_id!r} has no andon category {category!r}; it has {categories}",
+                             "bad_category")
         station = station.strip()
         if not station:
-            raise AndonError(422, "station must not be empty")
+            raise AndonError(422, "station must not be empty", "no_station")
         stations = line.config.andon.station_ids()
         if stations and station not in stations:
-            raise AndonError(422, f"line {line_id!r} has no station {station!r}; it has {stations}")
+            raise AndonError(422, f"line {line_id!r} has no station {station!r}; it has {stations}",
+                             "bad_station")
         now = self.clock.now()
         tiers = line.config.andon.tiers_for(category)
         with self._lock, self.store.transaction() as s:

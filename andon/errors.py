@@ -6,9 +6,10 @@ from __future__ import annotations
 class ServiceError(ValueError):
     """A request that cannot be carried out; ``status`` is the HTTP status that says why."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, reason: str = "refused") -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason  # a word for counters (bad_station, bad_category...), beside the status
 
 
 class StorageUnavailable(ServiceError):

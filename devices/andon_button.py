@@ -102,11 +102,10 @@ class AndonButton(abc.ABC):
         }[action]
         try:
             method(self.line, station, category, self.source)
-        except Exception as exc:  # the service refused (unknown category, no open call): go on
-            _device_log.error(
-                "%s: %s %s %s on %s refused: %s",
-                self.describe(), action, station, category, self.line, exc,
-            )
+        except Exception as exc:  # the service refused (unknown station or category, no open call): go on
+            reason = getattr(exc, "reason", None)
+            self.reject(reason if isinstance(reason, str) else "refused",
+                        f"{action} {station} {category} on {self.line} refused: {exc}")
             return False
         _device_log.info(
             "%s: %s %s %s on %s", self.describe(), action, station, category, self.line

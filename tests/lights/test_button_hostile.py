@@ -6,6 +6,7 @@ import json
 import os
 from types import SimpleNamespace
 
+from andon.andons import AndonError
 from andon.clock import ManualClock
 from andon.config.bases import MqttConfig
 from collector.outputs import ButtonRejects
@@ -81,3 +82,31 @@ def test_serial_button_refuses_control_bytes_and_long_names_with_a_reason(action
     ]
     assert button.rejected == {"not_text": 2, "bad_command": 1, "too_long": 1}
     assert actions.calls == [("raise", "line1", "st3", "quality", f"button:serial {path}")]
+
+
+class RefusingActions(RecordingActions):
+    """Actions refusing as the andon service does: an unknown station or category, with its reason word."""
+
+    def raise_call(self, line: str, station: str, category: str, source: str) -> int:
+        if category != "quality":
+            raise AndonError(422, f"line {line!r} has no andon category {category!r}", "bad_category")
+        if station != "st3":
+            raise AndonError(422, f"line {line!r} has no station {station!r}", "bad_station")
+        return super().raise_call(line, station, category, source)
+
+
+def test_a_press_the_andon_service_refuses_is_counted_by_its_reason(mosquitto: Mosquitto) -> None:
+    actions = RefusingActions()
+    config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
+    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-refused")
+    button = MqttAndonButton(config, "line1", actions, Connections(ManualClock(T0), mqtt=settings))
+    running = Running(button)
+    try:
+        assert button.subscribed.wait(10)
+        publish(mosquitto.port, TOPIC, [json.dumps(p).encode() for p in (
+            {"station": "s9"}, {"station": "st3", "category": "food"}, {"station": "st3"})])
+        wait_until(lambda: len(actions.calls) == 1)
+    finally:
+        running.stop()
+    assert button.rejected == {"bad_station": 1, "bad_category": 1}
+    assert exported(button) == {("box", "bad_station"): 1.0, ("box", "bad_category"): 1.0}
