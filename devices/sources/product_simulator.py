@@ -57,7 +57,9 @@ class ProductSimulator(CountSource):
         done = [s for s in steps if s[0] <= since]
         todo = [s for s in steps if s[0] > since]
         if done and (not todo or todo[0][0] > since):
-            todo.insert(0, done[-1])  # the step in force at the start, whatever the backfill
+            # The step in force at the start, whatever the backfill, set from the backfill's start: counts
+            # begin there, and a run placed at its own earlier start made the line look stopped from then on.
+            todo.insert(0, (since, *done[-1][1:]))
         last = now
         while True:
             started = getattr(self.sink, "product_since", lambda: None)()

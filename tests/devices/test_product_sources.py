@@ -138,3 +138,27 @@ def test_the_simulated_plan_sets_past_and_coming_runs(tmp_path: Path) -> None:
         services.plant.close()
 
     asyncio.run(scenario())
+
+
+def test_the_step_in_force_when_the_backfill_begins_starts_with_the_backfill(tmp_path: Path) -> None:
+    # Ten hours back from 17:00 is 07:00, inside the early shift's A (06:00-10:00): its run starts at 07:00,
+    # where the simulated counts begin, not at 06:00 (an hour the line would show as stopped and unexplained).
+    clock = ManualClock(utc("2026-11-25 17:00"))
+
+    async def scenario() -> None:
+        services = plant_services(tmp_path, 1, clock)
+        source = services.config.line("l1").sources[1]
+        driver = ProductSimulator(source, services.plant.sink("l1", "plan"), Connections(clock))
+        line = services.plant.line("l1")
+        task = asyncio.create_task(driver.run())
+        try:
+            await eventually(lambda: len(line.timeline.runs) == 3)
+        finally:
+            await cancel(task)
+        runs = services.products.runs("l1", utc("2026-11-25 00:00"), utc("2026-11-26 00:00"))
+        assert [(r["product"], r["start"]) for r in runs] == [
+            ("A", "2026-11-25T07:00:00+00:00"), ("B", "2026-11-25T10:00:00+00:00"),
+            ("A", "2026-11-25T14:00:00+00:00")]
+        services.plant.close()
+
+    asyncio.run(scenario())
