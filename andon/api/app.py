@@ -48,7 +48,6 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
     return "; ".join(parts)
 
 
-COUNTS_ROUTE = "/api/lines/{line}/counts"
 COUNTS_PATH = re.compile(r"/api/lines/([^/]+)/counts")
 
 
@@ -127,16 +126,18 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         latency.labels(request.method, getattr(route, "path", "other")).observe(time.perf_counter() - start)
         return response
 
+    def refused_count(scope: MutableMapping[str, Any], reason: str, message: str) -> None:
+        """Count and log a count request refused before the intake (bad body, failed validation) as a rejected
+        reading of its line, like every other; other requests pass by."""
+        found = COUNTS_PATH.fullmatch(scope.get("path", ""))
+        if scope.get("method") == "POST" and found is not None and found.group(1) in services.plant.lines:
+            services.plant.refuse(found.group(1), HTTP_SOURCE, reason, f"count request refused: {message}")
+
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
         message = _validation_message(errors)
-        route = request.scope.get("route")
-        line_id = request.path_params.get("line")
-        if (request.method == "POST" and getattr(route, "path", "") == COUNTS_ROUTE
-                and line_id in services.plant.lines):
-            # A count the API could not read is a refused reading like any other: counted by reason, logged.
-            services.plant.refuse(line_id, HTTP_SOURCE, count_refusal(errors), f"count request refused: {message}")
+        refused_count(request.scope, count_refusal(errors), message)
         return JSONResponse({"detail": message, "errors": _shown_errors(errors)}, 422)
 
     @app.exception_handler(ServiceError)
@@ -174,13 +175,8 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     api = services.config.api
-    def bad_count_body(scope: MutableMapping[str, Any], reason: str, message: str) -> None:
-        found = COUNTS_PATH.fullmatch(scope.get("path", ""))
-        if scope.get("method") == "POST" and found is not None and found.group(1) in services.plant.lines:
-            services.plant.refuse(found.group(1), HTTP_SOURCE, reason, f"count request refused: {message}")
-
     app.add_middleware(RequestGuard, max_body_bytes=api.max_body_bytes, body_timeout=api.header_timeout_seconds,
-                       on_bad_body=bad_count_body)
+                       on_bad_body=refused_count)
     app.include_router(lines.router)
     app.include_router(andons.router)
     app.include_router(problems.router)
