@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 from andon.clock import ManualClock
 from andon.config.loader import parse_config
@@ -104,15 +105,24 @@ def test_a_product_source_on_an_edge_reports_itself_offline() -> None:
     run_with_plc(scenario)
 
 
+def plan_of(services: Services, clock: ManualClock) -> ProductSimulator:
+    """The simulated product plan of line l1, on the plant's sink."""
+    source = services.config.line("l1").sources[1]
+    return ProductSimulator(source, services.plant.sink("l1", "plan"), Connections(clock))
+
+
+def runs_of_the_day(services: Services) -> list[dict[str, Any]]:
+    """Return line l1's runs on 2026-11-25."""
+    return services.products.runs("l1", utc("2026-11-25 00:00"), utc("2026-11-26 00:00"))
+
+
 def test_the_simulated_plan_sets_past_and_coming_runs(tmp_path: Path) -> None:
     clock = ManualClock(utc("2026-11-25 16:00"))
 
     async def scenario() -> None:
         services = plant_services(tmp_path, 1, clock)
-        source = services.config.line("l1").sources[1]
-        driver = ProductSimulator(source, services.plant.sink("l1", "plan"), Connections(clock))
         line = services.plant.line("l1")
-        task = asyncio.create_task(driver.run())
+        task = asyncio.create_task(plan_of(services, clock).run())
         try:
             # Ten hours back to 06:00: the step in force then (A), the early shift's B at 10:00, the late's A.
             await eventually(lambda: len(line.timeline.runs) == 3)
@@ -120,7 +130,7 @@ def test_the_simulated_plan_sets_past_and_coming_runs(tmp_path: Path) -> None:
             await eventually(lambda: len(line.timeline.runs) == 4)
         finally:
             await cancel(task)
-        runs = services.products.runs("l1", utc("2026-11-25 00:00"), utc("2026-11-26 00:00"))
+        runs = runs_of_the_day(services)
         assert [(r["product"], r["start"], r["work_order"]) for r in runs] == [
             ("A", "2026-11-25T06:00:00+00:00", "SIM-2026-11-25-early-1"),
             ("B", "2026-11-25T10:00:00+00:00", None),
@@ -130,8 +140,7 @@ def test_the_simulated_plan_sets_past_and_coming_runs(tmp_path: Path) -> None:
         assert services.orders.get("SIM-2026-11-25-late-1")["quantity"] == 50
         assert services.orders.get("SIM-2026-11-25-late-1")["state"] == "paused"
         # Started again on the same database, the plan adds nothing twice.
-        again = ProductSimulator(source, services.plant.sink("l1", "plan"), Connections(clock))
-        task = asyncio.create_task(again.run())
+        task = asyncio.create_task(plan_of(services, clock).run())
         await asyncio.sleep(0.2)
         await cancel(task)
         assert len(line.timeline.runs) == 4
@@ -147,15 +156,13 @@ def test_the_step_in_force_when_the_backfill_begins_starts_with_the_backfill(tmp
 
     async def scenario() -> None:
         services = plant_services(tmp_path, 1, clock)
-        source = services.config.line("l1").sources[1]
-        driver = ProductSimulator(source, services.plant.sink("l1", "plan"), Connections(clock))
         line = services.plant.line("l1")
-        task = asyncio.create_task(driver.run())
+        task = asyncio.create_task(plan_of(services, clock).run())
         try:
             await eventually(lambda: len(line.timeline.runs) == 3)
         finally:
             await cancel(task)
-        runs = services.products.runs("l1", utc("2026-11-25 00:00"), utc("2026-11-26 00:00"))
+        runs = runs_of_the_day(services)
         assert [(r["product"], r["start"]) for r in runs] == [
             ("A", "2026-11-25T07:00:00+00:00"), ("B", "2026-11-25T10:00:00+00:00"),
             ("A", "2026-11-25T14:00:00+00:00")]

@@ -26,12 +26,17 @@ def exported(button: object) -> dict[tuple[str, str], float]:
     return {(s.labels["button"], s.labels["reason"]): s.value for s in family.samples if s.name.endswith("_total")}
 
 
+def box_button(mosquitto: Mosquitto, actions: RecordingActions, client_id: str) -> MqttAndonButton:
+    """The MQTT button "box" of line1 (category quality) on the test broker."""
+    config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
+    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id=client_id)
+    return MqttAndonButton(config, "line1", actions, Connections(ManualClock(T0), mqtt=settings))
+
+
 def test_mqtt_button_survives_hostile_payloads_and_still_raises(
     mosquitto: Mosquitto, actions: RecordingActions
 ) -> None:
-    config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
-    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-hostile")
-    button = MqttAndonButton(config, "line1", actions, Connections(ManualClock(T0), mqtt=settings))
+    button = box_button(mosquitto, actions, "edge-hostile")
     running = Running(button)
     try:
         assert button.subscribed.wait(10)
@@ -97,9 +102,7 @@ class RefusingActions(RecordingActions):
 
 def test_a_press_the_andon_service_refuses_is_counted_by_its_reason(mosquitto: Mosquitto) -> None:
     actions = RefusingActions()
-    config = MqttButtonConfig.model_validate({"type": "mqtt", "topic": TOPIC, "category": "quality", "id": "box"})
-    settings = MqttConfig(host="127.0.0.1", port=mosquitto.port, client_id="edge-refused")
-    button = MqttAndonButton(config, "line1", actions, Connections(ManualClock(T0), mqtt=settings))
+    button = box_button(mosquitto, actions, "edge-refused")
     running = Running(button)
     try:
         assert button.subscribed.wait(10)
