@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections import OrderedDict
@@ -28,6 +29,7 @@ from andon.takt import (
     Thresholds,
     bucket_of,
     build_rows,
+    current_row,
     line_condition,
 )
 from andon.timeline import Timeline
@@ -387,12 +389,13 @@ class LineRuntime:
                 delta=0, shift_target=0, current_interval=None, last_count_at=iso(self.last_count_at),
                 sources=source_view, **views,
             )
-        plan, rows, _flags = self.rows(instance, now)
-        # The figures to date are the current row's cumulative ones, so state and board agree.
-        current = next(r for r in rows if r.current)
+        with self.lock:
+            plan = self.plan_for(instance)
+            # The figures to date are the current row's cumulative ones (the row as the board makes it), so
+            # state and board agree; the other rows are not built (a busy line has a state per count).
+            current, scrap = current_row(plan, self.interval_seconds, self._tally(instance), now, self.thresholds)
         planned, actual = current.cum_planned_so_far, current.cum_actual or 0
         delta = actual - planned
-        scrap = sum(r.scrap or 0 for r in rows)
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
         if reason == "line stopped" and views["changeover"] is not None and views["changeover"].overrun:
             reason = "changeover overrun"
@@ -425,6 +428,7 @@ class LineRuntime:
         return self.calendar.instance(shift_id, day)
 
 
+@functools.lru_cache(maxsize=4096)  # row and shift bounds, last-seen times: the same values come back every state
 def iso(t: float | None) -> str | None:
     """Format epoch seconds as ISO 8601 UTC with offset."""
     if t is None:

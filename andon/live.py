@@ -85,7 +85,7 @@ class LiveHub:
         self._deferred: set[str] = set()
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
-        self._last: dict[str, str] = {}
+        self._last: dict[str, bytes] = {}
         self._latest: dict[str, LineState] = {}
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self.state_listeners: list[StateListener] = []

@@ -3,9 +3,10 @@ MQTT, and shown by stack lights and displays (docs/interfaces.md has its JSON)."
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from andon.conditions import AndonSignal, Condition
 
@@ -143,6 +144,35 @@ class LineState(BaseModel):
         None, description="The latest stop of the shift that waits for its reason (open or closed), if any.",
     )
 
-    def visible(self) -> str:
-        """Return the state as JSON without its time stamp: equal strings look the same on a board."""
-        return self.model_dump_json(exclude={"at"})
+    _json: bytes | None = PrivateAttr(None)  # the JSON, made once per state (a field set afterwards drops it)
+
+    # The cache is read and written through pydantic's dict of private values: going through the attribute
+    # costs a lookup of pydantic's own for each access, on every state of every count.
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name[0] != "_":
+            self.__pydantic_private__["_json"] = None  # type: ignore[index]
+        super().__setattr__(name, value)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> LineState:
+        """Copy the state (the copy makes its own JSON)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__pydantic_private__["_json"] = None  # type: ignore[index]
+        return copy
+
+    def encoded(self) -> bytes:
+        """Return the state as JSON (UTF-8), made once: the hub compares it, MQTT and UNS publish it."""
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        encoded = private["_json"]
+        if encoded is None:
+            encoded = private["_json"] = self.model_dump_json().encode()
+        return encoded
+
+    def visible(self) -> bytes:
+        """Return the state as JSON without its time stamp: equal values look the same on a board.
+
+        Cut from ``encoded``: ``at`` follows ``line`` and ``name``, whose quotes inside are escaped, so the first
+        ``,"at":"`` is the key, and its value (an ISO time) holds no quote.
+        """
+        encoded = self.encoded()
+        head = encoded.index(b',"at":"')
+        return encoded[:head] + encoded[encoded.index(b'"', head + 7) + 1:]

@@ -84,6 +84,7 @@ class ShiftPlan:
     ) -> None:
         self.instance = instance
         self._plan_cache: dict[float, int] = {}
+        self._bounds: dict[int, tuple[Span, ...]] = {}
         start, end = instance.start, instance.end
         downtime, spans = list(downtime), list(spans)
         if downtime or spans:
@@ -157,7 +158,11 @@ class ShiftPlan:
             i = self._segment(t) if len(self._seg_starts) > 1 else 0
             takt = self._seg_takts[i]
             if i == 0:  # the first run: exactly floor(available / takt), as for a line of one takt
-                cached = math.floor(Fraction(self.available_until(t)) / takt) if takt is not None else 0
+                if takt is None:
+                    cached = 0
+                else:  # in integers: available = n / d exactly, takt = p / q, plan = floor(n q / (d p))
+                    n, d = self.available_until(t).as_integer_ratio()
+                    cached = (n * takt.denominator) // (d * takt.numerator)
             else:
                 value = self._seg_plan[i]
                 if takt is not None:
@@ -215,14 +220,17 @@ class ShiftPlan:
         takt = self.takt_at(t)
         return float(takt) if takt is not None else None
 
-    def interval_bounds(self, interval_seconds: int) -> list[Span]:
+    def interval_bounds(self, interval_seconds: int) -> Sequence[Span]:
         """Return the rows' (start, end): aligned to shift start, the last one cut at shift end."""
-        start, end = self.instance.start, self.instance.end
-        bounds = []
-        t = start
-        while t < end:
-            bounds.append((t, min(t + interval_seconds, end)))
-            t += interval_seconds
+        bounds = self._bounds.get(interval_seconds)
+        if bounds is None:
+            start, end = self.instance.start, self.instance.end
+            found = []
+            t = start
+            while t < end:
+                found.append((t, min(t + interval_seconds, end)))
+                t += interval_seconds
+            bounds = self._bounds[interval_seconds] = tuple(found)
         return bounds
 
 
@@ -308,29 +316,58 @@ def build_rows(
     cum_actual = 0
     plan_now = plan.plan_at(now)
     for index, (r0, r1) in enumerate(plan.interval_bounds(interval_seconds)):
-        p0, p1 = plan.plan_at(r0), plan.plan_at(r1)
-        planned = p1 - p0
-        products = tuple(plan.products_between(r0, min(r1, now) if r0 <= now < r1 else r1))
         if r0 > now:
-            rows.append(BoardRow(r0, r1, planned, 0, None, None, p1, plan_now, None, None, None, "pending",
-                                 products=products))
+            p1 = plan.plan_at(r1)
+            rows.append(BoardRow(r0, r1, p1 - plan.plan_at(r0), 0, None, None, p1, plan_now, None, None, None,
+                                 "pending", products=tuple(plan.products_between(r0, r1))))
             continue
-        current = now < r1
-        cum_so_far = plan_now if current else p1
-        planned_so_far = cum_so_far - p0
-        good, scrap = tallies.get(index, (0, 0))
-        cum_actual += good
-        delta = good - planned_so_far
-        condition = "off" if plan.available_between(r0, r1) <= 0 else row_condition(delta, thresholds)
-        rows.append(
-            BoardRow(
-                r0, r1, planned, planned_so_far, good, delta, p1, cum_so_far, cum_actual,
-                cum_actual - cum_so_far, scrap, condition, current,
-                reason_required=not current and condition != "off" and delta < -thresholds.reason_behind,
-                products=products,
-            )
-        )
+        tally = tallies.get(index, (0, 0))
+        cum_actual += tally[0]
+        rows.append(_started_row(plan, r0, r1, tally, cum_actual, plan_now, now, thresholds))
     return rows
+
+
+def current_row(
+    plan: ShiftPlan,
+    interval_seconds: int,
+    tallies: Mapping[int, Sequence[int]],
+    now: float,
+    thresholds: Thresholds,
+) -> tuple[BoardRow, int]:
+    """Return the row ``now`` falls in, as ``build_rows`` makes it, and the scrap of the rows started so far.
+
+    What the live state needs, without the rest of the shift's rows (one state per count on a busy line).
+    ``now`` must lie inside the shift.
+    """
+    bounds = plan.interval_bounds(interval_seconds)
+    index = max(0, bisect_right(bounds, (now, math.inf)) - 1)
+    r0, r1 = bounds[index]
+    cum_actual = scrap = 0
+    for i, tally in tallies.items():
+        if i <= index:  # a tally of a row not started (an event time ahead of the clock) is not shown
+            cum_actual += tally[0]
+            scrap += tally[1]
+    row = _started_row(plan, r0, r1, tallies.get(index, (0, 0)), cum_actual, plan.plan_at(now), now, thresholds)
+    return row, scrap
+
+
+def _started_row(
+    plan: ShiftPlan, r0: float, r1: float, tally: Sequence[int], cum_actual: int, plan_now: int, now: float,
+    thresholds: Thresholds,
+) -> BoardRow:
+    """Return a row that has started (``r0 <= now``): finished, or current when ``now < r1``."""
+    p0, p1 = plan.plan_at(r0), plan.plan_at(r1)
+    current = now < r1
+    cum_so_far = plan_now if current else p1
+    planned_so_far = cum_so_far - p0
+    good, scrap = tally[0], tally[1]
+    delta = good - planned_so_far
+    condition = "off" if plan.available_between(r0, r1) <= 0 else row_condition(delta, thresholds)
+    return BoardRow(
+        r0, r1, p1 - p0, planned_so_far, good, delta, p1, cum_so_far, cum_actual, cum_actual - cum_so_far, scrap,
+        condition, current, reason_required=not current and condition != "off" and delta < -thresholds.reason_behind,
+        products=tuple(plan.products_between(r0, min(r1, now) if current else r1)),
+    )
 
 
 @dataclass(frozen=True)

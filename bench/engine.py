@@ -25,6 +25,7 @@ from andon.board import board_dict
 from andon.clock import ManualClock
 from andon.config.loader import parse_config
 from andon.plant import Plant
+from andon.services import services_for
 from andon.storage.store import Store, open_database
 
 SHIFT_START = 1_764_050_400.0  # 2025-11-25 06:00 UTC, a Tuesday
@@ -123,12 +124,30 @@ def bench_plan(folder: Path, repeats: int = 20_000) -> None:
     for i in range(2000):
         line.state(clock.now() + i * 0.5)
     state_us = (time.perf_counter() - t0) / 2000 * 1e6
+    live_us = bench_live_state(plant, clock)
     plant.close()
     print("plan arithmetic (one line, takt 30 s, one break)")
     print(f"  plan_at, new instant {plan_us:10.2f} us")
     print(f"  ShiftPlan built      {build_us:10.2f} us")
     print(f"  line state           {state_us:10.2f} us")
+    print(f"  live state, as sent  {live_us:10.2f} us (a count, then the hub's state: stops, andon calls, JSON)")
     bench_product_plan(folder, repeats)
+
+
+def bench_live_state(plant: Plant, clock: ManualClock, repeats: int = 5000) -> float:
+    """Time what the live hub does per count on a busy line: tally one, make the state, compare and encode it."""
+    states = services_for(plant).states
+    t0 = time.perf_counter()
+    for i in range(repeats):
+        clock.advance(0.01)
+        plant.intake("line0", "http", 1, ts=clock.now(), event_id=f"live{i}")
+        state = states.of("line0")
+        state.visible()
+        state.encoded()
+    elapsed = (time.perf_counter() - t0) / repeats * 1e6
+    plant.writer.flush()
+    assert states.of("line0").actual_to_date == repeats
+    return elapsed
 
 
 PRODUCTS = """

@@ -31,7 +31,7 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
     publisher = MqttPublisher(services.config.mqtt)
 
     def on_state(line_id: str, state: LineState) -> None:
-        publisher.publish_state(line_id, state.model_dump_json().encode())
+        publisher.publish_state(line_id, state.encoded())
 
     def on_event(message: dict[str, Any]) -> None:
         if message.get("type") == "andon":

@@ -81,7 +81,7 @@ class UnsPublisher:
     def publish_state(self, line: str, state: LineState) -> None:
         """Publish the figures of a line's state that changed, and the state, retained."""
         figures = uns_figures(state)
-        document = state.model_dump_json().encode()
+        document = state.encoded()
         with self._lock:
             self._latest[line] = (figures, document)
         if self.link.connected:

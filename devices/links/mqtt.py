@@ -16,6 +16,10 @@ QoS 2 subscriptions are made at QoS 1 on the wire: a QoS 2 receiver commits to a
 PUBREC, before the message is stored, so a stop in between would lose it; at QoS 1 the broker delivers
 it again until it is acknowledged after storage (a repeat is caught by its event id).
 
+A link started on a running asyncio loop (everything in ``andon run``) is driven by that loop
+(``mqtt_loop.py``): handlers run on it, and calls from other threads (the writer's acknowledgements)
+are queued to it. A link started without one runs paho's network thread.
+
 Persistent-session links (count sources, andon buttons) are shared through ``Connections.brokers``,
 one per broker and client id; a link with a last will (the publisher, a stack light) is its user's own.
 """
@@ -35,8 +39,9 @@ import paho.mqtt.client as paho
 
 from andon.clock import Clock, SystemClock
 from andon.config.bases import MqttConfig, topic_filter
-from devices.links.mqtt_client import Will, new_client, raw_socket, refusal_is_final
+from devices.links.mqtt_client import Client, Will, new_client, raw_socket, refusal_is_final
 from devices.links.mqtt_filters import wire_filter_of, wire_filters
+from devices.links.mqtt_loop import LoopDriver
 from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
@@ -122,6 +127,7 @@ class MqttLink:
         self._held: list[tuple[paho.MQTTMessage, float, int]] = []
         self._warned_topics: set[str] = set()
         self._client: paho.Client | None = None
+        self._driver: LoopDriver | None = None  # set when an event loop drives the client
         self._started = False
         self._closing = False
         self._connected = False
@@ -162,6 +168,23 @@ class MqttLink:
         """The paho client, while the link is open."""
         return self._client
 
+    def _drive(self) -> LoopDriver | None:
+        """Return the loop driving the client, or None under paho's thread; a closed loop hands over to it."""
+        driver = self._driver
+        if driver is None or driver.alive():
+            return driver
+        self._orphaned(driver)
+        return self._driver
+
+    def _orphaned(self, driver: LoopDriver) -> None:
+        """The loop that drove the client ended with the link open: paho's own thread takes over."""
+        with self._lock:
+            if self._driver is not driver:
+                return
+            self._driver = None
+        log.debug("MQTT %s: the event loop of client %s ended; paho's thread drives it", self.address, self.client_id)
+        driver.hand_over()
+
     def attach(self, user: LinkUser) -> None:
         """Add a user and tell it the state the link is in; the first user starts the connection."""
         with self._reporting:
@@ -181,6 +204,10 @@ class MqttLink:
 
     def subscribe(self, subscription: Subscription) -> None:
         """Read a topic filter: subscribed now when connected, and again on every connection."""
+        driver = self._drive()
+        if driver is not None and not driver.on_loop():
+            driver.call_and_wait(lambda: self.subscribe(subscription))
+            return
         with self._lock:
             self._subscriptions.append(subscription)
             self._routes.clear()
@@ -202,10 +229,12 @@ class MqttLink:
         self, topic: str, payload: str | bytes, *, qos: int = 1, retain: bool = False
     ) -> paho.MQTTMessageInfo | None:
         """Publish (paho queues QoS 1/2 while the broker is away and sends on reconnect); None once closed."""
-        client = self._client
+        client, driver = self._client, self._drive()
         if client is None:
             return None
-        return client.publish(topic, payload, qos=qos, retain=retain)
+        if driver is None or driver.on_loop():
+            return client.publish(topic, payload, qos=qos, retain=retain)
+        return driver.call_and_wait(lambda: client.publish(topic, payload, qos=qos, retain=retain))
 
     async def serve(
         self, user: LinkUser, subscription: Subscription, until: asyncio.Future[Any] | None = None,
@@ -224,7 +253,10 @@ class MqttLink:
                         await asyncio.wait_for(asyncio.shield(until), timeout=1.0)
                 self.sweep()
         finally:
-            await asyncio.to_thread(self._leave, user, subscription)
+            if self._drive() is not None:
+                self._leave(user, subscription)  # nothing waits for a thread: the loop drives the client
+            else:
+                await asyncio.to_thread(self._leave, user, subscription)
 
     def _leave(self, user: LinkUser, subscription: Subscription) -> None:
         self.unsubscribe(subscription)
@@ -251,8 +283,11 @@ class MqttLink:
         message = message or self.will
         if self.connected and message is not None:
             info = self.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
+            driver = self._drive()
             try:
-                if info is not None:
+                # On the loop that drives the client nothing can be waited for; closing writes the message
+                # before the goodbye, and the broker takes them in that order.
+                if info is not None and (driver is None or not driver.on_loop()):
                     info.wait_for_publish(timeout)
             except (RuntimeError, ValueError) as exc:
                 log.warning("MQTT broker %s: could not publish %s before closing: %s", self.address, message.topic, exc)
@@ -260,13 +295,18 @@ class MqttLink:
         self.close()
 
     def close(self) -> None:
-        """Disconnect with a goodbye (no last will) and stop the network thread; users are not told."""
+        """Disconnect with a goodbye (no last will) and stop the network thread or the loop's driving;
+        users are not told."""
+        self._drive()
         with self._lock:
             client, self._client = self._client, None
+            driver, self._driver = self._driver, None
             self._closing = True
             self._started = True
             self._connected = False
-        if client is not None:
+        if driver is not None:
+            driver.call_and_wait(driver.close)
+        elif client is not None:
             client.disconnect()
             client.loop_stop()
 
@@ -278,12 +318,22 @@ class MqttLink:
         except Exception as exc:  # a missing CA file or bad TLS setting must not stop the process
             self._stop_for_good(f"MQTT broker {self.address}: {exc}")
             return
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
         with self._lock:
             if self._closing:
                 return
             self._client = client
+            if loop is not None and isinstance(client, Client):
+                self._driver = LoopDriver(client, loop, on_connect_failed=lambda: self._on_connect_fail(client, None),
+                                          closing=lambda: self._closing, orphaned=self._orphaned)
         client.connect_async(self.settings.host, self.settings.port, keepalive=self.settings.keepalive)
-        client.loop_start()
+        if self._driver is not None:
+            self._driver.start()
+        else:
+            client.loop_start()
 
     def _new_client(self) -> paho.Client:
         client = new_client(self.settings, self.client_id, persistent=self.persistent, will=self.will)
@@ -308,6 +358,8 @@ class MqttLink:
                 self._went_down(message)
             return
         _no_delay(client)
+        if self._driver is not None:
+            self._driver.accepted()
         with self._lock:
             self._generation += 1
             was_down = self._fault is not None
@@ -456,13 +508,14 @@ class MqttLink:
                 settle()
 
     def _settler(self, delivery: _Delivery) -> Settle:
-        done = threading.Event()
+        done = False  # each reader settles once; a second call (from another thread, say) does nothing
 
         def settle() -> None:
-            if done.is_set():
-                return
-            done.set()
+            nonlocal done
             with self._lock:
+                if done:
+                    return
+                done = True
                 delivery.remaining -= 1
                 ready = delivery.remaining == 0
             if ready:
@@ -471,12 +524,18 @@ class MqttLink:
         return settle
 
     def _ack(self, mid: int, qos: int, generation: int) -> None:
+        if qos == 0:
+            return
+        driver = self._drive()
+        if driver is not None and not driver.on_loop():
+            driver.call(lambda: self._ack(mid, qos, generation))  # the writer's acks of a batch: one wake-up
+            return
         with self._lock:
             client = self._client
             # An ack for an older connection would hit whatever message now has that id;
             # the broker delivers the old one again instead.
             current = self._connected and generation == self._generation
-        if client is not None and current and qos > 0:
+        if client is not None and current:
             client.ack(mid, qos)
 
     def _redispatch_held(self) -> None:

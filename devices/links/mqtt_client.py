@@ -87,11 +87,33 @@ class BufferedSocket:
 
 
 class Client(paho.Client):
-    """paho's client reading through a BufferedSocket: each packet costs no system call of its own."""
+    """paho's client reading through a BufferedSocket: each packet costs no system call of its own.
 
-    def _create_socket(self) -> Any:
+    For an event loop that must not block, the connection can be opened beforehand in another thread
+    (``build_socket``, then ``prepare_socket``): ``reconnect`` then takes it instead of connecting.
+    """
+
+    _prepared: Any = None
+
+    def build_socket(self) -> Any:
+        """Connect to the broker (blocking: name lookup, TCP, TLS handshake) and return the socket."""
         sock = super()._create_socket()
         return BufferedSocket(sock) if self._transport == "tcp" else sock
+
+    def prepare_socket(self, sock: Any) -> None:
+        """Have the next ``reconnect`` use ``sock`` (None: forget, and close, the one prepared)."""
+        old, self._prepared = self._prepared, sock
+        if old is not None and old is not sock:
+            with contextlib.suppress(OSError):
+                old.close()
+
+    def drop_socket(self) -> None:
+        """Close the connection's socket without a goodbye (paho's socket callbacks are told)."""
+        self._sock_close()
+
+    def _create_socket(self) -> Any:
+        sock, self._prepared = self._prepared, None
+        return sock if sock is not None else self.build_socket()
 
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
         """Read every whole packet already in memory, not one per pass of paho's loop."""

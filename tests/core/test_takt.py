@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
+from fractions import Fraction
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from andon.calendar import ShiftCalendar
-from andon.takt import ShiftPlan, SourceHealth, Target, Thresholds, build_rows, line_condition
+from andon.takt import ShiftPlan, SourceHealth, Target, Thresholds, build_rows, current_row, line_condition
 from tests.core.engine_fixtures import instance, shift, utc
 
 DAY = date(2026, 11, 25)  # a Wednesday
@@ -246,6 +248,37 @@ def test_plan_never_decreases(case: tuple[ShiftPlan, int], fractions: list[float
         assert plan.target == int(plan.net_available // plan.takt_seconds) or plan.target == int(
             plan.net_available / float(plan.takt) + 1e-9
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(shift_and_takt(), st.lists(st.floats(-0.1, 1.1), min_size=1, max_size=20))
+def test_the_plan_is_the_floor_of_available_time_over_takt_exactly(
+    case: tuple[ShiftPlan, int], fractions: list[float],
+) -> None:
+    # plan_at works in integers; it must be the floor of the exact quotient, at any instant and off the shift.
+    plan, _ = case
+    assert plan.takt is not None
+    span = plan.instance.end - plan.instance.start
+    for f in fractions:
+        t = plan.instance.start + f * span
+        assert plan.plan_at(t) == math.floor(Fraction(plan.available_until(t)) / plan.takt)
+
+
+@settings(max_examples=300, deadline=None)
+@given(shift_and_takt(), st.floats(0, 1, exclude_max=True),
+       st.dictionaries(st.integers(0, 100), st.tuples(st.integers(0, 500), st.integers(0, 50)), max_size=20))
+def test_the_states_row_is_the_boards_current_row(
+    case: tuple[ShiftPlan, int], fraction: float, tallies: dict[int, tuple[int, int]],
+) -> None:
+    # The live state builds only the row it is in; it must be the board's row, figure for figure, with the scrap of
+    # the rows started so far (a tally of a later row, from an event time ahead of the clock, shows in neither).
+    plan, interval = case
+    now = plan.instance.start + fraction * (plan.instance.end - plan.instance.start)
+    assume(now < plan.instance.end)  # a fraction just below 1 can round to the shift's end
+    rows = build_rows(plan, interval, tallies, now, Thresholds())
+    row, scrap = current_row(plan, interval, tallies, now, Thresholds())
+    assert row == next(r for r in rows if r.current)
+    assert scrap == sum(r.scrap or 0 for r in rows)
 
 
 # The late shift 14:00-22:00, takt 60 s, no breaks: 60 a row, 480 in all. Seven finished rows made

@@ -438,19 +438,29 @@ def test_broker_down_at_start_is_offline_then_online(tmp_path: Path, runner: Sou
         broker.stop()
 
 
-def test_network_thread_stops_with_the_last_source(mosquitto: Mosquitto, runner: SourceRunner) -> None:
+def test_the_loop_drives_the_connection_and_it_closes_with_the_last_source(
+    mosquitto: Mosquitto, runner: SourceRunner,
+) -> None:
+    # Sources run on an event loop: it drives their link (no paho network thread), and the link's socket is
+    # closed when the last source stops.
     def paho_threads() -> list[str]:
         return [t.name for t in threading.enumerate() if t.name.startswith("paho-mqtt-client")]
 
     shared = Connections(ManualClock(T0), mqtt=broker_settings(host="127.0.0.1", port=mosquitto.port,
                                                                client_id="andon-test"))
     sink = RecordingSink()
-    task = runner.start(make_source(mosquitto, sink, connections=shared, topic="plant/line1/parts"))
+    source = make_source(mosquitto, sink, connections=shared, topic="plant/line1/parts")
+    task = runner.start(source)
     wait_until(online(sink))
-    assert paho_threads() == ["paho-mqtt-client-andon-test"]
+    link = source.connection
+    assert link is not None and link.client is not None
+    sock = link.client.socket()
+    assert sock is not None and sock.fileno() >= 0
+    assert paho_threads() == []
     runner.stop(task)
     assert paho_threads() == []
     assert len(shared.brokers) == 0
+    assert link.client is None and sock.fileno() == -1
 
 
 @pytest.mark.parametrize(("mode", "expected"), [("increment", [5]), ("cumulative", [100, 5])])
