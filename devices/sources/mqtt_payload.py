@@ -7,6 +7,7 @@ what only a message can get wrong has its own reasons, in the same snake_case: `
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -40,6 +41,7 @@ class PayloadFields(Protocol):
 T = TypeVar("T")
 
 MAX_EVENT_ID = 128  # the longest event id the plant keeps
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # the control characters an event id may not hold
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,7 @@ def event_id_of(raw: Any, field: str) -> str | None:
     problem = text_problem(text)
     if problem is None and len(text) > MAX_EVENT_ID:
         problem = f"is longer than {MAX_EVENT_ID} characters"
-    if problem is None and any(ord(c) < 32 or ord(c) == 127 for c in text):
+    if problem is None and _CONTROL.search(text):
         problem = "holds a control character"
     if problem is not None:
         raise RejectedReading("bad_id", f"{field} {excerpt(text)} {problem}")

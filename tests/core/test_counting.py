@@ -147,11 +147,26 @@ def test_event_times(raw: Any, expected: Any) -> None:
     assert got == expected
 
 
-def test_seen_ids_forget_the_oldest() -> None:
+def test_seen_ids_keep_at_least_the_latest_capacity_and_forget_the_oldest() -> None:
     seen = SeenIds(capacity=3)
     assert [seen.add(i) for i in "abca"] == [True, True, True, False]
-    seen.add("d")
-    assert "a" not in seen and "d" in seen and len(seen) == 3
+    for i, event_id in enumerate("defghij"):
+        assert seen.add(event_id)
+        latest = "abcdefghij"[max(0, i + 4 - 3):i + 4]
+        assert all(x in seen for x in latest), (event_id, latest)
+        assert 3 <= len(seen) <= 6
+    assert "a" not in seen and "d" not in seen and len(seen) == 4  # two generations later
+    seen.discard("j")
+    assert "j" not in seen and seen.add("j")
+    assert 7 not in seen  # not an id: never seen
+
+
+def test_seen_ids_tell_apart_ids_that_differ_in_one_character() -> None:
+    seen = SeenIds()
+    ids = [f"L01-{n}" for n in range(50_000)] + [f"L01-{n} " for n in range(50_000)] + ["", "é", "e"]
+    assert all(seen.add(i) for i in ids)
+    assert len(seen) == len(ids)
+    assert not any(seen.add(i) for i in ids)
 
 
 @settings(max_examples=300, deadline=None)
