@@ -57,6 +57,7 @@ class LoopDriver:
         self._closing = closing
         self._orphaned = orphaned
         self._stopping = False  # close() cancels the connection task; any other cancellation ends the loop
+        self._handed_over = False
         self._thread = threading.get_ident()
         self._queued: deque[Callable[[], None]] = deque()
         self._queued_lock = threading.Lock()
@@ -93,6 +94,7 @@ class LoopDriver:
         client.on_socket_register_write = None
         client.on_socket_unregister_write = None
         self._task = None
+        self._handed_over = True  # a read or write the loop still had scheduled must not race paho's thread
         client.loop_start()
         self._thread = -1  # no caller is on the loop any more
         self._run_queued()
@@ -202,7 +204,7 @@ class LoopDriver:
         """Write what paho queued in this pass; wait for room in the socket when the kernel's buffer is full."""
         self._writing = False
         client = self.client
-        if client.socket() is None:
+        if self._handed_over or client.socket() is None:
             return
         client.loop_write()
         sock = client.socket()
@@ -211,6 +213,8 @@ class LoopDriver:
             self.loop.add_writer(sock, self._writable)
 
     def _writable(self) -> None:
+        if self._handed_over:
+            return
         self.client.loop_write()
         if not self.client.want_write() and self._writer_added and self._sock is not None:
             self._writer_added = False
@@ -219,6 +223,8 @@ class LoopDriver:
 
     def _readable(self) -> None:
         client = self.client
+        if self._handed_over:
+            return
         for _ in range(1000):  # a TLS socket can hold decrypted bytes the selector does not see
             if client.loop_read() != paho.MQTT_ERR_SUCCESS:
                 return

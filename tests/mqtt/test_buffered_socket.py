@@ -3,6 +3,7 @@ plain and through TLS to a real Mosquitto."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import ipaddress
 import socket
@@ -17,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from andon.config.bases import MqttConfig
-from devices.links.mqtt_client import BufferedSocket, new_client
+from devices.links.mqtt_client import BufferedSocket, Client, new_client
+from devices.links.mqtt_loop import LoopDriver
 from tests.conftest import Mosquitto, wait_until
 
 
@@ -109,4 +111,52 @@ def test_a_tls_broker_delivers_every_message_in_order_through_the_buffer(tmp_pat
         for client in (reader, writer):
             client.loop_stop()
             client.disconnect()
+        broker.stop()
+
+
+def test_an_event_loop_drives_a_tls_client_through_the_buffer(tmp_path: Path) -> None:
+    # As `andon run` drives its clients: no paho thread, reads when the selector says readable (TLS records
+    # cut packets anywhere), writes queued by paho once a pass; every message whole, once, in order, and the
+    # socket closed with the driver.
+    ca, cert, key = _tls_files(tmp_path)
+    broker = Mosquitto(tmp_path)
+    with broker.conf.open("a") as conf:
+        conf.write(f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+    broker.start()
+    settings = MqttConfig.model_validate({"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(ca)})
+    reader = new_client(settings, "tls-loop-reader", persistent=False)
+    writer = new_client(settings, "tls-loop-writer", persistent=False)
+    got: list[int] = []
+    subscribed = threading.Event()
+    reader.on_connect = lambda client, *_: client.subscribe("tls/#", 1)
+    reader.on_subscribe = lambda *_: subscribed.set()
+    reader.on_message = lambda _client, _userdata, message: got.append(int(message.payload))
+
+    async def scenario() -> None:
+        assert isinstance(reader, Client)
+        driver = LoopDriver(reader, asyncio.get_running_loop(), on_connect_failed=lambda: None,
+                            closing=lambda: False, orphaned=lambda _driver: None)
+        reader.connect_async("127.0.0.1", broker.port)
+        driver.start()
+        await asyncio.to_thread(subscribed.wait, 10)
+        assert not any(t.name.startswith("paho") for t in threading.enumerate())  # the loop drives the reader
+        sock = reader.socket()
+        assert isinstance(sock, BufferedSocket) and isinstance(sock.sock, ssl.SSLSocket)
+        writer.connect("127.0.0.1", broker.port)
+        writer.loop_start()
+        for info in [writer.publish("tls/counts", str(i), qos=1) for i in range(3000)]:
+            await asyncio.to_thread(info.wait_for_publish, 10)
+        for _ in range(200):
+            if len(got) == 3000:
+                break
+            await asyncio.sleep(0.1)
+        driver.close()
+        assert reader.socket() is None
+
+    try:
+        asyncio.run(scenario())
+        assert got == list(range(3000))
+    finally:
+        writer.loop_stop()
+        writer.disconnect()
         broker.stop()
