@@ -82,19 +82,30 @@ def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
     return paths
 
 
+class TlsPeers:
+    """A started TLS Mosquitto, a reader that subscribes to tls/# on connecting and keeps each payload as a number,
+    and a writer; neither client connected yet."""
+
+    def __init__(self, folder: Path, reader_id: str, writer_id: str) -> None:
+        ca, cert, key = _tls_files(folder)
+        self.broker = Mosquitto(folder)
+        with self.broker.conf.open("a") as conf:
+            conf.write(f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
+        self.broker.start()
+        settings = MqttConfig.model_validate({"host": "127.0.0.1", "port": self.broker.port, "tls": True,
+                                              "ca_file": str(ca)})
+        self.reader = new_client(settings, reader_id, persistent=False)
+        self.writer = new_client(settings, writer_id, persistent=False)
+        self.got: list[int] = []
+        self.subscribed = threading.Event()
+        self.reader.on_connect = lambda client, *_: client.subscribe("tls/#", 1)
+        self.reader.on_subscribe = lambda *_: self.subscribed.set()
+        self.reader.on_message = lambda _client, _userdata, message: self.got.append(int(message.payload))
+
+
 def test_a_tls_broker_delivers_every_message_in_order_through_the_buffer(tmp_path: Path) -> None:
-    ca, cert, key = _tls_files(tmp_path)
-    broker = Mosquitto(tmp_path)
-    with broker.conf.open("a") as conf:
-        conf.write(f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    broker.start()
-    settings = MqttConfig.model_validate({"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(ca)})
-    reader, writer = (new_client(settings, name, persistent=False) for name in ("tls-reader", "tls-writer"))
-    got: list[int] = []
-    subscribed = threading.Event()
-    reader.on_connect = lambda client, *_: client.subscribe("tls/#", 1)
-    reader.on_subscribe = lambda *_: subscribed.set()
-    reader.on_message = lambda _client, _userdata, message: got.append(int(message.payload))
+    peers = TlsPeers(tmp_path, "tls-reader", "tls-writer")
+    broker, reader, writer, got, subscribed = peers.broker, peers.reader, peers.writer, peers.got, peers.subscribed
     try:
         reader.connect("127.0.0.1", broker.port)
         reader.loop_start()
@@ -118,19 +129,8 @@ def test_an_event_loop_drives_a_tls_client_through_the_buffer(tmp_path: Path) ->
     # As `andon run` drives its clients: no paho thread, reads when the selector says readable (TLS records
     # cut packets anywhere), writes queued by paho once a pass; every message whole, once, in order, and the
     # socket closed with the driver.
-    ca, cert, key = _tls_files(tmp_path)
-    broker = Mosquitto(tmp_path)
-    with broker.conf.open("a") as conf:
-        conf.write(f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\n")
-    broker.start()
-    settings = MqttConfig.model_validate({"host": "127.0.0.1", "port": broker.port, "tls": True, "ca_file": str(ca)})
-    reader = new_client(settings, "tls-loop-reader", persistent=False)
-    writer = new_client(settings, "tls-loop-writer", persistent=False)
-    got: list[int] = []
-    subscribed = threading.Event()
-    reader.on_connect = lambda client, *_: client.subscribe("tls/#", 1)
-    reader.on_subscribe = lambda *_: subscribed.set()
-    reader.on_message = lambda _client, _userdata, message: got.append(int(message.payload))
+    peers = TlsPeers(tmp_path, "tls-loop-reader", "tls-loop-writer")
+    broker, reader, writer, got, subscribed = peers.broker, peers.reader, peers.writer, peers.got, peers.subscribed
 
     async def scenario() -> None:
         assert isinstance(reader, Client)
