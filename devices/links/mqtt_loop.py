@@ -181,11 +181,7 @@ class LoopDriver:
             self._sock = None
         with contextlib.suppress(Exception):
             self.loop.remove_reader(sock)
-        if self._writer_added:
-            self._writer_added = False
-            with contextlib.suppress(Exception):
-                self.loop.remove_writer(sock)
-        self._writing = False
+        self._write_done(client, userdata, sock)
         self._socket_closed.set()
 
     def _write_wanted(self, client: paho.Client, userdata: Any, sock: Any) -> None:
@@ -213,13 +209,8 @@ class LoopDriver:
             self.loop.add_writer(sock, self._writable)
 
     def _writable(self) -> None:
-        if self._handed_over:
-            return
-        self.client.loop_write()
-        if not self.client.want_write() and self._writer_added and self._sock is not None:
-            self._writer_added = False
-            with contextlib.suppress(Exception):
-                self.loop.remove_writer(self._sock)
+        if not self._handed_over:
+            self.client.loop_write()  # once all is written, paho's unregister callback (_write_done) stops the watch
 
     def _readable(self) -> None:
         client = self.client
