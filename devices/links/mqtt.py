@@ -343,6 +343,8 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        if isinstance(client, Client):
+            client.on_messages = self._on_messages  # the PUBLISH packets of one read, in one call
         return client
 
     def _on_connect(self, client: paho.Client, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
@@ -480,13 +482,17 @@ class MqttLink:
                 subscription.on_subscribed()
 
     def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
+        self._on_messages(client, [message])
+
+    def _on_messages(self, client: paho.Client, messages: list[paho.MQTTMessage]) -> None:
         with self._lock:
             generation = self._generation
-        try:
-            self._dispatch(message, generation)
-        except Exception:  # an escaping exception would end paho's network thread
-            log.exception("MQTT %s: failed to route a message; acknowledged and dropped", self.address)
-            self._ack(message.mid, message.qos, generation)
+        for message in messages:
+            try:
+                self._dispatch(message, generation)
+            except Exception:  # an escaping exception would end paho's network thread
+                log.exception("MQTT %s: failed to route a message; acknowledged and dropped", self.address)
+                self._ack(message.mid, message.qos, generation)
 
     def _dispatch(self, message: paho.MQTTMessage, generation: int) -> None:
         with self._lock:

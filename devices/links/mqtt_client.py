@@ -7,10 +7,14 @@ from __future__ import annotations
 import contextlib
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from andon.config.bases import MqttConfig
 
@@ -82,18 +86,103 @@ class BufferedSocket:
         inner = getattr(self.sock, "pending", None)
         return self.buffered() + (inner() if inner is not None else 0)
 
+    def fill(self) -> int:
+        """Read what the kernel holds into memory (the buffer must be empty); return how many bytes came, 0 at the
+        end of the stream (raise BlockingIOError when none are there)."""
+        self._data, self._at = self.sock.recv(self.chunk), 0
+        return len(self._data)
+
+    def take_packets(self) -> list[tuple[int, bytes]]:
+        """Take every whole PUBLISH packet of QoS 0 or 1 and every PUBACK at the head of the buffer: (first byte,
+        rest) each.
+
+        Stops at the first packet that is another kind, QoS 2, not all here yet, or malformed: paho reads that
+        one (and reports what is wrong with it), so the stream is never misread.
+        """
+        data, at, end = self._data, self._at, len(self._data)
+        taken: list[tuple[int, bytes]] = []
+        while at < end:
+            first = data[at]
+            if first == _PUBACK:
+                if at + 4 > end or data[at + 1] != 2:
+                    break
+                taken.append((first, data[at + 2:at + 4]))
+                at += 4
+                continue
+            if first & 0xF0 != _PUBLISH or first & 0x06 > 0x02:
+                break
+            length, multiplier, i = 0, 1, at + 1
+            while i < end and i - at <= 4:
+                byte = data[i]
+                length += (byte & 0x7F) * multiplier
+                multiplier <<= 7
+                i += 1
+                if not byte & 0x80:
+                    break
+            else:
+                break  # the length is not all here, or longer than four bytes (paho refuses it)
+            if i + length > end:
+                break
+            if length < 2 or 2 + ((data[i] << 8) | data[i + 1]) + (2 if first & 0x06 else 0) > length:
+                break  # no room for the topic (and message id): paho's reader calls it malformed
+            body = data[i:i + length]
+            taken.append((first, body))
+            at = i + length
+        self._at = at
+        return taken
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)
 
 
+_PUBLISH = 0x30
+_PUBACK = 0x40
+_DISCONNECT = 0xE0
+_ACCEPTED = ReasonCode(PacketTypes.PUBACK)  # what paho reports for an MQTT 3.1.1 PUBACK
+_NO_PROPERTIES = Properties(PacketTypes.PUBACK)
+
+
+class Received(paho.MQTTMessage):
+    """A message read whole from the buffer: paho's message without the sending side's bookkeeping.
+
+    (paho gives each message it reads an ``info`` with a lock of its own, which only a sender uses.)
+    """
+
+    info = paho.MQTTMessageInfo(0)
+
+    def __init__(self, first: int, body: bytes, timestamp: float) -> None:  # noqa: D107 - the packet, as read
+        topic_end = 2 + ((body[0] << 8) | body[1])
+        self.timestamp = timestamp
+        self.state = paho.mqtt_ms_invalid
+        self.dup = bool(first & 0x08)
+        self.qos = (first >> 1) & 0x03
+        self.retain = bool(first & 0x01)
+        self._topic = body[2:topic_end]
+        self.properties = None
+        if self.qos:
+            self.mid = (body[topic_end] << 8) | body[topic_end + 1]
+            self.payload = body[topic_end + 2:]
+        else:
+            self.mid = 0
+            self.payload = body[topic_end:]
+
+
 class Client(paho.Client):
     """paho's client reading through a BufferedSocket: each packet costs no system call of its own.
+
+    With ``on_messages`` set, the PUBLISH packets (QoS 0 and 1) that one read brings are parsed here, whole,
+    and handed over in one call, in the order they came, and the broker's PUBACKs are taken here too; every
+    other packet (connection, subscriptions, pings, QoS 2, a packet split across reads) goes through paho's
+    own reader, which paho's per-byte reads and bookkeeping
+    made the larger part of the cost of a count. What paho queued to send goes out in one write
+    (``_packet_write``) instead of a system call per packet.
 
     For an event loop that must not block, the connection can be opened beforehand in another thread
     (``build_socket``, then ``prepare_socket``): ``reconnect`` then takes it instead of connecting.
     """
 
     _prepared: Any = None
+    on_messages: Callable[[Client, list[paho.MQTTMessage]], None] | None = None
 
     def build_socket(self) -> Any:
         """Connect to the broker (blocking: name lookup, TCP, TLS handshake) and return the socket."""
@@ -118,11 +207,65 @@ class Client(paho.Client):
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
         """Read every whole packet already in memory, not one per pass of paho's loop."""
         self._quick_ack()
-        rc = super().loop_read(max_packets)
-        while rc == paho.MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(self._sock, BufferedSocket) \
-                and self._sock.buffered():
+        while True:
+            sock = self._sock
+            if self.on_messages is not None and isinstance(sock, BufferedSocket) and self._in_packet["command"] == 0 \
+                    and self._protocol != paho.MQTTv5:  # (an MQTT 5 packet carries properties this reader skips)
+                # At a packet boundary: take the whole PUBLISH packets here; paho reads the one after them, if any.
+                if not sock.buffered():
+                    try:
+                        if not sock.fill():
+                            return super().loop_read(max_packets)  # the end of the stream: paho's to handle
+                    except BlockingIOError:
+                        return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+                    except OSError:
+                        return super().loop_read(max_packets)  # paho reads the error again and ends the connection
+                self._deliver(sock.take_packets())
+                if not sock.buffered() or self._sock is not sock:
+                    return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
             rc = super().loop_read(max_packets)
-        return rc
+            if rc != paho.MQTTErrorCode.MQTT_ERR_SUCCESS or not isinstance(self._sock, BufferedSocket) \
+                    or not self._sock.buffered():
+                return rc
+
+    def _deliver(self, packets: list[tuple[int, bytes]]) -> None:
+        if not packets:
+            return
+        now = paho.time_func()
+        with self._msgtime_mutex:
+            self._last_bytes_received = now  # what paho's keepalive watches
+        messages: list[paho.MQTTMessage] = []
+        for first, body in packets:
+            if first == _PUBACK:
+                self._published((body[0] << 8) | body[1])
+            else:
+                messages.append(Received(first, body, now))
+        on_messages = self.on_messages
+        if messages and on_messages is not None:
+            with self._in_callback_mutex:
+                on_messages(self, messages)
+
+    def _published(self, mid: int) -> None:
+        """Do what paho does with a PUBACK: the message is published (told once), a place in flight is free."""
+        with self._out_message_mutex:
+            if mid in self._out_messages:
+                self._do_on_publish(mid, _ACCEPTED, _NO_PROPERTIES)
+
+    def _packet_write(self) -> paho.MQTTErrorCode:
+        """Write what is queued in one system call: the packets at the head that need nothing done once sent
+        (acknowledgements, QoS 1 publishes, pings) are joined into one before paho writes."""
+        queue = self._out_packet
+        if len(queue) > 1:
+            plain = []
+            while queue and _plain(queue[0]):
+                plain.append(queue.popleft())
+            if len(plain) > 1:
+                joined = b"".join(p["packet"][p["pos"]:] for p in plain)
+                queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(joined),
+                                  "packet": joined, "info": None})
+            elif plain:
+                queue.appendleft(plain[0])
+        return super()._packet_write()
 
     def _quick_ack(self) -> None:
         """Have the kernel acknowledge received data at once (TCP_QUICKACK, Linux), once per read.
@@ -138,6 +281,12 @@ class Client(paho.Client):
 
 
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _plain(packet: Any) -> bool:
+    """Say whether paho does nothing once ``packet`` is written (not a QoS 0 publish, not the goodbye)."""
+    command = packet["command"] & 0xF0
+    return command != _DISCONNECT and not (command == _PUBLISH and packet["qos"] == 0)
 
 
 def raw_socket(client: paho.Client) -> Any:
