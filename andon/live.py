@@ -161,11 +161,15 @@ class LiveHub:
         self._deferred.discard(line_id)
         self.refresh([line_id])
 
-    def refresh(self, line_ids: list[str] | None = None) -> None:
-        """Recompute states now and send the changed ones (call on the loop)."""
+    def refresh(self, line_ids: list[str] | None = None, *, paced: bool = True) -> None:
+        """Recompute states now and send the changed ones (call on the loop).
+
+        ``paced``: the throttle counts this computation (changes do; the tick does not, or a count coming just
+        after a line's tick would wait out the interval).
+        """
         loop = self.loop
         for line_id in line_ids if line_ids is not None else list(self.plant.lines):
-            if loop is not None:
+            if loop is not None and paced:
                 self._computed_at[line_id] = loop.time()
             try:
                 state = self.states.of(line_id)
@@ -220,12 +224,22 @@ class LiveHub:
         """Return how many clients are connected."""
         return len(self._clients)
 
-    async def tick(self, period: float = 1.0) -> None:
-        """Refresh every line each period until cancelled."""
+    async def tick(self, period: float = 1.0, lines_per_pass: int = 4) -> None:
+        """Refresh every line (its stops, then its state) each period until cancelled.
+
+        A few lines a pass of the loop: a plant of a hundred lines is some 10 ms of work, and a count read
+        meanwhile would wait for all of it. A line whose state a change computed in the last quarter period is
+        left to its next change or tick.
+        """
+        loop = asyncio.get_running_loop()
         while True:
-            try:
-                self.states.stops.tick()
-            except Exception:
-                log.exception("bringing stops up to date failed")
-            self.refresh()
+            for index, line in enumerate(list(self.plant.lines.values())):
+                try:
+                    self.states.stops.tick_line(line)
+                except Exception:
+                    log.exception("line %s: bringing its stops up to date failed", line.id)
+                if loop.time() - self._computed_at.get(line.id, -1e9) >= period / 4:  # a counting line is fresh
+                    self.refresh([line.id], paced=False)
+                if index % lines_per_pass == lines_per_pass - 1:
+                    await asyncio.sleep(0)
             await asyncio.sleep(period)

@@ -190,20 +190,25 @@ class StopService:
         """Bring every line's current shift, and every shift with an open or changed stop, up to date."""
         now = self.clock.now() if now is None else now
         for line in self.plant.lines.values():
-            with line.lock:
-                keys = {k for lid, k in self._open if lid == line.id} | line.changed_shifts
-                line.changed_shifts = set()
-            current = line.calendar.at(now)
-            instances = [current] if current is not None else []
-            for date_text, shift_id in keys:
-                instance = line.calendar.instance(shift_id, date.fromisoformat(date_text))
-                if instance is not None and instance != current:
-                    instances.append(instance)
-            for instance in instances:
-                try:
-                    self.sync(line, instance, now)
-                except Exception:
-                    log.exception("line %s: bringing the stops of %s up to date failed", line.id, instance.key)
+            self.tick_line(line, now)
+
+    def tick_line(self, line: LineRuntime, now: float | None = None) -> None:
+        """Bring one line's current shift, and each of its shifts with an open or changed stop, up to date."""
+        now = self.clock.now() if now is None else now
+        with line.lock:
+            keys = {k for lid, k in self._open if lid == line.id} | line.changed_shifts
+            line.changed_shifts = set()
+        current = line.calendar.at(now)
+        instances = [current] if current is not None else []
+        for date_text, shift_id in keys:
+            instance = line.calendar.instance(shift_id, date.fromisoformat(date_text))
+            if instance is not None and instance != current:
+                instances.append(instance)
+        for instance in instances:
+            try:
+                self.sync(line, instance, now)
+            except Exception:
+                log.exception("line %s: bringing the stops of %s up to date failed", line.id, instance.key)
 
     # --- reasons, splits, planned stops ------------------------------------------------------
     def _find(self, line: LineRuntime, stop_id: int) -> tuple[StopRecord, ShiftInstance | None]:

@@ -20,7 +20,7 @@ from andon.clock import ManualClock
 from andon.services import services_for
 from tests.api.api_fixtures import api, config_text
 from tests.core.engine_fixtures import utc
-from tests.core.plant_fixtures import make_config, make_plant
+from tests.core.plant_fixtures import CONFIG, make_config, make_plant
 
 
 @pytest.fixture
@@ -162,4 +162,43 @@ def test_a_count_taken_before_the_hub_starts_does_not_hold_back_later_states(tmp
 
     asyncio.run(main())
     assert seen == [2, 5]
+    services.plant.close()
+
+
+def test_the_tick_holds_back_no_count_and_lets_the_loop_in_between_lines(tmp_path: Path) -> None:
+    # Ten lines: the tick computes four a pass of the loop, so what the loop has to do meanwhile (a count read)
+    # waits for four lines at most, not the whole plant; and a count right after its line's tick is sent at
+    # once, not after the throttle's interval (which the tick does not count).
+    extra = "".join(f"  - {{{{id: extra{i}, takt_seconds: 60, sources: []}}}}\n" for i in range(8))
+    clock = ManualClock(utc("2026-11-25 07:30"))
+    services = services_for(make_plant(make_config(tmp_path, CONFIG + extra), clock))
+    hub = services.hub
+    computed: list[str] = []
+    sent: list[str] = []
+    of = hub.states.of
+    hub.states.of = lambda line_id: (computed.append(line_id), of(line_id))[1]  # type: ignore[method-assign]
+    hub.state_listeners.append(lambda line, state: sent.append(f"{line}={state.actual_to_date}"))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        hub.start(loop)
+        services.states.stops.tick()  # the shift's first stops, and the states they change, out of the way
+        await asyncio.sleep(0.3)
+        hub.min_interval = 0.2
+        computed.clear()
+        tick = asyncio.create_task(hub.tick(period=0.8))  # (a line computed 0.3 s ago is not fresh for it)
+        loop.call_soon(lambda: computed.append("other work"))
+        for _ in range(1000):
+            if len(computed) == 11:
+                break
+            await asyncio.sleep(0)
+        services.plant.post_count("line1", 2)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        tick.cancel()
+
+    asyncio.run(main())
+    assert computed[:5] == ["line1", "line2", "extra0", "extra1", "other work"]
+    assert computed[5:] == [f"extra{i}" for i in range(2, 8)] + ["line1"]
+    assert sent[-1] == "line1=2"
     services.plant.close()
