@@ -176,7 +176,12 @@ def test_the_tick_holds_back_no_count_and_lets_the_loop_in_between_lines(tmp_pat
     computed: list[str] = []
     sent: list[str] = []
     of = hub.states.of
-    hub.states.of = lambda line_id: (computed.append(line_id), of(line_id))[1]  # type: ignore[method-assign]
+
+    def noted(line_id: str) -> Any:
+        computed.append(line_id)
+        return of(line_id)
+
+    hub.states.of = noted  # type: ignore[method-assign]
     hub.state_listeners.append(lambda line, state: sent.append(f"{line}={state.actual_to_date}"))
 
     async def main() -> None:
