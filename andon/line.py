@@ -8,6 +8,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Any
 
 from andon.calendar import ShiftCalendar, ShiftInstance, Span
 from andon.clock import Clock
@@ -375,6 +376,10 @@ class LineRuntime:
 
     def state(self, now: float | None = None) -> LineState:
         """Return the live line state (docs/interfaces.md); open andon calls are the andon service's to add."""
+        return LineState(**self.state_fields(now))
+
+    def state_fields(self, now: float | None = None) -> dict[str, Any]:
+        """Return the fields of the live line state, for a caller that adds its own (open andon calls, stops)."""
         now = self.clock.now() if now is None else now
         instance = self.calendar.at(now)
         sources = [s.snapshot() for s in self.sources.values()]
@@ -383,7 +388,7 @@ class LineRuntime:
             views = production_views(self, now)
         if instance is None:
             condition, reason = line_condition(None, now, 0, self.last_count_at, self.thresholds, sources)
-            return LineState(
+            return dict(
                 line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition,
                 reason=reason, shift=None, takt_seconds=None, plan_to_date=0, actual_to_date=0, scrap_to_date=0,
                 delta=0, shift_target=0, current_interval=None, last_count_at=iso(self.last_count_at),
@@ -403,7 +408,7 @@ class LineRuntime:
         if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
             # Waiting for the line's first count: a source that cannot be read is why none comes; say so.
             condition, reason = "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
-        state = LineState(
+        return dict(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
             shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
             actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
@@ -414,7 +419,6 @@ class LineRuntime:
             ),
             last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
-        return state
 
     def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
         """Pick the shift a board asks for: given date/shift, else the current, else the latest."""

@@ -36,10 +36,10 @@ class LineStates:
         """Return one line's state now (raise UnknownLine for a line not in the config)."""
         line = self.plant.line(line_id)
         now = self.plant.clock.now()
-        state = line.state(now)
+        fields = line.state_fields(now)
         calls = self.andons.open_brief(line_id)
-        state.open_andons = [AndonBrief.model_validate(c) for c in calls]
-        state.andon = andon_signal(calls)
+        fields["open_andons"] = [AndonBrief.model_validate(c) for c in calls]
+        fields["andon"] = andon_signal(calls)
         instance = line.calendar.at(now)
         if instance is not None:
             # The running shift's tallies are in memory once its state was computed (line.state loads them); its
@@ -50,12 +50,12 @@ class LineStates:
                 described = [self.stops.describe(line, r, now) for r in records[-8:]]
             except Exception:
                 log.exception("line %s: the stops of the state could not be brought up to date", line_id)
-                return state
+                return LineState(**fields)
             open_stop = next((d for d in described if d["open"]), None)
             waiting = next((d for d in reversed(described) if d["needs_reason"]), None)
-            state.stop = _brief(open_stop)
-            state.stop_prompt = _brief(waiting)
-        return state
+            fields["stop"] = _brief(open_stop)
+            fields["stop_prompt"] = _brief(waiting)
+        return LineState(**fields)
 
 
 def _brief(stop: dict[str, Any] | None) -> StopBrief | None:

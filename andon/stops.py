@@ -56,7 +56,8 @@ class StopService:
         self.store = store
         self.clock = clock
         self.lock = threading.RLock()
-        self._cache: dict[ShiftKey, tuple[tuple[OpenSpan, ...], list[StopRecord]]] = {}
+        # A shift's stop pieces, their records, and what the pieces were made of (stops, cut points, plan).
+        self._cache: dict[ShiftKey, tuple[tuple[OpenSpan, ...], list[StopRecord], tuple[Any, ...]]] = {}
         self._splits: dict[ShiftKey, list[float]] = {}
         self._open: set[ShiftKey] = set()
         self._faults: dict[str, tuple[str, str]] = {}  # line -> (code, by) of an active PLC fault
@@ -83,16 +84,20 @@ class StopService:
             points = list(self._split_points(line, instance))
             for a, b in line.changeover_overruns(instance):
                 points += [a, b]
-            pieces = tuple(stop_pieces(line.stop_periods(instance, now), [], points, plan.available_between))
+            inputs = (tuple(line.stop_periods(instance, now)), tuple(points), plan)
             cached = self._cache.get(key)
+            if cached is not None and cached[2][2] is plan and cached[2][:2] == inputs[:2]:
+                return cached[1]  # the same stops, cut at the same points: the same pieces (a count costs no more)
+            pieces = tuple(stop_pieces(inputs[0], [], points, plan.available_between))
             if cached is not None and cached[0] == pieces:
+                self._cache[key] = (pieces, cached[1], inputs)
                 return cached[1]
             old = cached[1] if cached is not None else [
                 r for r in rows.stops_between(self.store, [line.id], instance.start, instance.end)
                 if r.origin == "detected" and instance.start <= r.start < instance.end
             ]
             records, events = self._reconcile(line, instance, pieces, old)
-            self._cache[key] = (pieces, records)
+            self._cache[key] = (pieces, records, inputs)
             if any(r.end is None for r in records):
                 self._open.add(key)
             else:
