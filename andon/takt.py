@@ -7,6 +7,7 @@ is ``plan(end) - plan(start)``.
 
 from __future__ import annotations
 
+import functools
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -247,7 +248,12 @@ class Thresholds:
         """Return the stop time: configured, else three takts (None without a takt)."""
         if self.stop_after_seconds is not None:
             return self.stop_after_seconds
-        return float(3 * takt) if takt is not None else None
+        return _three_takts(takt) if takt is not None else None
+
+
+@functools.lru_cache(maxsize=256)  # a line has a takt or a few; the state asks on every count
+def _three_takts(takt: Fraction) -> float:
+    return float(3 * takt)
 
 
 @dataclass
