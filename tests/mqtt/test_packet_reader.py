@@ -128,7 +128,8 @@ def test_every_message_reaches_the_reader_whole_and_in_order_whichever_reader_ta
             assert sorted(messages) == sorted(sent)  # every one whole, once
             # in order per topic (QoS 2 messages come on the broker's release, so their order is their own)
             assert [m for m in messages if m[1] < 2] == [e for e in sent if e[1] < 2]
-        assert sum(batches) >= len(sizes) - 20  # most came through the whole-packet reader
+        # Most came through the whole-packet reader (each read cuts one packet at most, which paho's finishes)
+        assert sum(batches) >= len(sizes) // 2
         assert reader._out_messages == {}  # (the subscription's) acknowledgements of ours all taken
     finally:
         for client in (reader, writer):
