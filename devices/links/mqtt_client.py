@@ -173,9 +173,9 @@ class Client(paho.Client):
     With ``on_messages`` set, the PUBLISH packets (QoS 0 and 1) that one read brings are parsed here, whole,
     and handed over in one call, in the order they came, and the broker's PUBACKs are taken here too; every
     other packet (connection, subscriptions, pings, QoS 2, a packet split across reads) goes through paho's
-    own reader, which paho's per-byte reads and bookkeeping
-    made the larger part of the cost of a count. What paho queued to send goes out in one write
-    (``_packet_write``) instead of a system call per packet.
+    own reader. (paho's reader, a call per byte of a packet's head and a message object with a lock of its
+    own, cost more than the rest of a count's way to the database.) What paho queued to send goes out in one
+    write (``_packet_write``) instead of a system call per packet.
 
     For an event loop that must not block, the connection can be opened beforehand in another thread
     (``build_socket``, then ``prepare_socket``): ``reconnect`` then takes it instead of connecting.
@@ -261,6 +261,7 @@ class Client(paho.Client):
                 plain.append(queue.popleft())
             if len(plain) > 1:
                 joined = b"".join(p["packet"][p["pos"]:] for p in plain)
+                # Marked as an acknowledgement: a kind paho does nothing for once it is written, like its parts.
                 queue.appendleft({"command": _PUBACK, "mid": 0, "qos": 0, "pos": 0, "to_process": len(joined),
                                   "packet": joined, "info": None})
             elif plain:
