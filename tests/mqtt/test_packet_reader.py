@@ -130,7 +130,14 @@ def test_every_message_reaches_the_reader_whole_and_in_order_whichever_reader_ta
             assert [m for m in messages if m[1] < 2] == [e for e in sent if e[1] < 2]
         # Most came through the whole-packet reader (each read cuts one packet at most, which paho's finishes)
         assert sum(batches) >= len(sizes) // 2
-        assert reader._out_messages == {}  # (the subscription's) acknowledgements of ours all taken
+        # The broker's PUBACKs, taken by the whole-packet reader too: every publish of the reader's is told
+        # published once, and none stays in flight.
+        published: list[int] = []
+        reader.on_publish = lambda _c, _u, mid, *_: published.append(mid)
+        mine = [reader.publish("elsewhere", str(i), qos=1) for i in range(500)]
+        wait_until(lambda: all(info.is_published() for info in mine), 10)
+        assert sorted(published) == sorted(info.mid for info in mine)
+        assert reader._out_messages == {} and reader._inflight_messages == 0
     finally:
         for client in (reader, writer):
             client.loop_stop()
