@@ -244,6 +244,10 @@ class Client(paho.Client):
         if messages and on_messages is not None:
             with self._in_callback_mutex:
                 on_messages(self, messages)
+            if not self._manual_ack:  # as paho's reader: QoS 1 acknowledged once handed over, unless the user acks
+                for message in messages:
+                    if message.qos == 1:
+                        self._send_puback(message.mid)
 
     def _published(self, mid: int) -> None:
         """Do what paho does with a PUBACK: the message is published (told once), a place in flight is free."""

@@ -99,6 +99,14 @@ def test_every_message_reaches_the_reader_whole_and_in_order_whichever_reader_ta
             keep(message)
 
     reader.on_messages = on_messages
+    acked: list[int] = []
+    send_puback = reader._send_puback
+
+    def count_ack(mid: int) -> Any:
+        acked.append(mid)
+        return send_puback(mid)
+
+    reader._send_puback = count_ack  # type: ignore[method-assign]
     reader.on_message = lambda _c, _u, message: keep(message)
     reader.on_connect = lambda client, *_: client.subscribe("t/#", 2)
     reader.on_subscribe = lambda *_: subscribed.set()
@@ -130,6 +138,8 @@ def test_every_message_reaches_the_reader_whole_and_in_order_whichever_reader_ta
             assert [m for m in messages if m[1] < 2] == [e for e in sent if e[1] < 2]
         # Most came through the whole-packet reader (each read cuts one packet at most, which paho's finishes)
         assert sum(batches) >= len(sizes) // 2
+        # Without manual acknowledgement, each QoS 1 message is acknowledged once, whichever reader took it
+        assert len(acked) == len(set(acked)) == 1 + sum(1 for e in expected if e[1] == 1)
         # The broker's PUBACKs, taken by the whole-packet reader too: every publish of the reader's is told
         # published once, and none stays in flight.
         published: list[int] = []
