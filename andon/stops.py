@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from andon.calendar import ShiftInstance
 from andon.clock import Clock
@@ -24,6 +24,7 @@ from andon.plant import Plant
 from andon.storage import stops as rows
 from andon.storage.stops import StopRecord
 from andon.storage.store import Store
+from andon.takt import ShiftPlan
 
 log = logging.getLogger(__name__)
 INF = float("inf")
@@ -48,6 +49,16 @@ def _in_overrun(t: float, overruns: list[tuple[float, float]]) -> bool:
     return any(a <= t < b for a, b in overruns)
 
 
+class _Pieces(NamedTuple):
+    """A shift's stop pieces and their records, with what the pieces were made of (stops, cut points, plan)."""
+
+    pieces: tuple[OpenSpan, ...]
+    records: list[StopRecord]
+    stops: tuple[OpenSpan, ...]
+    cuts: tuple[float, ...]
+    plan: ShiftPlan
+
+
 class StopService:
     """Keep a line's stored stops equal to the stops the engine finds; take reasons, splits and planned stops."""
 
@@ -56,8 +67,7 @@ class StopService:
         self.store = store
         self.clock = clock
         self.lock = threading.RLock()
-        # A shift's stop pieces, their records, and what the pieces were made of (stops, cut points, plan).
-        self._cache: dict[ShiftKey, tuple[tuple[OpenSpan, ...], list[StopRecord], tuple[Any, ...]]] = {}
+        self._cache: dict[ShiftKey, _Pieces] = {}
         self._splits: dict[ShiftKey, list[float]] = {}
         self._open: set[ShiftKey] = set()
         self._faults: dict[str, tuple[str, str]] = {}  # line -> (code, by) of an active PLC fault
@@ -84,20 +94,20 @@ class StopService:
             points = list(self._split_points(line, instance))
             for a, b in line.changeover_overruns(instance):
                 points += [a, b]
-            inputs = (tuple(line.stop_periods(instance, now)), tuple(points), plan)
+            stops, cuts = tuple(line.stop_periods(instance, now)), tuple(points)
             cached = self._cache.get(key)
-            if cached is not None and cached[2][2] is plan and cached[2][:2] == inputs[:2]:
-                return cached[1]  # the same stops, cut at the same points: the same pieces (a count costs no more)
-            pieces = tuple(stop_pieces(inputs[0], [], points, plan.available_between))
-            if cached is not None and cached[0] == pieces:
-                self._cache[key] = (pieces, cached[1], inputs)
-                return cached[1]
-            old = cached[1] if cached is not None else [
+            if cached is not None and cached.plan is plan and (cached.stops, cached.cuts) == (stops, cuts):
+                return cached.records  # the same stops, cut at the same points: the same pieces (a count costs no more)
+            pieces = tuple(stop_pieces(stops, [], points, plan.available_between))
+            if cached is not None and cached.pieces == pieces:
+                self._cache[key] = _Pieces(pieces, cached.records, stops, cuts, plan)
+                return cached.records
+            old = cached.records if cached is not None else [
                 r for r in rows.stops_between(self.store, [line.id], instance.start, instance.end)
                 if r.origin == "detected" and instance.start <= r.start < instance.end
             ]
             records, events = self._reconcile(line, instance, pieces, old)
-            self._cache[key] = (pieces, records, inputs)
+            self._cache[key] = _Pieces(pieces, records, stops, cuts, plan)
             if any(r.end is None for r in records):
                 self._open.add(key)
             else:

@@ -135,9 +135,7 @@ class BufferedSocket:
         return getattr(self.sock, name)
 
 
-_PUBLISH = 0x30
-_PUBACK = 0x40
-_DISCONNECT = 0xE0
+_PUBLISH, _PUBACK, _DISCONNECT = paho.PUBLISH, paho.PUBACK, paho.DISCONNECT  # the packet types' first bytes
 _ACCEPTED = ReasonCode(PacketTypes.PUBACK)  # what paho reports for an MQTT 3.1.1 PUBACK
 _NO_PROPERTIES = Properties(PacketTypes.PUBACK)
 
