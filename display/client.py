@@ -4,6 +4,8 @@ HTTP polling is the baseline and the fallback: it runs all the time and is what 
 fresh. WebSocket pushes (``display.live``) go through ``apply_message`` and only make changes
 show sooner. A failed fetch never clears the last good data; it marks it, and after
 ``stale_after`` seconds without a good fetch the board shows STALE with the time of the last data.
+A line's state pushed while a fetch was on its way is kept over the fetched one, which may have been
+read before it (the push asks for the next fetch, which reads after it).
 """
 
 from __future__ import annotations
@@ -80,6 +82,25 @@ class ApiFeed:
         self._faulted = False
         self.changed = threading.Event()
         self.fetch_wanted = threading.Event()
+        self._pushes: dict[str, int] = {}  # line -> states pushed for it so far
+
+    def _push_marks(self) -> dict[str, int]:
+        """Return how many states were pushed for each line so far (taken before a fetch)."""
+        with self._lock:
+            return dict(self._pushes)
+
+    def _keep_pushed(self, data: dict[str, Any], pushed: set[str], old: FeedSnapshot) -> dict[str, Any]:
+        """Return fetched ``data`` with the states of the ``pushed`` lines kept as they are in ``old``."""
+        raise NotImplementedError
+
+    def _apply_pushed(self, line: str, make: Callable[[FeedSnapshot], dict[str, Any]]) -> bool:
+        """Count a pushed state for ``line`` and apply ``make(old)``'s changes; return True if they changed it."""
+        with self._lock:
+            self._pushes[line] = self._pushes.get(line, 0) + 1
+            changed = self._replace(make(self._snapshot))
+        if changed:
+            self.changed.set()
+        return changed
 
     def snapshot(self) -> FeedSnapshot:
         """Return the current data and its freshness."""
@@ -120,20 +141,32 @@ class ApiFeed:
 
     def _update(self, **changes: Any) -> None:
         with self._lock:
-            old = self._snapshot
-            data_changed = any(getattr(old, k) != v for k, v in changes.items() if k not in ("last_good",))
-            values = {**old.__dict__, **changes}
-            if data_changed:
-                values["version"] = old.version + 1
-            self._snapshot = FeedSnapshot(**values)
-        if data_changed:
+            changed = self._replace(changes)
+        if changed:
             self.changed.set()
 
-    def _good(self, **data: Any) -> None:
+    def _replace(self, changes: Mapping[str, Any]) -> bool:
+        """Make the snapshot with ``changes`` (the lock held); return True when the data changed."""
+        old = self._snapshot
+        data_changed = any(getattr(old, k) != v for k, v in changes.items() if k != "last_good")
+        values = {**old.__dict__, **changes}
+        if data_changed:
+            values["version"] = old.version + 1
+        self._snapshot = FeedSnapshot(**values)
+        return data_changed
+
+    def _good(self, marks: Mapping[str, int], **data: Any) -> None:
+        """Take fetched ``data``; a line's state pushed since ``marks`` (taken before the fetch) is kept."""
         if self._faulted:
             log.info("%s answers again", self.server)
             self._faulted = False
-        self._update(last_good=self.clock.now(), problem=None, **data)
+        with self._lock:
+            pushed = {line for line, n in self._pushes.items() if n != marks.get(line, 0)}
+            if pushed:  # the pushed state may be newer than the one read
+                data = self._keep_pushed(data, pushed, self._snapshot)
+            changed = self._replace({"last_good": self.clock.now(), "problem": None, **data})
+        if changed:
+            self.changed.set()
 
     def _fault(self, error: FetchError) -> None:
         if self._faulted:
@@ -153,6 +186,7 @@ class LineClient(ApiFeed):
 
     def fetch(self) -> bool:
         """Fetch state and board once; return True when the server gave good data."""
+        marks = self._push_marks()
         try:
             state = _check_state(self._get_json(f"/api/lines/{self.line}/state"), f"line {self.line} state")
             board = self._get_json(f"/api/lines/{self.line}/board", allow_404=True)
@@ -163,8 +197,11 @@ class LineClient(ApiFeed):
                 error = FetchError(f"LINE {self.line} UNKNOWN TO SERVER", error.detail)
             self._fault(error)
             return False
-        self._good(state=state, board=board)
+        self._good(marks, state=state, board=board)
         return True
+
+    def _keep_pushed(self, data: dict[str, Any], pushed: set[str], old: FeedSnapshot) -> dict[str, Any]:
+        return {k: v for k, v in data.items() if k != "state"}
 
     def apply_message(self, message: Mapping[str, Any]) -> bool:
         """Take one pushed message (WebSocket); return True when it changed what is shown."""
@@ -175,10 +212,9 @@ class LineClient(ApiFeed):
             except FetchError as error:
                 log.warning("ignored a pushed message: %s", error.detail)
                 return False
-            before = self.snapshot().version
-            self._update(state=state)
+            changed = self._apply_pushed(self.line, lambda old: {"state": state})
             self.fetch_wanted.set()  # the board's rows follow the state; fetch them now
-            return self.snapshot().version != before
+            return changed
         if kind == "andon":
             self.fetch_wanted.set()  # the state carries the open calls with their tiers
         return False
@@ -189,6 +225,7 @@ class PlantClient(ApiFeed):
 
     def fetch(self) -> bool:
         """Fetch all line states once; return True when the server gave good data."""
+        marks = self._push_marks()
         try:
             listed = self._get_json("/api/lines")
             if isinstance(listed, dict):
@@ -209,8 +246,12 @@ class PlantClient(ApiFeed):
         except FetchError as error:
             self._fault(error)
             return False
-        self._good(states=tuple(states))
+        self._good(marks, states=tuple(states))
         return True
+
+    def _keep_pushed(self, data: dict[str, Any], pushed: set[str], old: FeedSnapshot) -> dict[str, Any]:
+        held = {s.get("line"): s for s in old.states if s.get("line") in pushed}
+        return {**data, "states": tuple(held.get(s.get("line"), s) for s in data["states"])}
 
     def apply_message(self, message: Mapping[str, Any]) -> bool:
         """Take one pushed message (WebSocket); return True when it changed what is shown."""
@@ -225,9 +266,9 @@ class PlantClient(ApiFeed):
             if not any(s.get("line") == line for s in old):
                 self.fetch_wanted.set()  # a line we do not know yet: fetch the whole list
                 return False
-            before = self.snapshot().version
-            self._update(states=tuple(state if s.get("line") == line else s for s in old))
-            return self.snapshot().version != before
+            return self._apply_pushed(
+                str(line), lambda snap: {"states": tuple(state if s.get("line") == line else s for s in snap.states)}
+            )
         if message.get("type") == "andon":
             self.fetch_wanted.set()
         return False

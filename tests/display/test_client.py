@@ -7,7 +7,9 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pygame
 import pytest
 import uvicorn
@@ -204,6 +206,55 @@ def test_websocket_push_shows_an_andon(server: SampleServer, data: SampleData) -
     finally:
         listener.stop()
         client.close()
+
+
+def test_a_state_pushed_during_a_fetch_is_not_undone_by_it(server: SampleServer, data: SampleData) -> None:
+    """A push that lands while a fetch is on its way wins over the state the fetch read before it."""
+    clock = ManualClock(SAMPLE_NOW)
+    raised = sample_state("line1", behind=True, andons=1)
+    resolved = sample_state("line1", behind=True)
+    data.publish("line1", raised)
+    pushes: list[dict[str, Any]] = []  # the push to land while the next /state reply is in flight
+
+    def land_push(response: httpx.Response) -> None:
+        if response.url.path == "/api/lines/line1/state" and pushes:
+            assert client.apply_message({"type": "state", "line": "line1", "state": pushes.pop()})
+
+    http = httpx.Client(base_url=server.url, timeout=2, event_hooks={"response": [land_push]})
+    client = LineClient(server.url, "line1", clock=clock, http=http)
+    try:
+        assert client.fetch()
+        assert client.snapshot().state == raised
+        pushes.append(resolved)  # the call is resolved and pushed after the server read the state
+        data.boards["line1"] = {**sample_board("line1"), "shift_target": 1}
+        assert client.fetch()
+        snap = client.snapshot()
+        assert (snap.state, (snap.board or {})["shift_target"]) == (resolved, 1)  # the board still comes
+        assert client.fetch_wanted.is_set()  # and the next fetch reads after the push
+        data.publish("line1", resolved)
+        assert client.fetch() and client.snapshot().state == resolved
+        data.states["line1"] = raised  # no push this time: the fetched state is taken
+        assert client.fetch() and client.snapshot().state == raised
+    finally:
+        client.close()
+
+    def land_plant_push(response: httpx.Response) -> None:
+        if response.url.path == "/api/lines" and pushes:
+            assert plant.apply_message({"type": "state", "line": "line1", "state": pushes.pop()})
+
+    del data.states["bad"]
+    plant_http = httpx.Client(base_url=server.url, timeout=2, event_hooks={"response": [land_plant_push]})
+    plant = PlantClient(server.url, clock=clock, http=plant_http)
+
+    try:
+        assert plant.fetch()
+        line2 = data.states["line2"]
+        pushes.append(resolved)
+        data.states["line2"] = {**line2, "delta": 21}
+        assert plant.fetch()
+        assert list(plant.snapshot().states) == [resolved, {**line2, "delta": 21}]  # line2 as fetched
+    finally:
+        plant.close()
 
 
 def test_snapshot_command_writes_the_board_as_png(server: SampleServer, tmp_path: Path) -> None:
