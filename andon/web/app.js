@@ -187,6 +187,20 @@ const Andon = (() => {
     setInterval(tick, 1000);
   }
 
+  // A fetch and a push can cross: a state read by a fetch and pushed for its line while the fetch was on its
+  // way may be older than the push. The stream counts the states pushed per line; a page fetching a state
+  // takes a mark first and drops what it read when a push for the line came meanwhile.
+  const statePushes = new Map();  // line -> states pushed for it so far
+  function pushMark(line) { return statePushes.get(line) || 0; }
+  function pushedSince(line, mark) { return pushMark(line) !== mark; }
+
+  /** Fetch a line's state; null when a state for the line was pushed while the fetch was on its way. */
+  async function freshState(line) {
+    const mark = pushMark(line);
+    const s = await api("/api/lines/" + encodeURIComponent(line) + "/state");
+    return pushedSince(line, mark) ? null : s;
+  }
+
   /**
    * Keep a WebSocket to /ws open. onMessage gets each parsed message; refresh() is called on every
    * (re)connect and every pollSeconds while the stream is down, so the page never shows stale data as live.
@@ -225,7 +239,10 @@ const Andon = (() => {
       socket.onmessage = (event) => {
         let msg;
         try { msg = JSON.parse(event.data); } catch (e) { return; }
-        if (msg.type === "state" && msg.state) noteServerTime(msg.state.at);
+        if (msg.type === "state" && msg.state) {
+          noteServerTime(msg.state.at);
+          statePushes.set(msg.line, pushMark(msg.line) + 1);
+        }
         try { onMessage(msg); } catch (e) { console.error(e); }
       };
       socket.onclose = () => {
@@ -311,6 +328,6 @@ const Andon = (() => {
     productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
-    startClock, live, params, tvMode, isTv, capRatio, fontForCap, fitText,
+    startClock, live, pushMark, pushedSince, freshState, params, tvMode, isTv, capRatio, fontForCap, fitText,
   };
 })();
