@@ -201,6 +201,15 @@ const Andon = (() => {
     return pushedSince(line, mark) ? null : s;
   }
 
+  /** Take every line's mark before fetching them all. */
+  function pushMarks() { return new Map(statePushes); }
+
+  /** The node for a fetched state s: the one shown in box when a state for its line was pushed since marks, else make(s). */
+  function fetchedNode(box, marks, s, make) {
+    const shown = pushedSince(s.line, marks.get(s.line) || 0) && box.querySelector('[data-line="' + CSS.escape(s.line) + '"]');
+    return shown || make(s);
+  }
+
   /**
    * Keep a WebSocket to /ws open. onMessage gets each parsed message; refresh() is called on every
    * (re)connect and every pollSeconds while the stream is down, so the page never shows stale data as live.
@@ -328,6 +337,6 @@ const Andon = (() => {
     productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
-    startClock, live, pushMark, pushedSince, freshState, params, tvMode, isTv, capRatio, fontForCap, fitText,
+    startClock, live, freshState, pushMarks, fetchedNode, params, tvMode, isTv, capRatio, fontForCap, fitText,
   };
 })();

@@ -51,3 +51,31 @@ def test_a_state_read_before_a_push_does_not_bring_back_a_resolved_call(
     page.unroute("**/api/lines/line1/state")
     settle(page)
     assert page.locator(chips).count() == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "chips"),
+    [("/plant", '.tile[data-line="line1"] .andon-chip'), ("/", '#lines [data-line="line1"] .andon-chip')],
+)
+def test_a_list_read_before_a_push_does_not_undo_it(server: RealServer, page: Any, path: str, chips: str) -> None:
+    """The overview's whole-list fetch (on load and on each connect) keeps a line pushed while it was on its way."""
+    held: list[tuple[Any, Any]] = []
+    page.route("**/api/lines", lambda route: held.append((route, route.fetch())))
+    page.goto(server.url + path)
+    page.wait_for_selector('body[data-live="up"]', timeout=5000)
+    wait_until(lambda: page.evaluate("1") and len(held) >= 2, timeout=5)  # the first load's and the connect's
+    assert all(answer.json()[0]["state"]["open_andons"] == [] for _, answer in held)
+    first, answer = held.pop(0)
+    first.fulfill(response=answer)  # the list is shown; the other answer is still on its way
+    page.wait_for_selector('[data-line="line1"]', timeout=5000)
+    with server.client(OPERATOR_TOKEN) as api:
+        reply = api.post("/api/andons", json={"line": "line1", "station": "st7", "category": "quality"})
+        assert reply.status_code == 201, reply.text
+    page.wait_for_selector(chips, timeout=5000)  # the pushed state, shown while the later list is held
+    for route, answer in held:
+        route.fulfill(response=answer)
+    page.unroute("**/api/lines")
+    settle(page)
+    assert page.locator(chips).count() == 1
+    with server.client(OPERATOR_TOKEN) as api:  # leave the plant as found for the next test
+        assert api.post(f"/api/andons/{reply.json()['id']}/resolve", json={}).status_code == 200
