@@ -20,6 +20,7 @@ from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from andon.plant import Plant
 from andon.services import Services, services_for
+from andon.storage import migrate
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
 from collector.outputs import (
@@ -45,6 +46,18 @@ class _Server(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         """Install nothing: ``run`` owns the signal handlers."""
         yield
+
+
+def migrate_in_child(url: str) -> None:
+    """Bring the database to head in a child process when it is not there, so this process never imports Alembic."""
+    engine = open_database(url, upgrade=False)
+    try:
+        if migrate.at_head(engine):
+            return
+    finally:
+        engine.dispose()
+    log.info("bringing the database to revision %s (in a child process)", migrate.HEAD)
+    migrate.upgrade_in_child(url)
 
 
 def build_services(
@@ -78,10 +91,14 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     them (MQTT messages stay unacknowledged, HTTP posts unanswered), so nothing is lost.
     """
     try:
+        migrate_in_child(config.database)
         services = build_services(config)
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         log.error("cannot open the database %s: %s", config.database, reason)
+        return 2
+    except migrate.MigrationError as exc:
+        log.error("cannot bring the database %s to revision %s: %s", config.database, migrate.HEAD, exc)
         return 2
     # A line with nothing stored yet (first start, a new line) is judged from its first count or product, not
     # from the start of the shift it was first watched in (docs/products.md).

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 
 def open_database(url: str, *, upgrade: bool = True) -> Engine:
-    """Create the engine (SQLite in WAL mode by default) and bring the schema to head."""
+    """Create the engine (SQLite in WAL mode by default) and bring the schema to head (Alembic only if not there)."""
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
@@ -46,7 +46,7 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
         engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    if upgrade:
+    if upgrade and not migrate.at_head(engine):
         migrate.upgrade(engine)
     return engine
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from andon.counting import (
     CREDITED_AFTER_OUTAGE,
     ROLLOVER,
     CounterState,
+    DigestTable,
     Normaliser,
     RejectedReading,
     SeenIds,
@@ -162,11 +164,46 @@ def test_seen_ids_keep_at_least_the_latest_capacity_and_forget_the_oldest() -> N
 
 
 def test_seen_ids_tell_apart_ids_that_differ_in_one_character() -> None:
-    seen = SeenIds()
     ids = [f"L01-{n}" for n in range(50_000)] + [f"L01-{n} " for n in range(50_000)] + ["", "é", "e"]
+    tracemalloc.start()
+    seen = SeenIds()
     assert all(seen.add(i) for i in ids)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 24 * len(ids)  # 262,144 slots of 8 bytes: 21 bytes an id (in a set of ints: ~75)
     assert len(seen) == len(ids)
     assert not any(seen.add(i) for i in ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=st.lists(st.tuples(st.sampled_from(["add", "discard", "has"]), st.integers(2, 2**64 - 1)
+                              | st.sampled_from([2, 3, 1024, 2048, 2**64 - 1024])), max_size=3000))
+def test_the_digest_table_is_a_set(ops: list[tuple[str, int]]) -> None:
+    """Adds, removals and lookups, colliding slots included (keys equal modulo the size): as a Python set."""
+    table, model = DigestTable(), set()
+    for op, key in ops:
+        if op == "add":
+            assert table.add(key) == (key not in model)
+            model.add(key)
+        elif op == "discard":
+            table.discard(key)
+            model.discard(key)
+        else:
+            assert (key in table) == (key in model)
+        assert len(table) == len(model)
+    assert all(key in table for key in model)
+
+
+def test_the_digest_table_grows_and_keeps_every_key_through_removals() -> None:
+    table = DigestTable()
+    keys = [2 + 1024 * n for n in range(5000)]  # all in one slot of the first array: the longest probes
+    assert all(table.add(k) for k in keys)
+    for k in keys[::2]:
+        table.discard(k)
+    assert [k in table for k in keys[:6]] == [False, True, False, True, False, True]
+    assert len(table) == 2500
+    assert all(table.add(k) for k in keys[::2]) and not any(table.add(k) for k in keys)
+    assert len(table) == 5000
 
 
 @settings(max_examples=300, deadline=None)
