@@ -202,7 +202,7 @@ class DigestTable:
     """
 
     __slots__ = ("_filled", "_mask", "_slots", "_used")
-    MIN_SLOTS = 1024
+    MIN_SLOTS = 128  # 1 KiB: a line that counts little holds little
 
     def __init__(self, slots: int = MIN_SLOTS) -> None:
         self._slots = array("Q", bytes(8 * slots))
@@ -221,7 +221,15 @@ class DigestTable:
             i = (i + 1) & mask
 
     def __contains__(self, key: int) -> bool:
-        return self._slots[self._find(key)] == key
+        slots, mask = self._slots, self._mask
+        i = key & mask
+        while True:  # _find, inlined: this is on every count's way
+            found = slots[i]
+            if found == key:
+                return True
+            if found == 0:
+                return False
+            i = (i + 1) & mask
 
     def add(self, key: int) -> bool:
         """Add ``key``; return False when it was there already."""
@@ -277,29 +285,33 @@ class SeenIds:
         self._old = DigestTable()
 
     @staticmethod
-    def _digest(event_id: str) -> int:
+    def digest(event_id: str) -> int:
+        """Return the id's digest, which every method also takes in place of the id (one digest a count)."""
         key = int.from_bytes(blake2b(event_id.encode("utf-8", "surrogatepass"), digest_size=8).digest(), "little")
         return key if key > 1 else key + 2  # 0 and 1 mark empty and removed slots
 
-    def add(self, event_id: str) -> bool:
-        """Remember an id; return False when it was already seen."""
-        key = self._digest(event_id)
+    def add(self, event_id: str | int) -> bool:
+        """Remember an id (or its digest); return False when it was already seen."""
+        key = event_id if isinstance(event_id, int) else self.digest(event_id)
         if key in self._old or not self._new.add(key):
             return False
         if len(self._new) >= self.capacity:
             self._old, self._new = self._new, DigestTable()
         return True
 
-    def discard(self, event_id: str) -> None:
-        """Forget an id (its event was never stored)."""
-        key = self._digest(event_id)
+    def discard(self, event_id: str | int) -> None:
+        """Forget an id or its digest (its event was never stored)."""
+        key = event_id if isinstance(event_id, int) else self.digest(event_id)
         self._new.discard(key)
         self._old.discard(key)
 
     def __contains__(self, event_id: object) -> bool:
-        if not isinstance(event_id, str):
+        if isinstance(event_id, str):
+            key = self.digest(event_id)
+        elif isinstance(event_id, int) and not isinstance(event_id, bool):
+            key = event_id
+        else:
             return False
-        key = self._digest(event_id)
         return key in self._new or key in self._old
 
     def __len__(self) -> int:

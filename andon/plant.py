@@ -219,7 +219,8 @@ class Plant:
                 # A blank id names no event: counted without de-duplication, or every count after the first
                 # from a device sending "" would be taken for a copy of it and lost.
                 event_id = None
-        if event_id is not None and event_id in seen:
+        key = None if event_id is None else seen.digest(event_id)
+        if key is not None and key in seen:
             self.metrics.duplicates.labels(line.id).inc()
             if on_stored is not None:
                 self.writer.put(on_stored)  # after the next commit, so after the first copy's
@@ -231,8 +232,8 @@ class Plant:
         outcome = normaliser.accept(
             value, event_ts, kind, parts_per_cycle=None if increment else line.parts_per_cycle_at(event_ts)
         )
-        if event_id is not None:
-            seen.add(event_id)
+        if key is not None:
+            seen.add(key)
         self.metrics.accept(line.id)
         for incident in outcome.incidents:
             log.info("line %s source %s: %s %s -> %s %s", line.id, source_id, incident.kind,

@@ -160,7 +160,11 @@ def test_seen_ids_keep_at_least_the_latest_capacity_and_forget_the_oldest() -> N
     assert "a" not in seen and "d" not in seen and len(seen) == 4  # two generations later
     seen.discard("j")
     assert "j" not in seen and seen.add("j")
-    assert 7 not in seen  # not an id: never seen
+    assert 7 not in seen and None not in seen  # never seen
+    key = seen.digest("k")  # the digest stands for the id in every method
+    assert key not in seen and seen.add(key) and "k" in seen and key in seen and not seen.add("k")
+    seen.discard(key)
+    assert "k" not in seen
 
 
 def test_seen_ids_tell_apart_ids_that_differ_in_one_character() -> None:
