@@ -84,7 +84,10 @@ class MqttProductSource(MqttSource):
         if c.quantity_field is not None:
             found, raw_quantity = lookup(document, c.quantity_field)
             if found and raw_quantity is not None:
-                value["quantity"] = whole_number(raw_quantity, c.quantity_field, booleans=False)
+                quantity = whole_number(raw_quantity, c.quantity_field, booleans=False)
+                if quantity <= 0:  # an order of no parts: refused whole, not taken without its quantity
+                    raise RejectedReading("bad_quantity", f"{c.quantity_field} is {quantity}: an order needs 1 or more")
+                value["quantity"] = quantity
         return value, event_time(document, c.time_field, None)
 
     def describe(self) -> str:

@@ -70,8 +70,9 @@ def test_messages_select_the_product_and_changes_are_published(
         device.publish("plant/l1/product", b"\xff\xfe")  # not UTF-8: refused, acknowledged
         device.publish("plant/l1/product", json.dumps({"product": "no such thing!"}))
         device.publish("plant/l1/recipe", "99")  # no product has recipe 99
+        device.publish("plant/l1/product", json.dumps({"product": "A", "order": "WO-78", "qty": -5}))
         wait_until(lambda: mes.rejected["not_utf8"] == 1 and mes.rejected["bad_product"] == 1
-                   and scanner.rejected["unknown_recipe"] == 1)
+                   and scanner.rejected["unknown_recipe"] == 1 and mes.rejected["bad_quantity"] == 1)
         wait_until(lambda: len(watcher.messages("andon/l1/work_order")) == 2)
         wait_until(lambda: len(watcher.messages("andon/l1/product")) == 2)
     publisher.close()
@@ -87,4 +88,5 @@ def test_messages_select_the_product_and_changes_are_published(
     assert [(o["action"], o["order"]["id"], o["order"]["quantity"]) for o in orders] == [
         ("created", "WO-77", 120), ("started", "WO-77", 120)]
     assert services.orders.get("WO-77")["state"] == "started"
+    assert [o["id"] for o in services.orders.list()] == ["WO-77"]  # the order of -5 parts was not made
     services.plant.close()
