@@ -32,6 +32,7 @@ from andon.takt import (
     build_rows,
     current_row,
     line_condition,
+    stale_reason,
 )
 from andon.timeline import Timeline
 from devices.sources.http import HttpSourceConfig
@@ -407,7 +408,7 @@ class LineRuntime:
         stale = [s for s in sources if s.is_stale(now)]
         if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
             # Waiting for the line's first count: a source that cannot be read is why none comes; say so.
-            condition, reason = "stale", "; ".join(s.detail or f"no data from {s.source_id}" for s in stale)
+            condition, reason = "stale", stale_reason(stale)
         return dict(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
             shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,

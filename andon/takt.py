@@ -412,10 +412,7 @@ def line_condition(
         return "off", OFF_WORDS[kind]
     stale = [s for s in sources if s.is_stale(now)]
     if stale:
-        return "stale", "; ".join(
-            s.detail or (f"connecting to {s.source_id}" if s.connecting else f"no data from {s.source_id}")
-            for s in stale
-        )
+        return "stale", stale_reason(stale)
     stop_after = thresholds.stop_after(plan.takt_at(now))
     if stop_after is not None:
         since = plan.instance.start if last_count_at is None else max(last_count_at, plan.instance.start)
@@ -425,6 +422,14 @@ def line_condition(
     words = ("on plan" if cum_delta <= 0 else "ahead") if condition == "normal" else f"{-cum_delta} behind"
     # A changeover within its target is planned: the line is judged on its delta, and says why it is not counting.
     return condition, f"changeover; {words}" if kind == "changeover" else words
+
+
+def stale_reason(stale: Iterable[SourceHealth]) -> str:
+    """Say why sources are stale, each reason once (sources on one broker or PLC share its outage's words)."""
+    words = (
+        s.detail or (f"connecting to {s.source_id}" if s.connecting else f"no data from {s.source_id}") for s in stale
+    )
+    return "; ".join(dict.fromkeys(words))
 
 
 # What the board says when the line is off because of planned time of each kind (a changeover is not off).

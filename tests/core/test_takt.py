@@ -174,6 +174,12 @@ def test_stale_source_wins_over_behind() -> None:
     assert line_condition(plan, now, -10, now, THRESHOLDS, [offline]) == ("stale", "PLC 10.0.0.5 unreachable")
     assert line_condition(plan, now, -10, now, THRESHOLDS, [silent]) == ("stale", "no data from mqtt")
     assert line_condition(plan, now, 0, now, THRESHOLDS, [fine]) == ("normal", "on plan")
+    # Three sources on one broker that is down: its words once, with the other source's after them.
+    broker = [SourceHealth(f"m{i}", online=False, last_seen=None, stale_after=None,
+                           detail="MQTT broker 10.0.0.9:1883 unreachable") for i in range(3)]
+    assert line_condition(plan, now, -10, now, THRESHOLDS, [*broker, silent]) == (
+        "stale", "MQTT broker 10.0.0.9:1883 unreachable; no data from mqtt"
+    )
 
 
 def test_rows_carry_actuals_deltas_and_cumulatives() -> None:
