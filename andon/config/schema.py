@@ -384,6 +384,10 @@ class AreaConfig(StrictModel):
     lines: list[str] = Field(min_length=1, description="Ids of the area's lines.")
 
 
+# sqlite://, sqlite:///:memory: and the like: SQLite's in-memory database.
+IN_MEMORY_SQLITE = re.compile(r"^sqlite(\+\w+)?://(/(:memory:)?)?(\?.*)?$")
+
+
 class Config(StrictModel):
     """The whole configuration file."""
 
@@ -410,6 +414,16 @@ class Config(StrictModel):
     products: list[ProductConfig] = Field(
         default_factory=list, description="Products made in the plant; lines list the ones they may run."
     )
+
+    @field_validator("database")
+    @classmethod
+    def _kept_database(cls, value: str) -> str:
+        if IN_MEMORY_SQLITE.match(value) or ("sqlite" in value.split(":", 1)[0] and "mode=memory" in value):
+            raise ValueError(
+                f"{value!r} is a database in memory: every count would be lost when the process ends (and the "
+                "server's threads cannot share it); give a file, such as sqlite:///andon.db"
+            )
+        return value
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:

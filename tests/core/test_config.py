@@ -90,6 +90,11 @@ def problems(text: str) -> list[str]:
                 "(write ${ANDON_TEST_UNSET_VARIABLE:-default} to give a default)"
             ],
         ),
+        (
+            "database: 'sqlite:///:memory:'\n" + BASE,
+            ["line 1: database: 'sqlite:///:memory:' is a database in memory: every count would be lost when the "
+             "process ends (and the server's threads cannot share it); give a file, such as sqlite:///andon.db"],
+        ),
         ("plant: [1, 2", ["line 1: (top): not valid YAML: expected ',' or ']', but got '<stream end>'"]),
         ("plant: {name: a\n  b: [", ["line 2: (top): not valid YAML: expected ',' or '}', but got ':'"]),
     ],
