@@ -102,6 +102,15 @@ def keys_of(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
+def explain_all(error: Any, data: Any) -> list[tuple[tuple[Any, ...], str]]:
+    """Return ``explain``'s answer, then those of the errors a cross-field error carries (``several``)."""
+    found = [explain(error, data)]
+    base = data_path(tuple(error["loc"]), data)
+    for message, at in (error.get("ctx") or {}).get("also", ()):
+        found.append(((*base, *at), str(message)))
+    return found
+
+
 def explain(error: Any, data: Any) -> tuple[tuple[Any, ...], str]:
     """Return the key path of one validation error and its message, with the nearest valid choice."""
     path = data_path(tuple(error["loc"]), data)

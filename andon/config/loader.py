@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from andon.config.explain import explain
+from andon.config.explain import explain_all
 from andon.config.schema import Config
 
 # ${NAME} must be set; ${NAME:-default} falls back to the default when NAME is unset or empty (as in sh).
@@ -169,8 +169,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         config = Config.model_validate(data)
     except ValidationError as exc:
         for error in exc.errors():
-            path, message = explain(error, data)
-            problems.append(ConfigProblem(_nearest_line(path, lines), _format_path(path), message))
+            for path, message in explain_all(error, data):
+                problems.append(ConfigProblem(_nearest_line(path, lines), _format_path(path), message))
     if problems:
         # In file order, so an engineer works down the file; problems without a line come last.
         problems.sort(key=lambda p: p.line if p.line is not None else 1 << 30)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import re
+from collections.abc import Callable
 from datetime import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -25,6 +27,13 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 def located(message: str, *at: str | int) -> PydanticCustomError:
     """Return a cross-field error that names the key it is about, relative to the model that raises it."""
     return PydanticCustomError("config", message.replace("{", "{{").replace("}", "}}"), {"at": at})
+
+
+def several(errors: list[PydanticCustomError]) -> PydanticCustomError:
+    """Return the first cross-field error carrying the others (``also``: their messages and keys) for the loader."""
+    first = errors[0]
+    also = tuple((e.message(), (e.context or {}).get("at", ())) for e in errors[1:])
+    return PydanticCustomError("config", first.message_template, {**(first.context or {}), "also": also})
 
 
 def parse_hhmm(value: str) -> time:
@@ -427,28 +436,53 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
-        _unique([s.id for s in self.shifts], "shift", "shifts")
-        _unique([line.id for line in self.lines], "line", "lines")
+        # Each check stops at its first error; the independent ones all run, so a file with several
+        # mistakes is told all of them at once (as field errors are), not one per try.
+        found: list[PydanticCustomError] = []
+        checks: list[Callable[[], None]] = [
+            lambda: _unique([s.id for s in self.shifts], "shift", "shifts"),
+            lambda: _unique([line.id for line in self.lines], "line", "lines"),
+            self._outputs_have_a_broker,
+            lambda: check_products(self),
+            # A line with its own shift list is checked on its own; the lines running every shift share one check.
+            *(functools.partial(self._line_shifts, index) for index in self._shift_checked_lines()),
+            lambda: _check_losses(self),
+        ]
+        for check in checks:
+            try:
+                check()
+            except PydanticCustomError as error:
+                found.append(error)
+        if found:
+            raise several(found)
+        return self
+
+    def _outputs_have_a_broker(self) -> None:
         if (self.outputs.sparkplug or self.outputs.uns) and self.mqtt is None:
             raise located("outputs publish on the plant's broker: add an mqtt section", "outputs")
-        check_products(self)
+
+    def _shift_checked_lines(self) -> list[int]:
+        own = [i for i, line in enumerate(self.lines) if line.shifts is not None]
+        every = [i for i, line in enumerate(self.lines) if line.shifts is None]
+        return sorted(own + every[:1])
+
+    def _line_shifts(self, index: int) -> None:
+        """Refuse a line's unknown or overlapping shifts."""
         by_id = {s.id: s for s in self.shifts}
-        for index, line in enumerate(self.lines):
-            for place, shift_id in enumerate(line.shifts or []):
-                if shift_id not in by_id:
-                    guess = difflib.get_close_matches(shift_id, list(by_id), n=1)
-                    hint = f"; did you mean {guess[0]}?" if guess else f"; the shifts are {', '.join(by_id)}"
-                    raise located(f"line {line.id!r} names unknown shift {shift_id!r}{hint}",
-                                  "lines", index, "shifts", place)
-            used = [by_id[s] for s in (line.shifts or by_id)]
-            overlap = _overlap(used)
-            if overlap is not None:
-                order = [s.id for s in self.shifts]
-                later = max(order.index(overlap[0]), order.index(overlap[1]))
-                at = ("lines", index, "shifts") if line.shifts else ("shifts", later)
-                raise located(f"line {line.id!r} has overlapping shifts {overlap[0]!r} and {overlap[1]!r}", *at)
-        _check_losses(self)
-        return self
+        line = self.lines[index]
+        for place, shift_id in enumerate(line.shifts or []):
+            if shift_id not in by_id:
+                guess = difflib.get_close_matches(shift_id, list(by_id), n=1)
+                hint = f"; did you mean {guess[0]}?" if guess else f"; the shifts are {', '.join(by_id)}"
+                raise located(f"line {line.id!r} names unknown shift {shift_id!r}{hint}",
+                              "lines", index, "shifts", place)
+        used = [by_id[s] for s in (line.shifts or by_id)]
+        overlap = _overlap(used)
+        if overlap is not None:
+            order = [s.id for s in self.shifts]
+            later = max(order.index(overlap[0]), order.index(overlap[1]))
+            at = ("lines", index, "shifts") if line.shifts else ("shifts", later)
+            raise located(f"line {line.id!r} has overlapping shifts {overlap[0]!r} and {overlap[1]!r}", *at)
 
     def plant_reasons(self) -> list[StopReason]:
         """Return the plant's reason tree: the configured one (or the built-in one), with changeover_overrun."""

@@ -112,6 +112,29 @@ def test_several_errors_are_all_reported() -> None:
     ]
 
 
+def test_cross_reference_errors_are_all_reported() -> None:
+    """Names that point nowhere, a duplicate id and overlapping shifts: each told, in file order, in one pass."""
+    text = """plant: {name: P, timezone: UTC}
+shifts:
+  - {id: early, start: "06:00", end: "14:00"}
+  - {id: late, start: "13:00", end: "21:00"}
+lines:
+  - {id: l1, takt_seconds: 60, shifts: [erly]}
+  - {id: l1, takt_seconds: 60, shifts: [nope]}
+  - {id: l3, takt_seconds: 60}
+  - {id: l4, takt_seconds: 60}
+areas:
+  - {id: a, lines: [l9]}
+"""
+    assert problems(text) == [
+        "line 4: shifts[1]: line 'l3' has overlapping shifts 'early' and 'late'",  # once, not for l3 and l4
+        "line 6: lines[0].shifts[0]: line 'l1' names unknown shift 'erly'; did you mean early?",
+        "line 7: lines[1].id: duplicate line id 'l1'",
+        "line 7: lines[1].shifts[0]: line 'l1' names unknown shift 'nope'; the shifts are early, late",
+        "line 11: areas[0].lines[0]: area 'a' names unknown line 'l9'",
+    ]
+
+
 def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANDON_TEST_SECRET", "s3cret")
     config = parse_config(BASE + "mqtt: {password: '${ANDON_TEST_SECRET}'}\n")
