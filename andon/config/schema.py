@@ -596,7 +596,7 @@ def _check_losses(config: Config) -> None:
             raise located(f"ideal_cycle_seconds {ideal:g} is longer than the takt ({line.takt_seconds:g} s): the "
                           "line could never make its demand", "lines", index, "ideal_cycle_seconds")
         if line.demand_per_shift is not None:
-            for shift in [by_shift[s] for s in (line.shifts or by_shift)]:
+            for shift in [by_shift[s] for s in (line.shifts or by_shift) if s in by_shift]:  # unknown: told apart
                 takt = _net_minutes(shift) * 60 / line.demand_per_shift
                 if ideal > takt:
                     raise located(f"ideal_cycle_seconds {ideal:g} is longer than the takt of shift {shift.id!r} "

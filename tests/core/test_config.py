@@ -133,6 +133,17 @@ areas:
         "line 7: lines[1].shifts[0]: line 'l1' names unknown shift 'nope'; the shifts are early, late",
         "line 11: areas[0].lines[0]: area 'a' names unknown line 'l9'",
     ]
+    # The checks after an unknown shift do not trip on it (the ideal cycle is checked against the known ones).
+    line = "  - {id: l5, demand_per_shift: 100, ideal_cycle_seconds: 500, shifts: [early, night]}\n"
+    assert problems(text.replace("areas:\n  - {id: a, lines: [l9]}\n", line)) == [
+        "line 4: shifts[1]: line 'l3' has overlapping shifts 'early' and 'late'",
+        "line 6: lines[0].shifts[0]: line 'l1' names unknown shift 'erly'; did you mean early?",
+        "line 7: lines[1].id: duplicate line id 'l1'",
+        "line 7: lines[1].shifts[0]: line 'l1' names unknown shift 'nope'; the shifts are early, late",
+        "line 10: lines[4].shifts[1]: line 'l5' names unknown shift 'night'; the shifts are early, late",
+        "line 10: lines[4].ideal_cycle_seconds: ideal_cycle_seconds 500 is longer than the takt of shift 'early' "
+        "(288 s): the line could never make its demand",
+    ]
 
 
 def test_secrets_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
