@@ -453,6 +453,10 @@ class Config(StrictModel):
                 check()
             except PydanticCustomError as error:
                 found.append(error)
+            except (KeyError, ValueError, IndexError):
+                if not found:
+                    raise
+                # A check tripping over what an earlier one refused: that error is the one to fix first.
         if found:
             raise several(found)
         return self
