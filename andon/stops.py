@@ -201,12 +201,6 @@ class StopService:
             self._splits[key] = points
         return points
 
-    def tick(self, now: float | None = None) -> None:
-        """Bring every line's current shift, and every shift with an open or changed stop, up to date."""
-        now = self.clock.now() if now is None else now
-        for line in self.plant.lines.values():
-            self.tick_line(line, now)
-
     def tick_line(self, line: LineRuntime, now: float | None = None) -> None:
         """Bring one line's current shift, and each of its shifts with an open or changed stop, up to date."""
         now = self.clock.now() if now is None else now

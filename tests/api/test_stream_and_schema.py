@@ -187,7 +187,8 @@ def test_the_tick_holds_back_no_count_and_lets_the_loop_in_between_lines(tmp_pat
     async def main() -> None:
         loop = asyncio.get_running_loop()
         hub.start(loop)
-        services.states.stops.tick()  # the shift's first stops, and the states they change, out of the way
+        for line in services.plant.lines.values():  # the shift's first stops and the states they change, done
+            services.states.stops.tick_line(line)
         await asyncio.sleep(0.3)
         hub.min_interval = 0.2
         computed.clear()
