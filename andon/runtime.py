@@ -48,24 +48,13 @@ class _Server(uvicorn.Server):
         yield
 
 
-def migrate_in_child(url: str) -> None:
-    """Bring the database to head in a child process when it is not there, so this process never imports Alembic."""
-    engine = open_database(url, upgrade=False)
-    try:
-        if migrate.at_head(engine):
-            return
-    finally:
-        engine.dispose()
-    log.info("bringing the database to revision %s (in a child process)", migrate.HEAD)
-    migrate.upgrade_in_child(url)
-
-
 def build_services(
-    config: Config, clock: Clock | None = None, *, webhook_options: dict[str, Any] | None = None
+    config: Config, clock: Clock | None = None, *, webhook_options: dict[str, Any] | None = None,
+    migrate_in_child: bool = False,
 ) -> Services:
-    """Open the database and build every service of a server process."""
+    """Open the database and build every service of a server process (``migrate_in_child``: see open_database)."""
     clock = clock or SystemClock()
-    store = Store(open_database(config.database))
+    store = Store(open_database(config.database, in_child=migrate_in_child))
     return services_for(Plant(config, store, clock), webhook_options=webhook_options)
 
 
@@ -91,8 +80,7 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     them (MQTT messages stay unacknowledged, HTTP posts unanswered), so nothing is lost.
     """
     try:
-        migrate_in_child(config.database)
-        services = build_services(config)
+        services = build_services(config, migrate_in_child=True)  # the server never imports Alembic
     except (SQLAlchemyError, OSError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         log.error("cannot open the database %s: %s", config.database, reason)

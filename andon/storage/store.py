@@ -35,8 +35,12 @@ __all__ = ["EventWriter", "PendingEvent", "Store", "open_database"]
 log = logging.getLogger(__name__)
 
 
-def open_database(url: str, *, upgrade: bool = True) -> Engine:
-    """Create the engine (SQLite in WAL mode by default) and bring the schema to head (Alembic only if not there)."""
+def open_database(url: str, *, upgrade: bool = True, in_child: bool = False) -> Engine:
+    """Create the engine (SQLite in WAL mode by default) and bring the schema to head (Alembic only if not there).
+
+    ``in_child``: migrate in a child process, so this one never imports Alembic (``andon run``); a failure
+    there raises ``migrate.MigrationError`` with its last line.
+    """
     if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
@@ -47,7 +51,15 @@ def open_database(url: str, *, upgrade: bool = True) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     if upgrade and not migrate.at_head(engine):
-        migrate.upgrade(engine)
+        if in_child:
+            log.info("bringing the database to revision %s (in a child process)", migrate.HEAD)
+            try:
+                migrate.upgrade_in_child(url)
+            except migrate.MigrationError:
+                engine.dispose()
+                raise
+        else:
+            migrate.upgrade(engine)
     return engine
 
 

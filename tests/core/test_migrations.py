@@ -12,7 +12,6 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from andon.runtime import migrate_in_child
 from andon.storage import migrate
 from andon.storage.store import open_database
 from andon.storage.tables import Base
@@ -44,9 +43,8 @@ def test_head_matches_the_models_and_round_trips(tmp_path: Path) -> None:
 # head by a child process, then opened; the server's process has not imported Alembic.
 SERVER_START = """
 import sys
-from andon.runtime import migrate_in_child
 from andon.storage.store import open_database
-migrate_in_child(sys.argv[1])
+open_database(sys.argv[1], in_child=True).dispose()  # as build_services does for andon run
 open_database(sys.argv[1]).dispose()
 print(sorted(m for m in sys.modules if m.split(".")[0] in ("alembic", "mako")))
 """
@@ -77,7 +75,7 @@ def test_a_database_from_a_newer_release_is_one_clear_line(tmp_path: Path) -> No
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
     engine.dispose()
     with pytest.raises(migrate.MigrationError, match="Can't locate revision identified by '0099'"):
-        migrate_in_child(f"sqlite:///{db}")
+        open_database(f"sqlite:///{db}", in_child=True)
     done = subprocess.run([sys.executable, "-m", "andon.cli", "run", str(fault_config(tmp_path, db)), "--port", "1"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
