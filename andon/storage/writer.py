@@ -108,9 +108,13 @@ class EventWriter:
     """Write count events in batches on a thread of its own; run callbacks after each commit."""
 
     def __init__(
-        self, store: BatchStore, max_batch: int = 2000, max_delay: float = 0.01,
+        self, store: BatchStore, max_batch: int = 2000, max_delay: float = 0.025,
         probe_seconds: float = 5.0, retry_seconds: float = 1.0,
     ) -> None:
+        # max_delay: a batch's window. A commit has a fixed cost, so a longer window is less CPU a count (at
+        # 1,000 msg/s, 10 ms → 40 ms took andon run from 81-84 % to 72-77 % of a core). It delays only the
+        # acknowledgement: the state shows a count when it is tallied, and an HTTP sender that waits closes the
+        # window at once. 25 ms keeps a broker's default in-flight window of 20 at some 800 counts a second.
         self.store = store
         self.max_batch = max_batch
         self.max_delay = max_delay
