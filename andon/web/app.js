@@ -191,6 +191,7 @@ const Andon = (() => {
   // way may be older than the push. The stream counts the states pushed per line; a page fetching a state
   // takes a mark first and drops what it read when a push for the line came meanwhile.
   const statePushes = new Map();  // line -> states pushed for it so far
+  const lastPushed = new Map();  // line -> the latest state pushed for it
   function pushMark(line) { return statePushes.get(line) || 0; }
   function pushedSince(line, mark) { return pushMark(line) !== mark; }
 
@@ -204,10 +205,13 @@ const Andon = (() => {
   /** Take every line's mark before fetching them all. */
   function pushMarks() { return new Map(statePushes); }
 
-  /** The node for a fetched state s: the one shown in box when a state for its line was pushed since marks, else make(s). */
+  /**
+   * The node for a fetched state s. When a state for its line was pushed since marks, the push is newer: the node
+   * shown in box for it, else one made from it (a page that had not listed the line yet had nowhere to show it).
+   */
   function fetchedNode(box, marks, s, make) {
-    const shown = pushedSince(s.line, marks.get(s.line) || 0) && box.querySelector('[data-line="' + CSS.escape(s.line) + '"]');
-    return shown || make(s);
+    if (!pushedSince(s.line, marks.get(s.line) || 0)) return make(s);
+    return box.querySelector('[data-line="' + CSS.escape(s.line) + '"]') || make(lastPushed.get(s.line));
   }
 
   /**
@@ -251,6 +255,7 @@ const Andon = (() => {
         if (msg.type === "state" && msg.state) {
           noteServerTime(msg.state.at);
           statePushes.set(msg.line, pushMark(msg.line) + 1);
+          lastPushed.set(msg.line, msg.state);
         }
         try { onMessage(msg); } catch (e) { console.error(e); }
       };

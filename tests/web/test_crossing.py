@@ -79,3 +79,37 @@ def test_a_list_read_before_a_push_does_not_undo_it(server: RealServer, page: An
     assert page.locator(chips).count() == 1
     with server.client(OPERATOR_TOKEN) as api:  # leave the plant as found for the next test
         assert api.post(f"/api/andons/{reply.json()['id']}/resolve", json={}).status_code == 200
+
+
+
+@pytest.mark.parametrize(
+    ("path", "line", "shown_early"),
+    [("/plant", '.tile[data-line="line1"]', 1), ("/", '#lines [data-line="line1"]', 0)],
+)
+def test_a_push_before_the_first_list_is_shown_is_not_lost(
+    server: RealServer, page: Any, path: str, line: str, shown_early: int,
+) -> None:
+    """A state pushed for a line the page has not listed yet is the one shown when the older list comes."""
+    held: list[tuple[Any, Any]] = []
+    page.route("**/api/lines", lambda route: held.append((route, route.fetch())))
+    page.goto(server.url + path)
+    page.wait_for_selector('body[data-live="up"]', timeout=5000)
+    wait_until(lambda: page.evaluate("1") and len(held) >= 2, timeout=5)  # the first load's and the connect's
+    assert all(answer.json()[0]["state"]["open_andons"] == [] for _, answer in held)
+    with server.client(OPERATOR_TOKEN) as api:
+        reply = api.post("/api/andons", json={"line": "line1", "station": "st9", "category": "quality"})
+        assert reply.status_code == 201, reply.text
+        wait_until(lambda: page.evaluate("Andon.pushMarks().get('line1') || 0") >= 1, timeout=5)
+        settle(page)
+        assert page.locator(line).count() == shown_early  # the overview shows a pushed tile; the list has no place
+        for route, answer in held:  # the lists read before the call arrive now
+            route.fulfill(response=answer)
+        page.unroute("**/api/lines")
+        settle(page)
+        chip = page.locator(f"{line} .andon-chip")
+        assert chip.count() == 1
+        if path == "/":
+            assert chip.inner_text() == "\u2691 1 open"
+        else:
+            assert chip.get_attribute("data-andon-id") == str(reply.json()["id"])
+        assert api.post(f"/api/andons/{reply.json()['id']}/resolve", json={}).status_code == 200
