@@ -196,19 +196,25 @@ class DigestTable:
 
     A Python set of ints costs some 75 bytes an entry (a 40-byte int object and its share of the slots);
     this costs 16 to 32 (the array is kept at most half full). Slot value 0 is empty, 1 a removed entry.
-    The digests are uniform, so their low bits are the slot. It grows by rehashing into a doubled array, all
-    at once: about 0.4 µs an entry here, so some 50 ms at the last growth of a full generation of
-    ``SeenIds`` (131,072 entries), once per 131,072 counts of a line.
+    The digests are uniform, so their low bits are the slot. It grows into a doubled array, and the entries
+    move over a few at each add (``MOVE_PER_ADD`` slots of the old array), not all at once: moving 131,072
+    entries at once took 25 to 50 ms, a stall of every count of the plant, and the lines of a round-robin
+    feed all grew within the same second. While they move, a lookup looks in both arrays. What is left of a
+    growth is making the new array: some 2.5 ms for the 4 MiB of the last one (bench/engine.py).
     """
 
-    __slots__ = ("_filled", "_mask", "_slots", "_used")
+    __slots__ = ("_filled", "_mask", "_moved", "_moving", "_moving_mask", "_slots", "_used")
     MIN_SLOTS = 128  # 1 KiB: a line that counts little holds little
+    MOVE_PER_ADD = 8  # the old array (half the new one's size) is moved in its size / 8 adds: well before half full
 
     def __init__(self, slots: int = MIN_SLOTS) -> None:
-        self._slots = array("Q", bytes(8 * slots))
+        self._slots = array("Q", [0]) * slots
         self._mask = slots - 1
-        self._used = 0  # entries
-        self._filled = 0  # entries and removed entries: what the probing walks over
+        self._used = 0  # entries, in either array
+        self._filled = 0  # entries and removed entries of _slots: what the probing walks over
+        self._moving: array[int] | None = None  # the array being moved out of since the last growth
+        self._moving_mask = 0
+        self._moved = 0  # its slots moved so far
 
     def _find(self, key: int) -> int:
         """Return the slot of ``key``, or of the empty slot ending its probe."""
@@ -216,6 +222,15 @@ class DigestTable:
         i = key & mask
         while True:
             found = slots[i]
+            if found == key or found == 0:
+                return i
+            i = (i + 1) & mask
+
+    def _find_moving(self, moving: array[int], key: int) -> int:
+        mask = self._moving_mask
+        i = key & mask
+        while True:
+            found = moving[i]
             if found == key or found == 0:
                 return i
             i = (i + 1) & mask
@@ -228,45 +243,81 @@ class DigestTable:
             if found == key:
                 return True
             if found == 0:
-                return False
+                break
             i = (i + 1) & mask
+        moving = self._moving
+        return moving is not None and moving[self._find_moving(moving, key)] == key
 
     def add(self, key: int) -> bool:
         """Add ``key``; return False when it was there already."""
-        i = self._find(key)
-        if self._slots[i] == key:
+        slots, mask = self._slots, self._mask
+        i = key & mask
+        while True:  # _find, inlined
+            found = slots[i]
+            if found == key:
+                return False
+            if found == 0:
+                break
+            i = (i + 1) & mask
+        moving = self._moving
+        if moving is not None and moving[self._find_moving(moving, key)] == key:
             return False
-        self._slots[i] = key
+        slots[i] = key
         self._used += 1
         self._filled += 1
+        if moving is not None:
+            self._move(self.MOVE_PER_ADD)
         if 2 * self._filled > len(self._slots):
-            self._rehash()
+            self._grow()
         return True
 
     def discard(self, key: int) -> None:
-        """Remove ``key`` if it is there."""
+        """Remove ``key`` if it is there (a moved entry is in both arrays: it goes from both)."""
         i = self._find(key)
-        if self._slots[i] == key:
+        found = self._slots[i] == key
+        if found:
             self._slots[i] = 1
+        moving = self._moving
+        if moving is not None:
+            j = self._find_moving(moving, key)
+            if moving[j] == key:
+                moving[j] = 1
+                found = True
+        if found:
             self._used -= 1
 
     def __len__(self) -> int:
         return self._used
 
-    def _rehash(self) -> None:
+    def _grow(self) -> None:
+        if self._moving is not None:  # grown again before the last move ended (removals only): end it first
+            self._move(len(self._moving))
         size = self.MIN_SLOTS
         while size <= 2 * self._used:  # a quarter full after a growth, grown again at half
             size *= 2
-        old = self._slots
-        self._slots = slots = array("Q", bytes(8 * size))
-        self._mask = mask = size - 1
-        self._filled = self._used
-        for key in old:
-            if key > 1:
+        self._moving, self._moving_mask, self._moved = self._slots, self._mask, 0
+        self._slots = array("Q", [0]) * size
+        self._mask = size - 1
+        self._filled = 0
+
+    def _move(self, count: int) -> None:
+        """Move the next ``count`` slots' entries of the old array into the new one."""
+        moving = self._moving
+        assert moving is not None
+        slots, mask = self._slots, self._mask
+        start = self._moved
+        end = min(start + count, len(moving))
+        for p in range(start, end):
+            key = moving[p]
+            if key > 1:  # never in the new array already: add looks in both first
                 i = key & mask
                 while slots[i]:
                     i = (i + 1) & mask
                 slots[i] = key
+                self._filled += 1
+        self._moved = end
+        if end == len(moving):
+            self._moving = None
 
 
 class SeenIds:

@@ -1,6 +1,6 @@
 """Engine benchmark: events/s through normaliser + engine + batched SQLite writes (100 lines),
 board query time for a full shift of one line with 30,000 events, the plan arithmetic and the live
-state a board asks for every second, and `andon run` memory.
+state a board asks for every second, the longest pause of the de-duplication's growth, and `andon run` memory.
 
 Run: python bench/engine.py [--events 200000]
 Targets: >= 20,000 events/s on one core; board query < 20 ms; demo RSS < 120 MB.
@@ -24,6 +24,7 @@ from demo_plant import demo_config, free_port, start_andon
 from andon.board import board_dict
 from andon.clock import ManualClock
 from andon.config.loader import parse_config
+from andon.counting import SeenIds
 from andon.plant import Plant
 from andon.services import services_for
 from andon.storage.store import Store, open_database
@@ -202,6 +203,23 @@ def bench_product_plan(folder: Path, repeats: int) -> None:
     print(f"  line state           {state_us:10.2f} us (with product, work order and expected finish)")
 
 
+def bench_seen_ids(ids: int = 1_400_000, lines: int = 10) -> None:
+    """Time each id remembered by the lines' de-duplication, fed round-robin: the longest add is a stall of the plant."""
+    seen = [SeenIds() for _ in range(lines)]
+    keys = [SeenIds.digest(f"L{i % lines}-{i}") for i in range(ids)]
+    times = []
+    clock = time.perf_counter
+    for i, key in enumerate(keys):
+        t0 = clock()
+        seen[i % lines].add(key)
+        times.append(clock() - t0)
+    times.sort()
+    print(f"seen ids: {ids:,} ids over {lines} lines, round-robin (each line's table grows to {ids // lines:,})")
+    print(f"  add, median          {times[ids // 2] * 1e6:10.2f} us")
+    print(f"  add, longest         {times[-1] * 1e3:10.2f} ms (a growth)")
+    print(f"  adds over 1 ms       {sum(t > 1e-3 for t in times):10d}")
+
+
 def bench_memory(folder: Path, seconds: float = 20.0) -> None:
     port = free_port()
     proc = start_andon(demo_config(folder), port)
@@ -232,6 +250,7 @@ def main() -> None:
         bench_intake(folder, args.events)
         bench_board(folder)
         bench_plan(folder)
+        bench_seen_ids()
         bench_memory(folder, args.memory_seconds)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

@@ -198,6 +198,32 @@ def test_the_digest_table_is_a_set(ops: list[tuple[str, int]]) -> None:
     assert all(key in table for key in model)
 
 
+def test_the_digest_table_moves_its_entries_a_few_at_each_add_after_a_growth() -> None:
+    """No add moves more than MOVE_PER_ADD old slots; meanwhile lookups, removals and re-adds see both arrays."""
+    table = DigestTable()
+    keys = [2 + 7919 * n for n in range(100_000)]
+    most = 0
+    for n, key in enumerate(keys):
+        moving_before, moved_before = table._moving, table._moved
+        assert table.add(key)
+        if moving_before is not None:
+            moved = (len(moving_before) if table._moving is not moving_before else table._moved) - moved_before
+            most = max(most, moved)
+        if n == 40_000:
+            assert table._moving is not None and 0 < table._moved < len(table._moving)  # in the middle of a move
+            moved_key, waiting_key = table._moving[: table._moved], table._moving[table._moved:]
+            old = next(k for k in moved_key if k > 1)
+            waiting = next(k for k in waiting_key if k > 1)
+            table.discard(old)
+            table.discard(waiting)
+            assert old not in table and waiting not in table and len(table) == n - 1
+            assert table.add(old) and table.add(waiting) and not table.add(old) and len(table) == n + 1
+    assert most == DigestTable.MOVE_PER_ADD
+    assert table._moving is None and len(table._slots) == 262_144
+    assert all(k in table for k in keys) and len(table) == len(keys)
+    assert not any(table.add(k) for k in keys)
+
+
 def test_the_digest_table_grows_and_keeps_every_key_through_removals() -> None:
     table = DigestTable()
     keys = [2 + 1024 * n for n in range(5000)]  # all in one slot of the first array: the longest probes
