@@ -204,7 +204,7 @@ def bench_product_plan(folder: Path, repeats: int) -> None:
 
 
 def bench_seen_ids(ids: int = 1_400_000, lines: int = 10) -> None:
-    """Time each id remembered by the lines' de-duplication, fed round-robin: the longest add is a stall of the plant."""
+    """Time each id remembered by the lines' de-duplication, fed round-robin: its longest add stalls the plant."""
     seen = [SeenIds() for _ in range(lines)]
     keys = [SeenIds.digest(f"L{i % lines}-{i}") for i in range(ids)]
     times = []
