@@ -216,9 +216,9 @@ class DigestTable:
         self._moving_mask = 0
         self._moved = 0  # its slots moved so far
 
-    def _find(self, key: int) -> int:
-        """Return the slot of ``key``, or of the empty slot ending its probe."""
-        slots, mask = self._slots, self._mask
+    @staticmethod
+    def _probe(slots: array[int], mask: int, key: int) -> int:
+        """Return the slot of ``key`` in ``slots``, or of the empty slot ending its probe."""
         i = key & mask
         while True:
             found = slots[i]
@@ -226,14 +226,11 @@ class DigestTable:
                 return i
             i = (i + 1) & mask
 
+    def _find(self, key: int) -> int:
+        return self._probe(self._slots, self._mask, key)
+
     def _find_moving(self, moving: array[int], key: int) -> int:
-        mask = self._moving_mask
-        i = key & mask
-        while True:
-            found = moving[i]
-            if found == key or found == 0:
-                return i
-            i = (i + 1) & mask
+        return self._probe(moving, self._moving_mask, key)
 
     def __contains__(self, key: int) -> bool:
         slots, mask = self._slots, self._mask
@@ -250,15 +247,10 @@ class DigestTable:
 
     def add(self, key: int) -> bool:
         """Add ``key``; return False when it was there already."""
-        slots, mask = self._slots, self._mask
-        i = key & mask
-        while True:  # _find, inlined
-            found = slots[i]
-            if found == key:
-                return False
-            if found == 0:
-                break
-            i = (i + 1) & mask
+        slots = self._slots
+        i = self._find(key)
+        if slots[i] == key:
+            return False
         moving = self._moving
         if moving is not None and moving[self._find_moving(moving, key)] == key:
             return False

@@ -53,18 +53,24 @@ def test_a_state_read_before_a_push_does_not_bring_back_a_resolved_call(
     assert page.locator(chips).count() == 0
 
 
-@pytest.mark.parametrize(
-    ("path", "chips"),
-    [("/plant", '.tile[data-line="line1"] .andon-chip'), ("/", '#lines [data-line="line1"] .andon-chip')],
-)
-def test_a_list_read_before_a_push_does_not_undo_it(server: RealServer, page: Any, path: str, chips: str) -> None:
-    """The overview's whole-list fetch (on load and on each connect) keeps a line pushed while it was on its way."""
+def open_with_lists_held(server: RealServer, page: Any, path: str) -> list[tuple[Any, Any]]:
+    """Open ``path`` with every whole-list answer held (the server's, read at once): (route, answer), in order."""
     held: list[tuple[Any, Any]] = []
     page.route("**/api/lines", lambda route: held.append((route, route.fetch())))
     page.goto(server.url + path)
     page.wait_for_selector('body[data-live="up"]', timeout=5000)
     wait_until(lambda: page.evaluate("1") and len(held) >= 2, timeout=5)  # the first load's and the connect's
     assert all(answer.json()[0]["state"]["open_andons"] == [] for _, answer in held)
+    return held
+
+
+@pytest.mark.parametrize(
+    ("path", "chips"),
+    [("/plant", '.tile[data-line="line1"] .andon-chip'), ("/", '#lines [data-line="line1"] .andon-chip')],
+)
+def test_a_list_read_before_a_push_does_not_undo_it(server: RealServer, page: Any, path: str, chips: str) -> None:
+    """The overview's whole-list fetch (on load and on each connect) keeps a line pushed while it was on its way."""
+    held = open_with_lists_held(server, page, path)
     first, answer = held.pop(0)
     first.fulfill(response=answer)  # the list is shown; the other answer is still on its way
     page.wait_for_selector('[data-line="line1"]', timeout=5000)
@@ -90,12 +96,7 @@ def test_a_push_before_the_first_list_is_shown_is_not_lost(
     server: RealServer, page: Any, path: str, line: str, shown_early: int,
 ) -> None:
     """A state pushed for a line the page has not listed yet is the one shown when the older list comes."""
-    held: list[tuple[Any, Any]] = []
-    page.route("**/api/lines", lambda route: held.append((route, route.fetch())))
-    page.goto(server.url + path)
-    page.wait_for_selector('body[data-live="up"]', timeout=5000)
-    wait_until(lambda: page.evaluate("1") and len(held) >= 2, timeout=5)  # the first load's and the connect's
-    assert all(answer.json()[0]["state"]["open_andons"] == [] for _, answer in held)
+    held = open_with_lists_held(server, page, path)
     with server.client(OPERATOR_TOKEN) as api:
         reply = api.post("/api/andons", json={"line": "line1", "station": "st9", "category": "quality"})
         assert reply.status_code == 201, reply.text
