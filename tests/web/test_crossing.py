@@ -87,7 +87,6 @@ def test_a_list_read_before_a_push_does_not_undo_it(server: RealServer, page: An
         assert api.post(f"/api/andons/{reply.json()['id']}/resolve", json={}).status_code == 200
 
 
-
 @pytest.mark.parametrize(
     ("path", "line", "shown_early"),
     [("/plant", '.tile[data-line="line1"]', 1), ("/", '#lines [data-line="line1"]', 0)],
