@@ -12,6 +12,7 @@ reject reasons every driver uses; ``RejectedReading`` is that module's, named he
 
 from __future__ import annotations
 
+import threading
 from array import array
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -201,6 +202,7 @@ class DigestTable:
     entries at once took 25 to 50 ms, a stall of every count of the plant, and the lines of a round-robin
     feed all grew within the same second. While they move, a lookup looks in both arrays. What is left of a
     growth is making the new array: some 2.5 ms for the 4 MiB of the last one (bench/engine.py).
+    One thread at a time: ``SeenIds`` locks around it.
     """
 
     __slots__ = ("_filled", "_mask", "_moved", "_moving", "_moving_mask", "_slots", "_used")
@@ -326,6 +328,11 @@ class SeenIds:
         self.capacity = capacity
         self._new = DigestTable()
         self._old = DigestTable()
+        # Intake adds under the plant's intake lock; the writer removes the id of an event the database refused
+        # without it (intake may be waiting on the writer). A table's own steps are not atomic: without this
+        # lock a removal racing an add (or a growth's move) could be undone, and the event's redelivery dropped
+        # as a copy of itself.
+        self._lock = threading.Lock()
 
     @staticmethod
     def digest(event_id: str) -> int:
@@ -336,17 +343,19 @@ class SeenIds:
     def add(self, event_id: str | int) -> bool:
         """Remember an id (or its digest); return False when it was already seen."""
         key = event_id if isinstance(event_id, int) else self.digest(event_id)
-        if key in self._old or not self._new.add(key):
-            return False
-        if len(self._new) >= self.capacity:
-            self._old, self._new = self._new, DigestTable()
-        return True
+        with self._lock:
+            if key in self._old or not self._new.add(key):
+                return False
+            if len(self._new) >= self.capacity:
+                self._old, self._new = self._new, DigestTable()
+            return True
 
     def discard(self, event_id: str | int) -> None:
         """Forget an id or its digest (its event was never stored)."""
         key = event_id if isinstance(event_id, int) else self.digest(event_id)
-        self._new.discard(key)
-        self._old.discard(key)
+        with self._lock:
+            self._new.discard(key)
+            self._old.discard(key)
 
     def __contains__(self, event_id: object) -> bool:
         if isinstance(event_id, str):
@@ -355,10 +364,12 @@ class SeenIds:
             key = event_id
         else:
             return False
-        return key in self._new or key in self._old
+        with self._lock:
+            return key in self._new or key in self._old
 
     def __len__(self) -> int:
-        return len(self._new) + len(self._old)
+        with self._lock:
+            return len(self._new) + len(self._old)
 
 
 def as_boolean(value: Any) -> bool:

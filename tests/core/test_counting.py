@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
+import threading
 import tracemalloc
 from typing import Any
 
@@ -222,6 +224,33 @@ def test_the_digest_table_moves_its_entries_a_few_at_each_add_after_a_growth() -
     assert table._moving is None and len(table._slots) == 262_144
     assert all(k in table for k in keys) and len(table) == len(keys)
     assert not any(table.add(k) for k in keys)
+
+
+def test_removals_from_another_thread_are_never_undone_by_adds() -> None:
+    """The writer forgets the id of a refused event while intake adds others: the id must end up unseen.
+
+    The GIL switches every microsecond here, so unlocked table steps interleave (without the lock in SeenIds,
+    most runs leave removed ids seen: their redeliveries would be dropped as copies).
+    """
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(3):
+            seen = SeenIds()
+            gone = [2 + 2 * k for k in range(20_000)]
+            fresh = [3 + 2 * k for k in range(150_000)]  # grows the table, so moves run during the removals
+            for key in gone:
+                seen.add(key)
+            adder = threading.Thread(target=lambda ids, keys: [ids.add(k) for k in keys], args=(seen, fresh))
+            remover = threading.Thread(target=lambda ids, keys: [ids.discard(k) for k in keys], args=(seen, gone))
+            adder.start()
+            remover.start()
+            adder.join()
+            remover.join()
+            assert sum(k in seen for k in gone) == 0
+            assert all(k in seen for k in fresh) and len(seen) == len(fresh)
+    finally:
+        sys.setswitchinterval(switch)
 
 
 def test_the_digest_table_grows_and_keeps_every_key_through_removals() -> None:
