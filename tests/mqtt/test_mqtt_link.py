@@ -205,7 +205,10 @@ def test_each_user_hears_of_a_broker_restart_once_and_of_the_recovery_once(
         assert len(records(caplog, logging.ERROR, "stack light mqtt plant/line1/light", unreachable)) == 1
         assert len(records(caplog, logging.INFO, "stack light mqtt plant/line1/light", "recovered")) == 1
         assert announced(watcher) == [b"online", b"online"]  # once per connection (the broker sends the wills)
-        assert [m[1] for m in watcher.messages("andon/line1/state")] == [b'{"actual_to_date":3}'] * 2
+        # The latest state again on the new connection. QoS 1 is at least once: when the broker stops before the
+        # first state's acknowledgements (the publisher's or the watcher's) are through, it comes a third time.
+        states = [m[1] for m in watcher.messages("andon/line1/state")]
+        assert set(states) == {b'{"actual_to_date":3}'} and len(states) in (2, 3), states
         # Three links (sources and button, light, publisher): each logs the outage once and the recovery once.
         assert len(records(caplog, logging.ERROR, "unreachable; reconnecting with backoff")) == 3
         assert len(records(caplog, logging.INFO, "reachable again")) == 3
