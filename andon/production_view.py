@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from andon.runs import Run
 from andon.state import ChangeoverView, ProductView, WorkOrderView
+from andon.times import iso
 
 if TYPE_CHECKING:
     from andon.line import LineRuntime
 
 
 def _iso(t: float | None) -> str | None:
-    return None if t is None or math.isinf(t) else datetime.fromtimestamp(t, UTC).isoformat()
+    return None if t is None or math.isinf(t) else iso(t)
 
 
 def production_views(line: LineRuntime, now: float) -> dict[str, Any]:

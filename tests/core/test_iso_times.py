@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from andon.line import YEAR_10000, iso
+from andon.times import YEAR_10000, iso
 
 
 def datetimes(t: float) -> str:
