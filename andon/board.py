@@ -24,6 +24,7 @@ CSV_COLUMNS = (
     "cum_planned", "cum_planned_so_far", "cum_actual", "cum_delta", "scrap", "condition", "current",
     "reason_required", "reason", "problem_id", "problem_status", "trust", "products",
     "stops", "stop_minutes", "unexplained_stop_minutes", "availability", "performance", "quality", "oee",
+    "signed_off_at", "signed_off_by",
 )
 
 
@@ -58,6 +59,7 @@ def board_dict(
     store = line.store
     reasons = store.reasons(line.id, instance.start, instance.end)
     problem_ids = {p for _, p, _ in reasons.values() if p is not None}
+    signoffs = store.signoffs(line.id, instance.start, instance.end)
     with store.session() as s:
         statuses = dict(
             s.execute(select(ProblemRow.id, ProblemRow.status).where(ProblemRow.id.in_(problem_ids)))
@@ -85,6 +87,7 @@ def board_dict(
     out_rows = []
     for index, row in enumerate(rows):
         reason, problem_id, reason_by = reasons.get(row.start, (None, None, None))
+        person, signed_by, signed_at = signoffs.get(row.start, (None, None, None))
         out_rows.append({
             "start": iso(row.start), "end": iso(row.end), "planned": row.planned,
             "planned_so_far": row.planned_so_far, "actual": row.actual, "delta": row.delta,
@@ -98,6 +101,7 @@ def board_dict(
                 any(a < row.end and b > row.start and row.start <= now for a, b in gaps),
             ),
             "products": list(row.products),
+            "signed_off_at": iso(signed_at), "signed_off_by": signed_by, "signed_off_person": person or None,
         })
     board = {
         "line": line.id, "name": line.config.display_name, "date": instance.date.isoformat(),

@@ -15,6 +15,7 @@ from andon.config.losses import StopReason
 from andon.config.products import ProductConfig, figures_of
 from andon.config.schema import LineConfig
 from andon.counting import CounterState, Normaliser
+from andon.errors import ServiceError
 from andon.losses import CountStops, OpenSpan, merge_stops, signal_stops
 from andon.production_view import production_views
 from andon.state import CurrentInterval, LineState, ShiftView, SourceStatusWord, SourceView
@@ -420,6 +421,13 @@ class LineRuntime:
             ),
             last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
+
+    def row_shift(self, start: float) -> ShiftInstance:
+        """Check that ``start`` begins a board row of the line (ServiceError 422 if not); return the row's shift."""
+        instance = self.calendar.at(start)
+        if instance is None or (start - instance.start) % self.interval_seconds != 0:
+            raise ServiceError(422, f"{iso(start)} is not the start of a board row of line {self.id!r}", "bad_row")
+        return instance
 
     def instance_for(self, day: date | None, shift_id: str | None, now: float) -> ShiftInstance | None:
         """Pick the shift a board asks for: given date/shift, else the current, else the latest."""

@@ -126,9 +126,7 @@ class ProblemService:
     # --- board rows -------------------------------------------------------------------
     def row_start(self, line: LineRuntime, start: float) -> float:
         """Check that ``start`` begins a board row of the line; return it."""
-        instance = line.calendar.at(start)
-        if instance is None or (start - instance.start) % line.interval_seconds != 0:
-            raise ProblemError(422, f"{iso(start)} is not the start of a board row of line {line.id!r}")
+        line.row_shift(start)
         return start
 
     def set_reason(

@@ -24,6 +24,7 @@ from andon.pareto import LossReports
 from andon.plant import Plant
 from andon.problems import ProblemService
 from andon.products import ProductService
+from andon.signoffs import SignoffService
 from andon.stops import StopService
 from andon.storage.store import Store
 from andon.summary import Summaries
@@ -97,6 +98,7 @@ class Services:
     metrics: ApiMetrics
     products: ProductService
     orders: WorkOrderService
+    signoffs: SignoffService
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -124,4 +126,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
         losses=LossReports(plant, stops, clock),
         summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
         webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
+        signoffs=SignoffService(plant, store, clock),
     )

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from andon.clock import Clock
 from andon.line import LineRuntime
 from andon.plant import Plant
+from andon.signoffs import signoff_figures, signoff_summary
 from andon.storage import production
 from andon.storage.tables import AndonCallRow, CountEventRow
 
@@ -65,6 +66,8 @@ class Summaries:
         first = production.first_count(line.store, line.id)
         shifts = planned = actual = scrap = 0
         downtime = 0.0
+        rows_over = 0
+        delays: list[float] = []
         for day in days:
             for instance in line.calendar.on_date(day):
                 # Shifts to come, and shifts over before the line's first count (the system was not
@@ -78,6 +81,10 @@ class Summaries:
                 actual += sum(r.actual or 0 for r in rows)
                 scrap += sum(r.scrap or 0 for r in rows)
                 downtime += self._downtime(line, plan, instance.start, end)
+                signoffs = line.store.signoffs(line.id, instance.start, instance.end)
+                finished, signed = signoff_figures(rows, signoffs, now)
+                rows_over += finished
+                delays += signed
         zone = line.calendar.zone
         t0 = datetime.combine(days[0], datetime.min.time(), tzinfo=zone).timestamp()
         t1 = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone).timestamp()
@@ -89,6 +96,7 @@ class Summaries:
         return {
             "period": label, "line": line.id, "shifts": shifts, **figures,
             "andon": self._andon(line.id, t0, t1, now),
+            "signoff": signoff_summary(rows_over, delays),
         }
 
     def _downtime(self, line: LineRuntime, plan: Any, start: float, end: float) -> float:

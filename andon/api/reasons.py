@@ -1,4 +1,4 @@
-"""Routes for a board's reasons and a shift's plan override."""
+"""Routes for a board's reasons and sign-offs, and a shift's plan override."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException
 
 from andon.api.andons import ERRORS
 from andon.api.deps import AllServices, Line, Problems
-from andon.api.schemas import PlanIn, ReasonIn, ReasonOut
+from andon.api.schemas import PlanIn, ReasonIn, ReasonOut, SignoffIn, SignoffOut
 from andon.api.security import Supervisor
 from andon.api.times import epoch
 from andon.board import board_dict
@@ -40,6 +40,16 @@ def put_reason(
     board = board_dict(line, instance, services.clock.now(), services.stops)
     row = next(r for r in board["rows"] if parse_instant(r["start"]) == start)
     return {"row": row, "problem": problem}
+
+
+@router.put("/lines/{line}/board/signoff", response_model=SignoffOut, responses=ERRORS, tags=["lines"])
+def put_signoff(body: SignoffIn, who: Supervisor, line: Line, services: AllServices) -> dict[str, Any]:
+    """Sign off one finished row (by its start); a row that missed its plan needs its reason first (409).
+
+    A row is signed once: signing it again answers the first sign-off (``already``).
+    """
+    person = body.by.strip() if body.by is not None else None
+    return services.signoffs.sign(line.id, epoch(body.start, "start"), who.name, person or None)
 
 
 @router.put("/lines/{line}/plan", responses=ERRORS, tags=["lines"])

@@ -103,6 +103,9 @@ class BoardRowOut(BaseModel):
     problem_status: str | None = None
     trust: list[str] = Field(default_factory=list, description="Why this row's actual is not fully trusted.")
     products: list[str] = Field(default_factory=list, description="Products run in the row (so far), in order.")
+    signed_off_at: str | None = Field(None, description="When the finished row was signed off (null: not yet).")
+    signed_off_by: str | None = Field(None, description="The token (device) that signed it off.")
+    signed_off_person: str | None = Field(None, description="The person named in the sign-off (its \"by\"), if any.")
 
 
 class BoardRunOut(BaseModel):
@@ -371,6 +374,27 @@ class ReasonOut(BaseModel):
     problem: ProblemOut | None
 
 
+class SignoffIn(Strict):
+    """Sign off one finished board row."""
+
+    start: str = Field(max_length=64, description="Row start, ISO 8601 with offset or epoch seconds.")
+    by: str | None = Field(None, min_length=1, max_length=128,
+                           description="Person id or badge of who signs (the token's name is kept beside it).")
+
+
+class SignoffOut(BaseModel):
+    """A row's sign-off: the first one, when the row was signed before (``already``)."""
+
+    line: str
+    start: str
+    end: str
+    signed_off_at: str
+    signed_off_by: str = Field(description="The token (device) that signed the row off.")
+    signed_off_person: str | None = Field(description="The person named in the sign-off, if any.")
+    delay_seconds: float = Field(description="Seconds from the row's end to its sign-off.")
+    already: bool = Field(description="The row was signed off before; this answer is that first sign-off.")
+
+
 class SuggestionOut(BaseModel):
     """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 
@@ -421,4 +445,14 @@ class SummaryOut(BaseModel):
     scrap: int | None
     downtime_minutes: float | None
     andon: dict[str, AndonStatsOut]
+    signoff: SignoffStatsOut
+
+
+class SignoffStatsOut(BaseModel):
+    """How a period's finished rows (those with available time) were signed off."""
+
+    rows: int = Field(description="Finished rows that have available time (rows to sign).")
+    signed: int = Field(description="Of those, rows signed off.")
+    rate: float | None = Field(description="signed / rows; null without finished rows.")
+    median_delay_seconds: float | None = Field(description="Median seconds from a row's end to its sign-off.")
 

@@ -25,6 +25,7 @@ from andon.storage.tables import (
     CountEventRow,
     PlannedDowntimeRow,
     RowReasonRow,
+    RowSignoffRow,
     ShiftOverrideRow,
     StorageProbeRow,
 )
@@ -265,6 +266,14 @@ class Store:
         with self.engine.connect() as conn:
             return {float(a): (str(b), c, str(d)) for a, b, c, d in conn.execute(stmt)}
 
+
+    def signoffs(self, line_id: str, start: float, end: float) -> dict[float, tuple[str, str, float]]:
+        """Return (person, token name, when) of the sign-offs of a line's rows starting in [start, end)."""
+        stmt = select(
+            RowSignoffRow.row_start, RowSignoffRow.person, RowSignoffRow.token_name, RowSignoffRow.signed_at
+        ).where(RowSignoffRow.line_id == line_id, RowSignoffRow.row_start >= start, RowSignoffRow.row_start < end)
+        with self.engine.connect() as conn:
+            return {float(a): (str(b), str(c), float(d)) for a, b, c, d in conn.execute(stmt)}
 
 def _sqlite_file(engine: Engine) -> str | None:
     """Return the file of a SQLite database (None for memory or other databases)."""

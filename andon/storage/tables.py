@@ -114,6 +114,17 @@ class RowReasonRow(Base):
     written_at: Mapped[float] = mapped_column(Float)
 
 
+class RowSignoffRow(Base):
+    """A supervisor's sign-off of one finished board row (by its start): who, from which device, and when."""
+
+    __tablename__ = "row_signoffs"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    row_start: Mapped[float] = mapped_column(Float, primary_key=True)
+    person: Mapped[str] = mapped_column(String(128), default="", doc="The person named in the request (\"by\").")
+    token_name: Mapped[str] = mapped_column(String(128), default="", doc="The token (device) that signed.")
+    signed_at: Mapped[float] = mapped_column(Float)
+
+
 class AndonCallRow(Base):
     """An andon call: raised -> acknowledged -> resolved, with its escalation tier."""
 

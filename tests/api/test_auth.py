@@ -23,6 +23,7 @@ WRITES = [
     ("post", "/api/problems", {"title": "t", "line": "line1"}, "supervisor"),
     ("patch", "/api/problems/1", {"status": "plan"}, "supervisor"),
     ("put", "/api/lines/line1/board/reason", {"start": ROW, "reason": "r"}, "supervisor"),
+    ("put", "/api/lines/line1/board/signoff", {"start": ROW}, "supervisor"),
     ("put", "/api/lines/line1/plan", {"date": "2026-11-25", "shift": "early", "takt_seconds": 50}, "supervisor"),
 ]
 ROLES = ["operator", "supervisor", "engineer"]

@@ -89,22 +89,22 @@ def test_board_csv(client: TestClient) -> None:
     assert lines[0] == (
         "start,end,start_local,end_local,planned,planned_so_far,actual,delta,cum_planned,cum_planned_so_far,"
         "cum_actual,cum_delta,scrap,condition,current,reason_required,reason,problem_id,problem_status,trust,products,"
-        "stops,stop_minutes,unexplained_stop_minutes,availability,performance,quality,oee"
+        "stops,stop_minutes,unexplained_stop_minutes,availability,performance,quality,oee,signed_off_at,signed_off_by"
     )
     # London keeps GMT in November: local times equal UTC here (tests/api/test_board_numbers.py has an offset).
     # Stops: 06:00-06:10 before the first count, and 06:10 on (open at 07:30): the whole time so far is stopped,
     # so availability and OEE are 0; there is no ideal cycle, so no performance; the pending row has no figures.
     assert lines[1] == (
         "2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,"
-        "60,60,61,1,60,60,61,1,0,normal,false,false,,,,,,2,60.0,60.0,0.0,,1.0,0.0"
+        "60,60,61,1,60,60,61,1,0,normal,false,false,,,,,,2,60.0,60.0,0.0,,1.0,0.0,,"
     )
     assert lines[2] == (
         "2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T08:00:00+00:00,"
-        "60,30,0,-30,120,90,61,-29,0,abnormal,true,false,,,,,,1,30.0,30.0,0.0,,,0.0"
+        "60,30,0,-30,120,90,61,-29,0,abnormal,true,false,,,,,,1,30.0,30.0,0.0,,,0.0,,"
     )
     assert lines[3] == (
         "2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,2026-11-25T08:00:00+00:00,2026-11-25T09:00:00+00:00,"
-        "60,0,,,180,90,,,,pending,false,false,,,,,,,,,,,,"
+        "60,0,,,180,90,,,,pending,false,false,,,,,,,,,,,,,,"
     )
     assert len(lines) == 9
 

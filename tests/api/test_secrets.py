@@ -129,4 +129,4 @@ def test_csv_keeps_negative_numbers_and_marks_text_only() -> None:
     }]}
     lines = board_csv(board).splitlines()
     assert lines[1] == ("2026-11-25T06:00:00+00:00,2026-11-25T07:00:00+00:00,2026-11-25T06:00:00+00:00,"
-                        "2026-11-25T07:00:00+00:00,60,60,0,-60,60,60,0,-60,0,abnormal,false,true,'-,,,manual,,,,,,,,")
+                        "2026-11-25T07:00:00+00:00,60,60,0,-60,60,60,0,-60,0,abnormal,false,true,'-,,,manual,,,,,,,,,,")
