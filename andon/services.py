@@ -18,6 +18,7 @@ from andon.andons import AndonService
 from andon.auth import TokenBook
 from andon.clock import Clock
 from andon.config.schema import Config
+from andon.handover import HandoverService
 from andon.live import LineStates, LiveHub
 from andon.orders import WorkOrderService
 from andon.pareto import LossReports
@@ -99,6 +100,7 @@ class Services:
     products: ProductService
     orders: WorkOrderService
     signoffs: SignoffService
+    handover: HandoverService
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -127,4 +129,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
         summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
         webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
         signoffs=SignoffService(plant, store, clock),
+        handover=HandoverService(plant, store, clock, andons, problems, stops),
     )

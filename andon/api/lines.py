@@ -13,8 +13,9 @@ from andon.api.loss_schemas import BoardWithLossesOut
 from andon.api.schemas import CountIn, CountOut, ErrorOut, LineOut, SourceOut, SourceStatusIn
 from andon.api.security import Operator, Reader
 from andon.board import board_csv, board_dict
+from andon.calendar import ShiftInstance
 from andon.counting import FIRST_DATE, LAST_DATE
-from andon.line import HTTP_SOURCE, view_of
+from andon.line import HTTP_SOURCE, LineRuntime, view_of
 from andon.state import LineState
 
 router = APIRouter(prefix="/api", tags=["lines"])
@@ -44,6 +45,18 @@ def get_state(_reader: Reader, line: Line, states: States) -> LineState:
     return states.of(line.id)
 
 
+def shift_or_404(line: LineRuntime, date: Date | None, shift: str | None, now: float) -> ShiftInstance:
+    """Pick the shift a request names (default: the current, else the latest); 404 or 400 saying why not."""
+    if shift is not None and shift not in {s.id for s in line.calendar.shifts}:
+        raise HTTPException(404, f"line {line.id!r} has no shift {shift!r}")
+    instance = line.instance_for(date, shift, now)
+    if instance is None:
+        if shift is None and date is not None and len(line.calendar.on_date(date)) > 1:
+            raise HTTPException(400, f"several shifts start on {date}; say which with ?shift=")
+        raise HTTPException(404, f"line {line.id!r} has no shift {shift or ''} on {date or 'that date'}")
+    return instance
+
+
 @router.get("/lines/{line}/board", response_model=BoardWithLossesOut, responses={**NOT_FOUND, 400: {"model": ErrorOut}})
 def get_board(
     _reader: Reader,
@@ -57,13 +70,7 @@ def get_board(
 ) -> Any:
     """Return the hour-by-hour board of a shift (default: the current, else the latest)."""
     now = services.clock.now()
-    if shift is not None and shift not in {s.id for s in line.calendar.shifts}:
-        raise HTTPException(404, f"line {line.id!r} has no shift {shift!r}")
-    instance = line.instance_for(date, shift, now)
-    if instance is None:
-        if shift is None and date is not None and len(line.calendar.on_date(date)) > 1:
-            raise HTTPException(400, f"several shifts start on {date}; say which with ?shift=")
-        raise HTTPException(404, f"line {line.id!r} has no shift {shift or ''} on {date or 'that date'}")
+    instance = shift_or_404(line, date, shift, now)
     board = board_dict(line, instance, now, services.stops)
     if format == "csv":
         return PlainTextResponse(

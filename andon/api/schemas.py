@@ -395,6 +395,111 @@ class SignoffOut(BaseModel):
     already: bool = Field(description="The row was signed off before; this answer is that first sign-off.")
 
 
+class HandoverShiftIn(Strict):
+    """Which shift a handover request is about (default: see each route)."""
+
+    date: PlantDate | None = Field(None, description="Local date the shift starts on.")
+    shift: str | None = Field(None, min_length=1, max_length=64, description="Shift id.")
+    by: str | None = Field(None, min_length=1, max_length=128,
+                           description="Person id or badge (the token's name is kept beside it).")
+
+
+class HandoverNoteIn(HandoverShiftIn):
+    """A note for the next shift."""
+
+    text: str = Field(min_length=1, max_length=4000, description="What the next shift must know.")
+
+
+class HandoverNoteOut(BaseModel):
+    """A note left on a shift."""
+
+    id: int
+    text: str
+    by: str = Field(description="The token (device) that wrote it.")
+    person: str | None
+    at: str
+
+
+class HandoverAckOut(BaseModel):
+    """The incoming leader's acknowledgement of a shift's handover."""
+
+    by: str = Field(description="The token (device) that acknowledged it.")
+    person: str | None
+    at: str
+
+
+class HandoverAckAnswer(HandoverAckOut):
+    """The acknowledgement, with the shift it is of; ``already``: it was given before (this is that first one)."""
+
+    line: str
+    date: str
+    shift: str
+    already: bool
+
+
+class HandoverResultsOut(BaseModel):
+    """A shift's results up to its end (or now, while it runs)."""
+
+    shift_target: int
+    planned: int = Field(description="Plan up to the end of the shift, or up to now while it runs.")
+    actual: int
+    delta: int
+    scrap: int
+    attainment: float | None
+    rows_finished: int
+    rows_missed: int = Field(description="Finished rows that missed their plan by more than reason_behind.")
+    rows_missed_without_reason: int
+    rows_signed_off: int
+    oee: float | None
+
+
+class HandoverLossOut(BaseModel):
+    """Unplanned stop time of one reason in the shift (reason null: unexplained)."""
+
+    reason: str | None
+    reason_name: str | None
+    category: str | None
+    stops: int
+    minutes: float
+
+
+class HandoverProblemOut(BaseModel):
+    """A problem of the line still open."""
+
+    id: int
+    title: str
+    status: str
+    owner: str
+    due_date: str | None
+    overdue: bool
+
+
+class HandoverProblemsOut(BaseModel):
+    """The line's problems not closed, and those past their due date."""
+
+    open: list[HandoverProblemOut]
+    overdue: list[HandoverProblemOut]
+
+
+class HandoverOut(BaseModel):
+    """One shift of one line, as the outgoing leader hands it over."""
+
+    line: str
+    name: str
+    date: str
+    shift: str
+    start: str
+    end: str
+    at: str = Field(description="When this handover was made (figures are up to then while the shift runs).")
+    over: bool = Field(description="The shift has ended.")
+    results: HandoverResultsOut
+    top_losses: list[HandoverLossOut] = Field(description="Unplanned stop time by reason, most first (top 5).")
+    open_andons: list[AndonCallOut]
+    problems: HandoverProblemsOut
+    notes: list[HandoverNoteOut]
+    acknowledgement: HandoverAckOut | None
+
+
 class SuggestionOut(BaseModel):
     """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 

@@ -125,6 +125,34 @@ class RowSignoffRow(Base):
     signed_at: Mapped[float] = mapped_column(Float)
 
 
+class HandoverNoteRow(Base):
+    """A note the outgoing leader leaves on a line's shift for the next one."""
+
+    __tablename__ = "handover_notes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    line_id: Mapped[str] = mapped_column(String(64))
+    shift_date: Mapped[str] = mapped_column(String(10), doc="Local date the shift starts on (YYYY-MM-DD).")
+    shift_id: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    person: Mapped[str] = mapped_column(String(128), default="")
+    token_name: Mapped[str] = mapped_column(String(128), default="")
+    written_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_handover_notes_shift", "line_id", "shift_date", "shift_id"),)
+
+
+class HandoverAckRow(Base):
+    """The incoming leader's acknowledgement of a line's shift handover: once per shift."""
+
+    __tablename__ = "handover_acks"
+    line_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shift_date: Mapped[str] = mapped_column(String(10), primary_key=True)
+    shift_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person: Mapped[str] = mapped_column(String(128), default="")
+    token_name: Mapped[str] = mapped_column(String(128), default="")
+    acknowledged_at: Mapped[float] = mapped_column(Float)
+
+
 class AndonCallRow(Base):
     """An andon call: raised -> acknowledged -> resolved, with its escalation tier."""
 

@@ -24,6 +24,8 @@ WRITES = [
     ("patch", "/api/problems/1", {"status": "plan"}, "supervisor"),
     ("put", "/api/lines/line1/board/reason", {"start": ROW, "reason": "r"}, "supervisor"),
     ("put", "/api/lines/line1/board/signoff", {"start": ROW}, "supervisor"),
+    ("post", "/api/lines/line1/handover/notes", {"text": "n"}, "supervisor"),
+    ("post", "/api/lines/line1/handover/acknowledge", {}, "supervisor"),
     ("put", "/api/lines/line1/plan", {"date": "2026-11-25", "shift": "early", "takt_seconds": 50}, "supervisor"),
 ]
 ROLES = ["operator", "supervisor", "engineer"]
