@@ -26,6 +26,7 @@ from andon.plant import Plant
 from andon.problems import ProblemService
 from andon.products import ProductService
 from andon.signoffs import SignoffService
+from andon.sqdc import SqdcBoard
 from andon.stops import StopService
 from andon.storage.store import Store
 from andon.summary import Summaries
@@ -101,6 +102,7 @@ class Services:
     orders: WorkOrderService
     signoffs: SignoffService
     handover: HandoverService
+    sqdc: SqdcBoard
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -123,11 +125,12 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
     webhooks = WebhookSender(urls, **(webhook_options or {})) if urls else None
     if webhooks is not None:
         hub.event_listeners.append(webhooks.on_event)
+    summaries = Summaries(plant, clock)
     return Services(
         config=config, clock=clock, store=store, plant=plant, andons=andons, problems=problems, stops=stops,
         losses=LossReports(plant, stops, clock),
-        summaries=Summaries(plant, clock), tokens=TokenBook(config.auth, store), states=states, hub=hub,
+        summaries=summaries, tokens=TokenBook(config.auth, store), states=states, hub=hub,
         webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
         signoffs=SignoffService(plant, store, clock),
-        handover=HandoverService(plant, store, clock, andons, problems, stops),
+        handover=HandoverService(plant, store, clock, andons, problems, stops), sqdc=SqdcBoard(plant, summaries),
     )

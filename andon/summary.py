@@ -44,7 +44,7 @@ class Summaries:
         out = []
         for back in range(days - 1, -1, -1):
             day = today - timedelta(days=back)
-            out.append(self._period(line, day.isoformat(), [day]))
+            out.append(self.period(line, day.isoformat(), [day]))
         return out
 
     def weekly(self, line_id: str, weeks: int) -> list[dict[str, Any]]:
@@ -57,10 +57,10 @@ class Summaries:
         for back in range(weeks - 1, -1, -1):
             start = monday - timedelta(weeks=back)
             year, week, _ = start.isocalendar()
-            out.append(self._period(line, f"{year}-W{week:02d}", [start + timedelta(days=i) for i in range(7)]))
+            out.append(self.period(line, f"{year}-W{week:02d}", [start + timedelta(days=i) for i in range(7)]))
         return out
 
-    def _period(self, line: LineRuntime, label: str, days: list[date]) -> dict[str, Any]:
+    def period(self, line: LineRuntime, label: str, days: list[date]) -> dict[str, Any]:
         """Sum a period's shifts; a period without a counted shift has null figures, never 0 %."""
         now = self.clock.now()
         first = production.first_count(line.store, line.id)

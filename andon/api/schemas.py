@@ -500,6 +500,31 @@ class HandoverOut(BaseModel):
     acknowledgement: HandoverAckOut | None
 
 
+SqdcColour = Literal["green", "red", "none"]
+
+
+class SqdcDayOut(BaseModel):
+    """One day of the SQDC board; ``red`` gives, per red letter, the facts of each line that made it red."""
+
+    date: str
+    S: SqdcColour
+    Q: SqdcColour
+    D: SqdcColour
+    C: SqdcColour
+    red: dict[str, list[dict[str, Any]]]
+
+
+class SqdcOut(BaseModel):
+    """A month of the SQDC board for an area (or the plant)."""
+
+    area: str | None = Field(description="The area; null: the whole plant.")
+    name: str
+    month: str
+    lines: list[str]
+    rules: dict[str, str] = Field(description="Each letter's rule in words.")
+    days: list[SqdcDayOut]
+
+
 class SuggestionOut(BaseModel):
     """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 

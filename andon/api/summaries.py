@@ -1,15 +1,16 @@
-"""Routes for the trend view's daily and weekly summaries."""
+"""Routes for the trend view's daily and weekly summaries, and the SQDC board."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from andon.api.andons import ERRORS
-from andon.api.deps import Line, get_summaries
-from andon.api.schemas import SummaryOut
+from andon.api.deps import AllServices, Line, get_summaries
+from andon.api.schemas import SqdcOut, SummaryOut
 from andon.api.security import Reader
+from andon.counting import FIRST_DATE, LAST_DATE
 from andon.summary import Summaries
 
 router = APIRouter(prefix="/api")
@@ -35,3 +36,23 @@ def summary_weekly(
 ) -> list[dict[str, Any]]:
     """Plan attainment, downtime and andon response per ISO week."""
     return summaries.weekly(line.id, weeks)
+
+
+@router.get("/sqdc", response_model=SqdcOut, responses=ERRORS, tags=["trends"])
+def get_sqdc(
+    _reader: Reader,
+    services: AllServices,
+    area: Annotated[str | None, Query(description="Area id (absent: the whole plant).", max_length=64)] = None,
+    month: Annotated[str | None, Query(description="YYYY-MM (default: this month, plant time).",
+                                       pattern=r"^[0-9]{4}-[0-9]{2}$")] = None,
+) -> dict[str, Any]:
+    """Safety, Quality, Delivery and Cost of each day of a month: green, red or none, with the facts of each red."""
+    if month is None:
+        first_line = next(iter(services.plant.lines.values()))
+        today = first_line.calendar.local_date(services.clock.now())
+        year, number = today.year, today.month
+    else:
+        year, number = int(month[:4]), int(month[5:])
+        if not 1 <= number <= 12 or not FIRST_DATE.year <= year <= LAST_DATE.year:
+            raise HTTPException(422, f"month {month} is not a month between {FIRST_DATE.year} and {LAST_DATE.year}")
+    return services.sqdc.month(area, year, number)

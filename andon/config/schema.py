@@ -391,6 +391,25 @@ class AreaConfig(StrictModel):
     id: str = Field(description="Area id used in URLs.", pattern=r"^[A-Za-z0-9_-]+$")
     name: str | None = Field(None, description="Name shown on pages (default: the id).")
     lines: list[str] = Field(min_length=1, description="Ids of the area's lines.")
+    leader: str | None = Field(None, max_length=128, description="Who leads the area (a name, a person id).")
+
+
+class SqdcConfig(StrictModel):
+    """The rules that colour a day of the SQDC board (GET /api/sqdc) red; a day without data is none."""
+
+    safety_categories: list[str] = Field(
+        default_factory=lambda: ["safety"],
+        description="Andon categories that are safety: a call of one raised on a day makes its S red.",
+    )
+    max_scrap_rate: float = Field(
+        0.02, ge=0, le=1, description="Q is red on a day whose scrap / (good + scrap) is above this.",
+    )
+    min_attainment: float = Field(
+        1.0, ge=0, le=10, description="D is red on a day whose actual / planned is below this.",
+    )
+    max_downtime_minutes: float = Field(
+        60.0, ge=0, le=1440, description="C is red on a day a line lost more than this many minutes to stops.",
+    )
 
 
 # sqlite://, sqlite:///:memory: and the like: SQLite's in-memory database.
@@ -415,6 +434,7 @@ class Config(StrictModel):
     shifts: list[ShiftConfig] = Field(description="Shift patterns of the plant.", min_length=1)
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
     areas: list[AreaConfig] = Field(default_factory=list, description="Areas grouping lines (plant -> area -> line).")
+    sqdc: SqdcConfig = Field(default_factory=SqdcConfig, description="Rules of the SQDC board's red days.")
     stop_reasons: list[StopReason] | None = Field(
         None, description="The plant's stop reason tree (default: a built-in tree of breakdown, material, quality, "
         "changeover, no_operator, planned_maintenance, meeting and other reasons); changeover_overrun is added "
