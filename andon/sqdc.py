@@ -28,8 +28,10 @@ class SqdcBoard:
         self.summaries = summaries
         self.rules: SqdcConfig = plant.config.sqdc
 
-    def scope(self, area_id: str | None) -> tuple[str | None, str, list[str]]:
-        """Return (area id, name, line ids) of an area, or of the whole plant without one (404: no such area)."""
+    def scope(self, area_id: str | None, line_id: str | None = None) -> tuple[str | None, str, list[str]]:
+        """Return (area id, name, line ids) of an area, of one line, or of the whole plant (404: no such area)."""
+        if line_id is not None:
+            return None, self.plant.line(line_id).config.display_name, [line_id]
         if area_id is None:
             return None, self.plant.config.plant.name, list(self.plant.lines)
         for area in self.plant.config.areas:
@@ -47,9 +49,9 @@ class SqdcBoard:
             "C": f"red when a line lost more than {r.max_downtime_minutes:g} minutes to stops",
         }
 
-    def month(self, area_id: str | None, year: int, month: int) -> dict[str, Any]:
-        """Return the SQDC board of a month for an area (or the plant)."""
-        area, name, line_ids = self.scope(area_id)
+    def month(self, area_id: str | None, year: int, month: int, line_id: str | None = None) -> dict[str, Any]:
+        """Return the SQDC board of a month for an area, one line (a tier 1 board) or the plant."""
+        area, name, line_ids = self.scope(area_id, line_id)
         self.plant.writer.flush()  # the daily figures read event times from the database
         days = [date(year, month, d) for d in range(1, calendar.monthrange(year, month)[1] + 1)]
         lines = [self.plant.line(line_id) for line_id in line_ids]
@@ -58,9 +60,13 @@ class SqdcBoard:
             figures = [self.summaries.period(line, day.isoformat(), [day]) for line in lines]
             out.append({"date": day.isoformat(), **self.judge(figures)})
         return {
-            "area": area, "name": name, "month": f"{year:04d}-{month:02d}", "lines": line_ids,
-            "rules": self.rule_words(), "days": out,
+            "area": area, "name": name, "month": f"{year:04d}-{month:02d}", "today": self.today().isoformat(),
+            "lines": line_ids, "rules": self.rule_words(), "days": out,
         }
+
+    def today(self) -> date:
+        """Return the plant's local date now."""
+        return next(iter(self.plant.lines.values())).calendar.local_date(self.plant.clock.now())
 
     def judge(self, figures: list[dict[str, Any]]) -> dict[str, Any]:
         """Colour one day from its lines' daily figures; ``red`` gives the facts behind each red letter."""

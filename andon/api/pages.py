@@ -6,11 +6,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import HTMLResponse, Response
 
-from andon.api.deps import get_line
+from andon.api.deps import AllServices, get_line
 from andon.line import LineRuntime
+from andon.payload import excerpt
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,6 +63,26 @@ def problems_page() -> HTMLResponse:
 def trends_page() -> HTMLResponse:
     """Serve the trend charts."""
     return _html("trends.html")
+
+
+@router.get("/tier/1/{line}", response_class=HTMLResponse)
+def tier1_page(line: Annotated[LineRuntime, Depends(get_line)]) -> HTMLResponse:
+    """Serve a line's tier 1 board: the team's day, its SQDC month, open problems (404 for an unknown line)."""
+    return _html("tier.html")
+
+
+@router.get("/tier/2/{area}", response_class=HTMLResponse)
+def tier2_page(area: str, services: AllServices) -> HTMLResponse:
+    """Serve an area's tier 2 board: its lines, its SQDC month, their open problems (404 for an unknown area)."""
+    if area not in {a.id for a in services.config.areas}:
+        raise HTTPException(404, f"no area {excerpt(area)}; GET /api/areas lists the areas")
+    return _html("tier.html")
+
+
+@router.get("/tier/3", response_class=HTMLResponse)
+def tier3_page() -> HTMLResponse:
+    """Serve the plant's tier 3 board: each area's SQDC today and the plant's month."""
+    return _html("tier.html")
 
 
 @router.get("/static/app.js")

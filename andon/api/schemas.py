@@ -500,6 +500,15 @@ class HandoverOut(BaseModel):
     acknowledgement: HandoverAckOut | None
 
 
+class AreaOut(BaseModel):
+    """An area of the plant."""
+
+    id: str
+    name: str
+    leader: str | None
+    lines: list[str]
+
+
 SqdcColour = Literal["green", "red", "none"]
 
 
@@ -520,6 +529,7 @@ class SqdcOut(BaseModel):
     area: str | None = Field(description="The area; null: the whole plant.")
     name: str
     month: str
+    today: str = Field(description="The plant's local date now.")
     lines: list[str]
     rules: dict[str, str] = Field(description="Each letter's rule in words.")
     days: list[SqdcDayOut]

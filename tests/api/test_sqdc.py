@@ -64,8 +64,9 @@ def test_a_month_of_sqdc_marks_the_red_days_with_their_facts(tmp_path: Path) -> 
         r = client.get("/api/sqdc?area=assembly&month=2026-11")
         assert r.status_code == 200, r.text
         board = r.json()
-        assert {k: board[k] for k in ("area", "name", "month", "lines", "rules")} == {
-            "area": "assembly", "name": "Assembly", "month": "2026-11", "lines": ["line1", "line2"], "rules": RULES,
+        assert {k: board[k] for k in ("area", "name", "month", "today", "lines", "rules")} == {
+            "area": "assembly", "name": "Assembly", "month": "2026-11", "today": "2026-11-27",
+            "lines": ["line1", "line2"], "rules": RULES,
         }
         days = {d["date"]: d for d in board["days"]}
         assert len(days) == 30
@@ -94,6 +95,15 @@ def test_a_month_of_sqdc_marks_the_red_days_with_their_facts(tmp_path: Path) -> 
         plant = client.get("/api/sqdc?month=2026-11").json()
         assert (plant["area"], plant["name"], plant["lines"]) == (None, "Test Plant", ["line1", "line2", "line3"])
         assert {d["date"]: (d["S"], d["Q"], d["D"], d["C"]) for d in plant["days"]} == letters
+        one = client.get("/api/sqdc?line=line2&month=2026-11").json()  # a tier 1 board: one line
+        assert (one["area"], one["lines"], next(d for d in one["days"] if d["date"] == "2026-11-26")["red"]["D"]) == (
+            None, ["line2"], [{"line": "line2", "planned": 480, "actual": 360, "attainment": 0.75}])
+        assert client.get("/api/sqdc?line=nope").status_code == 404
+        assert client.get("/api/sqdc?line=line1&area=assembly").status_code == 422
+        assert client.get("/api/areas").json() == [
+            {"id": "assembly", "name": "Assembly", "leader": "Kim", "lines": ["line1", "line2"]},
+            {"id": "paint", "name": "paint", "leader": None, "lines": ["line3"]},
+        ]
         paint = client.get("/api/sqdc?area=paint&month=2026-11").json()
         assert {(d["S"], d["Q"], d["D"], d["C"]) for d in paint["days"]} == {none}
         # The default month is this month in plant time.
