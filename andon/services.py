@@ -22,6 +22,7 @@ from andon.handover import HandoverService
 from andon.live import LineStates, LiveHub
 from andon.orders import WorkOrderService
 from andon.pareto import LossReports
+from andon.people import People
 from andon.plant import Plant
 from andon.problems import ProblemService
 from andon.products import ProductService
@@ -103,6 +104,7 @@ class Services:
     signoffs: SignoffService
     handover: HandoverService
     sqdc: SqdcBoard
+    people: People
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -133,4 +135,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
         webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
         signoffs=SignoffService(plant, store, clock),
         handover=HandoverService(plant, store, clock, andons, problems, stops), sqdc=SqdcBoard(plant, summaries),
+        people=People(config),
     )

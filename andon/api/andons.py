@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from andon.api.deps import Andons
+from andon.api.deps import Andons, PeopleDep
 from andon.api.schemas import AndonCallOut, AndonIn, AndonStepIn, ErrorOut
 from andon.api.security import Operator, Reader
 
@@ -33,10 +33,12 @@ def acknowledge_andon(
     call_id: RecordId,
     who: Operator,
     andons: Andons,
+    people: PeopleDep,
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Acknowledge a raised call (someone is on the way)."""
-    return andons.acknowledge(call_id, (body.by if body else None) or who.name, (body.note or "") if body else "")
+    by = people.resolve(body.by if body else None) or who.name
+    return andons.acknowledge(call_id, by, (body.note or "") if body else "")
 
 
 @router.post("/andons/{call_id}/resolve", response_model=AndonCallOut, responses=ERRORS, tags=["andon"])
@@ -44,10 +46,12 @@ def resolve_andon(
     call_id: RecordId,
     who: Operator,
     andons: Andons,
+    people: PeopleDep,
     body: AndonStepIn | None = None,
 ) -> dict[str, Any]:
     """Resolve an open call."""
-    return andons.resolve(call_id, (body.by if body else None) or who.name, (body.note or "") if body else "")
+    by = people.resolve(body.by if body else None) or who.name
+    return andons.resolve(call_id, by, (body.note or "") if body else "")
 
 
 @router.get("/andons", response_model=list[AndonCallOut], responses=ERRORS, tags=["andon"])

@@ -11,6 +11,7 @@ from andon.line import LineRuntime
 from andon.live import LineStates, LiveHub
 from andon.orders import WorkOrderService
 from andon.payload import excerpt
+from andon.people import People
 from andon.plant import Plant, UnknownLine
 from andon.problems import ProblemService
 from andon.products import ProductService
@@ -35,6 +36,11 @@ def get_plant(services: AllServices) -> Plant:
 def get_andons(services: AllServices) -> AndonService:
     """Return the andon service."""
     return services.andons
+
+
+def get_people(services: AllServices) -> People:
+    """Return the people resolver (``by`` to a person id)."""
+    return services.people
 
 
 def get_problems(services: AllServices) -> ProblemService:
@@ -66,6 +72,7 @@ def get_line(line: str, plant: Annotated[Plant, Depends(get_plant)]) -> LineRunt
 
 
 Andons = Annotated[AndonService, Depends(get_andons)]
+PeopleDep = Annotated[People, Depends(get_people)]
 Problems = Annotated[ProblemService, Depends(get_problems)]
 States = Annotated[LineStates, Depends(get_states)]
 Line = Annotated[LineRuntime, Depends(get_line)]

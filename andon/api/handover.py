@@ -17,10 +17,6 @@ from andon.counting import FIRST_DATE, LAST_DATE
 router = APIRouter(prefix="/api")
 
 
-def _person(by: str | None) -> str | None:
-    return (by.strip() or None) if by is not None else None
-
-
 @router.get("/lines/{line}/handover", response_model=HandoverOut, responses=ERRORS, tags=["routines"])
 def get_handover(
     _reader: Reader,
@@ -42,7 +38,10 @@ def get_handover(
 def post_handover_note(body: HandoverNoteIn, who: Supervisor, line: Line, services: AllServices) -> dict[str, Any]:
     """Leave a note on a shift for the next one (default: the current shift, else the latest)."""
     instance = shift_or_404(line, body.date, body.shift, services.clock.now())
-    return services.handover.add_note(line, instance, body.text.strip() or body.text, who.name, _person(body.by))
+    if not body.text.strip():
+        raise HTTPException(422, "a note needs text (it was blank)")
+    person = services.people.resolve(body.by)
+    return services.handover.add_note(line, instance, body.text.strip(), who.name, person)
 
 
 @router.post("/lines/{line}/handover/acknowledge", response_model=HandoverAckAnswer, responses=ERRORS,
@@ -55,4 +54,4 @@ def post_handover_ack(body: HandoverShiftIn, who: Supervisor, line: Line, servic
             raise HTTPException(404, f"line {line.id!r} has no shift that is over to take over from")
     else:
         instance = shift_or_404(line, body.date, body.shift, services.clock.now())
-    return services.handover.acknowledge(line, instance, who.name, _person(body.by))
+    return services.handover.acknowledge(line, instance, who.name, services.people.resolve(body.by))

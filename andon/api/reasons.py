@@ -31,7 +31,7 @@ def put_reason(
         line.id,
         start,
         body.reason,
-        who.name,
+        services.people.resolve(body.by) or who.name,
         body.problem_id,
         body.open_problem.model_dump() if body.open_problem else None,
     )
@@ -48,8 +48,8 @@ def put_signoff(body: SignoffIn, who: Supervisor, line: Line, services: AllServi
 
     A row is signed once: signing it again answers the first sign-off (``already``).
     """
-    person = body.by.strip() if body.by is not None else None
-    return services.signoffs.sign(line.id, epoch(body.start, "start"), who.name, person or None)
+    person = services.people.resolve(body.by)
+    return services.signoffs.sign(line.id, epoch(body.start, "start"), who.name, person)
 
 
 @router.put("/lines/{line}/plan", responses=ERRORS, tags=["lines"])

@@ -363,6 +363,8 @@ class ReasonIn(Strict):
 
     start: str = Field(max_length=64, description="Row start, ISO 8601 with offset or epoch seconds.")
     reason: str = Field(min_length=1, max_length=2000)
+    by: str | None = Field(None, min_length=1, max_length=128,
+                           description="Person id or badge of who explains (default: the token's name).")
     problem_id: RecordRef | None = None
     open_problem: NewProblemIn | None = None
 

@@ -84,7 +84,7 @@ def put_stop_reason(
     stop_id: StopId, body: StopReasonIn, who: Operator, line: Line, services: AllServices,
 ) -> dict[str, Any]:
     """Give a stop its reason (operators at the line, supervisors, devices through the API)."""
-    by = body.by or who.name
+    by = services.people.resolve(body.by) or who.name
     record = services.stops.set_reason(line.id, stop_id, body.reason, body.note, by)
     return services.stops.describe(line, record)
 

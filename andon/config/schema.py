@@ -394,6 +394,22 @@ class AreaConfig(StrictModel):
     leader: str | None = Field(None, max_length=128, description="Who leads the area (a name, a person id).")
 
 
+class PersonConfig(StrictModel):
+    """A person of the plant: who acknowledges, resolves, gives reasons and signs off, by id or badge."""
+
+    id: str = Field(description="Person id, as actions name them in \"by\".", pattern=r"^[A-Za-z0-9_.@-]+$",
+                    max_length=64)
+    name: str | None = Field(None, max_length=128, description="Name shown to people (default: the id).")
+    badge: str | None = Field(None, min_length=1, max_length=64,
+                              description="Badge number or tag a reader sends; \"by\" may give it instead of the id.")
+    role: Literal["operator", "supervisor", "engineer"] | None = Field(None, description="The person's role.")
+    area: str | None = Field(None, description="The area the person works in (an id of areas).")
+    language: str | None = Field(None, max_length=16, description="Preferred language (en, de, es, pl, zh-Hans).")
+    email: str | None = Field(None, max_length=256, description="E-mail address for notifications.")
+    phone: str | None = Field(None, max_length=64, description="Phone number for notifications.")
+    chat: str | None = Field(None, max_length=256, description="Chat handle (Teams, Slack) for notifications.")
+
+
 class SqdcConfig(StrictModel):
     """The rules that colour a day of the SQDC board (GET /api/sqdc) red; a day without data is none."""
 
@@ -435,6 +451,10 @@ class Config(StrictModel):
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
     areas: list[AreaConfig] = Field(default_factory=list, description="Areas grouping lines (plant -> area -> line).")
     sqdc: SqdcConfig = Field(default_factory=SqdcConfig, description="Rules of the SQDC board's red days.")
+    people: list[PersonConfig] = Field(
+        default_factory=list,
+        description="People of the plant; when listed, every \"by\" must name one by id or badge (else any text).",
+    )
     stop_reasons: list[StopReason] | None = Field(
         None, description="The plant's stop reason tree (default: a built-in tree of breakdown, material, quality, "
         "changeover, no_operator, planned_maintenance, meeting and other reasons); changeover_overrun is added "
@@ -467,6 +487,7 @@ class Config(StrictModel):
             # A line with its own shift list is checked on its own; the lines running every shift share one check.
             *(functools.partial(self._line_shifts, index) for index in self._shift_checked_lines()),
             lambda: _check_losses(self),
+            lambda: _check_people(self),
         ]
         for check in checks:
             try:
@@ -532,6 +553,21 @@ class Config(StrictModel):
             return list(self.shifts)
         by_id = {s.id: s for s in self.shifts}
         return [by_id[s] for s in line.shifts]
+
+
+def _check_people(config: Config) -> None:
+    """Refuse two people with one id or one badge (or a badge that is another's id), and unknown areas."""
+    _unique([p.id for p in config.people], "person", "people")
+    areas = {a.id for a in config.areas}
+    names: dict[str, str] = {p.id: p.id for p in config.people}
+    for index, person in enumerate(config.people):
+        if person.badge is not None:
+            if person.badge in names and names[person.badge] != person.id:
+                raise located(f"badge {person.badge!r} of {person.id!r} is already {names[person.badge]!r}'s",
+                              "people", index, "badge")
+            names[person.badge] = person.id
+        if person.area is not None and person.area not in areas:
+            raise located(f"person {person.id!r} names unknown area {person.area!r}", "people", index, "area")
 
 
 def _unique(ids: list[str], what: str, key: str) -> None:

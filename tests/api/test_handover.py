@@ -163,8 +163,8 @@ def test_bad_handover_requests_get_clear_errors(tmp_path: Path) -> None:
         ]:
             r = client.post(url, json=body, headers=SUP)
             assert (r.status_code, r.json()["detail"]) == (status, detail)
-        for body in [{}, {"text": ""}, {"text": "x" * 4001}, {"text": "x", "extra": 1}, {"text": "x", "by": ""},
-                     {"text": "x", "date": "26.11.2026"}, {"text": 5}]:
+        for body in [{}, {"text": ""}, {"text": "   "}, {"text": "x" * 4001}, {"text": "x", "extra": 1},
+                     {"text": "x", "by": ""}, {"text": "x", "date": "26.11.2026"}, {"text": 5}]:
             r = client.post("/api/lines/line1/handover/notes", json=body, headers=SUP)
             assert r.status_code == 422, (body, r.text)
         assert client.post("/api/lines/line1/handover/notes", json={"text": "x"},
