@@ -42,7 +42,9 @@ class SignoffService:
         instance = line.row_shift(start)
         now = self.clock.now()
         _, rows, _ = line.rows(instance, now)
-        row = next(r for r in rows if r.start == start)
+        row = next((r for r in rows if r.start == start), None)
+        if row is None:  # row_shift checked the start; a row is cut at the shift's end, none starts there
+            raise ServiceError(422, f"{iso(start)} is not the start of a board row of line {line.id!r}", "bad_row")
         if now < row.end:
             raise ServiceError(
                 409, f"row {iso(row.start)} of line {line.id!r} ends at {iso(row.end)}: a row is signed off once it "
