@@ -20,7 +20,19 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from andon import __version__
 from andon.andons import AndonService
-from andon.api import andons, handover, lines, pages, problems, production, reasons, stops, stream, summaries
+from andon.api import (
+    andons,
+    enterprise,
+    handover,
+    lines,
+    pages,
+    problems,
+    production,
+    reasons,
+    stops,
+    stream,
+    summaries,
+)
 from andon.api.guard import RequestGuard
 from andon.api.security import Reader
 from andon.errors import ServiceError
@@ -182,6 +194,7 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
     app.include_router(problems.router)
     app.include_router(reasons.router)
     app.include_router(handover.router)
+    app.include_router(enterprise.router)
     app.include_router(stops.router)
     app.include_router(production.router)
     app.include_router(summaries.router)

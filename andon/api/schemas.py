@@ -537,6 +537,59 @@ class SqdcOut(BaseModel):
     days: list[SqdcDayOut]
 
 
+class EnterpriseLineOut(BaseModel):
+    """A line of a plant in the enterprise view."""
+
+    line: str
+    name: str
+    condition: str
+    reason: str
+    plan_to_date: int
+    actual_to_date: int
+    delta: int
+    open_andons: int
+
+
+class EnterprisePlantOut(BaseModel):
+    """A plant in the enterprise view; figures are null for a plant that could not be read."""
+
+    id: str = Field(description="local: this server's plant; else the id under enterprise.plants.")
+    name: str
+    url: str | None
+    reachable: bool
+    error: str | None = Field(description="Why the plant could not be read (null when it was).")
+    lines: list[EnterpriseLineOut]
+    plan_to_date: int | None
+    actual_to_date: int | None
+    delta: int | None
+    abnormal: int | None
+    warning: int | None
+    stale: int | None
+    open_andons: int | None
+
+
+class EnterpriseTotalsOut(BaseModel):
+    """The plants read, added up."""
+
+    plants: int
+    reachable: int
+    lines: int
+    plan_to_date: int
+    actual_to_date: int
+    delta: int
+    abnormal: int
+    warning: int
+    stale: int
+    open_andons: int
+
+
+class EnterpriseOut(BaseModel):
+    """Every plant side by side."""
+
+    plants: list[EnterprisePlantOut]
+    totals: EnterpriseTotalsOut
+
+
 class SuggestionOut(BaseModel):
     """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 

@@ -410,6 +410,26 @@ class PersonConfig(StrictModel):
     chat: str | None = Field(None, max_length=256, description="Chat handle (Teams, Slack) for notifications.")
 
 
+class PlantLinkConfig(StrictModel):
+    """Another plant's andon server, read by GET /api/enterprise."""
+
+    id: str = Field(description="Plant id in the enterprise view.", pattern=r"^[A-Za-z0-9_-]+$", max_length=64)
+    name: str | None = Field(None, max_length=128, description="Name shown (default: the plant's own name).")
+    url: str = Field(description="The server's base URL, http:// or https:// (such as http://andon.leeds:8000).",
+                     pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512)
+    token: str | None = Field(None, max_length=512,
+                              description="A bearer token of that server, when its reads are closed (${ENV} works).")
+
+
+class EnterpriseConfig(StrictModel):
+    """The plants GET /api/enterprise brings together (this one first)."""
+
+    plants: list[PlantLinkConfig] = Field(default_factory=list, description="Other plants' servers.")
+    timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="A plant not answering within this is shown as unreachable.",
+    )
+
+
 class SqdcConfig(StrictModel):
     """The rules that colour a day of the SQDC board (GET /api/sqdc) red; a day without data is none."""
 
@@ -451,6 +471,9 @@ class Config(StrictModel):
     lines: list[LineConfig] = Field(description="Production lines.", min_length=1)
     areas: list[AreaConfig] = Field(default_factory=list, description="Areas grouping lines (plant -> area -> line).")
     sqdc: SqdcConfig = Field(default_factory=SqdcConfig, description="Rules of the SQDC board's red days.")
+    enterprise: EnterpriseConfig = Field(
+        default_factory=EnterpriseConfig, description="Other plants' servers for the enterprise view.",
+    )
     people: list[PersonConfig] = Field(
         default_factory=list,
         description="People of the plant; when listed, every \"by\" must name one by id or badge (else any text).",
@@ -488,6 +511,7 @@ class Config(StrictModel):
             *(functools.partial(self._line_shifts, index) for index in self._shift_checked_lines()),
             lambda: _check_losses(self),
             lambda: _check_people(self),
+            lambda: _check_enterprise(self),
         ]
         for check in checks:
             try:
@@ -553,6 +577,13 @@ class Config(StrictModel):
             return list(self.shifts)
         by_id = {s.id: s for s in self.shifts}
         return [by_id[s] for s in line.shifts]
+
+
+def _check_enterprise(config: Config) -> None:
+    ids = [p.id for p in config.enterprise.plants]
+    for index, plant_id in enumerate(ids):
+        if plant_id in ids[:index]:
+            raise located(f"duplicate plant id {plant_id!r}", "enterprise", "plants", index, "id")
 
 
 def _check_people(config: Config) -> None:
