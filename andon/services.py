@@ -20,6 +20,7 @@ from andon.clock import Clock
 from andon.config.schema import Config
 from andon.handover import HandoverService
 from andon.live import LineStates, LiveHub
+from andon.notify import Notifier
 from andon.orders import WorkOrderService
 from andon.pareto import LossReports
 from andon.people import People
@@ -105,6 +106,7 @@ class Services:
     handover: HandoverService
     sqdc: SqdcBoard
     people: People
+    notifier: Notifier
 
 
 def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None) -> Services:
@@ -127,6 +129,9 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
     webhooks = WebhookSender(urls, **(webhook_options or {})) if urls else None
     if webhooks is not None:
         hub.event_listeners.append(webhooks.on_event)
+    notifier = Notifier(config, store, clock)
+    if notifier.enabled:
+        hub.event_listeners.append(notifier.on_event)
     summaries = Summaries(plant, clock)
     return Services(
         config=config, clock=clock, store=store, plant=plant, andons=andons, problems=problems, stops=stops,
@@ -135,5 +140,5 @@ def services_for(plant: Plant, *, webhook_options: dict[str, Any] | None = None)
         webhooks=webhooks, metrics=ApiMetrics(plant, andons, stops), products=products, orders=orders,
         signoffs=SignoffService(plant, store, clock),
         handover=HandoverService(plant, store, clock, andons, problems, stops), sqdc=SqdcBoard(plant, summaries),
-        people=People(config),
+        people=People(config), notifier=notifier,
     )

@@ -6,8 +6,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
-from andon.api.deps import Andons, PeopleDep
-from andon.api.schemas import AndonCallOut, AndonIn, AndonStepIn, ErrorOut
+from andon.api.deps import AllServices, Andons, PeopleDep
+from andon.api.schemas import AndonCallOut, AndonIn, AndonStepIn, ErrorOut, NotificationOut
 from andon.api.security import Operator, Reader
 
 router = APIRouter(prefix="/api")
@@ -72,3 +72,13 @@ def get_andon(
 ) -> dict[str, Any]:
     """Return one andon call."""
     return andons.get(call_id)
+
+
+@router.get("/andons/{call_id}/notifications", response_model=list[NotificationOut], responses=ERRORS,
+            tags=["andon"])
+def get_andon_notifications(call_id: RecordId, _reader: Reader, andons: Andons, services: AllServices) -> list[
+    dict[str, Any]
+]:
+    """Return a call's delivery log: every e-mail and channel message of its events, queued, sent or failed."""
+    andons.get(call_id)  # 404 for no such call
+    return services.notifier.log_of(call_id)

@@ -108,6 +108,8 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
         services.hub.start(loop)
         if services.webhooks is not None:
             services.webhooks.start(loop)
+        if services.notifier.enabled:
+            services.notifier.start(loop)
         tasks = [asyncio.create_task(services.hub.tick(tick_seconds), name="live tick"),
                  asyncio.create_task(_escalate_forever(services.andons, tick_seconds), name="escalation")]
         try:
@@ -118,6 +120,7 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
             await asyncio.gather(*tasks, return_exceptions=True)
             if services.webhooks is not None:
                 await services.webhooks.stop()
+            await services.notifier.stop()
             services.hub.stop()
 
     # /docs (Swagger UI) loads its script and style from a package, not a CDN: a plant network often

@@ -590,6 +590,21 @@ class EnterpriseOut(BaseModel):
     totals: EnterpriseTotalsOut
 
 
+class NotificationOut(BaseModel):
+    """One delivery of an andon event: to a person's e-mail or to a channel."""
+
+    id: int
+    event: str
+    channel: str = Field(description="email, teams, slack, ntfy or webhook.")
+    target: str = Field(description="The e-mail address, or the channel id.")
+    person: str | None
+    status: str = Field(description="queued (to send or to retry), sent, or failed after every try.")
+    attempts: int
+    last_error: str | None
+    created_at: str
+    updated_at: str
+
+
 class SuggestionOut(BaseModel):
     """A reason recurring often enough to become a problem: a row reason written again and again, or a stop code."""
 

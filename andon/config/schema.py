@@ -217,6 +217,12 @@ class EscalationTier(StrictModel):
         json_schema_extra={"unit": "takts"},
     )
 
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Who is told when the call reaches this tier (and when it is acknowledged and resolved): "
+        "person ids (by e-mail), group ids of notifications.groups, channel ids of notifications.channels.",
+    )
+
     @model_validator(mode="after")
     def _one_limit(self) -> EscalationTier:
         if (self.after_seconds is None) == (self.after_takts is None):
@@ -430,6 +436,57 @@ class EnterpriseConfig(StrictModel):
     )
 
 
+AndonEventWord = Literal["raised", "escalated", "acknowledged", "resolved"]
+ANDON_EVENTS: tuple[AndonEventWord, ...] = ("raised", "escalated", "acknowledged", "resolved")
+
+
+class SmtpConfig(StrictModel):
+    """The mail server notifications are sent through, to people's e-mail addresses."""
+
+    host: str = Field(max_length=256, description="SMTP server host.")
+    port: int = Field(25, ge=1, le=65535, description="SMTP server port.")
+    sender: str = Field(max_length=256, description="The From address, such as andon@plant.example.")
+    starttls: bool = Field(False, description="Upgrade the connection with STARTTLS.")
+    username: str | None = Field(None, max_length=256, description="Login user, if the server wants one.")
+    password: str | None = Field(None, max_length=512, description="Login password (${ENV} works).")
+
+
+class ChannelConfig(StrictModel):
+    """A place notifications are posted: a Teams or Slack incoming webhook, an ntfy topic, a generic webhook."""
+
+    id: str = Field(description="Channel id, named by escalation tiers' notify.", pattern=r"^[A-Za-z0-9_-]+$",
+                    max_length=64)
+    type: Literal["teams", "slack", "ntfy", "webhook"] = Field(
+        description="teams and slack: a {text} message; ntfy: the text with a title and priority; webhook: the "
+        "andon event's JSON.",
+    )
+    url: str = Field(description="The incoming webhook or ntfy topic URL (http:// or https://).",
+                     pattern=r"^https?://[^\s/?#]+(/[^\s#]*)?$", max_length=1024)
+
+
+class GroupConfig(StrictModel):
+    """People told together (an escalation tier names the group)."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=64, description="Group id.")
+    people: list[str] = Field(min_length=1, description="Person ids of people:.")
+
+
+class NotificationsConfig(StrictModel):
+    """How andon calls reach people: e-mail, Teams, Slack, ntfy and webhooks, retried in the background."""
+
+    smtp: SmtpConfig | None = Field(None, description="Mail server for people's e-mail (absent: no e-mail).")
+    channels: list[ChannelConfig] = Field(default_factory=list, description="Chat and push channels.")
+    groups: list[GroupConfig] = Field(default_factory=list, description="Groups of people.")
+    events: list[AndonEventWord] = Field(
+        default_factory=lambda: list(ANDON_EVENTS),
+        description="Which andon events are sent.",
+    )
+    attempts: int = Field(8, ge=1, le=100, description="Tries per delivery before it is marked failed.")
+    backoff_seconds: float = Field(2.0, gt=0, le=3600, description="Wait before the first retry; doubles each try.")
+    max_backoff_seconds: float = Field(300.0, gt=0, le=86400, description="Longest wait between tries.")
+    timeout_seconds: float = Field(10.0, gt=0, le=120, description="Time a server has to take one delivery.")
+
+
 class SqdcConfig(StrictModel):
     """The rules that colour a day of the SQDC board (GET /api/sqdc) red; a day without data is none."""
 
@@ -474,6 +531,9 @@ class Config(StrictModel):
     enterprise: EnterpriseConfig = Field(
         default_factory=EnterpriseConfig, description="Other plants' servers for the enterprise view.",
     )
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="Where andon calls are sent (e-mail, Teams, Slack, ntfy).",
+    )
     people: list[PersonConfig] = Field(
         default_factory=list,
         description="People of the plant; when listed, every \"by\" must name one by id or badge (else any text).",
@@ -512,6 +572,7 @@ class Config(StrictModel):
             lambda: _check_losses(self),
             lambda: _check_people(self),
             lambda: _check_enterprise(self),
+            lambda: _check_notifications(self),
         ]
         for check in checks:
             try:
@@ -584,6 +645,37 @@ def _check_enterprise(config: Config) -> None:
     for index, plant_id in enumerate(ids):
         if plant_id in ids[:index]:
             raise located(f"duplicate plant id {plant_id!r}", "enterprise", "plants", index, "id")
+
+
+def _check_notifications(config: Config) -> None:
+    """Refuse duplicate channel or group ids, unknown group members and notify targets that name nothing."""
+    n = config.notifications
+    people = {p.id for p in config.people}
+    channels = [c.id for c in n.channels]
+    groups = [g.id for g in n.groups]
+    for key, ids in (("channels", channels), ("groups", groups)):
+        for index, i in enumerate(ids):
+            if i in ids[:index]:
+                raise located(f"duplicate id {i!r}", "notifications", key, index, "id")
+    for index, group in enumerate(n.groups):
+        for place, person in enumerate(group.people):
+            if person not in people:
+                raise located(f"group {group.id!r} names unknown person {person!r}", "notifications", "groups",
+                              index, "people", place)
+    targets = people | set(channels) | set(groups)
+    for index, line in enumerate(config.lines):
+        lists = [("escalation", None, line.andon.escalation)] + [
+            ("escalation_by_category", c, tiers) for c, tiers in line.andon.escalation_by_category.items()]
+        for key, category, tiers in lists:
+            for t, tier in enumerate(tiers):
+                for place, target in enumerate(tier.notify):
+                    at: tuple[str | int, ...] = (
+                        "lines", index, "andon", key, *(() if category is None else (category,)), t, "notify", place)
+                    if target not in targets:
+                        raise located(f"tier {tier.tier!r} notifies {target!r}: not a person, group or channel", *at)
+                    if target in people and n.smtp is None:
+                        raise located(f"tier {tier.tier!r} notifies person {target!r} by e-mail, but notifications "
+                                      "has no smtp", *at)
 
 
 def _check_people(config: Config) -> None:

@@ -153,6 +153,25 @@ class HandoverAckRow(Base):
     acknowledged_at: Mapped[float] = mapped_column(Float)
 
 
+class NotificationRow(Base):
+    """One delivery of an andon event to one person or channel: queued, then sent or failed after its tries."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_id: Mapped[int] = mapped_column(Integer)
+    event: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16), doc="email, teams, slack, ntfy or webhook.")
+    target: Mapped[str] = mapped_column(String(1024), doc="The e-mail address, or the channel id.")
+    person: Mapped[str] = mapped_column(String(64), default="", doc="The person an e-mail is for.")
+    status: Mapped[str] = mapped_column(String(16), doc="queued, sent or failed.")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    __table_args__ = (Index("ix_notifications_call", "call_id"), Index("ix_notifications_status", "status"))
+
+
 class AndonCallRow(Base):
     """An andon call: raised -> acknowledged -> resolved, with its escalation tier."""
 

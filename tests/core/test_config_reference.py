@@ -63,7 +63,7 @@ def test_every_section_key_is_listed() -> None:
     found = sections(COMMITTED.read_text(encoding="utf-8"))
     assert keys_of(found["Top level"]) == [
         "plant", "database", "api", "auth", "mqtt", "outputs", "shifts", "lines", "areas", "sqdc", "enterprise",
-        "people", "stop_reasons", "products",
+        "notifications", "people", "stop_reasons", "products",
     ]
     assert keys_of(found["`lines[]`"]) == [
         "id", "name", "shifts", "takt_seconds", "demand_per_shift", "interval_minutes", "thresholds", "sources",

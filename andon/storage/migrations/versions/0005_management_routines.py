@@ -1,5 +1,5 @@
 """management routines: board sign-offs (who signed a finished row, from which token, when), shift handover
-notes and the incoming leader's acknowledgement
+notes and the incoming leader's acknowledgement; the notification delivery log
 
 Revision ID: 0005
 Revises: 0004
@@ -52,10 +52,32 @@ def upgrade() -> None:
         sa.Column('acknowledged_at', sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint('line_id', 'shift_date', 'shift_id'),
     )
+    op.create_table(
+        'notifications',
+        sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column('call_id', sa.Integer(), nullable=False),
+        sa.Column('event', sa.String(length=16), nullable=False),
+        sa.Column('channel', sa.String(length=16), nullable=False),
+        sa.Column('target', sa.String(length=1024), nullable=False),
+        sa.Column('person', sa.String(length=64), nullable=False),
+        sa.Column('status', sa.String(length=16), nullable=False),
+        sa.Column('attempts', sa.Integer(), nullable=False),
+        sa.Column('last_error', sa.Text(), nullable=False),
+        sa.Column('created_at', sa.Float(), nullable=False),
+        sa.Column('updated_at', sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint('id'),
+    )
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.create_index('ix_notifications_call', ['call_id'], unique=False)
+        batch_op.create_index('ix_notifications_status', ['status'], unique=False)
 
 
 def downgrade() -> None:
     """Revert this revision."""
+    with op.batch_alter_table('notifications', schema=None) as batch_op:
+        batch_op.drop_index('ix_notifications_status')
+        batch_op.drop_index('ix_notifications_call')
+    op.drop_table('notifications')
     op.drop_table('handover_acks')
     with op.batch_alter_table('handover_notes', schema=None) as batch_op:
         batch_op.drop_index('ix_handover_notes_shift')
