@@ -137,8 +137,11 @@ class Notifier:
                 sending.add(task)
                 task.add_done_callback(sending.discard)
 
-            for delivery in await asyncio.to_thread(self._unsent):
-                send(delivery)
+            try:
+                for delivery in await asyncio.to_thread(self._unsent):
+                    send(delivery)
+            except Exception:  # the log cannot be read now: new events are still sent
+                log.exception("notifications: the deliveries left queued could not be read")
             try:
                 while True:
                     message = await self.queue.get()
