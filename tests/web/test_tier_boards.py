@@ -142,3 +142,21 @@ def test_unknown_line_or_area_is_404(server: RealServer) -> None:
         assert api.get("/tier/2/nope").status_code == 404
         assert api.get("/tier/1/nope").status_code == 404
         assert api.get("/tier/2/assembly").status_code == 200
+
+
+def test_the_board_signs_off_a_finished_hour(server: RealServer, page: Any) -> None:
+    page.goto(server.url + "/board/line2")
+    page.wait_for_selector("tr.row[data-start='2026-11-27T07:00:00+00:00'] .signoff-btn", timeout=10_000)
+    first = "tr.row[data-start='2026-11-27T06:00:00+00:00'] td[data-col=reason]"
+    assert page.inner_text(first) == "\u2714 signed 12:00 Kim"  # signed by the fixture, as Kim
+    # Every other finished hour made its plan: each has the button; the hour in progress has none.
+    hours = page.eval_on_selector_all("tr.row:has(.signoff-btn)", "rs => rs.map(r => r.dataset.start.slice(11, 16))")
+    assert hours == ["07:00", "08:00", "09:00", "10:00", "11:00"]
+    seven = "tr.row[data-start='2026-11-27T07:00:00+00:00']"
+    page.click(seven + " .signoff-btn")
+    page.wait_for_selector(seven + " .signoff", timeout=10_000)
+    assert page.inner_text(seven + " .signoff") == "\u2714 signed 12:00 open-access"
+    assert page.inner_text("#message") == "Hour 07:00\u201308:00 signed off"
+    row = server.get("/api/lines/line2/board?date=2026-11-27&shift=day")["rows"][1]
+    assert (row["signed_off_at"], row["signed_off_by"], row["signed_off_person"]) == (
+        "2026-11-27T12:00:00+00:00", "open-access", None)
