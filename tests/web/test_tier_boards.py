@@ -67,6 +67,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
         assert api.post("/api/problems", json={"title": "Paint runs", "line": "line3"}).status_code == 201
         assert api.put("/api/lines/line2/board/signoff", json={"start": "2026-11-27T06:00:00+00:00",
                                                                 "by": "Kim"}).status_code == 200
+        note = {"text": "Scrap bin at st4 is full", "by": "Kim"}
+        assert api.post("/api/lines/line2/handover/notes", json=note).status_code == 201
     try:
         yield srv
     finally:
@@ -122,6 +124,8 @@ def test_line_board_has_its_hours_and_its_own_sqdc(server: RealServer, page: Any
     assert page.inner_text("#rows tbody tr:first-child td.signoff").endswith(" Kim")
     assert page.inner_text("#rows tbody tr:first-child td:nth-child(3)") == "60"
     assert page.eval_on_selector_all("#sqdc td.red", "cs => cs.map(c => c.dataset.letter)") == ["S", "Q", "D", "C"]
+    assert page.eval_on_selector_all("#handover li", "ls => ls.map(l => l.innerText)") == [
+        "12:00 Kim: Scrap bin at st4 is full"]
     page.goto(server.url + "/tier/1/line1")
     page.wait_for_selector("body[data-ready='1']", timeout=10_000)
     assert page.eval_on_selector_all("#sqdc td.red", "cs => cs.length") == 0  # line1 was green both days
