@@ -56,6 +56,12 @@ class RealServer:
             assert not self._thread.is_alive(), "uvicorn did not stop within 10 s"
         self._server = self._thread = None
 
+    def close(self) -> None:
+        """Stop serving and close the services (the plant's writer, the database's connections)."""
+        self.stop()
+        self.services.plant.close()
+        self.services.store.engine.dispose()
+
     def client(self, token: str | None = None) -> httpx.Client:
         """Return an HTTP client for the API, with a bearer token if given."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date as Date
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException
 
 from andon.api.andons import ERRORS
 from andon.api.deps import AllServices, Line
-from andon.api.lines import shift_or_404
+from andon.api.lines import ShiftDate, ShiftId, shift_or_404
 from andon.api.schemas import HandoverAckAnswer, HandoverNoteIn, HandoverNoteOut, HandoverOut, HandoverShiftIn
 from andon.api.security import Reader, Supervisor
-from andon.counting import FIRST_DATE, LAST_DATE
 
 router = APIRouter(prefix="/api")
 
@@ -22,10 +20,8 @@ def get_handover(
     _reader: Reader,
     line: Line,
     services: AllServices,
-    date: Annotated[
-        Date | None, Query(description="Local date the shift starts on.", ge=FIRST_DATE, le=LAST_DATE)
-    ] = None,
-    shift: Annotated[str | None, Query(description="Shift id.", max_length=64)] = None,
+    date: ShiftDate = None,
+    shift: ShiftId = None,
 ) -> dict[str, Any]:
     """Return a shift's handover (default: the current shift, else the latest): results, top losses, open andon
     calls, open and overdue problems, notes and the incoming leader's acknowledgement."""

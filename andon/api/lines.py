@@ -45,6 +45,10 @@ def get_state(_reader: Reader, line: Line, states: States) -> LineState:
     return states.of(line.id)
 
 
+ShiftDate = Annotated[Date | None, Query(description="Local date the shift starts on.", ge=FIRST_DATE, le=LAST_DATE)]
+ShiftId = Annotated[str | None, Query(description="Shift id.", max_length=64)]
+
+
 def shift_or_404(line: LineRuntime, date: Date | None, shift: str | None, now: float) -> ShiftInstance:
     """Pick the shift a request names (default: the current, else the latest); 404 or 400 saying why not."""
     if shift is not None and shift not in {s.id for s in line.calendar.shifts}:
@@ -62,10 +66,8 @@ def get_board(
     _reader: Reader,
     line: Line,
     services: AllServices,
-    date: Annotated[
-        Date | None, Query(description="Local date the shift starts on.", ge=FIRST_DATE, le=LAST_DATE)
-    ] = None,
-    shift: Annotated[str | None, Query(description="Shift id.", max_length=64)] = None,
+    date: ShiftDate = None,
+    shift: ShiftId = None,
     format: Annotated[Literal["json", "csv"], Query(description="json or csv.")] = "json",
 ) -> Any:
     """Return the hour-by-hour board of a shift (default: the current, else the latest)."""

@@ -72,9 +72,7 @@ def leeds(tmp_path: Path) -> Iterator[RealServer]:
     try:
         yield srv
     finally:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+        srv.close()
 
 
 @pytest.fixture

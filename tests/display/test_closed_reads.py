@@ -30,9 +30,7 @@ def server(tmp_path: Path) -> Iterator[RealServer]:
     try:
         yield srv
     finally:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+        srv.close()
 
 
 def test_display_with_its_token_reads_and_follows_the_stream(server: RealServer) -> None:

@@ -52,9 +52,7 @@ def server(tmp_path: Path, clock: ManualClock) -> Iterator[RealServer]:
     try:
         yield srv
     finally:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+        srv.close()
 
 
 class FollowingDisplay:

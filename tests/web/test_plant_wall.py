@@ -53,10 +53,8 @@ def plant_of(tmp_path: Any) -> Iterator[Any]:
 
     gc.collect()
     yield serve
-    for srv, services in started:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+    for srv, _services in started:
+        srv.close()
 
 
 FILL = """() => {

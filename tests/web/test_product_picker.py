@@ -57,9 +57,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     try:
         yield srv
     finally:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+        srv.close()
 
 
 def test_a_supervisor_picks_the_product_on_the_tablet_and_the_board_shows_it(

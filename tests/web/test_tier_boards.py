@@ -72,9 +72,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     try:
         yield srv
     finally:
-        srv.stop()
-        services.plant.close()
-        services.store.engine.dispose()
+        srv.close()
 
 
 def cell_pixel(page: Any, selector: str) -> tuple[int, int, int]:
