@@ -420,7 +420,7 @@ class PlantLinkConfig(StrictModel):
     """Another plant's andon server, read by GET /api/enterprise."""
 
     id: str = Field(description="Plant id in the enterprise view.", pattern=r"^[A-Za-z0-9_-]+$", max_length=64)
-    name: str | None = Field(None, max_length=128, description="Name shown (default: the plant's own name).")
+    name: str | None = Field(None, max_length=128, description="Name shown (default: the id).")
     url: str = Field(description="The server's base URL, http:// or https:// (such as http://andon.leeds:8000).",
                      pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512)
     token: str | None = Field(None, max_length=512,
