@@ -88,6 +88,9 @@ def test_mqtt_button_messages_become_actions(mosquitto: Mosquitto, actions: Reco
                 json.dumps({"action": "raise"}).encode(),  # no station anywhere
             ],
         )
+        # The broker took the batch; the button reads it in order, so once the last one is refused all were read
+        # (the repeat among them at T0, inside the guard time). Only then may the clock move on.
+        wait_until(lambda: sum(button.rejected.values()) == 3)
         clock.set(T0 + 5)
         publish(
             mosquitto.port,
