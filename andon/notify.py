@@ -105,6 +105,8 @@ class Notifier:
         if line is None:
             return []
         tiers = line.andon.tiers_for(call["category"])
+        if not tiers:
+            return []
         index = min(int(call["tier_index"]), len(tiers) - 1)
         chosen = tiers[: index + 1] if message["event"] in STEPS else [tiers[index]]
         out: dict[tuple[str, str], str] = {}
