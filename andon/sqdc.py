@@ -14,6 +14,7 @@ from typing import Any
 
 from andon.config.schema import SqdcConfig
 from andon.errors import ServiceError
+from andon.payload import excerpt
 from andon.plant import Plant
 from andon.summary import Summaries
 
@@ -37,7 +38,7 @@ class SqdcBoard:
         for area in self.plant.config.areas:
             if area.id == area_id:
                 return area.id, area.name or area.id, list(area.lines)
-        raise ServiceError(404, f"no area {area_id!r}", "unknown_area")
+        raise ServiceError(404, f"no area {excerpt(area_id)}", "unknown_area")
 
     def rule_words(self) -> dict[str, str]:
         """Say each letter's rule in words."""

@@ -6,12 +6,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
 from andon.api.deps import AllServices, get_line
 from andon.line import LineRuntime
-from andon.payload import excerpt
 
 router = APIRouter(include_in_schema=False)
 
@@ -74,8 +73,7 @@ def tier1_page(line: Annotated[LineRuntime, Depends(get_line)]) -> HTMLResponse:
 @router.get("/tier/2/{area}", response_class=HTMLResponse)
 def tier2_page(area: str, services: AllServices) -> HTMLResponse:
     """Serve an area's tier 2 board: its lines, its SQDC month, their open problems (404 for an unknown area)."""
-    if area not in {a.id for a in services.config.areas}:
-        raise HTTPException(404, f"no area {excerpt(area)}; GET /api/areas lists the areas")
+    services.sqdc.scope(area)  # 404 for an area not in the config, as GET /api/sqdc answers it
     return _html("tier.html")
 
 
