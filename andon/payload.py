@@ -3,7 +3,9 @@
 Python's ``json`` reads ``NaN``, ``Infinity``, ``1e309`` (as infinity), integers of any size, lone
 UTF-16 surrogates (``"\\ud800"``) and NUL characters; none of them can be a count, a time or a
 stored text. ``load_json`` refuses each with a short reason and a detail that quotes at most a
-short excerpt, so a hostile payload never reaches the engine or the database. ``whole_number`` and
+short excerpt, so a hostile payload never reaches the engine or the database. orjson reads first (strict RFC 8259,
+some ten times faster); whatever it refuses, and any number too large to be told from a float, is read again the
+strict way here, so the answer and the reason are the same either way. ``whole_number`` and
 ``instant`` read a count and an event time out of whatever a driver or a payload holds; every
 refusal carries one of the snake_case reasons that ``/metrics`` counts (``not_a_number``,
 ``not_whole``, ``out_of_range``, ``bad_time``, and for JSON ``not_utf8``, ``not_json``, ``not_finite``,
@@ -16,6 +18,8 @@ import json
 import math
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 MAX_DEPTH = 32  # the deepest body the API takes is three levels; this leaves room and stops bombs
 INT_LIMIT = 1 << 63  # integers must fit a 64-bit column
@@ -84,6 +88,8 @@ def _where(path: tuple[str | int, ...]) -> str:
 
 def check_document(document: Any, max_depth: int = MAX_DEPTH) -> None:
     """Walk a parsed document; raise BadJson for nesting past ``max_depth`` or an unstorable string."""
+    if _flat_ok(document):
+        return
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(document, ())]
     while stack:
         node, path = stack.pop()
@@ -103,8 +109,65 @@ def check_document(document: Any, max_depth: int = MAX_DEPTH) -> None:
             stack.extend((value, (*path, i)) for i, value in enumerate(node))
 
 
+def _flat_ok(document: Any) -> bool:
+    """Tell quickly that a document is fine: an object of ASCII keys and scalar values, no NUL in any text.
+
+    What a device sends is nearly always this; anything else is walked in full.
+    """
+    if type(document) is not dict:
+        return False
+    for key, value in document.items():
+        if not key.isascii() or "\x00" in key:
+            return False
+        kind = type(value)
+        if kind is str:
+            if not value.isascii() or "\x00" in value:
+                return False
+        elif kind is dict or kind is list:
+            return False
+    return True
+
+
+def _plain_numbers(document: Any) -> bool:
+    """Tell whether every number in a document is one both readers agree on.
+
+    orjson reads an integer of up to 64 unsigned bits exactly and a longer one as a float; the strict reader
+    refuses integers past 64 signed bits. An integer at or past 2**63 and a float that large are read again.
+    """
+    stack = [document]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is int:
+            if not -INT_LIMIT <= node < INT_LIMIT:
+                return False
+        elif kind is float:
+            if not -_FLOAT_LIMIT < node < _FLOAT_LIMIT:
+                return False
+        elif kind is dict:
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+    return True
+
+
+_FLOAT_LIMIT = float(INT_LIMIT)
+
+
 def load_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """Parse strict JSON, or raise BadJson with a reason and a detail quoting at most a short excerpt."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass  # the strict reader below says why, in its own words
+    else:
+        if _plain_numbers(document):
+            check_document(document, max_depth)
+            return document
+    return _load_strict(data, max_depth)
+
+
+def _load_strict(data: bytes | str, max_depth: int) -> Any:
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
