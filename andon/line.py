@@ -69,9 +69,10 @@ class SourceStatus:
         return "connecting" if self.connecting else "online" if self.online else "offline"
 
 
-def view_of(status: SourceStatus, now: float) -> SourceView:
-    """Return how a source looks on a line's state (and in the answer to an edge's report)."""
-    health = status.snapshot()
+def view_of(status: SourceStatus, now: float, health: SourceHealth | None = None) -> SourceView:
+    """Return how a source looks on a line's state (and in the answer to an edge's report); ``health``: its
+    snapshot, when the caller has made it."""
+    health = status.snapshot() if health is None else health
     return SourceView(id=status.source_id, online=health.online and not health.connecting, stale=health.is_stale(now),
                       last_seen=iso(status.last_seen), detail=health.detail, status=status.status)
 
@@ -101,6 +102,7 @@ class LineRuntime:
         self._plans: dict[tuple[str, str], ShiftPlan] = {}
         self._downtime: dict[tuple[str, str], list[Span]] = {}
         self._tallies: OrderedDict[tuple[str, str], dict[int, list[int]]] = OrderedDict()
+        self._shift_views: dict[tuple[str, str], tuple[ShiftInstance, ShiftView]] = {}
         self._keep_shifts = keep_shifts
         self.last_count_at: float | None = None
         self.normalisers: dict[str, Normaliser] = {}
@@ -384,8 +386,9 @@ class LineRuntime:
         """Return the fields of the live line state, for a caller that adds its own (open andon calls, stops)."""
         now = self.clock.now() if now is None else now
         instance = self.calendar.at(now)
-        sources = [s.snapshot() for s in self.sources.values()]
-        source_view = [view_of(status, now) for status in self.sources.values()]
+        statuses = list(self.sources.values())
+        sources = [s.snapshot() for s in statuses]
+        source_view = [view_of(status, now, health) for status, health in zip(statuses, sources, strict=True)]
         with self.lock:
             views = production_views(self, now)
         if instance is None:
@@ -412,7 +415,7 @@ class LineRuntime:
             condition, reason = "stale", stale_reason(stale)
         return dict(
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
-            shift=shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
+            shift=self._shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
             actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
             current_interval=CurrentInterval(
                 start=iso(current.start) or "", end=iso(current.end) or "", planned=current.planned,
@@ -421,6 +424,15 @@ class LineRuntime:
             ),
             last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
+
+    def _shift_view(self, instance: ShiftInstance) -> ShiftView:
+        """Return the view of a shift instance, made once (every state of the shift shows it)."""
+        entry = self._shift_views.get(instance.key)
+        if entry is None or (entry[0] is not instance and entry[0] != instance):
+            if len(self._shift_views) >= 16:
+                self._shift_views.clear()
+            entry = self._shift_views[instance.key] = (instance, shift_view(instance))
+        return entry[1]
 
     def row_shift(self, start: float) -> ShiftInstance:
         """Check that ``start`` begins a board row of the line (ServiceError 422 if not); return the row's shift."""
