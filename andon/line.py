@@ -18,7 +18,7 @@ from andon.counting import CounterState, Normaliser
 from andon.errors import ServiceError
 from andon.losses import CountStops, OpenSpan, merge_stops, signal_stops
 from andon.production_view import production_views
-from andon.state import CurrentInterval, LineState, ShiftView, SourceStatusWord, SourceView
+from andon.state import LineState, ShiftView, SourceStatusWord, SourceView, state_document
 from andon.storage import stops as stop_rows
 from andon.storage.store import Store
 from andon.takt import (
@@ -69,12 +69,15 @@ class SourceStatus:
         return "connecting" if self.connecting else "online" if self.online else "offline"
 
 
-def view_of(status: SourceStatus, now: float, health: SourceHealth | None = None) -> SourceView:
-    """Return how a source looks on a line's state (and in the answer to an edge's report); ``health``: its
-    snapshot, when the caller has made it."""
-    health = status.snapshot() if health is None else health
-    return SourceView(id=status.source_id, online=health.online and not health.connecting, stale=health.is_stale(now),
-                      last_seen=iso(status.last_seen), detail=health.detail, status=status.status)
+def view_of(status: SourceStatus, now: float) -> SourceView:
+    """Return how a source looks on a line's state (and in the answer to an edge's report)."""
+    return SourceView(**source_document(status, now, status.snapshot()))
+
+
+def source_document(status: SourceStatus, now: float, health: SourceHealth) -> dict[str, Any]:
+    """Return a source as a state document shows it (``SourceView``'s fields in order); ``health``: its snapshot."""
+    return {"id": status.source_id, "online": health.online and not health.connecting, "stale": health.is_stale(now),
+            "last_seen": iso(status.last_seen), "detail": health.detail, "status": status.status}
 
 
 class LineRuntime:
@@ -102,7 +105,7 @@ class LineRuntime:
         self._plans: dict[tuple[str, str], ShiftPlan] = {}
         self._downtime: dict[tuple[str, str], list[Span]] = {}
         self._tallies: OrderedDict[tuple[str, str], dict[int, list[int]]] = OrderedDict()
-        self._shift_views: dict[tuple[str, str], tuple[ShiftInstance, ShiftView]] = {}
+        self._shift_views: dict[tuple[str, str], tuple[ShiftInstance, dict[str, str]]] = {}
         self._keep_shifts = keep_shifts
         self.last_count_at: float | None = None
         self.normalisers: dict[str, Normaliser] = {}
@@ -380,15 +383,16 @@ class LineRuntime:
 
     def state(self, now: float | None = None) -> LineState:
         """Return the live line state (docs/interfaces.md); open andon calls are the andon service's to add."""
-        return LineState(**self.state_fields(now))
+        return LineState.model_validate(state_document(self.state_fields(now)))
 
     def state_fields(self, now: float | None = None) -> dict[str, Any]:
-        """Return the fields of the live line state, for a caller that adds its own (open andon calls, stops)."""
+        """Return the fields of the live line state as plain JSON values (nested ones in their models' order), for
+        a caller that adds its own (open andon calls, stops)."""
         now = self.clock.now() if now is None else now
         instance = self.calendar.at(now)
         statuses = list(self.sources.values())
         sources = [s.snapshot() for s in statuses]
-        source_view = [view_of(status, now, health) for status, health in zip(statuses, sources, strict=True)]
+        source_view = [source_document(status, now, health) for status, health in zip(statuses, sources, strict=True)]
         with self.lock:
             views = production_views(self, now)
         if instance is None:
@@ -407,7 +411,7 @@ class LineRuntime:
         planned, actual = current.cum_planned_so_far, current.cum_actual or 0
         delta = actual - planned
         condition, reason = line_condition(plan, now, delta, self.last_count_at, self.thresholds, sources)
-        if reason == "line stopped" and views["changeover"] is not None and views["changeover"].overrun:
+        if reason == "line stopped" and views["changeover"] is not None and views["changeover"]["overrun"]:
             reason = "changeover overrun"
         stale = [s for s in sources if s.is_stale(now)]
         if reason == "not scheduled" and stale and self.timeline.waiting_at(now):
@@ -417,22 +421,23 @@ class LineRuntime:
             line=self.id, name=self.config.display_name, at=iso(now) or "", condition=condition, reason=reason,
             shift=self._shift_view(instance), takt_seconds=plan.takt_seconds_at(now), plan_to_date=planned,
             actual_to_date=actual, scrap_to_date=scrap, delta=delta, shift_target=plan.target,
-            current_interval=CurrentInterval(
-                start=iso(current.start) or "", end=iso(current.end) or "", planned=current.planned,
-                planned_so_far=current.planned_so_far, actual=current.actual, delta=current.delta,
-                condition=current.condition,
-            ),
+            current_interval={
+                "start": iso(current.start) or "", "end": iso(current.end) or "", "planned": current.planned,
+                "planned_so_far": current.planned_so_far, "actual": current.actual, "delta": current.delta,
+                "condition": current.condition,
+            },
             last_count_at=iso(self.last_count_at), sources=source_view, **views,
         )
 
-    def _shift_view(self, instance: ShiftInstance) -> ShiftView:
-        """Return the view of a shift instance, made once (every state of the shift shows it)."""
+    def _shift_view(self, instance: ShiftInstance) -> dict[str, str]:
+        """Return a shift instance as the state shows it, made once (every state of the shift shows it; a copy,
+        so no reader of one state changes the next)."""
         entry = self._shift_views.get(instance.key)
         if entry is None or (entry[0] is not instance and entry[0] != instance):
             if len(self._shift_views) >= 16:
                 self._shift_views.clear()
-            entry = self._shift_views[instance.key] = (instance, shift_view(instance))
-        return entry[1]
+            entry = self._shift_views[instance.key] = (instance, shift_view(instance).model_dump())
+        return dict(entry[1])
 
     def row_shift(self, start: float) -> ShiftInstance:
         """Check that ``start`` begins a board row of the line (ServiceError 422 if not); return the row's shift."""

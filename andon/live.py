@@ -15,12 +15,14 @@ from typing import Any
 
 from andon.andons import AndonService, andon_signal
 from andon.plant import Plant
-from andon.state import AndonBrief, LineState, StopBrief
+from andon.state import AndonBrief, LineState, LiveState, StopBrief, state_document
 from andon.stops import StopService
 
 log = logging.getLogger(__name__)
 
-StateListener = Callable[[str, LineState], None]
+StateListener = Callable[[str, LiveState], None]
+_ANDON_FIELDS = tuple(AndonBrief.model_fields)
+_STOP_FIELDS = tuple(StopBrief.model_fields)
 EventListener = Callable[[dict[str, Any]], None]
 
 
@@ -34,11 +36,15 @@ class LineStates:
 
     def of(self, line_id: str) -> LineState:
         """Return one line's state now (raise UnknownLine for a line not in the config)."""
+        return LineState.model_validate(self.document(line_id))
+
+    def document(self, line_id: str) -> dict[str, Any]:
+        """Return one line's state now as its document: plain JSON values, the model's fields in order."""
         line = self.plant.line(line_id)
         now = self.plant.clock.now()
         fields = line.state_fields(now)
         calls = self.andons.open_brief(line_id)
-        fields["open_andons"] = [AndonBrief.model_validate(c) for c in calls]
+        fields["open_andons"] = [{k: c[k] for k in _ANDON_FIELDS} for c in calls]
         fields["andon"] = andon_signal(calls)
         instance = line.calendar.at(now)
         if instance is not None:
@@ -46,24 +52,31 @@ class LineStates:
             # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
             line.prime(instance)
             try:
-                records = self.stops.sync(line, instance, now)
-                described = [self.stops.describe(line, r, now) for r in records[-8:]]
+                recent = self.stops.sync(line, instance, now)[-8:]
+                # The open stop, and the latest that waits for its reason: only a detected stop without a reason
+                # can wait for one, so only those are described in the search (a state per count on a busy line).
+                opened = next((r for r in recent if r.end is None), None)
+                open_stop = self.stops.describe(line, opened, now) if opened is not None else None
+                waiting = None
+                for record in reversed(recent):
+                    if record.reason is None and record.origin == "detected":
+                        described = open_stop if record is opened else self.stops.describe(line, record, now)
+                        if described is not None and described["needs_reason"]:
+                            waiting = described
+                            break
             except Exception:
                 log.exception("line %s: the stops of the state could not be brought up to date", line_id)
-                return LineState(**fields)
-            open_stop = next((d for d in described if d["open"]), None)
-            waiting = next((d for d in reversed(described) if d["needs_reason"]), None)
+                return state_document(fields)
             fields["stop"] = _brief(open_stop)
             fields["stop_prompt"] = _brief(waiting)
-        return LineState(**fields)
+        return state_document(fields)
 
 
-def _brief(stop: dict[str, Any] | None) -> StopBrief | None:
+def _brief(stop: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Return a described stop as the state shows it (``StopBrief``'s fields in order)."""
     if stop is None:
         return None
-    return StopBrief(id=stop["id"], start=stop["start"], end=stop["end"], reason=stop["reason"],
-                     small=stop["small"], needs_reason=stop["needs_reason"])
-
+    return {k: stop[k] for k in _STOP_FIELDS}
 
 
 class LiveHub:
@@ -86,7 +99,7 @@ class LiveHub:
         self._pending: set[str] = set()
         self._pending_lock = threading.Lock()
         self._last: dict[str, bytes] = {}
-        self._latest: dict[str, LineState] = {}
+        self._latest: dict[str, LiveState] = {}
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self.state_listeners: list[StateListener] = []
         self.event_listeners: list[EventListener] = []
@@ -172,17 +185,17 @@ class LiveHub:
             if loop is not None and paced:
                 self._computed_at[line_id] = loop.time()
             try:
-                state = self.states.of(line_id)
+                state = LiveState(self.states.document(line_id))
+                key = state.visible()
             except Exception:
                 log.exception("computing the state of line %s failed", line_id)
                 continue
-            key = state.visible()
             if self._last.get(line_id) == key:
                 continue
             self._last[line_id] = key
             self._latest[line_id] = state
-            if self._clients:  # the JSON form is made only for someone to send it to
-                self._broadcast({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
+            if self._clients:
+                self._broadcast({"type": "state", "line": line_id, "state": state.document})
             for listener in list(self.state_listeners):
                 try:
                     listener(line_id, state)
@@ -210,8 +223,9 @@ class LiveHub:
         """Register a client; it first receives the current state of every line."""
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(self.queue_size)
         for line_id in self.plant.lines:
-            state = self._latest.get(line_id) or self.states.of(line_id)
-            queue.put_nowait({"type": "state", "line": line_id, "state": state.model_dump(mode="json")})
+            latest = self._latest.get(line_id)
+            document = latest.document if latest is not None else self.states.document(line_id)
+            queue.put_nowait({"type": "state", "line": line_id, "state": document})
         self._clients.add(queue)
         return queue
 

@@ -193,7 +193,7 @@ class WorkOrderService:
             tracked = order.id in line.timeline.made
             made = line.timeline.made.get(order.id, 0)
             running = current is not None and current.work_order == order.id and current.covers(now)
-            finish = work_order_view(line, current, now).expected_finish if running and current else None
+            finish = work_order_view(line, current, now)["expected_finish"] if running and current else None
         if not tracked:
             made = self._made(line, order.id)
         return {

@@ -1,4 +1,8 @@
-"""What the live state says of production: the product being made, the work order's progress, a changeover."""
+"""What the live state says of production: the product being made, the work order's progress, a changeover.
+
+Each as the state document holds it: plain JSON values with the fields of ``ProductView``, ``WorkOrderView`` and
+``ChangeoverView`` in their order (the API validates the document into those models).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from andon.runs import Run
-from andon.state import ChangeoverView, ProductView, WorkOrderView
 from andon.times import iso
 
 if TYPE_CHECKING:
@@ -15,6 +18,10 @@ if TYPE_CHECKING:
 
 def _iso(t: float | None) -> str | None:
     return None if t is None or math.isinf(t) else iso(t)
+
+
+def _float(x: float | None) -> float | None:
+    return None if x is None else float(x)
 
 
 def production_views(line: LineRuntime, now: float) -> dict[str, Any]:
@@ -29,13 +36,13 @@ def production_views(line: LineRuntime, now: float) -> dict[str, Any]:
     if product_id is not None:
         figures = timeline.figures.get(product_id)
         instance = line.calendar.at(now)
-        product = ProductView(
-            id=product_id, name=figures.name if figures is not None else product_id,
-            since=_iso(run.start) if run is not None else None,
-            takt_seconds=line.plan_for(instance).takt_seconds_at(now) if instance is not None else (
-                figures.takt_seconds if figures is not None else None),
-            ideal_cycle_seconds=figures.ideal_cycle_seconds if figures is not None else None,
-        )
+        product = {
+            "id": product_id, "name": figures.name if figures is not None else product_id,
+            "since": _iso(run.start) if run is not None else None,
+            "takt_seconds": _float(line.plan_for(instance).takt_seconds_at(now) if instance is not None else (
+                figures.takt_seconds if figures is not None else None)),
+            "ideal_cycle_seconds": _float(figures.ideal_cycle_seconds if figures is not None else None),
+        }
     return {
         "product": product,
         "work_order": work_order_view(line, run, now) if run is not None and run.work_order else None,
@@ -44,34 +51,34 @@ def production_views(line: LineRuntime, now: float) -> dict[str, Any]:
     }
 
 
-def changeover_view(line: LineRuntime, now: float) -> ChangeoverView | None:
+def changeover_view(line: LineRuntime, now: float) -> dict[str, Any] | None:
     """Describe the changeover going on at ``now``, if any."""
     found = line.timeline.open_changeover(now)
     if found is None:
         return None
     run, split = found
-    return ChangeoverView(
-        from_product=run.previous, to_product=run.product, started_at=_iso(run.start) or "",
-        target_seconds=float(run.changeover_seconds or 0.0), target_end=_iso(split.target_end),
-        overrun=split.target_end is not None and now >= split.target_end,
-    )
+    return {
+        "from_product": run.previous, "to_product": run.product, "started_at": _iso(run.start) or "",
+        "target_seconds": float(run.changeover_seconds or 0.0), "target_end": _iso(split.target_end),
+        "overrun": split.target_end is not None and now >= split.target_end,
+    }
 
 
-def work_order_view(line: LineRuntime, run: Run, now: float) -> WorkOrderView:
+def work_order_view(line: LineRuntime, run: Run, now: float) -> dict[str, Any]:
     """Describe the work order of the current run: made, remaining and the expected finish at its rate."""
     timeline = line.timeline
     order_id = run.work_order or ""
     order = timeline.orders.get(order_id)
     made = timeline.made.get(order_id, 0)
     if order is None:
-        return WorkOrderView(id=order_id, product=run.product, quantity=None, made=made, remaining=None,
-                             expected_finish=None, due=None, state="started")
+        return {"id": order_id, "product": run.product, "quantity": None, "made": made, "remaining": None,
+                "expected_finish": None, "due": None, "state": "started"}
     remaining = max(0, order.quantity - made)
-    return WorkOrderView(
-        id=order.id, product=order.product, quantity=order.quantity, made=made, remaining=remaining,
-        expected_finish=_iso(expected_finish(line, order_id, made, remaining, now)), due=_iso(order.due),
-        state=order.state,
-    )
+    return {
+        "id": order.id, "product": order.product, "quantity": order.quantity, "made": made, "remaining": remaining,
+        "expected_finish": _iso(expected_finish(line, order_id, made, remaining, now)), "due": _iso(order.due),
+        "state": order.state,
+    }
 
 
 def order_seconds(line: LineRuntime, order_id: str, now: float) -> float:

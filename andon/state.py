@@ -1,11 +1,17 @@
 """The live state of a line: one typed model, made by the engine, served by the API, pushed on the stream and
-MQTT, and shown by stack lights and displays (docs/interfaces.md has its JSON)."""
+MQTT, and shown by stack lights and displays (docs/interfaces.md has its JSON).
+
+The engine makes a state as a document: the model's fields as plain JSON values, in the model's order. The API
+validates it into a ``LineState``; the live hub, which makes a state per count on a busy line, sends the document
+as it is (``LiveState``) and builds the model only for a listener that asks for it. Both give the same JSON.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
+import orjson
 from pydantic import BaseModel, Field, PrivateAttr
 
 from andon.conditions import AndonSignal, Condition
@@ -173,6 +179,90 @@ class LineState(BaseModel):
         Cut from ``encoded``: ``at`` follows ``line`` and ``name``, whose quotes inside are escaped, so the first
         ``,"at":"`` is the key, and its value (an ISO time) holds no quote.
         """
-        encoded = self.encoded()
-        head = encoded.index(b',"at":"')
-        return encoded[:head] + encoded[encoded.index(b'"', head + 7) + 1:]
+        return _without_at(self.encoded())
+
+
+# --- the document form --------------------------------------------------------------------------------------------
+
+STATE_FIELDS: tuple[str, ...] = tuple(LineState.model_fields)
+# The fields a line's runtime leaves out, with the model's defaults: the live states add them.
+_DEFAULTS: dict[str, Any] = {
+    name: field.default for name, field in LineState.model_fields.items() if not field.is_required()
+    and field.default_factory is None
+}
+
+# pydantic writes a float of 1e16 and more with "e+" (1e+16), orjson without (1e16): both JSON, not the same bytes.
+_BIG_FLOAT = 1e16
+
+
+def _float_paths(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Return the paths of the float fields of a model and of the models it holds (a list's items not included)."""
+    paths: list[tuple[str, ...]] = []
+    for name, field in model.model_fields.items():
+        kinds = get_args(field.annotation) or (field.annotation,)
+        for kind in kinds:
+            if kind is float:
+                paths.append((*prefix, name))
+            elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                paths.extend(_float_paths(kind, (*prefix, name)))
+    return paths
+
+
+FLOAT_PATHS = _float_paths(LineState)
+
+
+def state_document(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a state's document: every field of the model in its order, the ones not given at their defaults."""
+    document = {}
+    for name in STATE_FIELDS:
+        if name in fields:
+            document[name] = fields[name]
+        elif name == "open_andons":
+            document[name] = []
+        else:
+            document[name] = _DEFAULTS[name]
+    return document
+
+
+def encode_document(document: Mapping[str, Any]) -> bytes:
+    """Return a state document's JSON, byte for byte what its model's ``model_dump_json`` gives."""
+    for path in FLOAT_PATHS:
+        node: Any = document
+        for part in path:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, float) and not -_BIG_FLOAT < node < _BIG_FLOAT:
+            return LineState.model_validate(document).model_dump_json().encode()
+    return orjson.dumps(document)
+
+
+class LiveState:
+    """A line's state as the live hub sends it: the document, its JSON made once, and the model on demand."""
+
+    __slots__ = ("document", "_json", "_model")
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
+        self._json: bytes | None = None
+        self._model: LineState | None = None
+
+    def encoded(self) -> bytes:
+        """Return the state as JSON (UTF-8), as the model writes it."""
+        if self._json is None:
+            self._json = encode_document(self.document)
+        return self._json
+
+    def visible(self) -> bytes:
+        """Return the JSON without its time stamp (cut as ``LineState.visible`` cuts it)."""
+        return _without_at(self.encoded())
+
+    @property
+    def model(self) -> LineState:
+        """Return the typed state (validated once, when first asked for)."""
+        if self._model is None:
+            self._model = LineState.model_validate(self.document)
+        return self._model
+
+
+def _without_at(encoded: bytes) -> bytes:
+    head = encoded.index(b',"at":"')
+    return encoded[:head] + encoded[encoded.index(b'"', head + 7) + 1:]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from andon.follow import stream_url
 from andon.services import Services
+from andon.state import LiveState
 from collector.andon_actions import NoOpenCall, RemoteAndonActions, RemoteAndonError, ServiceActions
 from collector.edge_hardware import EdgeHardware, RemoteStateFeed, run_edge_hardware
 from collector.line_hardware import LineHardware, StateGetter
@@ -29,5 +30,9 @@ def attach_hardware(services: Services, connections: Connections | None = None) 
     """Build the lights and buttons of ``andon run`` and register their state listener with the hub."""
     hardware = LineHardware(services.config, ServiceActions(services.andons), services.clock,
                             connections=connections, refresh_state=services.states.of)
-    services.hub.state_listeners.append(hardware.state_listener)
+
+    def on_state(line_id: str, state: LiveState) -> None:
+        hardware.state_listener(line_id, state.document)  # a light reads the document as it reads /ws states
+
+    services.hub.state_listeners.append(on_state)
     return hardware

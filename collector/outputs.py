@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from andon.extras import PROTOBUF, missing_line
 from andon.services import Services
-from andon.state import LineState
+from andon.state import LiveState
 from collector.hardware import LineHardware
 from collector.mqtt_out import MqttPublisher
 from collector.sources import SourceRunner
@@ -30,7 +30,7 @@ def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
         return None
     publisher = MqttPublisher(services.config.mqtt)
 
-    def on_state(line_id: str, state: LineState) -> None:
+    def on_state(line_id: str, state: LiveState) -> None:
         publisher.publish_state(line_id, state.encoded())
 
     def on_event(message: dict[str, Any]) -> None:
@@ -64,7 +64,10 @@ def attach_namespace_outputs(services: Services) -> list[SparkplugEdgeNode | Uns
     if config.outputs.uns is not None:
         outputs.append(UnsPublisher(config.mqtt, config.outputs.uns, services.clock))
     for output in outputs:
-        services.hub.state_listeners.append(output.publish_state)
+        def on_state(line_id: str, state: LiveState, output: SparkplugEdgeNode | UnsPublisher = output) -> None:
+            output.publish_state(line_id, state.model)
+
+        services.hub.state_listeners.append(on_state)
 
         def on_event(message: dict[str, Any], output: SparkplugEdgeNode | UnsPublisher = output) -> None:
             if message.get("type") == "andon":

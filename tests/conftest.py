@@ -22,6 +22,34 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 
+@pytest.fixture(autouse=True)
+def state_documents_match_the_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Check every live state document any test makes: it is its model's JSON form, and encodes to the model's bytes.
+
+    The hub sends documents without validating them (a state per count); this holds it to the model, over every
+    state every test makes (products, work orders, changeovers, stops, andon calls, stale sources, no shift).
+    A mismatch is recorded, not raised (the hub would log and skip it), and fails the test at its end.
+    """
+    from andon.live import LineStates
+    from andon.state import LineState, encode_document
+
+    made = LineStates.document
+    mismatches: list[str] = []
+
+    def checked(self: LineStates, line_id: str) -> dict[str, Any]:
+        document = made(self, line_id)
+        model = LineState.model_validate(document)
+        if model.model_dump(mode="json") != document or list(model.model_dump(mode="json")) != list(document):
+            mismatches.append(f"line {line_id}: document {document} is not its model's {model.model_dump(mode='json')}")
+        elif encode_document(document) != model.model_dump_json().encode():
+            mismatches.append(f"line {line_id}: {encode_document(document)!r} != {model.model_dump_json()!r}")
+        return document
+
+    monkeypatch.setattr(LineStates, "document", checked)
+    yield
+    assert not mismatches, mismatches[:3]
+
+
 def shift_around_now() -> tuple[str, str]:
     """Return (start, end) HH:MM in UTC of a shift that began an hour ago and ends in three hours."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -146,7 +146,7 @@ def test_a_count_taken_before_the_hub_starts_does_not_hold_back_later_states(tmp
     services = services_for(make_plant(make_config(tmp_path), clock))
     services.plant.post_count("line1", 2)
     seen: list[int] = []
-    services.hub.state_listeners.append(lambda line, state: seen.append(state.actual_to_date or 0))
+    services.hub.state_listeners.append(lambda line, state: seen.append(state.document["actual_to_date"] or 0))
 
     async def main() -> None:
         services.hub.start(asyncio.get_running_loop())
@@ -175,14 +175,14 @@ def test_the_tick_holds_back_no_count_and_lets_the_loop_in_between_lines(tmp_pat
     hub = services.hub
     computed: list[str] = []
     sent: list[str] = []
-    of = hub.states.of
+    document = hub.states.document
 
     def noted(line_id: str) -> Any:
         computed.append(line_id)
-        return of(line_id)
+        return document(line_id)
 
-    hub.states.of = noted  # type: ignore[method-assign]
-    hub.state_listeners.append(lambda line, state: sent.append(f"{line}={state.actual_to_date}"))
+    hub.states.document = noted  # type: ignore[method-assign]
+    hub.state_listeners.append(lambda line, state: sent.append(f"{line}={state.document['actual_to_date']}"))
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
