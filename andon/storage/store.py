@@ -75,40 +75,6 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-class RowsStatement:
-    """An INSERT of many rows in one statement, run straight on the driver.
-
-    One statement per chunk, not one execution per row: SQLite's driver lets go of the GIL for every step of an
-    executemany, and each time the event loop took it, so a batch of 25 events cost some 50 thread switches.
-    Chunks are powers of two up to ``MAX_ROWS`` rows (25 rows: 16 + 8 + 1), so a handful of texts is prepared
-    and cached by the driver, and no statement passes SQLite's oldest limit of 999 parameters.
-    """
-
-    MAX_ROWS = 64
-
-    def __init__(self, template: str, width: int, mark: str) -> None:
-        self.template = template
-        self.row = "(" + ", ".join([mark] * width) + ")"
-        self._texts: dict[int, str] = {}
-
-    def text(self, rows: int) -> str:
-        """Return the statement for ``rows`` rows."""
-        text = self._texts.get(rows)
-        if text is None:
-            text = self._texts[rows] = self.template.format(rows=", ".join([self.row] * rows))
-        return text
-
-    def run(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Insert ``rows`` in the largest power-of-two chunks they make."""
-        start, left = 0, len(rows)
-        while left:
-            size = min(self.MAX_ROWS, 1 << (left.bit_length() - 1))
-            values = [v for row in rows[start:start + size] for v in row]
-            conn.exec_driver_sql(self.text(size), tuple(values))
-            start += size
-            left -= size
-
-
 class Store:
     """Reads and writes of the count tables, on one engine."""
 
@@ -119,19 +85,18 @@ class Store:
         self.path = _sqlite_file(engine)
         self._inode = _inode(self.path)
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_events = RowsStatement(
+        self._insert_events = (
             "INSERT INTO count_events (line_id, source_id, ts, received_at, count, kind, event_id, flags, reason) "
-            "VALUES {rows} ON CONFLICT DO NOTHING", 9, mark,
+            f"VALUES ({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING"
         )
-        self._add_counts = RowsStatement(
-            "INSERT INTO count_quarters (line_id, quarter, good, scrap) VALUES {rows} "
+        self._add_counts = (
+            f"INSERT INTO count_quarters (line_id, quarter, good, scrap) VALUES ({mark}, {mark}, {mark}, {mark}) "
             "ON CONFLICT (line_id, quarter) DO UPDATE SET good = count_quarters.good + excluded.good, "
-            "scrap = count_quarters.scrap + excluded.scrap", 4, mark,
+            "scrap = count_quarters.scrap + excluded.scrap"
         )
-        self._add_scrap = RowsStatement(
-            "INSERT INTO scrap_quarters (line_id, quarter, reason, parts) VALUES {rows} "
-            "ON CONFLICT (line_id, quarter, reason) DO UPDATE SET parts = scrap_quarters.parts + excluded.parts",
-            4, mark,
+        self._add_scrap = (
+            f"INSERT INTO scrap_quarters (line_id, quarter, reason, parts) VALUES ({mark}, {mark}, {mark}, {mark}) "
+            "ON CONFLICT (line_id, quarter, reason) DO UPDATE SET parts = scrap_quarters.parts + excluded.parts"
         )
 
     def probe(self) -> None:
@@ -164,8 +129,8 @@ class Store:
             if batch.events:
                 # One prepared statement for the whole batch, straight to the driver: no SQL compiled per
                 # batch. The in-memory id check comes first; the unique index guards older ids.
-                self._insert_events.run(
-                    conn,
+                conn.exec_driver_sql(
+                    self._insert_events,
                     [(e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags, e.reason)
                      for e in batch.events],
                 )
@@ -205,10 +170,10 @@ class Store:
                 row[1] += e.count
                 key = (e.line_id, quarter, e.reason or "")
                 scrap[key] = scrap.get(key, 0) + e.count
-        # Keys are unique within each statement (the totals are summed first), as an upsert of many rows needs.
-        self._add_counts.run(conn, [(line, q, g, sc) for (line, q), (g, sc) in totals.items()])
+        # Prepared statements run for many rows (executemany), straight to the driver.
+        conn.exec_driver_sql(self._add_counts, [(line, q, g, sc) for (line, q), (g, sc) in totals.items()])
         if scrap:
-            self._add_scrap.run(conn, [(line, q, r, n) for (line, q, r), n in scrap.items()])
+            conn.exec_driver_sql(self._add_scrap, [(line, q, r, n) for (line, q, r), n in scrap.items()])
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""
