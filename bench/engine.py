@@ -27,6 +27,7 @@ from andon.config.loader import parse_config
 from andon.counting import SeenIds
 from andon.plant import Plant
 from andon.services import services_for
+from andon.state import LiveState
 from andon.storage.store import Store, open_database
 
 SHIFT_START = 1_764_050_400.0  # 2025-11-25 06:00 UTC, a Tuesday
@@ -142,7 +143,7 @@ def bench_live_state(plant: Plant, clock: ManualClock, repeats: int = 5000) -> f
     for i in range(repeats):
         clock.advance(0.01)
         plant.intake("line0", "http", 1, ts=clock.now(), event_id=f"live{i}")
-        state = states.of("line0")
+        state = LiveState(states.document("line0"))  # as the hub makes it
         state.visible()
         state.encoded()
     elapsed = (time.perf_counter() - t0) / repeats * 1e6
