@@ -23,6 +23,29 @@ os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 
 @pytest.fixture(autouse=True)
+def plants_are_closed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Close every plant a test built and release its database connections when the test ends.
+
+    A plant left open keeps its writer thread and its SQLite connections (three files each), and a thousand
+    tests ran the process past 1,024 open files, where a serial port's select() fails.
+    """
+    from andon.plant import Plant
+
+    built: list[Plant] = []
+    init = Plant.__init__
+
+    def recorded(self: Plant, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        built.append(self)
+
+    monkeypatch.setattr(Plant, "__init__", recorded)
+    yield
+    for plant in built:
+        plant.writer.close(timeout=2.0)
+        plant.store.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
 def state_documents_match_the_model(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Check every live state document any test makes: it is its model's JSON form, and encodes to the model's bytes.
 
