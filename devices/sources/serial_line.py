@@ -17,6 +17,7 @@ from andon.payload import text_problem
 from devices.base import CountSource, ReadingSink
 from devices.catalog import Driver
 from devices.connections import Connections
+from devices.serial_read import poller_of, read_available
 
 log = logging.getLogger(__name__)
 
@@ -199,8 +200,9 @@ class SerialLineSource(CountSource):
         skipping = False  # inside an over-long line: drop bytes up to its end, count it once
         limit = self.config.max_line_bytes
         waiting_since: float | None = None  # when bytes began to wait for a line end
+        poller = poller_of(port)
         while not stop.is_set():
-            chunk = port.read(port.in_waiting or 1)
+            chunk = read_available(port, max(port.in_waiting, 1), poller, port.timeout)
             now = self.connections.clock.now()
             if not chunk:
                 if buffer and waiting_since is not None:
