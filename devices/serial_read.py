@@ -1,12 +1,15 @@
-"""Reading a serial port without pyserial's select().
+"""Reading and writing a serial port without pyserial's select().
 
-pyserial's ``read`` waits in ``select()``, which fails (ValueError) for a descriptor past 1023. ``andon run`` raises
-its open-file limit for its connections, so a port opened or reopened on a busy server can get such a descriptor.
-This read waits with ``poll()`` and reads the descriptor itself (the serial count source's reader thread).
+pyserial's ``read`` and ``write`` wait in ``select()``, which fails (ValueError) for a descriptor past 1023.
+``andon run`` raises its open-file limit for its connections, so a port opened or reopened on a busy server can
+get such a descriptor.
+These wait with ``poll()`` and read or write the descriptor itself (the serial count source's reader thread, the
+serial andon button on the event loop).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 from typing import Any
@@ -36,3 +39,18 @@ def read_available(port: Any, size: int, poller: Any, timeout: float) -> bytes:
         raise serial.SerialException("device reports readiness to read but returned no data "
                                      "(device disconnected or multiple access on port?)")
     return data
+
+
+def write_all(port: Any, data: bytes, timeout: float = 2.0) -> None:
+    """Write ``data`` to the port, waiting with ``poll()`` while its buffer is full (SerialTimeoutException after
+    ``timeout`` seconds without room: a port that takes nothing is treated as lost)."""
+    import serial
+
+    poller = select.poll()
+    poller.register(port.fd, select.POLLOUT)
+    view = memoryview(data)
+    while view:
+        with contextlib.suppress(BlockingIOError):
+            view = view[os.write(port.fd, view):]
+        if view and not poller.poll(int(timeout * 1000)):
+            raise serial.SerialTimeoutException(f"no room to write for {timeout} s")

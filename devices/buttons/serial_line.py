@@ -19,6 +19,7 @@ from andon.extras import PYSERIAL
 from devices.andon_button import AndonActions, AndonButton
 from devices.catalog import Driver
 from devices.connections import Connections
+from devices.serial_read import poller_of, read_available, write_all
 
 MAX_LINE = 256
 MAX_NAME = 64  # the longest station or category the API takes
@@ -134,11 +135,12 @@ class SerialAndonButton(AndonButton):
         loop = asyncio.get_running_loop()
         readable = asyncio.Event()
         loop.add_reader(port.fileno(), readable.set)
+        poller = poller_of(port)  # the loop's wake-up can come with nothing to read: asked again, as pyserial does
         try:
             while True:
                 await readable.wait()
                 readable.clear()
-                data = port.read(4096)
+                data = read_available(port, 4096, poller, 0.0)
                 if not data:
                     continue
                 for line in self.feed(data):
@@ -148,7 +150,7 @@ class SerialAndonButton(AndonButton):
                     else:
                         answer = await asyncio.to_thread(self.handle_line, line)
                     if self.config.reply:
-                        port.write(answer.encode("ascii", "replace") + b"\r\n")
+                        write_all(port, answer.encode("ascii", "replace") + b"\r\n")
         finally:
             loop.remove_reader(port.fileno())
 

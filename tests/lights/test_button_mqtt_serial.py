@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import paho.mqtt.client as paho
+import pytest
 
 from andon.clock import ManualClock
 from andon.config.bases import MqttConfig
@@ -133,6 +134,40 @@ class PtyBox:
         """Close both ends."""
         os.close(self.master)
         os.close(self.slave)
+
+
+def test_a_serial_button_opened_past_descriptor_1023_is_read(actions: RecordingActions) -> None:
+    """pyserial's select() fails past descriptor 1023; andon run raises its open-file limit for its connections."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard open-file limit {hard} is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held: list[int] = []
+    box = PtyBox()
+    try:
+        while not held or held[-1] < 1030:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        config = SerialButtonConfig.model_validate(
+            {"type": "serial", "port": os.ttyname(box.slave), "station": "st3", "category": "quality"}
+        )
+        button = SerialAndonButton(config, "line1", actions, Connections(ManualClock(T0)))
+        running = Running(button)
+        try:
+            assert button.port_open.wait(10)
+            os.write(box.master, b"RAISE\r\n")
+            assert box.answers(1) == ["OK RAISE st3 quality"]
+            os.write(box.master, b"FLY\r\n")  # read and answered again: the first answer's write ended well
+            assert box.answers(2)[1:] == ["ERR unknown command 'FLY'; expected RAISE, ACK or RESOLVE"]
+        finally:
+            running.stop()
+    finally:
+        box.close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert [call[0] for call in actions.calls] == ["raise"]
 
 
 def test_serial_button_lines_become_actions_with_answers(actions: RecordingActions) -> None:
