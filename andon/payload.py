@@ -23,6 +23,7 @@ import orjson
 
 MAX_DEPTH = 32  # the deepest body the API takes is three levels; this leaves room and stops bombs
 INT_LIMIT = 1 << 63  # integers must fit a 64-bit column
+_FLOAT_LIMIT = float(INT_LIMIT)  # a float this large may have been an integer past 64 bits (orjson reads it so)
 _MAX_INT_DIGITS = 19
 
 
@@ -149,9 +150,6 @@ def _plain_numbers(document: Any) -> bool:
         elif kind is list:
             stack.extend(node)
     return True
-
-
-_FLOAT_LIMIT = float(INT_LIMIT)
 
 
 def load_json(data: bytes | str, max_depth: int = MAX_DEPTH) -> Any:

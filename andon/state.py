@@ -231,7 +231,7 @@ def encode_document(document: Mapping[str, Any]) -> bytes:
         for part in path:
             node = node.get(part) if type(node) is dict else None  # (a type test: isinstance of an ABC costs more)
         if type(node) is float and not -_BIG_FLOAT < node < _BIG_FLOAT:
-            return LineState.model_validate(document).model_dump_json().encode()
+            return LineState.model_validate(document).encoded()
     return orjson.dumps(document)
 
 

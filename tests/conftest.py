@@ -73,6 +73,27 @@ def state_documents_match_the_model(monkeypatch: pytest.MonkeyPatch) -> Iterator
     assert not mismatches, mismatches[:3]
 
 
+@pytest.fixture
+def files_past_1023() -> Iterator[None]:
+    """Hold files open until the next descriptor is past 1023, where select() fails (andon run raises its
+    open-file limit for its connections, so a port it opens can get such a descriptor)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard open-file limit {hard} is below 1200")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < 1030:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def shift_around_now() -> tuple[str, str]:
     """Return (start, end) HH:MM in UTC of a shift that began an hour ago and ends in three hours."""
     now = datetime.now(UTC).replace(second=0, microsecond=0)

@@ -100,30 +100,15 @@ def test_good_lines_are_counted_and_garbage_rejected(socat_pair: SocatPair) -> N
     assert sink.events == [("online", "")]
 
 
+@pytest.mark.usefixtures("files_past_1023")
 def test_a_port_opened_past_descriptor_1023_is_read(socat_pair: SocatPair) -> None:
-    # andon run raises its open-file limit for its connections; pyserial's select() fails past descriptor 1023.
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = 1200
-    if hard != resource.RLIM_INFINITY and hard < wanted:
-        pytest.skip(f"the hard open-file limit {hard} is below {wanted}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
-    held: list[int] = []
-    try:
-        while not held or held[-1] < 1030:
-            held.append(os.open(os.devnull, os.O_RDONLY))
-        source, sink = make_source(socat_pair.device)
-        with RunningSource(source) as running:
-            running.until(lambda: sink.events == [("online", "")])
-            socat_pair.write(b"1\n2\n")
-            running.until(lambda: len(sink.readings) == 2)
-        assert sink.values() == [1, 2]
-        assert source.rejected == {}
-    finally:
-        for fd in held:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    source, sink = make_source(socat_pair.device)
+    with RunningSource(source) as running:
+        running.until(lambda: sink.events == [("online", "")])
+        socat_pair.write(b"1\n2\n")
+        running.until(lambda: len(sink.readings) == 2)
+    assert sink.values() == [1, 2]
+    assert source.rejected == {}
 
 
 def test_rejected_lines_show_on_metrics(socat_pair: SocatPair) -> None:

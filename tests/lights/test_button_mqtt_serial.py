@@ -136,19 +136,10 @@ class PtyBox:
         os.close(self.slave)
 
 
+@pytest.mark.usefixtures("files_past_1023")
 def test_a_serial_button_opened_past_descriptor_1023_is_read(actions: RecordingActions) -> None:
-    """pyserial's select() fails past descriptor 1023; andon run raises its open-file limit for its connections."""
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < 1200:
-        pytest.skip(f"the hard open-file limit {hard} is below 1200")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
-    held: list[int] = []
     box = PtyBox()
     try:
-        while not held or held[-1] < 1030:
-            held.append(os.open(os.devnull, os.O_RDONLY))
         config = SerialButtonConfig.model_validate(
             {"type": "serial", "port": os.ttyname(box.slave), "station": "st3", "category": "quality"}
         )
@@ -164,9 +155,6 @@ def test_a_serial_button_opened_past_descriptor_1023_is_read(actions: RecordingA
             running.stop()
     finally:
         box.close()
-        for fd in held:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     assert [call[0] for call in actions.calls] == ["raise"]
 
 

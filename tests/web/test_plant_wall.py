@@ -32,14 +32,14 @@ def plant_config(count: int, db: str) -> str:
 @pytest.fixture
 def plant_of(tmp_path: Any) -> Iterator[Any]:
     """Serve a plant of N lines (``plant_of(N)`` returns the server), some ahead, some behind, some with calls."""
-    started: list[tuple[RealServer, Any]] = []
+    started: list[RealServer] = []
 
     def serve(count: int) -> RealServer:
         config = parse_config(plant_config(count, str(tmp_path / f"plant{count}.db")))
         services = build_services(config, ManualClock(NOW))
         srv = RealServer(services)
         srv.start()
-        started.append((srv, services))
+        started.append(srv)
         with srv.client() as api:
             for i in range(count):
                 takt = 20 + 10 * (i % 4)
@@ -53,7 +53,7 @@ def plant_of(tmp_path: Any) -> Iterator[Any]:
 
     gc.collect()
     yield serve
-    for srv, _services in started:
+    for srv in started:
         srv.close()
 
 
