@@ -316,6 +316,22 @@ class LineRuntime:
             self._trackers[key] = (plan, tracker)
         return tracker
 
+    def quiet_until(self, instance: ShiftInstance, now: float) -> float:
+        """Return a time before which time alone opens no stop in the shift, as seen at ``now`` (``now``: none known).
+
+        A count stop opens once the time since the last good count passes the stop time; that time is available
+        time, never more than the time on the clock, so none opens before the last count plus the stop time.
+        Run signals give no such promise.
+        """
+        with self.lock:
+            if self.signal_log:
+                return now
+            tracker = self._tracker(instance)
+            last, stop_after = tracker.last, tracker.stop_after
+            if stop_after is None or last > now:
+                return now
+            return min(last + stop_after, instance.end)
+
     def stop_periods(self, instance: ShiftInstance, now: float) -> list[OpenSpan]:
         """Return a shift's stops (count and run-signal stops merged) as seen at ``now``; end None: open."""
         with self.lock:

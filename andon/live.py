@@ -11,19 +11,36 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from andon.andons import AndonService, andon_signal
+from andon.calendar import ShiftInstance
+from andon.line import LineRuntime
 from andon.plant import Plant
 from andon.state import AndonBrief, LineState, LiveState, StopBrief, state_document
 from andon.stops import StopService
+from andon.takt import ShiftPlan
 
 log = logging.getLogger(__name__)
 
 StateListener = Callable[[str, LiveState], None]
+Brief = dict[str, Any] | None
 _ANDON_FIELDS = tuple(AndonBrief.model_fields)
 _STOP_FIELDS = tuple(StopBrief.model_fields)
 EventListener = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _KeptStops:
+    """A line's open stop and stop prompt as found at ``since``, with what they were found from."""
+
+    line: LineRuntime
+    plan: ShiftPlan
+    key: tuple[tuple[str, str], int, int]  # the shift, the line's stop version, the stop service's version
+    since: float
+    until: float  # time alone changes neither before this
+    found: tuple[Brief, Brief]
 
 
 class LineStates:
@@ -33,6 +50,7 @@ class LineStates:
         self.plant = plant
         self.andons = andons
         self.stops = stops
+        self._kept: dict[str, _KeptStops] = {}
 
     def of(self, line_id: str) -> LineState:
         """Return one line's state now (raise UnknownLine for a line not in the config)."""
@@ -48,28 +66,54 @@ class LineStates:
         fields["andon"] = andon_signal(calls)
         instance = line.calendar.at(now)
         if instance is not None:
-            # The running shift's tallies are in memory once its state was computed (line.state loads them); its
-            # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
-            line.prime(instance)
-            try:
-                recent = self.stops.sync(line, instance, now)[-8:]
-                # The open stop, and the latest that waits for its reason: only a detected stop without a reason
-                # can wait for one, so only those are described in the search (a state per count on a busy line).
-                opened = next((r for r in recent if r.end is None), None)
-                open_stop = self.stops.describe(line, opened, now) if opened is not None else None
-                waiting = None
-                for record in reversed(recent):
-                    if record.reason is None and record.origin == "detected":
-                        described = open_stop if record is opened else self.stops.describe(line, record, now)
-                        if described is not None and described["needs_reason"]:
-                            waiting = described
-                            break
-            except Exception:
-                log.exception("line %s: the stops of the state could not be brought up to date", line_id)
+            stops = self._stops(line, instance, now)
+            if stops is None:
                 return state_document(fields)
-            fields["stop"] = _brief(open_stop)
-            fields["stop_prompt"] = _brief(waiting)
+            fields["stop"], fields["stop_prompt"] = (None if s is None else dict(s) for s in stops)
         return state_document(fields)
+
+    def _stops(self, line: LineRuntime, instance: ShiftInstance, now: float) -> tuple[Brief, Brief] | None:
+        """Return the open stop and the stop waiting for its reason, as the state shows them (None: not known).
+
+        Kept from one state to the next while they cannot have changed: the same shift and plan, no change of
+        the line's stops (a count that opens, ends or moves one changes them), and a time before which time alone
+        changes neither (a busy line has a state per count; their search is most of a state's cost).
+        """
+        plan = line.plan_for(instance)
+        key = (instance.key, line.stop_version, self.stops.versions.get(line.id, 0))
+        kept = self._kept.get(line.id)
+        if kept is not None and kept.line is line and kept.plan is plan and kept.key == key \
+                and kept.since <= now < kept.until:
+            return kept.found
+        # The running shift's tallies are in memory once its state was computed (line.state loads them); its
+        # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
+        line.prime(instance)
+        try:
+            recent = self.stops.sync(line, instance, now)[-8:]
+            # The open stop, and the latest that waits for its reason: only a detected stop without a reason
+            # can wait for one, so only those are described in the search.
+            opened = next((r for r in recent if r.end is None), None)
+            open_stop = self.stops.describe(line, opened, now) if opened is not None else None
+            waiting = None
+            # Until when these hold: an open stop changes as it goes on; none opens before the quiet time; a
+            # closed stop without a reason comes to need one reason_after_seconds after it began.
+            until = now if open_stop is not None else line.quiet_until(instance, now)
+            reason_after = line.config.losses.reason_after_seconds
+            for record in reversed(recent):
+                if record.reason is None and record.origin == "detected":
+                    described = open_stop if record is opened and open_stop is not None \
+                        else self.stops.describe(line, record, now)
+                    if described["needs_reason"]:
+                        waiting = described
+                        break
+                    if not described["small"]:
+                        until = min(until, record.start + reason_after)
+        except Exception:
+            log.exception("line %s: the stops of the state could not be brought up to date", line.id)
+            return None
+        found = (_brief(open_stop), _brief(waiting))
+        self._kept[line.id] = _KeptStops(line, plan, key, now, until, found)
+        return found
 
 
 def _brief(stop: dict[str, Any] | None) -> dict[str, Any] | None:

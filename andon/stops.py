@@ -68,6 +68,7 @@ class StopService:
         self.clock = clock
         self.lock = threading.RLock()
         self._cache: dict[ShiftKey, _Pieces] = {}
+        self.versions: dict[str, int] = {}  # line -> grows with every change of its stops this service tells of
         self._splits: dict[ShiftKey, list[float]] = {}
         self._open: set[ShiftKey] = set()
         self._faults: dict[str, tuple[str, str]] = {}  # line -> (code, by) of an active PLC fault
@@ -399,6 +400,7 @@ class StopService:
         }
 
     def _emit(self, event: str, line: LineRuntime, record: StopRecord) -> None:
+        self.versions[line.id] = self.versions.get(line.id, 0) + 1
         message = {"type": "stop", "event": event, "line": line.id, "stop": self.describe(line, record)}
         for listener in list(self.listeners):
             try:

@@ -73,6 +73,35 @@ def state_documents_match_the_model(monkeypatch: pytest.MonkeyPatch) -> Iterator
     assert not mismatches, mismatches[:3]
 
 
+@pytest.fixture(autouse=True)
+def kept_stops_match_a_fresh_search(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Check every time a state reuses a line's kept open stop and stop prompt: a fresh search finds the same.
+
+    The state keeps them while their inputs stand still and time alone cannot change them (a busy line has a
+    state per count); this holds that promise over every state every test makes. A mismatch is recorded and
+    fails the test at its end.
+    """
+    from andon.live import LineStates
+
+    found = LineStates._stops
+    mismatches: list[str] = []
+
+    def checked(self: LineStates, line: Any, instance: Any, now: float) -> Any:
+        kept = self._kept.get(line.id)
+        result = found(self, line, instance, now)
+        if result is not None and kept is not None and self._kept.get(line.id) is kept:  # reused: search afresh
+            del self._kept[line.id]
+            fresh = found(self, line, instance, now)
+            self._kept[line.id] = kept
+            if fresh != result:
+                mismatches.append(f"line {line.id} at {now}: kept {result}, a fresh search finds {fresh}")
+        return result
+
+    monkeypatch.setattr(LineStates, "_stops", checked)
+    yield
+    assert not mismatches, mismatches[:3]
+
+
 @pytest.fixture
 def files_past_1023() -> Iterator[None]:
     """Hold files open until the next descriptor is past 1023, where select() fails (andon run raises its
