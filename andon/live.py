@@ -35,7 +35,6 @@ EventListener = Callable[[dict[str, Any]], None]
 class _KeptStops:
     """A line's open stop and stop prompt as found at ``since``, with what they were found from."""
 
-    line: LineRuntime
     plan: ShiftPlan
     key: tuple[tuple[str, str], int, int]  # the shift, the line's stop version, the stop service's version
     since: float
@@ -82,8 +81,7 @@ class LineStates:
         plan = line.plan_for(instance)
         key = (instance.key, line.stop_version, self.stops.versions.get(line.id, 0))
         kept = self._kept.get(line.id)
-        if kept is not None and kept.line is line and kept.plan is plan and kept.key == key \
-                and kept.since <= now < kept.until:
+        if kept is not None and kept.plan is plan and kept.key == key and kept.since <= now < kept.until:
             return kept.found
         # The running shift's tallies are in memory once its state was computed (line.state loads them); its
         # good-count times too after the first load, so a restart shows the open stop and the prompt at once.
@@ -112,7 +110,7 @@ class LineStates:
             log.exception("line %s: the stops of the state could not be brought up to date", line.id)
             return None
         found = (_brief(open_stop), _brief(waiting))
-        self._kept[line.id] = _KeptStops(line, plan, key, now, until, found)
+        self._kept[line.id] = _KeptStops(plan, key, now, until, found)
         return found
 
 
