@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from andon import i18n
 from andon.config.bases import MqttConfig, SourceConfigBase, StrictModel
 from andon.config.losses import CHANGEOVER_OVERRUN, LossesConfig, StopReason, default_stop_reasons
 from andon.config.outputs import OutputsConfig
@@ -55,6 +56,16 @@ class PlantConfig(StrictModel):
 
     name: str = Field("Plant", description="Plant name shown on pages and boards.")
     timezone: str = Field("UTC", description="IANA timezone of the plant, e.g. Europe/London.")
+    language: str = Field(
+        i18n.DEFAULT,
+        description="Language of pages, displays and notifications unless a device (?lang=, display option) or a "
+        "person chooses another: en, de, es, pl or zh-Hans.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return i18n.resolve(value)
 
     @field_validator("timezone")
     @classmethod
@@ -410,7 +421,14 @@ class PersonConfig(StrictModel):
                               description="Badge number or tag a reader sends; \"by\" may give it instead of the id.")
     role: Literal["operator", "supervisor", "engineer"] | None = Field(None, description="The person's role.")
     area: str | None = Field(None, description="The area the person works in (an id of areas).")
-    language: str | None = Field(None, max_length=16, description="Preferred language (en, de, es, pl, zh-Hans).")
+    language: str | None = Field(
+        None, description="Language of the person's notifications (en, de, es, pl, zh-Hans; default: the plant's)."
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        return None if value is None else i18n.resolve(value)
     email: str | None = Field(None, max_length=256, description="E-mail address for notifications.")
     phone: str | None = Field(None, max_length=64, description="Phone number for notifications.")
     chat: str | None = Field(None, max_length=256, description="Chat handle (Teams, Slack) for notifications.")

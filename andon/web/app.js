@@ -4,6 +4,15 @@
 
 const Andon = (() => {
   const TOKEN_KEY = "andon.token";
+  // The page's texts in its language (the server puts them beside the page), such as
+  // t("home.open_calls", { count: 3 }) for "{count} open". A key with no text shows as itself.
+  const I18N = window.ANDON_I18N || { lang: "en", texts: {} };
+  function t(key, fields) {
+    const found = I18N.texts[key];
+    if (found === undefined) { console.warn("andon: no text for " + key); return key; }
+    return found.replace(/\{\{|\}\}|\{(\w+)\}/g, (mark, name) =>
+      name === undefined ? mark[0] : (fields && fields[name] !== undefined ? String(fields[name]) : mark));
+  }
   const LINE_COND = {
     normal: ["\u2714", "normal"], warning: ["\u25B2", "warning"], abnormal: ["\u2716", "abnormal"],
     off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
@@ -339,7 +348,7 @@ const Andon = (() => {
   }
 
   return {
-    productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
+    t, lang: I18N.lang, productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, freshState, pushMarks, fetchedNode, params, tvMode, isTv, capRatio, fontForCap, fitText,
