@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
+from andon import i18n
 from andon.andons import call_dict
 from andon.clock import Clock
 from andon.config.schema import Config, EscalationTier, NotificationsConfig
@@ -46,13 +47,15 @@ class Delivery:
     tried: int = 0  # tries already made (by the run before a restart)
 
 
-def describe(message: dict[str, Any]) -> tuple[str, str]:
-    """Return the subject and the text of an andon event."""
+def describe(message: dict[str, Any], language: str = i18n.DEFAULT) -> tuple[str, str]:
+    """Return the subject and the text of an andon event, in ``language``."""
+    t = i18n.Translator(language)
     call, event = message["call"], message["event"]
-    subject = f"Andon {event}: line {call['line']}, {call['station']}, {call['category']}"
+    subject = t(f"notify.subject_{event}", line=call["line"], station=call["station"], category=call["category"])
     who = {"acknowledged": call.get("acknowledged_by"), "resolved": call.get("resolved_by")}.get(event)
-    text = (f"{subject} (call {call['id']}, tier {call['tier']}, raised {call['raised_at']}"
-            + (f", by {who}" if who else "") + (f"; note: {call['note']}" if call.get("note") else "") + ")")
+    text = t("notify.text", subject=subject, call=call["id"], tier=call["tier"], raised_at=call["raised_at"],
+             by=t("notify.by", who=who) if who else "", note=t("notify.note", note=call["note"]) if call.get("note")
+             else "")
     return subject, text
 
 
@@ -158,9 +161,15 @@ class Notifier:
                     task.cancel()
                 await asyncio.gather(*sending, return_exceptions=True)
 
+    def language_of(self, channel: str, target: str, person: str) -> str:
+        """Return the language a delivery is written in: the person's or the channel's, else the plant's."""
+        chosen = self.people[person].language if person in self.people else None
+        if chosen is None and channel != "email" and target in self.channels:
+            chosen = self.channels[target].language
+        return chosen or self.config.plant.language
+
     def _record(self, message: dict[str, Any]) -> list[Delivery]:
         """Write the event's deliveries to the log, queued; return them."""
-        subject, text = describe(message)
         now = self.clock.now()
         rows = [
             NotificationRow(call_id=int(message["call"]["id"]), event=message["event"], channel=channel, target=target,
@@ -173,7 +182,8 @@ class Notifier:
             s.add_all(rows)
             s.flush()
             ids = [r.id for r in rows]
-        return [Delivery(i, r.channel, r.target, subject, text, message) for i, r in zip(ids, rows, strict=True)]
+        return [Delivery(i, r.channel, r.target, *describe(message, self.language_of(r.channel, r.target, r.person)),
+                         message) for i, r in zip(ids, rows, strict=True)]
 
     def _unsent(self) -> list[Delivery]:
         """Return the deliveries a stopped server left queued (their event rebuilt from the call as it is now)."""
@@ -186,7 +196,7 @@ class Notifier:
                 escalations = list(s.execute(select(AndonEscalationRow).where(
                     AndonEscalationRow.call_id == call.id)).scalars())
                 message = {"type": "andon", "event": row.event, "call": call_dict(call, escalations, self.clock.now())}
-                subject, text = describe(message)
+                subject, text = describe(message, self.language_of(row.channel, row.target, row.person or ""))
                 out.append(Delivery(row.id, row.channel, row.target, subject, text, message, row.attempts))
         return out
 

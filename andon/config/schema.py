@@ -480,6 +480,14 @@ class ChannelConfig(StrictModel):
     )
     url: str = Field(description="The incoming webhook or ntfy topic URL (http:// or https://).",
                      pattern=r"^https?://[^\s/?#]+(/[^\s#]*)?$", max_length=1024)
+    language: str | None = Field(
+        None, description="Language of the channel's messages (en, de, es, pl, zh-Hans; default: the plant's)."
+    )
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str | None) -> str | None:
+        return None if value is None else i18n.resolve(value)
 
 
 class GroupConfig(StrictModel):

@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import update
 
 from andon.clock import ManualClock
 from andon.config.loader import ConfigError, parse_config
+from andon.storage.tables import NotificationRow
 from tests.api.api_fixtures import api
 from tests.conftest import free_port, wait_until
 from tests.core.engine_fixtures import utc
@@ -235,3 +237,83 @@ def test_notification_mistakes_are_config_errors(tmp_path: Path, change: tuple[s
     with pytest.raises(ConfigError) as error:
         parse_config(text.replace(*change))
     assert message in str(error.value)
+
+
+def test_each_person_and_channel_is_told_in_their_language(
+    tmp_path: Path, receiver: Receiver, mailbox: tuple[Mailbox, int],
+) -> None:
+    """A person's language, else a channel's, else the plant's: the subject and text in it, the facts unchanged;
+    a delivery sent after a restart is written in the same language."""
+    box, port = mailbox
+    text = f"""
+plant: {{{{name: Werk, timezone: UTC, language: es}}}}
+database: sqlite:///{{db}}
+shifts:
+  - {{{{id: day, start: "06:00", end: "14:00"}}}}
+lines:
+  - id: line1
+    takt_seconds: 60
+    sources: [{{{{type: http, id: http}}}}]
+    andon:
+      categories: [quality]
+      escalation: [{{{{tier: team_leader, after_seconds: 0, notify: [jan, li, ana, slack, teams]}}}}]
+people:
+  - {{{{id: jan, email: jan@plant.example, language: de-DE}}}}
+  - {{{{id: li, email: li@plant.example, language: zh-CN}}}}
+  - {{{{id: ana, email: ana@plant.example}}}}
+notifications:
+  smtp: {{{{host: 127.0.0.1, port: {port}, sender: andon@plant.example}}}}
+  channels:
+    - {{{{id: slack, type: slack, url: "{receiver.url}/slack", language: pl}}}}
+    - {{{{id: teams, type: teams, url: "{receiver.url}/teams"}}}}
+"""
+    clock = ManualClock(utc("2026-11-26 07:00"))
+    with api(tmp_path, clock, text=text) as client:
+        call = client.post("/api/andons", json={"line": "line1", "station": "st3", "category": "quality",
+                                                "note": "Bohrung"}).json()
+        wait_until(lambda: len(box.mails) == 3 and len(receiver.posts) == 2, 10)
+        n = call["id"]
+        mails = {to[0]: (subject, body) for to, subject, body in box.mails}
+        assert mails == {
+            "jan@plant.example": ("Andon ausgelöst: Linie line1, st3, quality",
+                                  f"Andon ausgelöst: Linie line1, st3, quality (Ruf {n}, Stufe team_leader, ausgelöst "
+                                  "2026-11-26T07:00:00+00:00; Notiz: Bohrung)"),
+            "li@plant.example": ("安灯已触发：产线 line1，st3，quality",
+                                 f"安灯已触发：产线 line1，st3，quality（呼叫 {n}，层级 team_leader，触发于 "
+                                 "2026-11-26T07:00:00+00:00；备注：Bohrung）"),
+            "ana@plant.example": ("Andon activado: línea line1, st3, quality",
+                                  f"Andon activado: línea line1, st3, quality (llamada {n}, nivel team_leader, "
+                                  "activada 2026-11-26T07:00:00+00:00; nota: Bohrung)"),
+        }
+        posts = {p: json.loads(b)["text"] for p, _, b in receiver.posts}
+        assert posts == {
+            "/slack": f"Andon zgłoszony: linia line1, st3, quality (wezwanie {n}, poziom team_leader, zgłoszone "
+                      "2026-11-26T07:00:00+00:00; uwaga: Bohrung)",
+            "/teams": mails["ana@plant.example"][1],
+        }
+        assert client.post(f"/api/andons/{n}/acknowledge", json={"by": "jan"}).status_code == 200
+        wait_until(lambda: len(box.mails) == 6, 10)
+        assert box.mails[3:][[to[0] for to, _, _ in box.mails[3:]].index("jan@plant.example")][2].endswith(
+            ", von jan; Notiz: Bohrung)")
+        # A delivery a stopped server left queued is written again, after the restart, in its reader's language.
+        services = client.services  # type: ignore[attr-defined]
+        wait_until(lambda: all(x["status"] == "sent" for x in log_of_full(client, n)), 10)
+        with services.plant.store.transaction() as s:
+            s.execute(update(NotificationRow).where(NotificationRow.call_id == n).values(status="queued"))
+        left = sorted((d.event["event"], d.target, d.subject) for d in services.notifier._unsent())
+        assert left == [
+            ("acknowledged", "ana@plant.example", "Andon atendido: línea line1, st3, quality"),
+            ("acknowledged", "jan@plant.example", "Andon quittiert: Linie line1, st3, quality"),
+            ("acknowledged", "li@plant.example", "安灯已确认：产线 line1，st3，quality"),
+            ("acknowledged", "slack", "Andon potwierdzony: linia line1, st3, quality"),
+            ("acknowledged", "teams", "Andon atendido: línea line1, st3, quality"),
+            ("raised", "ana@plant.example", "Andon activado: línea line1, st3, quality"),
+            ("raised", "jan@plant.example", "Andon ausgelöst: Linie line1, st3, quality"),
+            ("raised", "li@plant.example", "安灯已触发：产线 line1，st3，quality"),
+            ("raised", "slack", "Andon zgłoszony: linia line1, st3, quality"),
+            ("raised", "teams", "Andon activado: línea line1, st3, quality"),
+        ]
+
+
+def log_of_full(client: Any, call_id: int) -> list[dict[str, Any]]:
+    return list(client.get(f"/api/andons/{call_id}/notifications").json())
