@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="edge collector: read the named lines' sources and forward to a server")
     p.add_argument("config")
     p.add_argument("--line", action="append", required=True, help="line to collect (repeat for more lines)")
-    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000")
+    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000; an active/standby pair "
+                   "as two, comma-separated (the active one is followed)")
     p.add_argument("--token", help="bearer token (default: $ANDON_TOKEN)")
     p.add_argument("--queue", default="andon-edge.db", help="SQLite file holding counts until the server has them")
     p.add_argument("--edge-id", help="name of this edge in event ids and its MQTT client id (default: host name)")
@@ -297,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("edge", help="edge Pi: run the named lines' stack lights and andon buttons for a server")
     p.add_argument("config")
     p.add_argument("--line", action="append", required=True, help="line whose light and buttons are here (repeat)")
-    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000")
+    p.add_argument("--server", required=True, help="server URL, e.g. http://10.0.0.2:8000; an active/standby pair "
+                   "as two, comma-separated (the active one is followed)")
     p.add_argument("--token", help="bearer token with the operator role (default: $ANDON_TOKEN)")
     p.set_defaults(func=cmd_edge)
 

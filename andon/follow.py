@@ -22,6 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from andon.clock import Clock
+from andon.failover import servers
 from andon.payload import BadJson, excerpt, load_json
 from devices.base import FaultLog
 
@@ -57,7 +58,9 @@ class StreamFollower:
         name: str = "live stream", meanwhile: str = "retrying", retry_min: float = 0.5,
         retry_max: float = 30.0, ping_seconds: float = 5.0, open_timeout: float = 10.0,
     ) -> None:
-        self.url = stream_url(server)
+        # Several servers (an active/standby pair, comma-separated): each attempt after a failure tries the next.
+        self.urls = [stream_url(url) for url in servers(server)]
+        self.url = self.urls[0]
         self.on_message = on_message
         self.clock = clock
         self.token = token
@@ -69,7 +72,7 @@ class StreamFollower:
         self.attempts = 0  # connections tried
         self.connections = 0  # streams that came up
         self.retry_at: float | None = None  # while waiting to try again: when, on ``clock``
-        self.faults = FaultLog(log, f"{name} {self.url}")
+        self.faults = FaultLog(log, f"{name} {', '.join(self.urls)}")
         self._up = threading.Event()
         self._delay = retry_min
         self._warned = False
@@ -106,7 +109,10 @@ class StreamFollower:
                 await self.clock.sleep(self._delay)
             finally:
                 self.retry_at = None
-            self._delay = min(self._delay * 2, self.retry_max)
+            at = (self.urls.index(self.url) + 1) % len(self.urls)
+            self.url = self.urls[at]
+            if at == 0:  # the backoff grows once every server was tried
+                self._delay = min(self._delay * 2, self.retry_max)
 
     async def _follow(self) -> str:
         """Follow one connection until it ends; return why it ended."""

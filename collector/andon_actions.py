@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from andon import failover
 from andon.andons import AndonService
 
 
@@ -67,7 +68,7 @@ class RemoteAndonActions:
         self.server = server.rstrip("/")
         self.retry_delays = retry_delays
         self.pause = pause  # how a retry waits (a test records the waits instead of sleeping them)
-        self._client = httpx.Client(base_url=self.server, headers=headers, timeout=timeout)
+        self._client = failover.client(failover.servers(self.server), headers=headers, timeout=timeout)
         self._lock = threading.Lock()
 
     def raise_call(self, line: str, station: str, category: str, source: str) -> dict[str, Any]:

@@ -18,8 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from andon import failover
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
 from collector.edge_counter import EdgeCounter, Reading
@@ -95,7 +94,9 @@ class Edge:
             log.info("%d count event(s) from before the restart are waiting for the server", held)
         self.edge_id = f"{name}.{self.store.token}"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.AsyncClient(base_url=server.rstrip("/"), headers=headers, timeout=timeout)
+        # One server, or an active/standby pair (comma-separated): each request follows the active one.
+        self.servers = failover.servers(server)
+        self.client = failover.async_client(self.servers, headers=headers, timeout=timeout)
         self.forwarder = Forwarder(self.store, self.client, self.edge_id, self.clock, retry_max=retry_max)
         self.counter = EdgeCounter(
             config, self.line_ids, self.store, self.clock, lambda: self.forwarder.away, self.forwarder.wake
@@ -136,7 +137,7 @@ class Edge:
         self._tasks.append(asyncio.create_task(self.status.run(), name="edge source health"))
         await self.runner.start()
         log.info("edge %s collecting lines %s for %s (queue %s)", self.edge_id, ", ".join(self.line_ids),
-                 self.client.base_url, self.store.path)
+                 ", ".join(self.servers), self.store.path)
 
     async def stop(self, step_seconds: float = 5.0) -> None:
         """Stop reading, commit what was read, stop forwarding and close the queue; each step is bounded.

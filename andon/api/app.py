@@ -172,10 +172,13 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
 
     @app.get("/healthz", tags=["system"], responses={503: {"description": "Storage cannot write."}})
     def healthz() -> JSONResponse:
-        """Say whether the server can record facts: 200 ok, or 503 with the reason storage cannot write."""
+        """Say whether the server can record facts: 200 ok, or 503 with the reason storage cannot write.
+
+        ``role`` is ``active``: this server records (a standby of an active/standby pair answers ``standby``).
+        """
         writer = services.plant.writer
         body: dict[str, Any] = {
-            "status": "ok", "version": __version__, "events_written": writer.written,
+            "status": "ok", "role": "active", "version": __version__, "events_written": writer.written,
             "events_unwritten": writer.unwritten, "events_refused": writer.refused,
             "write_failures": writer.failures,
         }

@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 # Pages change only with a release; browsers revalidate so a new version shows on the next load.
 CACHE = {"Cache-Control": "no-cache"}
+PAGE_CACHE = {**CACHE, "Vary": "Cookie"}  # a page's words follow the device's language cookie
 LANGUAGE_COOKIE = "andon_lang"
 _MARK = re.compile(r"\{\{([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)\}\}")
 _HTML_LANG = '<html lang="en">'
@@ -77,7 +78,7 @@ LangQuery = Annotated[
 
 def _html(name: str, request: Request, lang: str | None) -> HTMLResponse:
     language = page_language(request, lang)
-    reply = HTMLResponse(page_in(name, language), headers=CACHE)
+    reply = HTMLResponse(page_in(name, language), headers=PAGE_CACHE)
     if lang is not None and request.cookies.get(LANGUAGE_COOKIE) != language:
         reply.set_cookie(LANGUAGE_COOKIE, language, max_age=10 * 365 * 86400, samesite="lax")
     return reply

@@ -79,6 +79,30 @@ class PlantConfig(StrictModel):
         return value
 
 
+class AvailabilityConfig(StrictModel):
+    """Two servers (`andon serve` or `andon run`) on one PostgreSQL database form an active/standby pair.
+
+    The active holds a lease in the database and alone runs the writers, timers, notifications and count
+    sources; the standby answers `/healthz` (`"role": "standby"`), points everything else at the active, and
+    takes over within `lease_seconds` + 1 s of the active's loss. On SQLite there is one server: always active.
+    """
+
+    name: str | None = Field(
+        None, max_length=200, description="This server's name in the lease (default: its host name and API port); "
+        "give each server of a pair its own (${ENV} works)."
+    )
+    url: str | None = Field(
+        None, max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="Where clients reach this server (default: http://<host name>:<API port>); the standby sends "
+        "callers there.",
+    )
+    lease_seconds: float = Field(
+        6.0, ge=1.0, le=60.0, json_schema_extra={"unit": "s"},
+        description="How long the active's lease lasts unrenewed; it renews every third of it and steps down when "
+        "it could not for two thirds.",
+    )
+
+
 class ApiConfig(StrictModel):
     """Where the HTTP API listens."""
 
@@ -545,6 +569,10 @@ class Config(StrictModel):
         "or postgresql+psycopg://user@host/db (extra postgres).",
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API address.")
+    availability: AvailabilityConfig = Field(
+        default_factory=lambda: AvailabilityConfig(),
+        description="Active/standby pair: two servers on one PostgreSQL database (docs/availability.md).",
+    )
     auth: AuthConfig | None = Field(None, description="Bearer-token auth; absent means an open API.")
     mqtt: MqttConfig | None = Field(None, description="MQTT broker; absent means no broker is used.")
     outputs: OutputsConfig = Field(

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD = "0005"  # the newest revision in migrations/versions (tests hold it to Alembic's own head)
+HEAD = "0006"  # the newest revision in migrations/versions (tests hold it to Alembic's own head)
+MIGRATION_LOCK = 0x616E646F6E  # PostgreSQL advisory lock key of migrations ("andon")
 CHILD_TIMEOUT_SECONDS = 3600.0  # a migration of a big database may take long; a hung one must not hang forever
 
 
@@ -40,11 +41,17 @@ def alembic_config(url: str) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the database behind ``engine`` up to ``revision``."""
+    """Bring the database behind ``engine`` up to ``revision``.
+
+    On PostgreSQL the migration holds an advisory lock: the two servers of an active/standby pair starting
+    together migrate one after the other (the second finds the database at head).
+    """
     from alembic import command
 
     cfg = alembic_config(str(engine.url))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
 

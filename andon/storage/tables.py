@@ -339,3 +339,14 @@ class WorkOrderRow(Base):
     created_by: Mapped[str] = mapped_column(String(128), default="")
     started_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     completed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ServerLeaseRow(Base):
+    """Which server of an active/standby pair on one PostgreSQL is active, and until when (its lease)."""
+
+    __tablename__ = "server_lease"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True, doc="The lease's name: one per database.")
+    holder: Mapped[str] = mapped_column(String(200), doc="The active server's name.")
+    url: Mapped[str] = mapped_column(String(500), default="", doc="Where clients reach the active server.")
+    expires_at: Mapped[float] = mapped_column(Float, doc="Epoch seconds on the database's clock.")
+    term: Mapped[int] = mapped_column(Integer, default=1, doc="Grows by one each time another server takes it.")

@@ -62,8 +62,8 @@ def test_every_key_of_every_driver_is_listed(title: str, where: str, drivers: ob
 def test_every_section_key_is_listed() -> None:
     found = sections(COMMITTED.read_text(encoding="utf-8"))
     assert keys_of(found["Top level"]) == [
-        "plant", "database", "api", "auth", "mqtt", "outputs", "shifts", "lines", "areas", "sqdc", "enterprise",
-        "notifications", "people", "stop_reasons", "products",
+        "plant", "database", "api", "availability", "auth", "mqtt", "outputs", "shifts", "lines", "areas", "sqdc",
+        "enterprise", "notifications", "people", "stop_reasons", "products",
     ]
     assert keys_of(found["`lines[]`"]) == [
         "id", "name", "shifts", "takt_seconds", "demand_per_shift", "interval_minutes", "thresholds", "sources",
