@@ -182,10 +182,12 @@ def create_app(services: Services, tick_seconds: float = 1.0) -> FastAPI:
             "events_unwritten": writer.unwritten, "events_refused": writer.refused,
             "write_failures": writer.failures,
         }
+        # Readable from another server's pages: a page of an active/standby pair asks which one is active.
+        cors = {"Access-Control-Allow-Origin": "*"}
         if writer.fault is not None:
             body.update(status="storage_down", reason=f"storage cannot write: {writer.fault}")
-            return JSONResponse(body, 503)
-        return JSONResponse(body)
+            return JSONResponse(body, 503, headers=cors)
+        return JSONResponse(body, headers=cors)
 
     @app.get("/metrics", tags=["system"], response_class=Response)
     def metrics(_reader: Reader) -> Response:

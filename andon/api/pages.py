@@ -41,15 +41,17 @@ def page_text(name: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def page_in(name: str, language: str) -> str:
-    """Return a page with its words in ``language`` and its scripts' texts beside it (made once per language).
+def page_in(name: str, language: str, servers: tuple[str, ...] = ()) -> str:
+    """Return a page with its words in ``language`` and its scripts' texts beside it (made once per language);
+    ``servers``: the URLs of an active/standby pair, which the page moves between (``availability.servers``).
 
     Raise KeyError for a mark no catalog has (the tests read every page in every language).
     """
     texts = i18n.messages(language)
     filled = _MARK.sub(lambda m: html.escape(texts[m.group(1)]), page_text(name))
     script_texts = i18n.part(language, "app.", name.removesuffix(".html") + ".")
-    encoded = json.dumps({"lang": language, "texts": script_texts}, ensure_ascii=False, separators=(",", ":"))
+    encoded = json.dumps({"lang": language, "texts": script_texts, "servers": list(servers)}, ensure_ascii=False,
+                         separators=(",", ":"))
     encoded = encoded.replace("</", "<\\/")  # no "</script>" inside the script
     return filled.replace(_HTML_LANG, f'<html lang="{language}">', 1).replace(
         _SHARED_SCRIPT, f"<script>window.ANDON_I18N={encoded};</script>{_SHARED_SCRIPT}", 1)
@@ -78,7 +80,8 @@ LangQuery = Annotated[
 
 def _html(name: str, request: Request, lang: str | None) -> HTMLResponse:
     language = page_language(request, lang)
-    reply = HTMLResponse(page_in(name, language), headers=PAGE_CACHE)
+    servers = tuple(request.app.state.services.plant.config.availability.servers)
+    reply = HTMLResponse(page_in(name, language, servers), headers=PAGE_CACHE)
     if lang is not None and request.cookies.get(LANGUAGE_COOKIE) != language:
         reply.set_cookie(LANGUAGE_COOKIE, language, max_age=10 * 365 * 86400, samesite="lax")
     return reply

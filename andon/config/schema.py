@@ -96,6 +96,11 @@ class AvailabilityConfig(StrictModel):
         description="Where clients reach this server (default: http://<host name>:<API port>); the standby sends "
         "callers there.",
     )
+    servers: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=500)]] = Field(
+        default_factory=list, max_length=8,
+        description="The pair's URLs as browsers reach them: a page whose server is lost moves to the one that is "
+        "active (its live stream down 3 s, the other's /healthz says active).",
+    )
     lease_seconds: float = Field(
         6.0, ge=1.0, le=60.0, json_schema_extra={"unit": "s"},
         description="How long the active's lease lasts unrenewed; it renews every third of it and steps down when "

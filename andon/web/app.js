@@ -13,28 +13,40 @@ const Andon = (() => {
     return found.replace(/\{\{|\}\}|\{(\w+)\}/g, (mark, name) =>
       name === undefined ? mark[0] : (fields && fields[name] !== undefined ? String(fields[name]) : mark));
   }
+  /** The entry of a word table for a key from the server, or undefined (no inherited "constructor"). */
+  function own(table, key) { return Object.hasOwn(table, key) ? table[key] : undefined; }
   const LINE_COND = {
-    normal: ["\u2714", "normal"], warning: ["\u25B2", "warning"], abnormal: ["\u2716", "abnormal"],
-    off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
+    normal: ["\u2714", t("app.cond_normal")], warning: ["\u25B2", t("app.cond_warning")],
+    abnormal: ["\u2716", t("app.cond_abnormal")], off: ["\u25A0", t("app.cond_off")],
+    stale: ["\u25CC", t("app.cond_stale")], pending: ["\u00B7", t("app.cond_pending")],
   };
   const ROW_COND = {
-    normal: ["\u2714", "met"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "missed"],
-    off: ["\u25A0", "off"], stale: ["\u25CC", "stale"], pending: ["\u00B7", "to come"],
+    normal: ["\u2714", t("app.row_met")], warning: ["\u25B2", t("app.row_behind")],
+    abnormal: ["\u2716", t("app.row_missed")], off: ["\u25A0", t("app.cond_off")],
+    stale: ["\u25CC", t("app.cond_stale")], pending: ["\u00B7", t("app.cond_pending")],
   };
   // The hour in progress is not missed yet: say how it is going.
   const CURRENT_ROW_COND = {
-    ...ROW_COND, normal: ["\u2714", "on plan"], warning: ["\u25B2", "behind"], abnormal: ["\u2716", "far behind"],
+    ...ROW_COND, normal: ["\u2714", t("app.row_on_plan")], warning: ["\u25B2", t("app.row_behind")],
+    abnormal: ["\u2716", t("app.row_far_behind")],
   };
   // Open andon calls are laid on top of the condition, as on the stack light: an escalated call
   // (waiting after climbing a tier) flashes red, a waiting one flashes yellow.
   const ANDON_SIGNAL = {
-    escalated: ["\u2691", "andon escalated"], raised: ["\u2691", "andon waiting"],
-    acknowledged: ["\u2691", "andon acknowledged"],
+    escalated: ["\u2691", t("app.andon_escalated")], raised: ["\u2691", t("app.andon_waiting")],
+    acknowledged: ["\u2691", t("app.andon_acknowledged")],
   };
   const TRUST_WORDS = {
-    credited_after_outage: "credited after outage", manual: "manual entry", buffered: "buffered",
-    after_reset: "after counter reset", counter_reset: "counter reset", gap: "data gap",
+    credited_after_outage: t("app.trust_credited_after_outage"), manual: t("app.trust_manual"),
+    buffered: t("app.trust_buffered"), after_reset: t("app.trust_after_reset"),
+    counter_reset: t("app.trust_counter_reset"), gap: t("app.trust_gap"),
   };
+  // The built-in andon categories (the config's default) in the page's language; a plant's own show as written.
+  const CATEGORY_WORDS = {
+    quality: t("app.category_quality"), material: t("app.category_material"),
+    maintenance: t("app.category_maintenance"), safety: t("app.category_safety"), help: t("app.category_help"),
+  };
+  function categoryName(category) { return own(CATEGORY_WORDS, category) || category; }
   let serverOffsetMs = 0;
 
   class ApiError extends Error {
@@ -62,8 +74,8 @@ const Andon = (() => {
     const headers = { Accept: "application/json" };
     const init = { method: options.method || "GET", headers };
     if (options.body !== undefined) { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(options.body); }
-    const t = token();
-    if (t) headers.Authorization = "Bearer " + t;
+    const saved = token();
+    if (saved) headers.Authorization = "Bearer " + saved;
     const reply = await fetch(path, init);
     let data = null;
     const text = await reply.text();
@@ -71,7 +83,7 @@ const Andon = (() => {
     if (!reply.ok) {
       const detail = data && data.detail ? data.detail : reply.status + " " + reply.statusText;
       if (reply.status === 401 && init.method === "GET" && !options.asked) {
-        if (await askTokenOnce("Reads need a token here: " + detail)) return api(path, { ...options, asked: true });
+        if (await askTokenOnce(t("app.token_reads", { detail }))) return api(path, { ...options, asked: true });
       }
       throw new ApiError(reply.status, typeof detail === "string" ? detail : JSON.stringify(detail));
     }
@@ -82,8 +94,8 @@ const Andon = (() => {
   async function apiWithToken(path, options = {}) {
     try { return await api(path, options); } catch (e) {
       if (!(e instanceof ApiError) || (e.status !== 401 && e.status !== 403)) throw e;
-      const entered = await askToken(e.status === 401 ? "This needs a token: " + e.detail
-        : "This token's role may not do that: " + e.detail);
+      const entered = await askToken(e.status === 401 ? t("app.token_needed", { detail: e.detail })
+        : t("app.token_role", { detail: e.detail }));
       if (!entered) throw e;
       return api(path, options);
     }
@@ -116,7 +128,7 @@ const Andon = (() => {
   /** The badge of the open andon calls beside the condition badge (null without open calls). */
   function andonBadge(signal) {
     if (!signal) return null;
-    const [icon, word] = ANDON_SIGNAL[signal] || ["\u2691", "andon " + signal];
+    const [icon, word] = own(ANDON_SIGNAL, signal) || ["\u2691", t("app.andon_other", { signal })];
     return el("span", { class: "cond andon " + signal, "data-andon": signal }, icon + " " + word);
   }
   /** A plan cell's text: the plan so far and the whole row's plan while the row runs, else the plan. */
@@ -131,14 +143,14 @@ const Andon = (() => {
   function ageSeconds(iso) { return Math.max(0, (serverNow() - Date.parse(iso)) / 1000); }
   function fmtAge(seconds) {
     const s = Math.floor(seconds);
-    if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " m " + String(s % 60).padStart(2, "0") + " s";
-    return Math.floor(s / 3600) + " h " + String(Math.floor(s / 60) % 60).padStart(2, "0") + " m";
+    if (s < 60) return t("app.age_s", { s });
+    if (s < 3600) return t("app.age_m_s", { m: Math.floor(s / 60), s: String(s % 60).padStart(2, "0") });
+    return t("app.age_h_m", { h: Math.floor(s / 3600), m: String(Math.floor(s / 60) % 60).padStart(2, "0") });
   }
   function trustMark(marks) {
     if (!marks || !marks.length) return null;
-    const words = marks.map((m) => TRUST_WORDS[m] || m.replace(/_/g, " "));
-    return el("span", { class: "trust", title: "Count not fully trusted: " + words.join(", "), "data-trust": marks.join(" ") },
+    const words = marks.map((m) => own(TRUST_WORDS, m) || m.replace(/_/g, " "));
+    return el("span", { class: "trust", title: t("app.trust_title", { marks: words.join(", ") }), "data-trust": marks.join(" ") },
       "\u26A0 " + words.join(", "));
   }
   /** A chip for an open andon call: category, station, age, tier (escalated ones blink). */
@@ -149,8 +161,8 @@ const Andon = (() => {
       "data-raised-at": call.raised_at,
     });
     const render = () => {
-      chip.textContent = "\u2691 " + call.category + " \u00B7 " + call.station + " \u00B7 " +
-        fmtAge(ageSeconds(call.raised_at)) + " \u00B7 " + (call.state === "acknowledged" ? "ack \u00B7 " : "") +
+      chip.textContent = "\u2691 " + categoryName(call.category) + " \u00B7 " + call.station + " \u00B7 " +
+        fmtAge(ageSeconds(call.raised_at)) + " \u00B7 " + (call.state === "acknowledged" ? t("app.chip_ack") + " \u00B7 " : "") +
         (escalated ? "\u2191 " : "") + call.tier;
     };
     render();
@@ -166,18 +178,18 @@ const Andon = (() => {
     box.textContent = text || "";
     box.className = kind || "";
   }
-  function showError(e) { message(e instanceof ApiError ? e.detail : "Server unreachable: " + e.message, "error"); }
+  function showError(e) { message(e instanceof ApiError ? e.detail : t("app.unreachable", { error: e.message }), "error"); }
 
   /** Ask for the device's token in a dialog; resolves to true when one was saved. */
   function askToken(why) {
     return new Promise((resolve) => {
-      const input = el("input", { type: "password", name: "token", autocomplete: "off", placeholder: "token" });
+      const input = el("input", { type: "password", name: "token", autocomplete: "off", placeholder: t("app.token_placeholder") });
       const dialog = el("dialog", { id: "token-dialog" },
         el("form", { method: "dialog" },
-          el("p", {}, why || "Enter this device's token. It is kept on this device."),
+          el("p", {}, why || t("app.token_prompt")),
           el("div", { class: "form-row" }, input,
-            el("button", { class: "primary", value: "save" }, "Save token"),
-            el("button", { value: "cancel" }, "Cancel"))));
+            el("button", { class: "primary", value: "save" }, t("app.token_save")),
+            el("button", { value: "cancel" }, t("app.cancel")))));
       dialog.addEventListener("close", () => {
         const ok = dialog.returnValue === "save" && input.value.trim() !== "";
         if (ok) setToken(input.value.trim());
@@ -230,16 +242,18 @@ const Andon = (() => {
   function live({ onMessage, refresh, pollSeconds = 5 }) {
     let banner = document.getElementById("conn-banner");
     if (!banner) { banner = el("div", { id: "conn-banner", role: "status" }); document.body.prepend(banner); }
-    banner.textContent = "Connection lost \u2014 reconnecting\u2026";
+    banner.textContent = t("app.connection_lost");
     let delay = 500;
     let pollTimer = null;
     const state = { connected: false, socket: null };
     streams.push(state);
+    let lostAt = null;
     const down = () => {
       state.connected = false;
       document.body.dataset.live = "down";
       banner.classList.add("show");
       if (!pollTimer && refresh) pollTimer = setInterval(() => refresh().catch(() => {}), pollSeconds * 1000);
+      if (lostAt === null) { lostAt = Date.now(); followActive(() => state.connected); }
     };
     const connect = () => {
       // Browsers cannot set headers on a WebSocket, and a token in the URL would land in logs: the
@@ -252,6 +266,7 @@ const Andon = (() => {
         // Always sent (empty without a token): a server with closed reads answers at once, not after its wait.
         socket.send(JSON.stringify({ type: "auth", token: token() }));
         state.connected = true;
+        lostAt = null;
         delay = 500;
         document.body.dataset.live = "up";
         banner.classList.remove("show");
@@ -277,6 +292,29 @@ const Andon = (() => {
     };
     connect();
     return state;
+  }
+
+  // An active/standby pair (availability.servers): while this page's stream is down, ask the other servers
+  // every 2 s, from 3 s on, whether one is active; go to the same page there when one is.
+  const PEERS = (I18N.servers || []).filter((u) => { try { return new URL(u).origin !== location.origin; } catch (e) { return false; } });
+  function followActive(isUp) {
+    if (!PEERS.length) return;
+    const probe = async () => {
+      if (isUp()) return;
+      for (const base of PEERS) {
+        try {
+          const reply = await fetch(base.replace(/\/+$/, "") + "/healthz", { mode: "cors", cache: "no-store",
+            signal: AbortSignal.timeout(1500) });
+          const body = await reply.json();
+          if (body.role === "active" && !isUp()) {
+            location.replace(base.replace(/\/+$/, "") + location.pathname + location.search + location.hash);
+            return;
+          }
+        } catch (e) { /* that one is away too */ }
+      }
+      setTimeout(probe, 2000);
+    };
+    setTimeout(probe, 3000);
   }
 
   function params() { return new URLSearchParams(location.search); }
@@ -331,24 +369,30 @@ const Andon = (() => {
   /** Say what a line is making, from its state: product, since when, the work order's progress, a changeover. */
   function productText(s) {
     if (!s || !s.product) return "";
-    const parts = ["Making " + s.product.name + (s.product.since ? " since " + hhmm(s.product.since) : "")];
+    const product = s.product.name;
+    const parts = [s.product.since ? t("app.making_since", { product, time: hhmm(s.product.since) })
+      : t("app.making", { product })];
     const wo = s.work_order;
     if (wo) {
-      parts.push("order " + wo.id + (wo.quantity ? ": " + wo.made + " of " + wo.quantity + " made, " + wo.remaining +
-        " to go" + (wo.expected_finish ? ", done about " + hhmm(wo.expected_finish) : "") : ": " + wo.made + " made"));
+      const order = { order: wo.id, made: wo.made, quantity: wo.quantity, remaining: wo.remaining };
+      parts.push(!wo.quantity ? t("app.order_made", order)
+        : wo.expected_finish ? t("app.order_progress_finish", { ...order, time: hhmm(wo.expected_finish) })
+          : t("app.order_progress", order));
     }
     const co = s.changeover;
     if (co) {
-      parts.push("changeover " + (co.from_product || "?") + " \u2192 " + co.to_product + " since " + hhmm(co.started_at) +
-        (co.overrun ? " \u2014 OVER its " + Math.round(co.target_seconds / 60) + " min target"
-          : " (target " + Math.round(co.target_seconds / 60) + " min" + (co.target_end ? ", until " + hhmm(co.target_end) : "") + ")"));
+      const change = { from_product: co.from_product || "?", to_product: co.to_product, since: hhmm(co.started_at),
+                       minutes: Math.round(co.target_seconds / 60) };
+      parts.push(co.overrun ? t("app.changeover_over", change)
+        : co.target_end ? t("app.changeover_until", { ...change, until: hhmm(co.target_end) })
+          : t("app.changeover_target", change));
     }
-    if (s.scheduled === false) parts.push("not scheduled");
+    if (s.scheduled === false) parts.push(t("app.not_scheduled"));
     return parts.join(" \u00B7 ");
   }
 
   return {
-    t, lang: I18N.lang, productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
+    t, lang: I18N.lang, categoryName, productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, freshState, pushMarks, fetchedNode, params, tvMode, isTv, capRatio, fontForCap, fitText,

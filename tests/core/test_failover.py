@@ -35,7 +35,7 @@ LEASE_SECONDS = 3.0
 CONFIG = """
 plant: {{name: Pair Plant, timezone: UTC}}
 database: {url}
-availability: {{lease_seconds: {lease}}}
+availability: {{lease_seconds: {lease}, servers: [{servers}]}}
 shifts:
   - {{id: day, start: "00:00", end: "12:00"}}
   - {{id: night, start: "12:00", end: "00:00"}}
@@ -48,14 +48,15 @@ class Pair:
     """The config of a pair and its servers, started and stopped by the test (each stopped at the end)."""
 
     def __init__(self, tmp_path: Path, url: str) -> None:
+        self.ports = {"a": free_port(), "b": free_port()}
         self.config = tmp_path / "pair.yaml"
-        self.config.write_text(CONFIG.format(url=url, lease=LEASE_SECONDS))
+        self.config.write_text(CONFIG.format(url=url, lease=LEASE_SECONDS,
+                                             servers=", ".join(self.base(n) for n in self.ports)))
         self.tmp_path = tmp_path
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
-        self.ports: dict[str, int] = {}
 
     def start(self, name: str) -> str:
-        port = self.ports.setdefault(name, free_port())
+        port = self.ports[name]
         log = open(self.tmp_path / f"{name}.log", "ab")  # noqa: SIM115 - the process holds it
         self.procs[name] = subprocess.Popen(
             [sys.executable, "-m", "andon.cli", "serve", str(self.config), "--host", "127.0.0.1", "--port", str(port)],
