@@ -317,6 +317,29 @@ const Andon = (() => {
     setTimeout(probe, 3000);
   }
 
+  // The server's reason for a line's condition, in English words (andon/takt.py): its known phrases in the
+  // page's language, the rest (a source's own error) as written.
+  const REASONS = {
+    "no shift": () => t("app.reason_no_shift"), "break": () => t("app.reason_break"),
+    "planned downtime": () => t("app.reason_planned_downtime"), "planned stop": () => t("app.reason_planned_stop"),
+    "not scheduled": () => t("app.reason_not_scheduled"), "line stopped": () => t("app.reason_line_stopped"),
+    "changeover": () => t("app.reason_changeover"), "changeover overrun": () => t("app.reason_changeover_overrun"),
+    "on plan": () => t("app.reason_on_plan"), "ahead": () => t("app.reason_ahead"),
+  };
+  const REASON_PHRASES = [
+    [/^(\d+) behind$/, (m) => t("app.reason_behind", { count: m[1] })],
+    [/^connecting to (.+)$/, (m) => t("app.reason_connecting", { source: m[1] })],
+    [/^no data from (.+)$/, (m) => t("app.reason_no_data", { source: m[1] })],
+  ];
+  function reasonText(reason) {
+    if (!reason) return "";
+    return String(reason).split("; ").map((part) => {
+      if (Object.hasOwn(REASONS, part)) return REASONS[part]();
+      for (const [pattern, say] of REASON_PHRASES) { const m = pattern.exec(part); if (m) return say(m); }
+      return part;
+    }).join("; ");
+  }
+
   function params() { return new URLSearchParams(location.search); }
 
   // TV mode (board and plant pages): ?tv=1 turns it on, ?tv=0 off; without either it is on for a
@@ -392,7 +415,7 @@ const Andon = (() => {
   }
 
   return {
-    t, lang: I18N.lang, categoryName, productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
+    t, lang: I18N.lang, categoryName, reasonText, productText, api, apiWithToken, ApiError, token, setToken, askToken, el, condBadge, andonBadge, planText, condText, ROW_COND,
     CURRENT_ROW_COND, LINE_COND,
     signed, blank, hhmm, fmtAge, ageSeconds, noteServerTime, serverNow, trustMark, andonChip, message, showError,
     startClock, live, freshState, pushMarks, fetchedNode, params, tvMode, isTv, capRatio, fontForCap, fitText,

@@ -76,3 +76,18 @@ def test_the_andon_panel_speaks_polish(server: RealServer, page: Any) -> None:
     page.wait_for_selector("#settings:not([hidden])")
     assert page.text_content("#token-state") == "nieustawiony"
     assert texts(page, "#settings dt") == ["Linia", "Stanowisko", "Token urządzenia"]
+
+
+def test_the_servers_reasons_are_said_in_the_pages_language(server: RealServer, page: Any) -> None:
+    """The state's reason is the server's English words; the plant page says its known phrases in German."""
+    reasons = {x["id"]: x["state"]["reason"] for x in server.get("/api/lines")}
+    german = {"line stopped": "Linie steht", "no shift": "keine Schicht", "on plan": "im Plan"}
+    assert reasons and set(reasons.values()) <= set(german), reasons  # the clock puts every line in one of these
+    open_live(page, server.url + "/plant?lang=de")
+    for line, reason in reasons.items():
+        page.wait_for_selector(f'.tile[data-line="{line}"] .reason')
+        assert page.inner_text(f'.tile[data-line="{line}"] .reason').strip() == german[reason]
+    shown = page.evaluate("""() => [Andon.reasonText("12 behind"), Andon.reasonText("changeover; on plan"),
+        Andon.reasonText("connecting to plc1; PLC 10.0.0.9 refused"), Andon.reasonText("no data from scale")]""")
+    assert shown == ["12 im Rückstand", "Umrüsten; im Plan", "verbinde mit plc1; PLC 10.0.0.9 refused",
+                     "keine Daten von scale"]
