@@ -3,6 +3,9 @@
 On a Raspberry Pi without a desktop SDL draws through KMS/DRM (``SDL_VIDEODRIVER=kmsdrm``): the
 user needs the ``video``, ``render`` and ``input`` groups, and no other program may hold the DRM
 master (stop any desktop). The loop sleeps between seconds and draws only what changed.
+
+The board's words are in its ``--language`` (en, de, es, pl, zh-Hans); without one, in the plant's
+``plant.language`` as the server's ``/api/lines`` says it (English until the server has answered).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from andon import failover, i18n
 from andon.clock import Clock, SystemClock
 from andon.extras import PYGAME, missing_line
 from andon.follow import stream_url
@@ -49,19 +53,60 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def parse_language(text: str) -> str:
+    """Parse a language tag into the catalog it names (``de-DE`` -> ``de``)."""
+    try:
+        return i18n.resolve(text)
+    except i18n.UnknownLanguage as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_font(text: str) -> str:
+    """Check a font file exists."""
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"no font file {text!r}")
+    return text
+
+
 class Board:
     """Draws one layout (line or plant) from a feed's snapshot onto a surface."""
 
-    def __init__(self, layout: str, line: str, size: tuple[int, int], tz: tzinfo, show_oee: bool = False) -> None:
-        from display.plant import PlantRenderer
-        from display.render import LineBoardRenderer
-
+    def __init__(
+        self,
+        layout: str,
+        line: str,
+        size: tuple[int, int],
+        tz: tzinfo,
+        show_oee: bool = False,
+        language: str = i18n.DEFAULT,
+        font: str | None = None,
+    ) -> None:
         self.layout = layout
         self.line = line
         self.tz = tz
         self.show_oee = show_oee
-        self.line_renderer = LineBoardRenderer(size, tz) if layout == "line" else None
-        self.plant_renderer = PlantRenderer(size, tz) if layout == "plant" else None
+        self.size = size
+        self.font = font
+        self.language = i18n.resolve(language)
+        self._renderers()
+
+    def _renderers(self) -> None:
+        from display.plant import PlantRenderer
+        from display.render import LineBoardRenderer
+
+        self.line_renderer = None
+        self.plant_renderer = None
+        if self.layout == "line":
+            self.line_renderer = LineBoardRenderer(self.size, self.tz, language=self.language, font=self.font)
+        if self.layout == "plant":
+            self.plant_renderer = PlantRenderer(self.size, self.tz, language=self.language, font=self.font)
+
+    def use_language(self, language: str) -> None:
+        """Speak ``language`` from the next frame on (the whole board is drawn anew in it)."""
+        if language != self.language:
+            log.info("board language: %s (the plant's)", language)
+            self.language = language
+            self._renderers()
 
     def draw(self, surface: Any, snap: FeedSnapshot, now: float, stale_after: float) -> list[Any]:
         """Draw what changed and return the dirty rectangles."""
@@ -78,12 +123,13 @@ class Board:
                 problem=snap.problem,
                 tz=self.tz,
                 show_oee=self.show_oee,
+                language=self.language,
             )
             return self.line_renderer.draw(surface, view, now)
         assert self.plant_renderer is not None
         return self.plant_renderer.draw(
             surface,
-            "Plant",
+            i18n.text(self.language, "display.plant_title"),
             snap.states,
             now,
             stale=stale,
@@ -131,16 +177,27 @@ def run(
     stop: threading.Event | None = None,
     token: str | None = None,
     show_oee: bool = False,
+    language: str | None = None,
+    font: str | None = None,
 ) -> int:
-    """Run the display until quit (or ``duration`` seconds, or ``stop``); return the exit status."""
+    """Run the display until quit (or ``duration`` seconds, or ``stop``); return the exit status.
+
+    ``language`` is the board's (raise ``i18n.UnknownLanguage``, a ValueError, for one without a catalog);
+    None: the plant's (``plant.language``, as the server's ``/api/lines`` says it), English until it is known.
+    ``font`` a font file to draw with instead of the language's own.
+    """
     clock = clock or SystemClock()
     tz = tz or datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     if layout not in ("line", "plant"):
         raise ValueError(f"layout must be 'line' or 'plant', not {layout!r}")
     feed = make_feed(server, line, layout, clock, stale_after, token)
+    follow_plant = language is None
+    language = i18n.resolve(language or i18n.DEFAULT)
     try:
         if snapshot_path:
-            board = Board(layout, line, size or DEFAULT_SIZE, tz, show_oee)
+            if follow_plant:
+                language = feed.plant_language() or language
+            board = Board(layout, line, size or DEFAULT_SIZE, tz, show_oee, language, font)
             return snapshot(feed, board, size or DEFAULT_SIZE, snapshot_path, clock, stale_after)
         return _loop(
             feed,
@@ -156,6 +213,9 @@ def run(
             duration,
             stop or threading.Event(),
             show_oee,
+            language,
+            font,
+            follow_plant,
         )
     finally:
         feed.close()
@@ -175,6 +235,9 @@ def _loop(
     duration: float | None,
     stop: threading.Event,
     show_oee: bool = False,
+    language: str = i18n.DEFAULT,
+    font: str | None = None,
+    follow_plant: bool = False,
 ) -> int:
     driver = choose_video_driver(dict(os.environ))
     if driver:
@@ -189,7 +252,7 @@ def _loop(
     pygame.mouse.set_visible(False)
     pygame.event.set_allowed([pygame.QUIT, pygame.KEYDOWN])
     log.info("display %s on %s, %dx%d", layout, pygame.display.get_driver(), *screen.get_size())
-    board = Board(layout, line, screen.get_size(), tz, show_oee)
+    board = Board(layout, line, screen.get_size(), tz, show_oee, language, font)
     poller = Poller(feed.fetch, poll_interval, feed.fetch_wanted)
     listener = None
     if websocket:
@@ -197,9 +260,15 @@ def _loop(
     poller.start()
     if listener is not None:
         listener.start()
+    learned: list[str] = []
+    if follow_plant:
+        threading.Thread(target=_learn_language, args=(feed, learned, stop), name="plant language",
+                         daemon=True).start()
     started = time.monotonic()
     try:
         while not stop.is_set():
+            if learned:
+                board.use_language(learned.pop())
             now = clock.now()
             rects = board.draw(screen, feed.snapshot(), now, stale_after)
             if rects:
@@ -223,10 +292,24 @@ def _loop(
     return 0
 
 
+LANGUAGE_RETRY_SECONDS = 5.0
+
+
+def _learn_language(feed: ApiFeed, learned: list[str], stop: threading.Event) -> None:
+    """Ask the server for the plant's language until it answers (the board waits in English meanwhile)."""
+    while not stop.is_set():
+        found = feed.plant_language()
+        if found is not None:
+            learned.append(found)
+            return
+        stop.wait(LANGUAGE_RETRY_SECONDS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the command line parser of ``andon display``."""
     p = argparse.ArgumentParser(prog="andon display", description="Fullscreen line board.")
-    p.add_argument("--server", default="http://127.0.0.1:8000", help="API base URL")
+    p.add_argument("--server", default="http://127.0.0.1:8000",
+                   help="API base URL; an active/standby pair as two, comma-separated (the active one is followed)")
     p.add_argument("--token", help="bearer token, when the server's reads need one (default: $ANDON_TOKEN)")
     p.add_argument("--line", default="", help="line id (required for --layout line)")
     p.add_argument("--layout", choices=("line", "plant"), default="line")
@@ -238,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-websocket", action="store_true", help="HTTP polling only")
     p.add_argument("--timezone", help="IANA zone for the clock (default: the machine's)")
     p.add_argument("--oee", action="store_true", help="show the shift's OEE in the status band")
+    p.add_argument("--language", type=parse_language, default=None,
+                   help=f"language of the board's words: {', '.join(i18n.LANGUAGES)} (default: the plant's "
+                   "plant.language, as the server says it)")
+    p.add_argument("--font", type=parse_font, metavar="FILE",
+                   help="font file to draw with (default: pygame's own; for zh-Hans a font with Chinese glyphs)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -255,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale_after <= 0 or args.poll_interval <= 0:
         parser.error("--stale-after and --poll-interval must be positive")
     try:
-        stream_url(args.server)  # the one rule for a server URL, for polling and the stream alike
+        for server in failover.servers(args.server):  # one, or an active/standby pair (comma-separated)
+            stream_url(server)  # the one rule for a server URL, for polling and the stream alike
     except ValueError as exc:
         parser.error(f"--server: {exc}")
     tz: tzinfo | None = None
@@ -280,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
         websocket=not args.no_websocket,
         token=args.token or os.environ.get("ANDON_TOKEN") or None,
         show_oee=args.oee,
+        language=args.language,
+        font=args.font,
     )
 
 

@@ -18,21 +18,20 @@ from typing import Any
 
 import httpx
 
+from andon import failover, i18n
 from andon.clock import Clock
+from display.words import BAD_DATA, UNREACHABLE, Problem, server_error, unknown_line
 
 log = logging.getLogger(__name__)
 
-UNREACHABLE = "SERVER UNREACHABLE"
-BAD_DATA = "BAD DATA FROM SERVER"
-
-
 class FetchError(Exception):
-    """A fetch failed; ``problem`` is the words the board shows."""
+    """A fetch failed; ``problem`` is what the board shows (in its language), ``detail`` what the log says."""
 
-    def __init__(self, problem: str, detail: str) -> None:
+    def __init__(self, problem: Problem, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.problem = problem
         self.detail = detail
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ class FeedSnapshot:
     board: dict[str, Any] | None = None
     states: tuple[dict[str, Any], ...] = field(default=())
     last_good: float | None = None
-    problem: str | None = None
+    problem: Problem | None = None
     version: int = 0
 
     def is_stale(self, now: float, stale_after: float) -> bool:
@@ -76,7 +75,8 @@ class ApiFeed:
         # A plant with closed reads (auth.public_read false) needs the token, in a header, never the URL.
         self.token = token
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._http = http or httpx.Client(base_url=self.server, timeout=timeout, headers=self.headers)
+        # One server, or an active/standby pair (comma-separated): each request follows the active one.
+        self._http = http or failover.client(failover.servers(self.server), timeout=timeout, headers=self.headers)
         self._lock = threading.Lock()
         self._snapshot = FeedSnapshot()
         self._faulted = False
@@ -120,6 +120,17 @@ class ApiFeed:
         """Fetch once; return True when the server gave good data."""
         raise NotImplementedError
 
+    def plant_language(self) -> str | None:
+        """Return the plant's language as the server says it (``/api/lines``), or None when it does not."""
+        try:
+            reply = self._http.get("/api/lines")
+            listed = reply.json() if reply.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(listed, list) or not listed or not isinstance(listed[0], dict):
+            return None
+        return i18n.match(str(listed[0].get("language") or "")) or None
+
     def apply_message(self, message: Mapping[str, Any]) -> bool:
         """Take one pushed message (WebSocket); return True when it changed what is shown."""
         raise NotImplementedError
@@ -132,8 +143,8 @@ class ApiFeed:
         if allow_404 and response.status_code == 404:
             return None
         if response.status_code != 200:
-            problem = f"SERVER ERROR {response.status_code}"
-            raise FetchError(problem, f"{self.server}{path}: HTTP {response.status_code}")
+            problem = server_error(response.status_code)
+            raise FetchError(problem, f"{self.server}{path}: HTTP {response.status_code}", response.status_code)
         try:
             return response.json()
         except ValueError as exc:
@@ -193,8 +204,8 @@ class LineClient(ApiFeed):
             if board is not None and not isinstance(board, dict):
                 raise FetchError(BAD_DATA, f"line {self.line} board: expected an object")
         except FetchError as error:
-            if error.problem == "SERVER ERROR 404":
-                error = FetchError(f"LINE {self.line} UNKNOWN TO SERVER", error.detail)
+            if error.status == 404:
+                error = FetchError(unknown_line(self.line), error.detail, error.status)
             self._fault(error)
             return False
         self._good(marks, state=state, board=board)

@@ -31,6 +31,7 @@ ROW_CAP = 0.6  # capital height as a fraction of the row's height
 ROW_MIN = TABLE_CAP / ROW_CAP
 ROW_MAX = 0.11
 HEAD_CAP = 0.6  # the column titles' capitals, as a fraction of the title row's height
+ROW_FILL = 0.9  # a line of the font's text fits this share of a row (or title row): fonts with tall lines get less cap
 REASON_SHARE = 0.3  # the reason keeps this share of the width while the other columns' text may shrink
 
 # Table columns, left to right; the numbers take the width their text needs, the reason the rest.

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from andon import i18n
+from display.words import say
+
 Colour = tuple[int, int, int]
 
 BACKGROUND: Colour = (12, 12, 16)
@@ -50,7 +53,11 @@ ANDON_SIGNAL_COLOURS: dict[str, Colour] = {
     "raised": ANDON_DEFAULT,
     "acknowledged": (255, 243, 196),
 }
-ANDON_SIGNAL_WORDS: dict[str, str] = {"escalated": "ESCALATED", "raised": "ANDON", "acknowledged": "ANDON ACK"}
+ANDON_SIGNAL_WORDS: dict[str, str] = {
+    "escalated": "display.signal_escalated",
+    "raised": "display.signal_raised",
+    "acknowledged": "display.signal_acknowledged",
+}  # catalog keys: ESCALATED, ANDON, ANDON ACK
 
 
 def condition_colour(condition: str) -> Colour:
@@ -77,17 +84,17 @@ def andon_colour(category: str, bright: bool) -> Colour:
     return (int(r * ANDON_DIM_FACTOR), int(g * ANDON_DIM_FACTOR), int(b * ANDON_DIM_FACTOR))
 
 
-def condition_word(condition: str, delta: int | None, reason: str | None) -> str:
-    """Return the word that says what the colour says: AHEAD, ON PLAN, BEHIND, STOPPED, ..."""
+def condition_word(condition: str, delta: int | None, reason: str | None, language: str = i18n.DEFAULT) -> str:
+    """Return the word that says what the colour says: AHEAD, ON PLAN, BEHIND, STOPPED, ... (in ``language``)."""
     why = (reason or "").lower()
     if condition == "stale":
-        return "STALE"
+        return say(language, "display.word_stale")
     if condition == "off":
-        return "BREAK" if "break" in why else "OFF SHIFT"
+        return say(language, "display.word_break" if "break" in why else "display.word_off_shift")
     if condition == "abnormal" and "stop" in why:
-        return "STOPPED"
+        return say(language, "display.word_stopped")
     if condition in ("abnormal", "warning"):
-        return "BEHIND"
+        return say(language, "display.word_behind")
     if condition == "normal":
-        return "AHEAD" if delta is not None and delta > 0 else "ON PLAN"
-    return condition.upper() or "UNKNOWN"
+        return say(language, "display.word_ahead" if delta is not None and delta > 0 else "display.word_on_plan")
+    return condition.upper() or say(language, "display.word_unknown")

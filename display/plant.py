@@ -9,6 +9,7 @@ from typing import Any
 
 import pygame
 
+from andon import i18n
 from display.palette import (
     BACKGROUND,
     TEXT,
@@ -19,8 +20,9 @@ from display.palette import (
     text_on,
 )
 from display.render import CLOCK_SAMPLE, clock_text, flash_on
-from display.text import TextCache
+from display.text import TextCache, font_for
 from display.view import TileView, local_hhmm, tile_view
+from display.words import Problem, problem_text, say
 
 
 def grid_shape(count: int, size: tuple[int, int]) -> tuple[int, int]:
@@ -42,10 +44,18 @@ def grid_shape(count: int, size: tuple[int, int]) -> tuple[int, int]:
 class PlantRenderer:
     """Draws the plant overview for one screen size, remembering what is on screen."""
 
-    def __init__(self, size: tuple[int, int], tz: tzinfo, text: TextCache | None = None) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int],
+        tz: tzinfo,
+        text: TextCache | None = None,
+        language: str = i18n.DEFAULT,
+        font: str | None = None,
+    ) -> None:
         self.size = size
         self.tz = tz
-        self.text = text or TextCache()
+        self.language = i18n.resolve(language)
+        self.text = text if text is not None else TextCache(font_for(self.language, font))
         w, h = size
         self.margin = max(1, round(h * 0.012))
         self.head_size = round(h * 0.09)
@@ -70,10 +80,10 @@ class PlantRenderer:
         *,
         stale: bool = False,
         last_good: float | None = None,
-        problem: str | None = None,
+        problem: Problem | str | None = None,
     ) -> list[pygame.Rect]:
         """Draw what changed (everything on new data, else clock and flashing tiles)."""
-        views = tuple(tile_view(s, stale=stale) for s in states)
+        views = tuple(tile_view(s, stale=stale, language=self.language) for s in states)
         key = (title, views, stale, last_good if stale else None, problem)
         if key != self._key:
             return self.draw_full(surface, title, states, now, stale=stale, last_good=last_good, problem=problem)
@@ -91,18 +101,18 @@ class PlantRenderer:
         *,
         stale: bool = False,
         last_good: float | None = None,
-        problem: str | None = None,
+        problem: Problem | str | None = None,
     ) -> list[pygame.Rect]:
         """Redraw the whole overview and return the screen's rectangle."""
         surface.fill(BACKGROUND)
-        self._views = tuple(tile_view(s, stale=stale) for s in states)
+        self._views = tuple(tile_view(s, stale=stale, language=self.language) for s in states)
         self._key = (title, self._views, stale, last_good if stale else None, problem)
         self._clock = None
         heading = title
         if stale:
-            heading = f"STALE: no data since {local_hhmm(last_good, self.tz, seconds=True)}"
+            heading = say(self.language, "display.plant_stale", time=local_hhmm(last_good, self.tz, seconds=True))
         if problem:
-            heading = f"{heading}  {problem}"
+            heading = f"{heading}  {problem_text(problem, self.language)}"
         colour = condition_colour("abnormal") if (stale or problem) else TEXT
         text, size = self.text.fit(heading, self.head_size, self.title_rect.width, 8)
         if stale or problem:
@@ -123,7 +133,8 @@ class PlantRenderer:
             for i in range(len(self._views))
         ]
         if not self._views:
-            surf = self.text.render("no lines", self.head_size, TEXT_DIM, BACKGROUND)
+            empty, size = self.text.fit(say(self.language, "display.no_lines"), self.head_size, self.grid_rect.width, 8)
+            surf = self.text.render(empty, size, TEXT_DIM, BACKGROUND)
             surface.blit(surf, surf.get_rect(center=self.grid_rect.center))
         self._draw_tiles(surface, now, only_andons=False)
         self.draw_clock(surface, now)
@@ -165,7 +176,7 @@ class PlantRenderer:
         t = self.text.render(name, size, ink, fill)
         surface.blit(t, t.get_rect(topleft=inner.topleft))
         y = inner.top + t.get_height()
-        word = self.text.render(view.word, word_size, ink, fill)
+        word = self.text.render(*self.text.fit(view.word, word_size, inner.width, word_size // 2), ink, fill)
         surface.blit(word, word.get_rect(topleft=(inner.left, y)))
         delta, size = self.text.fit(view.delta, fig_size, inner.width, fig_size // 2)
         d = self.text.render(delta, size, ink, fill)
@@ -173,14 +184,19 @@ class PlantRenderer:
         band = pygame.Rect(tile.x, tile.y, tile.width, max(4, tile.height // 7))
         band.bottom = tile.bottom
         bottom = band.top - pad // 2 if view.andons else inner.bottom
-        figures = f"plan {view.plan}   actual {view.actual}"
+        figures = say(self.language, "display.tile_figures", plan=view.plan, actual=view.actual)
         text, size = self.text.fit(figures, small, inner.width, small // 2)
         f = self.text.render(text, size, ink, fill)
         surface.blit(f, f.get_rect(bottomleft=(inner.left, bottom)))
         if view.andons:
             colour = andon_colour("help", bright)
             surface.fill(colour, band)
-            label = f"ANDON x{view.andons}" if view.andons > 1 else "ANDON"
+            if view.andons > 1:
+                label = say(self.language, "display.tile_andons", count=view.andons)
+            else:
+                label = say(self.language, "display.tile_andon")
             band_ink = TEXT_DARK if bright else TEXT
-            t = self.text.render(label, max(8, band.height * 3 // 4), band_ink, colour)
+            band_size = max(8, band.height * 3 // 4)
+            label, band_size = self.text.fit(label, band_size, band.width - 2 * pad, band_size // 2)
+            t = self.text.render(label, band_size, band_ink, colour)
             surface.blit(t, t.get_rect(center=band.center))

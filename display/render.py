@@ -2,7 +2,8 @@
 
 The renderer keeps what it drew last, so ``draw`` returns only the dirty rectangles: the whole
 screen when the view changed, else the clock when its second changed and the andon banner while
-calls are open (it flashes and its ages count up).
+calls are open (it flashes and its ages count up). Its words are in its language (``display.words``);
+every label fits its box in every language (shrunk, and cut only as a last resort).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pygame
 
+from andon import i18n
 from display import layout as L
 from display.layout import LineLayout, line_layout
 from display.palette import (
@@ -32,8 +34,9 @@ from display.palette import (
     row_text_colour,
     text_on,
 )
-from display.text import TextCache
+from display.text import TextCache, font_for
 from display.view import AndonView, LineView, RowView, age_text, line_view
+from display.words import Problem, category_word, say
 
 CLOCK_SAMPLE = "88:88:88"
 MAX_BANNER_CALLS = 3
@@ -55,10 +58,19 @@ def flash_on(now: float) -> bool:
 class LineBoardRenderer:
     """Draws one line's board for one screen size, remembering what is on screen."""
 
-    def __init__(self, size: tuple[int, int], tz: tzinfo, text: TextCache | None = None) -> None:
+    def __init__(
+        self,
+        size: tuple[int, int],
+        tz: tzinfo,
+        text: TextCache | None = None,
+        language: str = i18n.DEFAULT,
+        font: str | None = None,
+    ) -> None:
         self.size = size
         self.tz = tz
-        self.text = text or TextCache()
+        self.language = i18n.resolve(language)
+        self.text = text if text is not None else TextCache(font_for(self.language, font))
+        self.columns = tuple((key, say(self.language, f"display.column_{key}")) for key, _ in L.COLUMNS)
         self._head_size = round(size[1] * L.HEADER_FONT)
         clock_w = self.text.font(self._head_size).size(CLOCK_SAMPLE)[0] + 4
         self.layout: LineLayout = line_layout(size, clock_w)
@@ -139,7 +151,10 @@ class LineBoardRenderer:
             r.right = box.right
         else:
             r.centerx = box.centerx
-        surface.blit(text, r)
+        # A font with tall line spacing (the CJK ones) makes surfaces higher than their ink: the part outside
+        # the box is background only, and would paint over the neighbours.
+        shown = r.clip(box)
+        surface.blit(text, shown, pygame.Rect(shown.x - r.x, shown.y - r.y, shown.width, shown.height))
 
     def _draw_tile(
         self,
@@ -150,14 +165,21 @@ class LineBoardRenderer:
         fill: Colour,
         ink: Colour,
         label_size: int,
+        frame: int = 0,
     ) -> None:
         lay = self.layout
         surface.fill(fill, box)
         pad = lay.px(0.01)
-        label_text, size = self.text.fit(label, label_size, box.width - 2 * pad, label_size // 2)
+        label_text, size = self.text.fit(label, label_size, box.width - 2 * max(pad, frame), label_size // 2)
         label_surf = self.text.render(label_text, size, ink, fill)
-        label_box = pygame.Rect(box.x, box.y + pad, box.width, label_surf.get_height())
-        self._blit(surface, label_surf, label_box, "center")
+        label_box = pygame.Rect(box.x, box.y + pad, box.width, self.text.line_height(size))
+        # An accent above a capital (Ü, Ś) makes the surface taller than the line, upwards: the label keeps its
+        # baseline and the figure its place, and the accent comes down out of an andon frame's way.
+        top = label_box.bottom - label_surf.get_height()
+        if frame and label_surf.get_height() > label_box.height:
+            top = max(top, box.y + frame)
+        drawn = pygame.Rect(box.x, top, box.width, label_surf.get_height())
+        self._blit(surface, label_surf, drawn, "center")
         fig_box = pygame.Rect(box.x, label_box.bottom, box.width, box.bottom - label_box.bottom)
         fig_size = lay.px(L.FIGURE_FONT)
         value_text, size = self.text.fit(value, fig_size, box.width - 2 * pad, fig_size // 2)
@@ -166,17 +188,21 @@ class LineBoardRenderer:
     def _draw_figures(self, surface: pygame.Surface, view: LineView) -> None:
         lay = self.layout
         label = lay.px(L.LABEL_FONT)
-        self._draw_tile(surface, lay.plan, "PLAN TO DATE", view.plan, PANEL, TEXT, label)
-        self._draw_tile(surface, lay.actual, "ACTUAL", view.actual, PANEL, TEXT, label)
+        self._draw_tile(surface, lay.plan, say(self.language, "display.plan_to_date"), view.plan, PANEL, TEXT, label)
+        self._draw_tile(surface, lay.actual, say(self.language, "display.actual_to_date"), view.actual, PANEL, TEXT,
+                        label)
         fill = condition_colour(view.condition)
         ink = text_on(view.condition)
         word = view.word
-        if view.andon is not None and not view.stale:
-            word = f"{word} + {ANDON_SIGNAL_WORDS[view.andon]}"
-        self._draw_tile(surface, lay.delta, word, view.delta, fill, ink, lay.px(L.WORD_FONT))
-        if view.andon is not None and not view.stale:
-            # Open calls are laid on top of the condition: a frame in the call's colour.
-            pygame.draw.rect(surface, ANDON_SIGNAL_COLOURS[view.andon], lay.delta, lay.px(L.ANDON_FRAME))
+        if view.andon is None or view.stale:
+            self._draw_tile(surface, lay.delta, word, view.delta, fill, ink, lay.px(L.WORD_FONT))
+            return
+        signal = say(self.language, ANDON_SIGNAL_WORDS[view.andon])
+        word = say(self.language, "display.word_with_andon", word=word, signal=signal)
+        frame = lay.px(L.ANDON_FRAME)
+        self._draw_tile(surface, lay.delta, word, view.delta, fill, ink, lay.px(L.WORD_FONT), frame)
+        # Open calls are laid on top of the condition: a frame in the call's colour.
+        pygame.draw.rect(surface, ANDON_SIGNAL_COLOURS[view.andon], lay.delta, frame)
 
     def _draw_status(self, surface: pygame.Surface, view: LineView) -> None:
         lay = self.layout
@@ -186,7 +212,8 @@ class LineBoardRenderer:
         right_w = 0
         if right:
             ink = condition_colour("abnormal") if view.problem else TEXT
-            surf = self.text.render(right, size, ink, BACKGROUND)
+            right, fitted = self.text.fit(right, size, box.width // 2, size // 2)
+            surf = self.text.render(right, fitted, ink, BACKGROUND)
             right_w = surf.get_width() + lay.px(0.02)
             self._blit(surface, surf, box, "right")
         # A stop waiting for its reason takes the status band's left side, in the warning colour.
@@ -208,22 +235,26 @@ class LineBoardRenderer:
         body_h = box.height - head_h
         if body_h <= 0:
             return
-        fits = max(1, body_h // lay.px(L.ROW_MIN))
+        # A font with taller lines for its capitals (a CJK font) needs taller rows for the same capitals.
+        row_cap = min(L.ROW_CAP, L.ROW_FILL / self.text.line_ratio())
+        fits = max(1, body_h // lay.px(L.TABLE_CAP / row_cap))  # L.ROW_MIN with the bundled font
         current = next((i for i, r in enumerate(rows) if r.current), None)
         window = L.visible_rows(len(rows), current, fits)
         shown = rows[window.start : window.stop]
         row_h = min(lay.px(L.ROW_MAX), body_h // max(1, len(shown)))
-        head_size = self.text.size_for_cap(head_h * L.HEAD_CAP)
+        head_size = self.text.size_for_cap(head_h * min(L.HEAD_CAP, L.ROW_FILL / self.text.line_ratio()))
         pad = lay.px(0.012)
         floor = self.text.size_for_cap(lay.size[1] * L.TABLE_CAP)
-        size = max(floor, self.text.size_for_cap(row_h * L.ROW_CAP))
+        size = max(floor, self.text.size_for_cap(row_h * row_cap))
         cols, size = self._columns(shown, box, head_size, size, floor, pad)
-        for (_, title), col in zip(L.COLUMNS, cols, strict=True):
+        for (key, title), col in zip(self.columns, cols, strict=True):
             cell = pygame.Rect(col.x + pad, box.y, col.width - 2 * pad, head_h)
-            surf = self.text.render(title, head_size, TEXT_DIM, BACKGROUND)
-            self._blit(surface, surf, cell, "left" if title in ("HOUR", "REASON") else "right")
+            title, fitted = self.text.fit(title, head_size, cell.width, head_size // 2)
+            surf = self.text.render(title, fitted, TEXT_DIM, BACKGROUND)
+            self._blit(surface, surf, cell, "left" if key in ("hours", "reason") else "right")
         if not shown:
-            surf = self.text.render("no board for this shift", size, TEXT_DIM, BACKGROUND)
+            empty, fitted = self.text.fit(say(self.language, "display.no_board"), size, box.width - 2 * pad, floor)
+            surf = self.text.render(empty, fitted, TEXT_DIM, BACKGROUND)
             self._blit(surface, surf, pygame.Rect(box.x + pad, box.y + head_h, box.width, row_h), "left")
             return
         y = box.y + head_h
@@ -231,7 +262,7 @@ class LineBoardRenderer:
             fill = PANEL_CURRENT if row.current else PANEL
             rect = pygame.Rect(box.x, y, box.width, row_h - max(1, row_h // 12))
             surface.fill(fill, rect)
-            for (key, _), col in zip(L.COLUMNS, cols, strict=True):
+            for (key, _), col in zip(self.columns, cols, strict=True):
                 colour = TEXT if row.condition != "pending" else TEXT_DIM
                 if key == "delta":
                     colour = row_text_colour("stale" if stale else row.condition)
@@ -251,7 +282,7 @@ class LineBoardRenderer:
         """Return the column rectangles and the text size: numbers as wide as their text, the reason the rest."""
         while True:
             natural = []
-            for key, title in L.COLUMNS:
+            for key, title in self.columns:
                 widths = [self.text.font(head_size).size(title)[0]]
                 # Measured with every digit as 8: a figure that ticks up does not move the columns.
                 widths += [self.text.font(size).size(_DIGITS.sub("8", str(getattr(r, key))))[0] for r in rows]
@@ -267,12 +298,14 @@ class LineBoardRenderer:
         fill = condition_colour("stale")
         surface.fill(fill, box)
         pygame.draw.rect(surface, TEXT, box, max(2, lay.px(0.006)))
-        big = self.text.render("STALE", lay.px(0.16), TEXT, fill)
+        width = box.width - 2 * lay.px(0.02)
+        word, size = self.text.fit(say(self.language, "display.word_stale"), lay.px(0.16), width, lay.px(0.08))
+        big = self.text.render(word, size, TEXT, fill)
         lines = [view.stale_since]
         if view.problem:
             lines.append(view.problem)
         small = lay.px(0.06)
-        surfs = [self.text.render(t, small, TEXT, fill) for t in lines]
+        surfs = [self.text.render(*self.text.fit(t, small, width, small // 2), TEXT, fill) for t in lines]
         total = big.get_height() + sum(s.get_height() for s in surfs)
         y = box.centery - total // 2
         for surf in [big, *surfs]:
@@ -302,10 +335,11 @@ class LineBoardRenderer:
             surface.fill(fill, seg)
             pad = lay.px(0.01)
             inner = seg.inflate(-2 * pad, 0)
-            top = f"ANDON {call.station}  {call.category.upper()}"
+            category = category_word(call.category, self.language).upper()
+            top = say(self.language, "display.banner_call", station=call.station, category=category)
             bottom = "   ".join(p for p in (age, call.tier.replace("_", " ")) if p)
             if extra and i == len(shown) - 1:
-                bottom += f"   +{extra} more"
+                bottom += "   " + say(self.language, "display.banner_more", count=extra)
             text, size = self.text.fit(top, big, inner.width, big // 2)
             t1 = self.text.render(text, size, ink, fill)
             text, size = self.text.fit(bottom, small, inner.width, small // 2)
@@ -325,12 +359,14 @@ def render_line(
     tz: tzinfo,
     stale: bool = False,
     last_good: float | None = None,
-    problem: str | None = None,
+    problem: Problem | str | None = None,
     renderer: LineBoardRenderer | None = None,
     show_oee: bool = False,
+    language: str = i18n.DEFAULT,
 ) -> list[pygame.Rect]:
-    """Draw a whole line board from the API's state and board dicts onto ``surface``."""
-    renderer = renderer or LineBoardRenderer(surface.get_size(), tz)
+    """Draw a whole line board from the API's state and board dicts onto ``surface`` (in the renderer's language,
+    else ``language``)."""
+    renderer = renderer or LineBoardRenderer(surface.get_size(), tz, language=language)
     view = line_view(line, state, board, stale=stale, last_good=last_good, problem=problem, tz=tz,
-                     show_oee=show_oee)
+                     show_oee=show_oee, language=renderer.language)
     return renderer.draw_full(surface, view, now)

@@ -2,7 +2,7 @@
 
 Pure: no pygame, no I/O, no clock. Two views compare equal exactly when the board would look the
 same (apart from the clock and the andon ages, which the renderer updates every second), so the
-display redraws only on change.
+display redraws only on change. Its words are in the display's language (``display.words``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
+from andon import i18n
 from display.palette import condition_word
+from display.words import Problem, problem_text, reason_text, say, status_word
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +122,17 @@ def age_text(seconds: float) -> str:
     return f"{s // 3600}h {(s % 3600) // 60:02d}m"
 
 
-def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
+def _row_view(row: Mapping[str, Any], tz: tzinfo, language: str) -> RowView:
     start, end = parse_time(row.get("start")), parse_time(row.get("end"))
     reason = str(row.get("reason") or "")
     problem_id = row.get("problem_id")
     if problem_id is not None:
         status = row.get("problem_status")
-        link = f"problem #{problem_id} {status}" if status else f"problem #{problem_id}"
+        if status:
+            word = status_word(str(status), language)
+            link = say(language, "display.problem_link_status", id=problem_id, status=word)
+        else:
+            link = say(language, "display.problem_link", id=problem_id)
         reason = f"{reason}  [{link}]".strip()
     current = bool(row.get("current"))
     planned = figure(row.get("planned"))
@@ -145,22 +151,22 @@ def _row_view(row: Mapping[str, Any], tz: tzinfo) -> RowView:
     )
 
 
-def _info(state: Mapping[str, Any], tz: tzinfo) -> str:
+def _info(state: Mapping[str, Any], tz: tzinfo, language: str) -> str:
     parts: list[str] = []
     shift = state.get("shift")
     if isinstance(shift, Mapping):
-        parts.append(f"Shift {shift.get('name') or shift.get('id') or ''}".strip())
+        parts.append(say(language, "display.shift", shift=shift.get("name") or shift.get("id") or "").strip())
     takt = state.get("takt_seconds")
     if isinstance(takt, int | float) and not isinstance(takt, bool):
-        parts.append(f"Takt {takt:g} s")
+        parts.append(say(language, "display.takt", seconds=f"{takt:g}"))
     target = state.get("shift_target")
     if isinstance(target, int) and not isinstance(target, bool):
-        parts.append(f"Target {target}")
-    parts.extend(_production(state, tz))
-    return "   ".join(parts) if parts else "No shift"
+        parts.append(say(language, "display.target", count=target))
+    parts.extend(_production(state, tz, language))
+    return "   ".join(parts) if parts else say(language, "display.no_shift")
 
 
-def _production(state: Mapping[str, Any], tz: tzinfo) -> list[str]:
+def _production(state: Mapping[str, Any], tz: tzinfo, language: str) -> list[str]:
     """Say what the line makes: the product, and the work order's made of quantity and expected finish."""
     parts: list[str] = []
     product = state.get("product")
@@ -168,31 +174,31 @@ def _production(state: Mapping[str, Any], tz: tzinfo) -> list[str]:
         parts.append(str(product["name"])[:40])
     order = state.get("work_order")
     if isinstance(order, Mapping) and order.get("id"):
-        text = f"Order {str(order['id'])[:32]}"
+        text = say(language, "display.order", order=str(order["id"])[:32])
         made, quantity = order.get("made"), order.get("quantity")
         if isinstance(made, int) and isinstance(quantity, int) and not isinstance(quantity, bool):
             text += f" {made}/{quantity}"
         finish = parse_time(order.get("expected_finish"))
         if finish is not None:
-            text += f" done ~{local_hhmm(finish, tz)}"
+            text += " " + say(language, "display.order_done", time=local_hhmm(finish, tz))
         parts.append(text)
     return parts
 
 
-def _status(state: Mapping[str, Any], tz: tzinfo) -> str:
+def _status(state: Mapping[str, Any], tz: tzinfo, language: str) -> str:
     parts: list[str] = []
     reason = state.get("reason")
     if reason:
-        parts.append(str(reason))
+        parts.append(reason_text(str(reason), language))
     last = parse_time(state.get("last_count_at"))
     if last is not None:
-        parts.append(f"last count {local_hhmm(last, tz)}")
+        parts.append(say(language, "display.last_count", time=local_hhmm(last, tz)))
     for source in state.get("sources") or ():
         if isinstance(source, Mapping) and not source.get("online", True):
             if source.get("status") == "connecting":
-                detail = f"connecting to {source.get('id', '?')}"
+                detail = say(language, "display.connecting", source=source.get("id", "?"))
             else:
-                detail = source.get("detail") or f"source {source.get('id', '?')} offline"
+                detail = source.get("detail") or say(language, "display.source_offline", source=source.get("id", "?"))
             if str(detail) not in parts:
                 parts.append(str(detail))
     return "   ".join(parts)
@@ -221,59 +227,66 @@ def line_view(
     *,
     stale: bool,
     last_good: float | None,
-    problem: str | None,
+    problem: Problem | str | None,
     tz: tzinfo,
     show_oee: bool = False,
+    language: str = i18n.DEFAULT,
 ) -> LineView:
-    """Build the line board's view from the API's state and board (either may be missing)."""
+    """Build the line board's view from the API's state and board (either may be missing), in ``language``."""
     state = state or {}
     condition = str(state.get("condition") or "stale")
     delta_value = state.get("delta")
     if stale or not state:
         condition = "stale"
-    word = condition_word(condition, delta_value if isinstance(delta_value, int) else None, state.get("reason"))
-    rows = tuple(_row_view(r, tz) for r in (board or {}).get("rows") or () if isinstance(r, Mapping))
-    since = f"no data since {local_hhmm(last_good, tz, seconds=True)}" if last_good else "no data"
+    delta = delta_value if isinstance(delta_value, int) else None
+    word = condition_word(condition, delta, state.get("reason"), language)
+    rows = tuple(_row_view(r, tz, language) for r in (board or {}).get("rows") or () if isinstance(r, Mapping))
+    if last_good:
+        since = say(language, "display.no_data_since", time=local_hhmm(last_good, tz, seconds=True))
+    else:
+        since = say(language, "display.no_data")
     return LineView(
         line=line,
         name=str(state.get("name") or (board or {}).get("name") or line),
-        info=_info(state, tz),
+        info=_info(state, tz, language),
         condition=condition,
         word=word,
         plan=figure(state.get("plan_to_date")),
         actual=figure(state.get("actual_to_date")),
         delta=signed(delta_value),
-        status=_status(state, tz),
+        status=_status(state, tz, language),
         stale=stale or not state,
         stale_since=since,
-        problem=problem or "",
+        problem=problem_text(problem, language),
         rows=rows,
         andons=_andons(state),
         andon=_andon_signal(state),
-        stop_prompt=_stop_prompt(state, tz) if not (stale or not state) else "",
-        oee=_oee(board) if show_oee and not (stale or not state) else "",
+        stop_prompt=_stop_prompt(state, tz, language) if not (stale or not state) else "",
+        oee=_oee(board, language) if show_oee and not (stale or not state) else "",
     )
 
 
-def _stop_prompt(state: Mapping[str, Any], tz: tzinfo) -> str:
+def _stop_prompt(state: Mapping[str, Any], tz: tzinfo, language: str) -> str:
     prompt = state.get("stop_prompt")
     if not isinstance(prompt, Mapping):
         return ""
     start = parse_time(prompt.get("start"))
-    return "WHY DID WE STOP?" + (f" since {local_hhmm(start, tz)}" if start is not None else "")
+    if start is None:
+        return say(language, "display.stop_prompt")
+    return say(language, "display.stop_prompt_since", time=local_hhmm(start, tz))
 
 
 def _percent(value: Any) -> str:
     return "-" if not isinstance(value, int | float) or isinstance(value, bool) else f"{round(value * 100)}"
 
 
-def _oee(board: Mapping[str, Any] | None) -> str:
+def _oee(board: Mapping[str, Any] | None, language: str) -> str:
     totals = (board or {}).get("totals")
     figures = totals.get("oee") if isinstance(totals, Mapping) else None
     if not isinstance(figures, Mapping):
         return ""
-    return (f"OEE {_percent(figures.get('oee'))}%  A {_percent(figures.get('availability'))}  "
-            f"P {_percent(figures.get('performance'))}  Q {_percent(figures.get('quality'))}")
+    return say(language, "display.oee", **{k: _percent(figures.get(k))
+                                            for k in ("oee", "availability", "performance", "quality")})
 
 
 def _andon_signal(state: Mapping[str, Any]) -> str | None:
@@ -295,8 +308,8 @@ class TileView:
     andons: int
 
 
-def tile_view(state: Mapping[str, Any], *, stale: bool) -> TileView:
-    """Build one plant-overview tile from a line state."""
+def tile_view(state: Mapping[str, Any], *, stale: bool, language: str = i18n.DEFAULT) -> TileView:
+    """Build one plant-overview tile from a line state (its word in ``language``)."""
     condition = "stale" if stale else str(state.get("condition") or "stale")
     delta_value = state.get("delta")
     line = str(state.get("line") or "?")
@@ -304,7 +317,9 @@ def tile_view(state: Mapping[str, Any], *, stale: bool) -> TileView:
         line=line,
         name=str(state.get("name") or line),
         condition=condition,
-        word=condition_word(condition, delta_value if isinstance(delta_value, int) else None, state.get("reason")),
+        word=condition_word(
+            condition, delta_value if isinstance(delta_value, int) else None, state.get("reason"), language
+        ),
         plan=figure(state.get("plan_to_date")),
         actual=figure(state.get("actual_to_date")),
         delta=signed(delta_value),

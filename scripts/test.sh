@@ -9,6 +9,8 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v socat >/dev/null 2>&1 || need+=(socat)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# The display's Chinese words need a font with CJK glyphs (pygame's own font has none).
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
         echo "the tests need Debian's ${need[*]}: run  sudo apt-get install -y ${need[*]}  and then this command again" >&2

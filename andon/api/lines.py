@@ -30,6 +30,7 @@ def list_lines(_reader: Reader, services: AllServices) -> list[dict[str, Any]]:
             "id": line.id,
             "name": line.config.display_name,
             "timezone": services.config.plant.timezone,
+            "language": services.config.plant.language,
             "andon_categories": line.config.andon.categories,
             "andon_stations": [{"id": s.id, "name": s.label} for s in line.config.andon.stations],
             "products": [vars(f) for f in line.timeline.figures.values()],

@@ -68,6 +68,8 @@ class LineOut(BaseModel):
     id: str
     name: str
     timezone: str = Field(description="The plant's IANA timezone (shifts are in its local time).")
+    language: str = Field("en", description="The plant's language (plant.language): what pages, displays and "
+                          "notifications speak unless a device or person chooses another.")
     andon_categories: list[str] = Field(description="Categories an operator can raise on this line.")
     andon_stations: list[StationOut] = Field(description="Stations calls are raised at (empty: any station name).")
     products: list[ProductOut] = Field(default_factory=list, description="Products the line may run, in order.")

@@ -155,16 +155,17 @@ def test_client_goes_stale_on_time_alone(server: SampleServer) -> None:
 
 
 @pytest.mark.parametrize(
-    ("line", "problem"),
-    [("nope", "LINE nope UNKNOWN TO SERVER"), ("bad", "BAD DATA FROM SERVER")],
+    ("line", "problem", "german"),
+    [("nope", "LINE nope UNKNOWN TO SERVER", "LINIE nope DEM SERVER UNBEKANNT"),
+     ("bad", "BAD DATA FROM SERVER", "UNGÜLTIGE DATEN VOM SERVER")],
 )
-def test_client_says_what_is_wrong(server: SampleServer, line: str, problem: str) -> None:
+def test_client_says_what_is_wrong(server: SampleServer, line: str, problem: str, german: str) -> None:
     client = LineClient(server.url, line, clock=ManualClock(SAMPLE_NOW))
     try:
         assert client.fetch() is False
-        assert (client.snapshot().problem, client.snapshot().state, client.stale) == (
-            problem, None, True
-        )  # fmt: skip
+        found = client.snapshot().problem
+        assert (str(found), client.snapshot().state, client.stale) == (problem, None, True)
+        assert found is not None and found.text("de") == german  # the board says it in its language
     finally:
         client.close()
 

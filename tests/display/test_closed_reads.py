@@ -37,7 +37,7 @@ def test_display_with_its_token_reads_and_follows_the_stream(server: RealServer)
     clock = ManualClock(utc("2026-11-25 07:30"))
     refused = LineClient(server.url, "line1", clock=clock)
     assert refused.fetch() is False
-    assert refused.snapshot().problem == "SERVER ERROR 401"
+    assert str(refused.snapshot().problem) == "SERVER ERROR 401"
     refused.close()
 
     client = LineClient(server.url, "line1", clock=clock, token="op-secret")
