@@ -80,6 +80,10 @@ def source_document(status: SourceStatus, now: float, health: SourceHealth) -> d
             "last_seen": iso(status.last_seen), "detail": health.detail, "status": status.status}
 
 
+# Excluded time in which the line is not planned to run at all: a stop's gap starting there starts at its end.
+UNPLANNED_KINDS = frozenset({"not_scheduled", "planned_downtime", "planned_stop"})
+
+
 class LineRuntime:
     """The live engine of one line; every public method is safe to call from any thread."""
 
@@ -333,19 +337,34 @@ class LineRuntime:
             return min(last + stop_after, instance.end)
 
     def stop_periods(self, instance: ShiftInstance, now: float) -> list[OpenSpan]:
-        """Return a shift's stops (count and run-signal stops merged) as seen at ``now``; end None: open."""
+        """Return a shift's stops (count and run-signal stops merged) as seen at ``now``; end None: open.
+
+        A stop runs from the last good count; one with no count before it in the shift, or whose last count
+        fell in time the line was not planned to run (not scheduled, planned downtime, a planned stop), begins
+        when the line was next expected to run (its available seconds are the same either way). A count in a
+        break still begins the stop after it, as written.
+        """
         with self.lock:
             counted = self._tracker(instance).stops(now)
-            if not self.signal_log:
+            if self.signal_log:
+                initial: dict[str, bool] = {sid: True for sid, role in self.roles.items() if role == "run_signal"}
+                changes = []
+                for ts, sid, value in self.signal_log:
+                    if ts <= instance.start:
+                        initial[sid] = value
+                    else:
+                        changes.append((ts, sid, value))
+                counted = merge_stops(counted, signal_stops(initial, changes, instance.start, instance.end, now))
+            if not counted:
                 return counted
-            initial: dict[str, bool] = {sid: True for sid, role in self.roles.items() if role == "run_signal"}
-            changes = []
-            for ts, sid, value in self.signal_log:
-                if ts <= instance.start:
-                    initial[sid] = value
-                else:
-                    changes.append((ts, sid, value))
-            return merge_stops(counted, signal_stops(initial, changes, instance.start, instance.end, now))
+            plan = self.plan_for(instance)
+            out: list[OpenSpan] = []
+            for s, e in counted:
+                if s == instance.start or plan.kind_at(s) in UNPLANNED_KINDS:
+                    s = plan.available_from(s)
+                if s < (now if e is None else e):  # nothing of it is available time yet: no stop (yet)
+                    out.append((s, e))
+            return out
 
     def run_signal(self, source_id: str, ts: float, running: bool) -> bool:
         """Take a run signal's value at ``ts``; return True when it changed (the caller stores the change)."""

@@ -149,6 +149,12 @@ class ShiftPlan:
             return t1 - t0  # both in the same stretch between excluded spans: most stops, in loss reports
         return self.available_until(t1) - self.available_until(t0)
 
+    def available_from(self, t: float) -> float:
+        """Return the first moment at or after ``t`` that is available time: ``t``, or the end of the excluded
+        span (break, not scheduled, planned downtime, a changeover within its target) that ``t`` falls in."""
+        i = bisect_right(self._ex_starts, t) - 1
+        return self.excluded[i][1] if i >= 0 and t < self.excluded[i][1] else t
+
     def _segment(self, t: float) -> int:
         return max(0, bisect_right(self._seg_starts, t) - 1)
 

@@ -291,3 +291,32 @@ def test_reports_leave_out_what_was_before_the_first_count_and_see_a_day_nobody_
         assert [(i["reason"], i["seconds"], i["occurrences"]) for i in pareto["items"]] == [(None, 6600, 1)]
         client.get("/api/lines/line1/stops?from=2026-11-25T00:00:00Z&to=2026-11-26T00:00:00Z")
         assert report("2026-11-25") == (periods, pareto)
+
+
+def test_a_stop_begins_when_the_line_was_next_expected_to_run(tmp_path: Path) -> None:
+    """No count since a not-scheduled start of the shift: the stop begins when the line became scheduled, not at
+    the shift start; its seconds are the same. A count in a break still begins the stop after it."""
+    clock = ManualClock(at("06:00"))
+    with api(tmp_path, clock, text=CONFIG) as client:
+        reply = client.put("/api/lines/line1/schedule", json={"scheduled": False, "from": at("06:00"),
+                                                               "to": at("06:30"), "reason": "no crew"})
+        assert reply.status_code == 200, reply.text
+        clock.set(at("06:32"))
+        assert client.get("/api/lines/line1/stops").json() == []  # 120 s scheduled: not a stop yet
+        clock.set(at("06:45"))
+        [stop] = client.get("/api/lines/line1/stops").json()
+        assert (stop["start"], stop["end"], stop["seconds"], stop["open"]) == (
+            "2026-11-25T06:30:00+00:00", None, 900.0, True)
+        clock.set(at("06:50"))
+        assert client.post("/api/lines/line1/counts", json={"count": 1, "ts": at("06:50"), "id": "c1"}).status_code \
+            == 201
+        clock.set(at("07:05"))
+        assert client.post("/api/lines/line1/counts", json={"count": 1, "ts": at("07:05"), "id": "c2"}).status_code \
+            == 201
+        clock.set(at("07:30"))
+        stops = [(s["start"], s["end"], s["seconds"]) for s in client.get("/api/lines/line1/stops").json()]
+        assert stops == [
+            ("2026-11-25T06:30:00+00:00", "2026-11-25T06:50:00+00:00", 1200.0),
+            ("2026-11-25T06:50:00+00:00", "2026-11-25T07:05:00+00:00", 600.0),  # 15 min, 5 of them in the break
+            ("2026-11-25T07:05:00+00:00", None, 1200.0),  # from the count in the break, 20 min after it
+        ]
