@@ -362,7 +362,7 @@ class LineRuntime:
             for s, e in counted:
                 if s == instance.start or plan.kind_at(s) in UNPLANNED_KINDS:
                     s = plan.available_from(s)
-                if s < (now if e is None else e):  # nothing of it is available time yet: no stop (yet)
+                if (s <= now) if e is None else (s < e):  # none of it in available time yet: no stop (yet)
                     out.append((s, e))
             return out
 
