@@ -31,7 +31,7 @@ def standby_app(me: str, holder: Callable[[], Holder | None]) -> Starlette:
         return {"name": found.name, "url": found.url or None}
 
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "role": "standby", "version": __version__, "name": me,
+        return JSONResponse({"status": "standby", "role": "standby", "version": __version__, "name": me,
                              "active": active()}, headers={"Access-Control-Allow-Origin": "*"})
 
     async def other(request: Request) -> Response:

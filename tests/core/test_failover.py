@@ -112,7 +112,10 @@ def test_the_standby_takes_over_and_no_count_is_lost_or_doubled(pair: Pair) -> N
     b = pair.start("b")
     wait_until(lambda: pair.role("b") == "standby", 30)
     health = pair.health("b")
-    assert health is not None and health["active"] == {"name": f"{_host()}:{pair.ports['a']}", "url": a}
+    assert health is not None and (health["status"], health["active"]) == (
+        "standby", {"name": f"{_host()}:{pair.ports['a']}", "url": a})
+    active = pair.health("a")
+    assert active is not None and (active["status"], active["role"]) == ("ok", "active")
 
     ids = [f"pair-{uuid.uuid4().hex[:8]}-{i}" for i in range(6)]
     # An edge's client given both servers, the standby first: its counts go to the active one.
