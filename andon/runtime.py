@@ -24,7 +24,7 @@ from andon.config.schema import Config
 from andon.plant import Plant
 from andon.services import Services, services_for
 from andon.storage import migrate
-from andon.storage.lease import Holder, Lease
+from andon.storage.lease import Holder, Lease, holder_id
 from andon.storage.store import Store, open_database
 from collector.hardware import attach_hardware
 from collector.outputs import (
@@ -202,7 +202,7 @@ def open_lease(config: Config, host: str | None, port: int | None) -> Lease:
     # Its own small pool with short deadlines: a renewal must not queue behind the API's reads, nor hang.
     engine = create_engine(config.database, pool_size=1, max_overflow=1, pool_pre_ping=True,
                            connect_args={"connect_timeout": 3, "options": "-c statement_timeout=3000"})
-    return Lease(engine, name, url, settings.lease_seconds)
+    return Lease(engine, holder_id(name), url, settings.lease_seconds)
 
 
 def _release(lease: Lease) -> None:

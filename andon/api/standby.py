@@ -16,22 +16,24 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from andon import __version__
-from andon.storage.lease import Holder
+from andon.storage.lease import Holder, server_name
 
 _NOT_PAGES = ("/api/", "/ws", "/metrics", "/healthz", "/static/", "/docs", "/openapi")
 
 
 def standby_app(me: str, holder: Callable[[], Holder | None]) -> Starlette:
-    """Return the standby's application; ``holder`` says who holds the lease now (a cached read)."""
+    """Return the standby's application; ``me`` its holder id, ``holder`` who holds the lease now (a cached read)."""
 
     def active() -> dict[str, Any] | None:
         found = holder()
-        if found is None or found.name == me or found.seconds_left <= 0:
+        if found is None or found.id == me or found.seconds_left <= 0:
             return None
         return {"name": found.name, "url": found.url or None}
 
+    name = server_name(me)
+
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "standby", "role": "standby", "version": __version__, "name": me,
+        return JSONResponse({"status": "standby", "role": "standby", "version": __version__, "name": name,
                              "active": active()}, headers={"Access-Control-Allow-Origin": "*"})
 
     async def other(request: Request) -> Response:
@@ -42,7 +44,7 @@ def standby_app(me: str, holder: Callable[[], Holder | None]) -> Starlette:
             query = f"?{request.url.query}" if request.url.query else ""
             return RedirectResponse(now["url"].rstrip("/") + path + query, status_code=307)
         where = f"{now['name']} at {now['url']}" if now and now["url"] else now["name"] if now else "not known yet"
-        return JSONResponse({"detail": f"this server ({me}) is the standby; the active server is {where}",
+        return JSONResponse({"detail": f"this server ({name}) is the standby; the active server is {where}",
                              "role": "standby", "active": now}, status_code=503, headers={"Retry-After": "1"})
 
     methods = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]

@@ -88,8 +88,8 @@ class AvailabilityConfig(StrictModel):
     """
 
     name: str | None = Field(
-        None, max_length=200, description="This server's name in the lease (default: its host name and API port); "
-        "give each server of a pair its own (${ENV} works)."
+        None, max_length=160, description="This server's name, shown by the other one and in logs (default: its "
+        "host name and API port); the lease tells the two processes apart even when their names are the same."
     )
     url: str | None = Field(
         None, max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",

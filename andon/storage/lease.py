@@ -8,6 +8,7 @@ steps down when it cannot (docs/availability.md); a standby tries to take it twi
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -31,18 +32,39 @@ _RELEASE = text("UPDATE server_lease SET expires_at = 0 WHERE name = :name AND h
 
 @dataclass(frozen=True)
 class Holder:
-    """Who holds the lease: name, URL, seconds left (negative: run out), term."""
+    """Who holds the lease: the holder's id, URL, seconds left (negative: run out), term."""
 
-    name: str
+    id: str
     url: str
     seconds_left: float
     term: int
+
+    @property
+    def name(self) -> str:
+        """Return the server's name, as configured (its id without the process's own mark)."""
+        return server_name(self.id)
+
+
+def holder_id(name: str) -> str:
+    """Return a process's id in the lease: its server's name and a mark of its own.
+
+    Two processes never share an id, even when two machines carry one name (one config file, cloned
+    hosts): sharing one would let both hold the lease. A server restarted after a crash is a new holder,
+    so it waits for its old lease to run out like any standby (a clean stop gives the lease up first).
+    """
+    return f"{name}#{secrets.token_hex(4)}"
+
+
+def server_name(holder: str) -> str:
+    """Return the server's name of a holder id."""
+    return holder.rsplit("#", 1)[0]
 
 
 class Lease:
     """This server's side of the lease on one database."""
 
     def __init__(self, engine: Engine, me: str, url: str, seconds: float) -> None:
+        """``me``: this process's holder id (``holder_id``), unique to it."""
         if engine.dialect.name != "postgresql":
             raise ValueError("an active/standby lease needs PostgreSQL")
         self.engine = engine

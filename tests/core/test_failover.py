@@ -47,11 +47,13 @@ lines:
 class Pair:
     """The config of a pair and its servers, started and stopped by the test (each stopped at the end)."""
 
-    def __init__(self, tmp_path: Path, url: str) -> None:
+    def __init__(self, tmp_path: Path, url: str, name: str | None = None) -> None:
         self.ports = {"a": free_port(), "b": free_port()}
         self.config = tmp_path / "pair.yaml"
-        self.config.write_text(CONFIG.format(url=url, lease=LEASE_SECONDS,
-                                             servers=", ".join(self.base(n) for n in self.ports)))
+        text = CONFIG.format(url=url, lease=LEASE_SECONDS, servers=", ".join(self.base(n) for n in self.ports))
+        if name is not None:
+            text = text.replace("availability: {", f"availability: {{name: {name}, ")
+        self.config.write_text(text)
         self.tmp_path = tmp_path
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -187,6 +189,27 @@ def _host() -> str:
     return socket.gethostname()
 
 
+def test_two_servers_given_one_name_are_still_one_active_and_one_standby(tmp_path: Path, postgres: Postgres) -> None:
+    """One config file with a literal availability.name on both machines: each process holds the lease as itself."""
+    same = Pair(tmp_path, fresh_database(postgres), name="andon-server")
+    try:
+        same.start("a")
+        wait_until(lambda: same.role("a") == "active", 30)
+        b = same.start("b")
+        wait_until(lambda: same.role("b") == "standby", 30)
+        health = same.health("b")
+        assert health is not None and (health["name"], health["active"]["name"]) == ("andon-server", "andon-server")
+        assert post(b, "same-1").status_code == 503
+        assert post(same.base("a"), "same-1").status_code == 201
+        # A crashed active restarted is a new holder: it waits for its old lease like any standby.
+        same.procs["a"].send_signal(signal.SIGKILL)
+        same.procs["a"].wait()
+        same.start("a")
+        wait_until(lambda: {same.role("a"), same.role("b")} == {"active", "standby"}, 20)
+    finally:
+        same.stop_all()
+
+
 def test_the_lease_is_held_by_one_server_at_a_time(postgres: Postgres) -> None:
     """The lease on its own, on the database's clock: taken, refused to another, renewed, run out, taken over."""
     url = fresh_database(postgres)
@@ -197,7 +220,8 @@ def test_the_lease_is_held_by_one_server_at_a_time(postgres: Postgres) -> None:
         assert (one.hold(), one.term) == (True, 1)
         assert (two.hold(), two.term) == (False, None)
         holder = two.holder()
-        assert holder is not None and (holder.name, holder.url, holder.term) == ("one", "http://one", 1)
+        assert holder is not None
+        assert (holder.id, holder.name, holder.url, holder.term) == ("one", "one", "http://one", 1)
         assert 0.5 < holder.seconds_left <= 1.0
         assert one.hold() and one.term == 1  # renewed: the same term
         time.sleep(1.1)
