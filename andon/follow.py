@@ -44,6 +44,12 @@ def stream_url(server: str) -> str:
     return f"{scheme}://{parts.netloc}{parts.path.rstrip('/')}/ws"
 
 
+def stream_urls(server: str) -> list[str]:
+    """Return the stream URLs of one server or of several, comma-separated (an active/standby pair); refuse a
+    list with any URL ``stream_url`` refuses."""
+    return [stream_url(url) for url in servers(server)]
+
+
 class StreamFollower:
     """Stay on a server's ``/ws`` stream and hand each JSON object it sends to ``on_message``.
 
@@ -59,7 +65,7 @@ class StreamFollower:
         retry_max: float = 30.0, ping_seconds: float = 5.0, open_timeout: float = 10.0,
     ) -> None:
         # Several servers (an active/standby pair, comma-separated): each attempt after a failure tries the next.
-        self.urls = [stream_url(url) for url in servers(server)]
+        self.urls = stream_urls(server)
         self.url = self.urls[0]
         self.on_message = on_message
         self.clock = clock

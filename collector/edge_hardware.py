@@ -12,7 +12,7 @@ from typing import Any
 
 from andon.clock import Clock, SystemClock
 from andon.config.schema import Config
-from andon.follow import StreamFollower, stream_url
+from andon.follow import StreamFollower, stream_urls
 from andon.state import LineState
 from collector.andon_actions import RemoteAndonActions
 from collector.line_hardware import LineHardware
@@ -81,7 +81,7 @@ class EdgeHardware:
         unknown = [line_id for line_id in line_ids if line_id not in known]
         if unknown or not line_ids:
             raise ValueError(f"unknown line(s) {unknown}; the config has {known}" if unknown else "no line named")
-        stream_url(server)  # a bad server URL is refused before anything is opened
+        stream_urls(server)  # a bad server URL (of one, or of a pair) is refused before anything is opened
         clock = clock or SystemClock()
         # Its own client ids: the server's (or another edge's) MQTT sessions must not be taken over.
         connections = Connections(clock, mqtt=edge_broker(config.mqtt, name), pin_factory=pin_factory)

@@ -20,10 +20,10 @@ from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from andon import failover, i18n
+from andon import i18n
 from andon.clock import Clock, SystemClock
 from andon.extras import PYGAME, missing_line
-from andon.follow import stream_url
+from andon.follow import stream_urls
 from display.client import ApiFeed, FeedSnapshot, LineClient, PlantClient, Poller
 from display.live import WebSocketListener
 
@@ -343,8 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale_after <= 0 or args.poll_interval <= 0:
         parser.error("--stale-after and --poll-interval must be positive")
     try:
-        for server in failover.servers(args.server):  # one, or an active/standby pair (comma-separated)
-            stream_url(server)  # the one rule for a server URL, for polling and the stream alike
+        stream_urls(args.server)  # the one rule for server URLs (one, or a pair), for polling and the stream alike
     except ValueError as exc:
         parser.error(f"--server: {exc}")
     tz: tzinfo | None = None

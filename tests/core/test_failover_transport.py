@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from andon import failover
+from andon.follow import stream_urls
 from tests.conftest import free_port
 
 
@@ -125,3 +126,20 @@ def test_a_server_list_is_read_strictly(given: str, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         failover.servers(given)
     assert failover.servers(" http://a:1/ , https://b ") == ["http://a:1", "https://b"]
+
+
+def test_the_stream_urls_of_a_pair_follow_the_one_rule_of_each() -> None:
+    assert stream_urls(" http://a:1/ , https://b/plant-b") == ["ws://a:1/ws", "wss://b/plant-b/ws"]
+    with pytest.raises(ValueError, match="must not carry a query"):
+        stream_urls("http://a:1,http://b:2/?token=x")
+    with pytest.raises(ValueError, match="'10.0.0.2:8000' must start with http://"):
+        stream_urls("http://a:1,10.0.0.2:8000")
+
+
+def test_the_display_refuses_a_pair_with_a_bad_url(capsys: pytest.CaptureFixture[str]) -> None:
+    from display.app import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--server", "http://a:1,ftp://b", "--line", "line1"])
+    assert exc.value.code == 2
+    assert "--server: server URL 'ftp://b' must start with http:// or https://" in capsys.readouterr().err
