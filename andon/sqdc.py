@@ -50,6 +50,12 @@ class SqdcBoard:
             "C": f"red when a line lost more than {r.max_downtime_minutes:g} minutes to stops",
         }
 
+    def rule_values(self) -> dict[str, dict[str, Any]]:
+        """Return each letter's threshold, for a page that words the rules in its own language."""
+        r = self.rules
+        return {"S": {"categories": list(r.safety_categories)}, "Q": {"max_scrap_rate": r.max_scrap_rate},
+                "D": {"min_attainment": r.min_attainment}, "C": {"max_downtime_minutes": r.max_downtime_minutes}}
+
     def month(self, area_id: str | None, year: int, month: int, line_id: str | None = None) -> dict[str, Any]:
         """Return the SQDC board of a month for an area, one line (a tier 1 board) or the plant."""
         area, name, line_ids = self.scope(area_id, line_id)
@@ -62,7 +68,7 @@ class SqdcBoard:
             out.append({"date": day.isoformat(), **self.judge(figures)})
         return {
             "area": area, "name": name, "month": f"{year:04d}-{month:02d}", "today": self.today().isoformat(),
-            "lines": line_ids, "rules": self.rule_words(), "days": out,
+            "lines": line_ids, "rules": self.rule_words(), "rule_values": self.rule_values(), "days": out,
         }
 
     def today(self) -> date:

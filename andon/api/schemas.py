@@ -535,7 +535,11 @@ class SqdcOut(BaseModel):
     month: str
     today: str = Field(description="The plant's local date now.")
     lines: list[str]
-    rules: dict[str, str] = Field(description="Each letter's rule in words.")
+    rules: dict[str, str] = Field(description="Each letter's rule in words (English).")
+    rule_values: dict[str, dict[str, Any]] = Field(
+        description="Each letter's threshold: S categories, Q max_scrap_rate, D min_attainment (fractions), "
+        "C max_downtime_minutes.",
+    )
     days: list[SqdcDayOut]
 
 

@@ -122,6 +122,10 @@ def test_sqdc_rules_come_from_the_config(tmp_path: Path) -> None:
                    if d["date"] == "2026-11-26")
         # 5.26 % scrap <= 10 %, 75 % >= 70 %, 122 min <= 180; a "safety" call is not one of safety_categories here.
         assert (day["S"], day["Q"], day["D"], day["C"], day["red"]) == ("green", "green", "green", "green", {})
+        board = client.get("/api/sqdc?area=assembly&month=2026-11").json()
+        assert board["rule_values"] == {"S": {"categories": ["quality"]}, "Q": {"max_scrap_rate": 0.1},
+                                        "D": {"min_attainment": 0.7}, "C": {"max_downtime_minutes": 180}}
+        assert board["rules"]["Q"] == "red when scrap / (good + scrap) is above 10.00%"
 
 
 def test_bad_sqdc_requests_get_clear_errors(tmp_path: Path) -> None:

@@ -87,3 +87,21 @@ def test_the_trends_in_german(server: RealServer, page: Any) -> None:
     assert {"Verfügbarkeit", "noch keine Daten"} & set(texts(page, "#oee svg text"))
     assert set(page.eval_on_selector_all("#oee svg rect[data-series]", "rs => rs.map(r => r.dataset.series)")) <= {
         "OEE", "availability"}  # the series' ids stay whatever the language
+
+
+def test_the_sqdc_rules_are_worded_from_their_thresholds(server: RealServer, page: Any) -> None:
+    """In English the page's words are the server's own; in Polish the same thresholds in Polish."""
+    board = server.get("/api/sqdc?month=2026-11")
+    page.goto(server.url + "/tier/3?lang=en")
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    assert page.inner_text("#sqdc-rules") == " \u00B7 ".join(f"{k}: {v}" for k, v in board["rules"].items())
+    page.goto(server.url + "/tier/3?lang=pl")
+    page.wait_for_selector("body[data-ready='1']", timeout=10_000)
+    v = board["rule_values"]
+    categories = ", ".join({"safety": "bezpieczeństwo", "quality": "jakość"}.get(c, c) for c in v["S"]["categories"])
+    assert page.inner_text("#sqdc-rules") == " \u00B7 ".join([
+        f"S: czerwony, gdy zgłoszono wezwanie andon kategorii {categories or '(brak)'}",
+        f"Q: czerwony, gdy braki / (dobre + braki) przekraczają {v['Q']['max_scrap_rate'] * 100:.2f}%",
+        f"D: czerwony, gdy wykonanie / plan jest poniżej {v['D']['min_attainment'] * 100:.0f}%",
+        f"C: czerwony, gdy linia straciła ponad {v['C']['max_downtime_minutes']:g} min na postojach",
+    ])
