@@ -235,15 +235,20 @@ def _post_count(client: Any, path: str, body: dict[str, Any], wait: float) -> An
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    """Feed a running system with simulated parts over HTTP."""
-    import httpx
+    """Feed a running system with simulated parts over HTTP (one server, or a pair: the active one)."""
+    from andon import failover
 
     server = simulate_server(args)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per part would drown what matters
     rng = random.Random(args.seed)
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
     sent = 0
-    with httpx.Client(base_url=server, headers=headers, timeout=5) as client:
+    try:
+        urls = failover.servers(server)
+    except ValueError as exc:
+        print(f"andon simulate: --server: {exc}", file=sys.stderr)
+        return 2
+    with failover.client(urls, headers=headers, timeout=5) as client:
         while args.count is None or sent < args.count:
             body = {"count": 1, "id": str(uuid.uuid4()), "ts": time.time(),
                     "kind": "scrap" if rng.random() < args.scrap_rate else "good"}
@@ -334,7 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.set_defaults(func=cmd_orders)
 
     p = sub.add_parser("simulate", help="feed a running system with simulated parts over HTTP")
-    p.add_argument("--server", help=f"server URL (default: the api address of --config, else {DEFAULT_SERVER})")
+    p.add_argument("--server", help=f"server URL, or a pair comma-separated (default: the api address of --config, "
+                   f"else {DEFAULT_SERVER})")
     p.add_argument("--config", help="config of the running server: its api host and port give the URL")
     p.add_argument("--wait", type=float, default=15.0,
                    help="seconds to keep retrying a server that does not answer before giving up (default 15)")

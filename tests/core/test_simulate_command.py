@@ -78,3 +78,16 @@ def test_simulate_names_an_unknown_line(served: tuple[Path, str]) -> None:
     done = simulate("--config", str(config), "--line", "nope", "--count", "1", "--cycle", "0")
     assert done.returncode == 1
     assert done.stderr == 'refused: 404 {"detail":"no line \'nope\'; GET /api/lines lists the lines"}\n'
+
+
+def test_simulate_feeds_the_one_of_two_servers_that_answers(served: tuple[Path, str]) -> None:
+    _, base = served
+    before = httpx.get(base + "/api/lines/line1/state").json()["actual_to_date"]
+    pair = f"http://127.0.0.1:{free_port()},{base}"
+    done = simulate("--server", pair, "--line", "line1", "--count", "2", "--cycle", "0", "--scrap-rate", "0")
+    assert (done.returncode, done.stdout) == (0, f"sent 2 part(s) to line1 at {pair}\n"), done.stderr
+    assert httpx.get(base + "/api/lines/line1/state").json()["actual_to_date"] - before == 2
+    bad = simulate("--server", "10.0.0.2:8000", "--line", "line1", "--count", "1")
+    assert (bad.returncode, bad.stderr) == (2, "andon simulate: --server: server URL '10.0.0.2:8000' must start "
+                                                "with http:// or https:// and name a host (for example "
+                                                "http://10.0.0.2:8000)\n")
