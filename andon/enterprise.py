@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from andon import failover
 from andon.config.schema import EnterpriseConfig, PlantLinkConfig
 from andon.payload import excerpt
 
@@ -71,12 +72,14 @@ def unreachable(link: PlantLinkConfig, error: str) -> dict[str, Any]:
     }
 
 
-async def read_plant(client: httpx.AsyncClient, link: PlantLinkConfig, timeout: float) -> dict[str, Any]:
-    """Read another plant's lines; never raise (an error is the plant shown unreachable)."""
+async def read_plant(link: PlantLinkConfig, timeout: float) -> dict[str, Any]:
+    """Read another plant's lines (from the active one of its pair, when its URL names two); never raise (an
+    error is the plant shown unreachable)."""
     headers = {"Authorization": f"Bearer {link.token}"} if link.token else {}
-    url = link.url.rstrip("/") + "/api/lines"
     try:
-        reply = await asyncio.wait_for(client.get(url, headers=headers), timeout)
+        async with failover.async_client(failover.servers(link.url), timeout=timeout,
+                                         follow_redirects=False) as client:
+            reply = await asyncio.wait_for(client.get("/api/lines", headers=headers), timeout)
     except TimeoutError:
         return unreachable(link, f"no answer within {timeout:g} s")
     except httpx.HTTPError as exc:
@@ -100,8 +103,7 @@ async def read_plant(client: httpx.AsyncClient, link: PlantLinkConfig, timeout: 
 
 async def enterprise_view(config: EnterpriseConfig, here: dict[str, Any]) -> dict[str, Any]:
     """Return this plant (``here``, from ``plant_view``) and every configured plant, with totals of those read."""
-    async with httpx.AsyncClient(timeout=config.timeout_seconds, follow_redirects=False) as client:
-        others = await asyncio.gather(*(read_plant(client, link, config.timeout_seconds) for link in config.plants))
+    others = await asyncio.gather(*(read_plant(link, config.timeout_seconds) for link in config.plants))
     plants = [here, *others]
     read = [p for p in plants if p["reachable"]]
     for plant in others:

@@ -468,8 +468,10 @@ class PlantLinkConfig(StrictModel):
 
     id: str = Field(description="Plant id in the enterprise view.", pattern=r"^[A-Za-z0-9_-]+$", max_length=64)
     name: str | None = Field(None, max_length=128, description="Name shown (default: the id).")
-    url: str = Field(description="The server's base URL, http:// or https:// (such as http://andon.leeds:8000).",
-                     pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=512)
+    url: str = Field(description="The server's base URL, http:// or https:// (such as http://andon.leeds:8000); "
+                     "an active/standby pair as two, comma-separated (the active one is read).",
+                     pattern=r"^https?://[^\s/?#,]+(/[^\s?#,]*)?(, ?https?://[^\s/?#,]+(/[^\s?#,]*)?)?$",
+                     max_length=1024)
     token: str | None = Field(None, max_length=512,
                               description="A bearer token of that server, when its reads are closed (${ENV} works).")
 

@@ -152,3 +152,19 @@ def test_enterprise_config_mistakes_are_config_errors(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as error:
             parse_config(base + plants)
         assert message in str(error.value)
+
+
+def test_a_plant_with_an_active_standby_pair_is_read_from_the_one_that_answers(
+    tmp_path: Path, leeds: RealServer,
+) -> None:
+    pair = f"http://127.0.0.1:{free_port()}, {leeds.url}"
+    plants = f"    - {{{{id: leeds, url: '{pair}', token: {TOKEN}}}}}\n"
+    with api(tmp_path, ManualClock(utc("2026-11-26 07:00")), text=HERE + plants) as client:
+        view = client.get("/api/enterprise").json()
+    leeds_view = view["plants"][1]
+    assert (leeds_view["id"], leeds_view["url"], leeds_view["reachable"], leeds_view["error"]) == (
+        "leeds", pair, True, None)
+    assert [(x["line"], x["actual_to_date"]) for x in leeds_view["lines"]] == [("l1", 50), ("l2", 130)]
+    three = "    - {id: x, url: 'http://a:1,http://b:2,http://c:3'}\n"
+    with pytest.raises(ConfigError):
+        parse_config(HERE.format(db=tmp_path / "b.db").replace("{{", "{").replace("}}", "}") + three)
