@@ -63,7 +63,7 @@ def page_language(request: Request, lang: str | None) -> str:
     A ``?lang=`` with no catalog is the engineer's typo on a kiosk's URL: 400 with the languages there are.
     A cookie with none (a catalog gone with a release) is passed over.
     """
-    if lang is not None:
+    if lang:  # (an empty ?lang= is no choice: the cookie's or the plant's)
         found = i18n.match(lang)
         if found is None:
             raise HTTPException(400, str(i18n.UnknownLanguage(lang)))
@@ -82,7 +82,7 @@ def _html(name: str, request: Request, lang: str | None) -> HTMLResponse:
     language = page_language(request, lang)
     servers = tuple(request.app.state.services.plant.config.availability.servers)
     reply = HTMLResponse(page_in(name, language, servers), headers=PAGE_CACHE)
-    if lang is not None and request.cookies.get(LANGUAGE_COOKIE) != language:
+    if lang and request.cookies.get(LANGUAGE_COOKIE) != language:
         reply.set_cookie(LANGUAGE_COOKIE, language, max_age=10 * 365 * 86400, samesite="lax")
     return reply
 

@@ -83,3 +83,8 @@ def test_a_language_with_no_catalog_is_refused_with_the_choices(tmp_path: Path) 
         assert reply.json() == {"detail": "unknown language 'fr': choose one of en, de, es, pl, zh-Hans"}
         assert "set-cookie" not in reply.headers
         assert client.get("/?lang=" + "x" * 36).status_code == 422
+        empty = client.get("/?lang=")  # an empty choice (a form's): the plant's language, no cookie
+        assert (empty.status_code, '<html lang="en">' in empty.text) == (200, True)
+        assert "set-cookie" not in empty.headers
+        odd = client.get("/?lang=%3Cscript%3E")
+        assert (odd.status_code, odd.headers["content-type"]) == (400, "application/json")
