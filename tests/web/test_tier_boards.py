@@ -124,6 +124,17 @@ def test_line_board_has_its_hours_and_its_own_sqdc(server: RealServer, page: Any
     assert page.eval_on_selector_all("#sqdc td.red", "cs => cs.map(c => c.dataset.letter)") == ["S", "Q", "D", "C"]
     assert page.eval_on_selector_all("#handover li", "ls => ls.map(l => l.innerText)") == [
         "12:00 Kim: Scrap bin at st4 is full"]
+    # Every row's numbers agree with each other: actual - plan = delta, the hour in progress against its plan
+    # so far (shown beside the hour's plan, as on the board).
+    board = server.get("/api/lines/line2/board")
+    shown = page.eval_on_selector_all("#rows tbody tr", """rs => rs.map(r => ['planned', 'actual', 'delta']
+        .map(c => r.querySelector(`[data-col=${c}]`).textContent))""")
+    want = [[f"{r['planned_so_far']} / {r['planned']}" if r["current"] else str(r["planned"]),
+             "" if r["actual"] is None else str(r["actual"]),
+             "" if r["delta"] is None else (f"+{r['delta']}" if r["delta"] > 0 else str(r["delta"]))]
+            for r in board["rows"]]
+    assert shown == want
+    assert any(r["current"] for r in board["rows"]), "the clock stands in the shift: one hour is in progress"
     page.goto(server.url + "/tier/1/line1")
     page.wait_for_selector("body[data-ready='1']", timeout=10_000)
     assert page.eval_on_selector_all("#sqdc td.red", "cs => cs.length") == 0  # line1 was green both days
