@@ -10,7 +10,7 @@ from datetime import time
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from andon import i18n
@@ -51,21 +51,20 @@ def minutes_of_day(value: str) -> int:
     return t.hour * 60 + t.minute
 
 
+# A language tag with a catalog, normalised (de-DE -> de, zh-CN -> zh-Hans); any other is refused with the choices.
+Language = Annotated[str, AfterValidator(i18n.resolve)]
+
+
 class PlantConfig(StrictModel):
     """The plant: its name and the timezone its shifts are written in."""
 
     name: str = Field("Plant", description="Plant name shown on pages and boards.")
     timezone: str = Field("UTC", description="IANA timezone of the plant, e.g. Europe/London.")
-    language: str = Field(
+    language: Language = Field(
         i18n.DEFAULT,
         description="Language of pages, displays and notifications unless a device (?lang=, display option) or a "
         "person chooses another: en, de, es, pl or zh-Hans.",
     )
-
-    @field_validator("language")
-    @classmethod
-    def _known_language(cls, value: str) -> str:
-        return i18n.resolve(value)
 
     @field_validator("timezone")
     @classmethod
@@ -450,14 +449,9 @@ class PersonConfig(StrictModel):
                               description="Badge number or tag a reader sends; \"by\" may give it instead of the id.")
     role: Literal["operator", "supervisor", "engineer"] | None = Field(None, description="The person's role.")
     area: str | None = Field(None, description="The area the person works in (an id of areas).")
-    language: str | None = Field(
+    language: Language | None = Field(
         None, description="Language of the person's notifications (en, de, es, pl, zh-Hans; default: the plant's)."
     )
-
-    @field_validator("language")
-    @classmethod
-    def _known_language(cls, value: str | None) -> str | None:
-        return None if value is None else i18n.resolve(value)
     email: str | None = Field(None, max_length=256, description="E-mail address for notifications.")
     phone: str | None = Field(None, max_length=64, description="Phone number for notifications.")
     chat: str | None = Field(None, max_length=256, description="Chat handle (Teams, Slack) for notifications.")
@@ -511,14 +505,9 @@ class ChannelConfig(StrictModel):
     )
     url: str = Field(description="The incoming webhook or ntfy topic URL (http:// or https://).",
                      pattern=r"^https?://[^\s/?#]+(/[^\s#]*)?$", max_length=1024)
-    language: str | None = Field(
+    language: Language | None = Field(
         None, description="Language of the channel's messages (en, de, es, pl, zh-Hans; default: the plant's)."
     )
-
-    @field_validator("language")
-    @classmethod
-    def _known_language(cls, value: str | None) -> str | None:
-        return None if value is None else i18n.resolve(value)
 
 
 class GroupConfig(StrictModel):
