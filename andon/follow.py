@@ -66,7 +66,7 @@ class StreamFollower:
     ) -> None:
         # Several servers (an active/standby pair, comma-separated): each attempt after a failure tries the next.
         self.urls = stream_urls(server)
-        self.url = self.urls[0]
+        self._at = 0  # which of them is tried next (a position: a URL given twice is still two turns)
         self.on_message = on_message
         self.clock = clock
         self.token = token
@@ -82,6 +82,11 @@ class StreamFollower:
         self._up = threading.Event()
         self._delay = retry_min
         self._warned = False
+
+    @property
+    def url(self) -> str:
+        """Return the stream URL tried now (or next)."""
+        return self.urls[self._at]
 
     @property
     def connected(self) -> bool:
@@ -115,9 +120,8 @@ class StreamFollower:
                 await self.clock.sleep(self._delay)
             finally:
                 self.retry_at = None
-            at = (self.urls.index(self.url) + 1) % len(self.urls)
-            self.url = self.urls[at]
-            if at == 0:  # the backoff grows once every server was tried
+            self._at = (self._at + 1) % len(self.urls)
+            if self._at == 0:  # the backoff grows once every server was tried
                 self._delay = min(self._delay * 2, self.retry_max)
 
     async def _follow(self) -> str:

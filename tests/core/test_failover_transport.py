@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from andon import failover
-from andon.follow import stream_urls
+from andon.clock import SystemClock
+from andon.follow import StreamFollower, stream_urls
 from tests.conftest import free_port
 
 
@@ -143,3 +144,22 @@ def test_the_display_refuses_a_pair_with_a_bad_url(capsys: pytest.CaptureFixture
         main(["--server", "http://a:1,ftp://b", "--line", "line1"])
     assert exc.value.code == 2
     assert "--server: server URL 'ftp://b' must start with http:// or https://" in capsys.readouterr().err
+
+
+def test_the_stream_follower_takes_each_server_in_turn_even_one_given_twice() -> None:
+    """Real refused connections: every attempt goes to the next URL of the list, a repeated one included."""
+    dead = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+    tried: list[str] = []
+
+    class Recording(StreamFollower):
+        async def _follow(self) -> str:
+            tried.append(self.url)
+            if len(tried) == 6:
+                raise asyncio.CancelledError
+            return await super()._follow()
+
+    follower = Recording(f"{dead[0]},{dead[0]},{dead[1]}", lambda _m: None, clock=SystemClock(), retry_min=0.001)
+    with pytest.raises(asyncio.CancelledError):
+        asyncio.run(follower.run())
+    a, b = (u.replace("http", "ws") + "/ws" for u in dead)
+    assert tried == [a, a, b, a, a, b]
