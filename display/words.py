@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from andon import i18n
 
-
-@cache
-def translator(language: str) -> i18n.Translator:
-    """Return the bound texts of ``language`` (raise ``i18n.UnknownLanguage`` for a tag without a catalog)."""
-    return i18n.Translator(language)
-
-
-def say(language: str, key: str, **fields: object) -> str:
-    """Return the text of ``key`` in ``language`` with its fields filled."""
-    return translator(language)(key, **fields)
+say = i18n.text  # the text of a key in a language, its fields filled (i18n.UnknownLanguage for a tag without one)
 
 
 @dataclass(frozen=True)

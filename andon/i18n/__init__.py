@@ -94,8 +94,11 @@ def part(language: str, *prefixes: str) -> dict[str, str]:
 
 def text(language: str, key: str, **fields: Any) -> str:
     """Return the text of ``key`` in ``language`` with its fields filled; raise KeyError for an unknown key."""
-    found = messages(language)[key]
-    return found.format(**fields) if fields or "{" in found else found
+    return _filled(messages(language)[key], fields)
+
+
+def _filled(found: str, values: Mapping[str, Any]) -> str:
+    return found.format(**values) if values or "{" in found else found
 
 
 def fields(template: str) -> frozenset[str]:
@@ -111,5 +114,4 @@ class Translator:
         self._messages = messages(self.language)
 
     def __call__(self, key: str, **values: Any) -> str:
-        found = self._messages[key]
-        return found.format(**values) if values or "{" in found else found
+        return _filled(self._messages[key], values)
