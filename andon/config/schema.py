@@ -51,6 +51,8 @@ def minutes_of_day(value: str) -> int:
     return t.hour * 60 + t.minute
 
 
+HTTP_URL = r"^https?://[^\s/?#]+(/[^\s?#]*)?$"  # a server's base URL: http:// or https://, a host, no query
+
 # A language tag with a catalog, normalised (de-DE -> de, zh-CN -> zh-Hans); any other is refused with the choices.
 Language = Annotated[str, AfterValidator(i18n.resolve)]
 
@@ -91,11 +93,11 @@ class AvailabilityConfig(StrictModel):
         "host name and API port); the lease tells the two processes apart even when their names are the same."
     )
     url: str | None = Field(
-        None, max_length=500, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        None, max_length=500, pattern=HTTP_URL,
         description="Where clients reach this server (default: http://<host name>:<API port>); the standby sends "
         "callers there.",
     )
-    servers: list[Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$", max_length=500)]] = Field(
+    servers: list[Annotated[str, Field(pattern=HTTP_URL, max_length=500)]] = Field(
         default_factory=list, max_length=8,
         description="The pair's URLs as browsers reach them: a page whose server is lost moves to the one that is "
         "active (its live stream down 3 s, the other's /healthz says active).",
@@ -566,7 +568,7 @@ class Config(StrictModel):
     )
     api: ApiConfig = Field(default_factory=ApiConfig, description="HTTP API address.")
     availability: AvailabilityConfig = Field(
-        default_factory=lambda: AvailabilityConfig(),
+        default_factory=AvailabilityConfig,
         description="Active/standby pair: two servers on one PostgreSQL database (docs/availability.md).",
     )
     auth: AuthConfig | None = Field(None, description="Bearer-token auth; absent means an open API.")
