@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from andon import passes
 from andon.andons import AndonService, andon_signal
 from andon.calendar import ShiftInstance
 from andon.line import LineRuntime
@@ -114,6 +115,14 @@ class LineStates:
         return found
 
 
+def _running(loop: asyncio.AbstractEventLoop) -> bool:
+    """Say whether ``loop`` runs this thread's code now."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _brief(stop: dict[str, Any] | None) -> dict[str, Any] | None:
     """Return a described stop as the state shows it (``StopBrief``'s fields in order)."""
     if stop is None:
@@ -131,6 +140,7 @@ class LiveHub:
         self.plant = plant
         self.states = states
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None  # the thread that runs the loop
         self.queue_size = queue_size
         # Leading edge: a change is computed at once, unless the line's state was computed less than
         # min_interval ago; then once when the interval ends. A line counting every 10 ms gets a state
@@ -150,6 +160,7 @@ class LiveHub:
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Serve from ``loop`` from now on; lines that changed before it (counts at start-up) are sent at once."""
         self.loop = loop
+        self._loop_thread = threading.get_ident() if _running(loop) else None
         with self._pending_lock:
             waiting = bool(self._pending)
         if waiting:
@@ -160,6 +171,7 @@ class LiveHub:
     def stop(self) -> None:
         """Stop serving (changes are dropped until the next start)."""
         self.loop = None
+        self._loop_thread = None
         self._clients.clear()
 
     # --- inputs (any thread) ------------------------------------------------------------
@@ -181,18 +193,17 @@ class LiveHub:
         loop = self.loop
         if loop is None:
             return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
+        # On the loop's thread, at once. (The thread is compared, not asyncio's running loop: asking for that is a
+        # system call, getpid, in every call; a count read on the loop comes here.)
+        if self._loop_thread == threading.get_ident() or (self._loop_thread is None and _running(loop)):
             fn(*args)
         elif not loop.is_closed():
             loop.call_soon_threadsafe(fn, *args)
 
     # --- on the loop --------------------------------------------------------------------
     def _flush_soon(self) -> None:
-        if self.loop is not None:
+        # At the end of the loop's callback that brought the change (a read of counts), else as a callback.
+        if self.loop is not None and not passes.defer(self._flush):
             self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:

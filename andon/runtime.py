@@ -116,7 +116,7 @@ async def run(config: Config, host: str | None = None, port: int | None = None,
     hardware = attach_hardware(services, connections) if with_sources else None
     runner = SourceRunner(config, services.plant.sink, services.clock, connections=connections)
     # MQTT outputs (retained state, andon events, status will) join the hub; source rejects go on /metrics.
-    publisher = attach_mqtt_outputs(services)
+    publisher = attach_mqtt_outputs(services, connections.brokers)  # on the sources' connection
     namespaces = attach_namespace_outputs(services)  # Sparkplug B edge node, UNS topics (outputs:)
     export_source_rejects(services, runner)
     if hardware is not None:

@@ -6,9 +6,11 @@ import json
 import logging
 from typing import Any
 
+from andon.clock import Clock, SystemClock
 from andon.config.bases import MqttConfig
 from devices.links.mqtt import MqttLink
 from devices.links.mqtt_client import Will
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
@@ -16,19 +18,28 @@ log = logging.getLogger(__name__)
 class MqttPublisher:
     """Push line state (retained) and andon events to ``<prefix>/...`` without blocking the caller.
 
-    Connects in the background as soon as it is made, on its own link (its last will is
-    ``<prefix>/status`` = ``offline``); ``close()`` announces ``offline``. paho's network thread does
-    the sending. While the broker is away, andon events queue in paho (QoS 1, sent on reconnect)
-    and only the latest state of each line is kept and re-sent.
+    Connects in the background as soon as it is made (its last will is ``<prefix>/status`` = ``offline``);
+    ``close()`` announces ``offline``. Given the server's ``brokers`` (``andon run``), it shares the connection
+    its MQTT count sources read on (one client id, ``mqtt.client_id``), so a count's state goes back on the
+    connection that brought the count; else its link is its own (client id ``<client_id>-out``). While the
+    broker is away, andon events queue in paho (QoS 1, sent on reconnect) and only the latest state of each
+    line is kept and re-sent.
     """
 
-    def __init__(self, config: MqttConfig) -> None:
+    def __init__(
+        self, config: MqttConfig, brokers: LinkPool[tuple[str, int, str], MqttLink] | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self.config = config
         self.prefix = config.topic_prefix.rstrip("/")
         self.status_topic = f"{self.prefix}/status"
         self._latest_state: dict[str, bytes] = {}
         will = Will(self.status_topic, "offline", qos=1, retain=True)
-        self.link = MqttLink(config, f"{config.client_id}-out", persistent=False, will=will)
+        self._state_topics: dict[str, str] = {}
+        if brokers is not None:
+            self.link = MqttLink.shared(brokers, clock or SystemClock(), config, config.client_id, will=will)
+        else:
+            self.link = MqttLink(config, f"{config.client_id}-out", persistent=False, will=will)
         self.link.attach(self)
 
     @property
@@ -67,7 +78,14 @@ class MqttPublisher:
             return
         self._latest_state[line] = payload
         if self.link.connected:
-            self._publish(f"{self.prefix}/{line}/state", payload, retain=True, qos=self.config.state_qos)
+            topic = self._state_topics.get(line)
+            if topic is None:
+                topic = self._state_topics[line] = f"{self.prefix}/{line}/state"
+            if self.config.state_qos == 1:
+                # Resent by link_up after a reconnect, so a lean publish (no copy kept for the next connection).
+                self._check(topic, self.link.publish_lean(topic, payload, retain=True))
+            else:
+                self._publish(topic, payload, retain=True, qos=self.config.state_qos)
 
     def publish_stop(self, line: str, event: dict[str, Any]) -> None:
         """Publish a stop event (open, close, reason, split...) on ``<prefix>/<line>/stop``."""
@@ -97,7 +115,9 @@ class MqttPublisher:
             return None
 
     def _publish(self, topic: str, payload: bytes, *, retain: bool, qos: int = 1) -> None:
-        info = self.link.publish(topic, payload, qos=qos, retain=retain)
+        self._check(topic, self.link.publish(topic, payload, qos=qos, retain=retain))
+
+    def _check(self, topic: str, info: Any) -> None:
         if info is None:
             log.debug("MQTT publisher closed or not configured; %s dropped", topic)
         elif info.rc not in (0, 4):  # 4 is "no connection": paho keeps it and sends on reconnect

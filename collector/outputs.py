@@ -17,18 +17,23 @@ from collector.mqtt_out import MqttPublisher
 from collector.sources import SourceRunner
 from collector.sparkplug_out import SparkplugEdgeNode
 from collector.uns_out import UnsPublisher
+from devices.links.mqtt import MqttLink
+from devices.links.pool import LinkPool
 
 log = logging.getLogger(__name__)
 
 
-def attach_mqtt_outputs(services: Services) -> MqttPublisher | None:
+def attach_mqtt_outputs(
+    services: Services, brokers: LinkPool[tuple[str, int, str], MqttLink] | None = None,
+) -> MqttPublisher | None:
     """Publish every visible state change and andon event to the plant's broker, if one is configured.
 
+    ``brokers``: the server's MQTT links, so the publisher shares the connection its count sources read on.
     The listeners join the live hub when the app starts; the caller closes the publisher on shutdown.
     """
     if services.config.mqtt is None:
         return None
-    publisher = MqttPublisher(services.config.mqtt)
+    publisher = MqttPublisher(services.config.mqtt, brokers, services.clock)
 
     def on_state(line_id: str, state: LiveState) -> None:
         publisher.publish_state(line_id, state.encoded())

@@ -46,7 +46,10 @@ def open_database(url: str, *, upgrade: bool = True, in_child: bool = False) -> 
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     if url.startswith("sqlite"):
         # Enough pooled connections for the API's worker threads, so none is opened per request.
-        engine = create_engine(url, pool_size=20, max_overflow=20)
+        # The connection used last is taken first (LIFO): SQLite drops a connection's page cache whenever
+        # another connection wrote since it last read, so the writer kept re-reading pages it had just
+        # written when the pool handed its connections round in turn.
+        engine = create_engine(url, pool_size=20, max_overflow=20, pool_use_lifo=True)
     else:
         engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
@@ -64,6 +67,29 @@ def open_database(url: str, *, upgrade: bool = True, in_child: bool = False) -> 
     return engine
 
 
+class MultiRow:
+    """An INSERT of many rows in few statements, straight to the driver (no SQL compiled per batch).
+
+    The rows of a batch go in statements of 64, 16, 4 and 1 rows (a batch of 25 is three statements), so
+    the driver's statement cache holds four prepared statements, and no statement comes near a database's
+    limit of bound values (999 in older SQLite).
+    """
+
+    sizes = (64, 16, 4, 1)
+
+    def __init__(self, template: str, columns: int, mark: str) -> None:
+        row = "(" + ", ".join([mark] * columns) + ")"
+        self.sql = {n: template.format(rows=", ".join([row] * n)) for n in self.sizes}
+
+    def run(self, conn: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` in order."""
+        at, total = 0, len(rows)
+        for size in self.sizes:
+            while total - at >= size:
+                conn.exec_driver_sql(self.sql[size], tuple(v for r in rows[at:at + size] for v in r))
+                at += size
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     # WAL lets board reads run while the writer commits; NORMAL sync is durable across a
@@ -72,6 +98,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # A statement that writes many rows keeps a statement journal, to undo just itself; in memory, not in a
+    # file made and removed for every statement.
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
 
 
@@ -85,18 +114,22 @@ class Store:
         self.path = _sqlite_file(engine)
         self._inode = _inode(self.path)
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._insert_events = (
+        # Rows go in with multi-row VALUES statements (a few a batch): sqlite3 lets the GIL go and takes it
+        # back for every statement it steps, and an executemany steps one per row, so a batch's rows each
+        # waited for the event loop's thread to hand the GIL back (and paid two context switches for it).
+        self._insert_events = MultiRow(
             "INSERT INTO count_events (line_id, source_id, ts, received_at, count, kind, event_id, flags, reason) "
-            f"VALUES ({', '.join([mark] * 9)}) ON CONFLICT DO NOTHING"
+            "VALUES {rows} ON CONFLICT DO NOTHING", 9, mark,
         )
-        self._add_counts = (
-            f"INSERT INTO count_quarters (line_id, quarter, good, scrap) VALUES ({mark}, {mark}, {mark}, {mark}) "
+        self._add_counts = MultiRow(
+            "INSERT INTO count_quarters (line_id, quarter, good, scrap) VALUES {rows} "
             "ON CONFLICT (line_id, quarter) DO UPDATE SET good = count_quarters.good + excluded.good, "
-            "scrap = count_quarters.scrap + excluded.scrap"
+            "scrap = count_quarters.scrap + excluded.scrap", 4, mark,
         )
-        self._add_scrap = (
-            f"INSERT INTO scrap_quarters (line_id, quarter, reason, parts) VALUES ({mark}, {mark}, {mark}, {mark}) "
-            "ON CONFLICT (line_id, quarter, reason) DO UPDATE SET parts = scrap_quarters.parts + excluded.parts"
+        self._add_scrap = MultiRow(
+            "INSERT INTO scrap_quarters (line_id, quarter, reason, parts) VALUES {rows} "
+            "ON CONFLICT (line_id, quarter, reason) DO UPDATE SET parts = scrap_quarters.parts + excluded.parts",
+            4, mark,
         )
 
     def probe(self) -> None:
@@ -129,11 +162,10 @@ class Store:
             if batch.events:
                 # One prepared statement for the whole batch, straight to the driver: no SQL compiled per
                 # batch. The in-memory id check comes first; the unique index guards older ids.
-                conn.exec_driver_sql(
-                    self._insert_events,
-                    [(e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags, e.reason)
-                     for e in batch.events],
-                )
+                self._insert_events.run(conn, [
+                    (e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags, e.reason)
+                    for e in batch.events
+                ])
                 self._add_quarters(conn, batch.events)
             if batch.counters:
                 rows = [
@@ -170,10 +202,10 @@ class Store:
                 row[1] += e.count
                 key = (e.line_id, quarter, e.reason or "")
                 scrap[key] = scrap.get(key, 0) + e.count
-        # Prepared statements run for many rows (executemany), straight to the driver.
-        conn.exec_driver_sql(self._add_counts, [(line, q, g, sc) for (line, q), (g, sc) in totals.items()])
+        # One row per (line, quarter) and (line, quarter, reason): no statement updates a row twice.
+        self._add_counts.run(conn, [(line, q, g, sc) for (line, q), (g, sc) in totals.items()])
         if scrap:
-            conn.exec_driver_sql(self._add_scrap, [(line, q, r, n) for (line, q, r), n in scrap.items()])
+            self._add_scrap.run(conn, [(line, q, r, n) for (line, q, r), n in scrap.items()])
 
     def counter_states(self) -> dict[tuple[str, str], tuple[int | None, int | None]]:
         """Return every persisted counter value and pending jump, by (line, source)."""

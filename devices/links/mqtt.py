@@ -20,8 +20,10 @@ A link started on a running asyncio loop (everything in ``andon run``) is driven
 (``mqtt_loop.py``): handlers run on it, and calls from other threads (the writer's acknowledgements)
 are queued to it. A link started without one runs paho's network thread.
 
-Persistent-session links (count sources, andon buttons) are shared through ``Connections.brokers``,
-one per broker and client id; a link with a last will (the publisher, a stack light) is its user's own.
+Persistent-session links (count sources, andon buttons, and in ``andon run`` the publisher, whose status is the
+connection's last will) are shared through ``Connections.brokers``, one per broker and client id; a stack light's
+link, with its own will, is its own. The states a count causes then go out on the connection that brought the
+count, and carry its TCP acknowledgement.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ class _Delivery:
     remaining: int
 
 
+_QUEUED = paho.MQTTMessageInfo(0)  # what a lean publish answers: queued (rc 0); nothing waits on it
+_QUEUED.rc = paho.MQTT_ERR_SUCCESS
+
+
 def _valid_filter(topic: str) -> bool:
     try:
         topic_filter(topic)
@@ -138,14 +144,27 @@ class MqttLink:
 
     @classmethod
     def shared(
-        cls, pool: LinkPool[tuple[str, int, str], MqttLink], clock: Clock, settings: MqttConfig, client_id: str
+        cls, pool: LinkPool[tuple[str, int, str], MqttLink], clock: Clock, settings: MqttConfig, client_id: str,
+        will: Will | None = None,
     ) -> MqttLink:
-        """Return the persistent-session link to this broker under this client id from ``pool`` (one user more)."""
+        """Return the persistent-session link to this broker under this client id from ``pool`` (one user more).
+
+        ``will``: the connection's last will (the publisher's status). It is set when the link has not connected
+        yet; a link already connecting without it keeps going without one, said once at WARNING.
+        """
         link = pool.attach(
             (settings.host, settings.port, client_id),
-            lambda: cls(settings, client_id, persistent=True, clock=clock),
+            lambda: cls(settings, client_id, persistent=True, clock=clock, will=will),
         )
         link._pool = pool
+        if will is not None and link.will != will:
+            with link._lock:
+                started = link._started
+                if not started:
+                    link.will = will
+            if started:
+                log.warning("MQTT %s: client %s was connected before its last will (%s) was known; it has none "
+                            "until it reconnects", link.address, client_id, will.topic)
         return link
 
     def release(self) -> None:
@@ -236,6 +255,16 @@ class MqttLink:
             return client.publish(topic, payload, qos=qos, retain=retain)
         return driver.call_and_wait(lambda: client.publish(topic, payload, qos=qos, retain=retain))
 
+    def publish_lean(self, topic: str, payload: bytes, *, retain: bool) -> paho.MQTTMessageInfo | None:
+        """Publish at QoS 1 what the caller republishes itself after a reconnect (a retained state): on the loop
+        that drives the client, built without paho's message objects (``Client.publish_lean``); else, or when the
+        connection is not up, as ``publish``."""
+        client, driver = self._client, self._drive()
+        if driver is not None and driver.on_loop() and isinstance(client, Client) \
+                and client.publish_lean(topic, payload, retain):
+            return _QUEUED
+        return self.publish(topic, payload, qos=1, retain=retain)
+
     async def serve(
         self, user: LinkUser, subscription: Subscription, until: asyncio.Future[Any] | None = None,
     ) -> None:
@@ -279,7 +308,8 @@ class MqttLink:
 
     def goodbye(self, user: LinkUser, message: Will | None = None, timeout: float = 2.0) -> None:
         """Publish ``message`` (default: this link's last will) while connected, since a clean disconnect sends
-        no will; wait up to ``timeout`` for it to go out, then stop telling ``user`` and close."""
+        no will; wait up to ``timeout`` for it to go out, then stop telling ``user`` and close (a shared link:
+        release it, closed after its last user)."""
         message = message or self.will
         if self.connected and message is not None:
             info = self.publish(message.topic, message.payload, qos=message.qos, retain=message.retain)
@@ -292,7 +322,10 @@ class MqttLink:
             except (RuntimeError, ValueError) as exc:
                 log.warning("MQTT broker %s: could not publish %s before closing: %s", self.address, message.topic, exc)
         self.detach(user)
-        self.close()
+        if self._pool is not None:
+            self.release()
+        else:
+            self.close()
 
     def close(self) -> None:
         """Disconnect with a goodbye (no last will) and stop the network thread or the loop's driving;

@@ -181,6 +181,43 @@ class Client(paho.Client):
 
     _prepared: Any = None
     on_messages: Callable[[Client, list[paho.MQTTMessage]], None] | None = None
+    quick_ack_per_read = True  # an event loop that knows when nothing answers a read asks for it itself
+    lean_limit = 1000  # lean publishes awaiting their PUBACK at most; past it, publishes go paho's way
+    _lean: set[int] | None = None  # the message ids of lean publishes awaiting their PUBACK
+
+    def publish_lean(self, topic: str, payload: bytes, retain: bool) -> bool:
+        """Queue a QoS 1 PUBLISH built here, for a sender that republishes after a reconnect what it still
+        needs (a retained state): no message object with a lock of its own, no copy kept for the next connection.
+
+        Return False, queuing nothing, when the connection is not up, not MQTT 3.1.1, or too many wait for their
+        PUBACK: the caller publishes through paho then.
+        """
+        lean = self._lean
+        if lean is None:
+            lean = self._lean = set()
+        if self._sock is None or self._state != paho._ConnectionState.MQTT_CS_CONNECTED \
+                or self._protocol == paho.MQTTv5 or len(lean) >= self.lean_limit:
+            return False
+        encoded = topic.encode()
+        mid = self._mid_generate()
+        length = 4 + len(encoded) + len(payload)
+        head = bytearray((_PUBLISH | 0x02 | (1 if retain else 0),))
+        while True:
+            byte, length = length & 0x7F, length >> 7
+            head.append(byte | 0x80 if length else byte)
+            if not length:
+                break
+        packet = b"".join((head, len(encoded).to_bytes(2, "big"), encoded, mid.to_bytes(2, "big"), payload))
+        lean.add(mid)
+        self._out_packet.append({"command": _PUBLISH | 0x02, "mid": mid, "qos": 1, "pos": 0,
+                                 "to_process": len(packet), "packet": packet, "info": None})
+        self._call_socket_register_write()
+        return True
+
+    def reconnect(self) -> paho.MQTTErrorCode:
+        """Connect again; lean publishes of the last connection are forgotten (their senders republish)."""
+        self._lean = None
+        return super().reconnect()
 
     def build_socket(self) -> Any:
         """Connect to the broker (blocking: name lookup, TCP, TLS handshake) and return the socket."""
@@ -204,7 +241,8 @@ class Client(paho.Client):
 
     def loop_read(self, max_packets: int = 1) -> paho.MQTTErrorCode:
         """Read every whole packet already in memory, not one per pass of paho's loop."""
-        self._quick_ack()
+        if self.quick_ack_per_read:
+            self.quick_ack()
         while True:
             sock = self._sock
             if self.on_messages is not None and isinstance(sock, BufferedSocket) and self._in_packet["command"] == 0 \
@@ -249,9 +287,23 @@ class Client(paho.Client):
 
     def _published(self, mid: int) -> None:
         """Do what paho does with a PUBACK: the message is published (told once), a place in flight is free."""
+        lean = self._lean
+        if lean is not None and mid in lean:
+            lean.discard(mid)
+            return
         with self._out_message_mutex:
             if mid in self._out_messages:
                 self._do_on_publish(mid, _ACCEPTED, _NO_PROPERTIES)
+
+    def _handle_pubackcomp(self, cmd: Any) -> paho.MQTTErrorCode:
+        """paho's reader had a PUBACK (one cut by a read): a lean publish's is taken here."""
+        packet, lean = self._in_packet["packet"], self._lean
+        if cmd == "PUBACK" and lean is not None and len(packet) >= 2:
+            mid = (packet[0] << 8) | packet[1]
+            if mid in lean:
+                lean.discard(mid)
+                return paho.MQTTErrorCode.MQTT_ERR_SUCCESS
+        return super()._handle_pubackcomp(cmd)
 
     def _packet_write(self) -> paho.MQTTErrorCode:
         """Write what is queued in one system call: the packets at the head that need nothing done once sent
@@ -270,12 +322,13 @@ class Client(paho.Client):
                 queue.appendleft(plain[0])
         return super()._packet_write()
 
-    def _quick_ack(self) -> None:
+    def quick_ack(self) -> None:
         """Have the kernel acknowledge received data at once (TCP_QUICKACK, Linux), once per read.
 
         QoS 1 acknowledgements wait for the commit, so nothing goes back to the broker for a while; the
         delayed TCP acknowledgement then holds the broker's next small packet back (Nagle), and a count
-        took ~4 ms to arrive instead of ~0.2 ms. Linux drops quick-ack mode by itself, so it is set per read.
+        took ~4 ms to arrive instead of ~0.2 ms. Linux drops quick-ack mode by itself, so it is set per read
+        (or, under an event loop, per read that nothing answers at once: ``quick_ack_per_read``).
         """
         sock = raw_socket(self)
         if _TCP_QUICKACK is not None and isinstance(sock, socket.socket):

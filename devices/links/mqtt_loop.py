@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 import paho.mqtt.client as paho
 
+from andon import passes
 from devices.links.mqtt_client import Client
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,8 @@ class LoopDriver:
         self._socket_closed = asyncio.Event()
         self._accepted = False  # the broker accepted the connection now open
         self._task: asyncio.Task[None] | None = None
+        self._writes = 0  # passes that wrote, so a read can tell whether anything carried its acknowledgement
+        client.quick_ack_per_read = False  # _readable asks for the quick acknowledgement when nothing answers
         client.on_socket_open = self._socket_open
         client.on_socket_close = self._socket_close
         client.on_socket_register_write = self._write_wanted
@@ -93,6 +96,7 @@ class LoopDriver:
         client.on_socket_close = None
         client.on_socket_register_write = None
         client.on_socket_unregister_write = None
+        client.quick_ack_per_read = True
         self._task = None
         self._handed_over = True  # a read or write the loop still had scheduled must not race paho's thread
         client.loop_start()
@@ -187,7 +191,8 @@ class LoopDriver:
     def _write_wanted(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         if not self._writing:
             self._writing = True
-            self.loop.call_soon(self._write)
+            if not passes.defer(self._write):  # in a read's pass: written at its end, after what the read set going
+                self.loop.call_soon(self._write)
 
     def _write_done(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._writing = False
@@ -202,6 +207,7 @@ class LoopDriver:
         client = self.client
         if self._handed_over or client.socket() is None:
             return
+        self._writes += 1
         client.loop_write()
         sock = client.socket()
         if sock is not None and client.want_write() and not self._writer_added:
@@ -216,12 +222,32 @@ class LoopDriver:
         client = self.client
         if self._handed_over:
             return
-        for _ in range(1000):  # a TLS socket can hold decrypted bytes the selector does not see
-            if client.loop_read() != paho.MQTT_ERR_SUCCESS:
-                return
-            pending = getattr(client.socket(), "pending", None)
-            if pending is None or not pending():
-                return
+        outer = passes.begin()
+        writes = self._writes
+        try:
+            for _ in range(1000):  # a TLS socket can hold decrypted bytes the selector does not see
+                if client.loop_read() != paho.MQTT_ERR_SUCCESS:
+                    return
+                pending = getattr(client.socket(), "pending", None)
+                if pending is None or not pending():
+                    return
+        finally:
+            if outer:
+                passes.end()  # the states the counts set going, published, and what that queued, written
+            if writes == self._writes and not self._handed_over:
+                self._quick_ack()
+
+    def _quick_ack(self) -> None:
+        """Nothing was written back in this read's pass: have the kernel acknowledge the read at once.
+
+        The broker holds its next small packet until the last is acknowledged (Nagle's rule), and the kernel,
+        left to itself, waits up to 40 ms for data to carry an acknowledgement. A QoS 1 count is acknowledged
+        only after its commit, but its state goes out in the same pass on the same connection when the
+        publisher shares it, and carries the acknowledgement: then none is sent of its own (a system call and
+        a packet saved). A read that only brought the broker's PUBACKs is acknowledged here.
+        """
+        if self.client.socket() is not None:
+            self.client.quick_ack()
 
     # --- connecting ---------------------------------------------------------------------------
 
