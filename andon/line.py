@@ -325,14 +325,15 @@ class LineRuntime:
 
         A count stop opens once the time since the last good count passes the stop time; that time is available
         time, never more than the time on the clock, so none opens before the last count plus the stop time.
-        Run signals give no such promise.
+        Run signals give no such promise, nor does a count ahead of the clock. (Count times are kept to the
+        millisecond, so ``now`` is too in the comparison: a count just read is never ahead of it.)
         """
         with self.lock:
             if self.signal_log:
                 return now
             tracker = self._tracker(instance)
             last, stop_after = tracker.last, tracker.stop_after
-            if stop_after is None or last > now:
+            if stop_after is None or last > round(now, 3):
                 return now
             return min(last + stop_after, instance.end)
 

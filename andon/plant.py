@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from andon.calendar import ShiftCalendar
 from andon.clock import Clock
@@ -76,8 +78,6 @@ class Metrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self.accepted = Counter("andon_events_accepted", "Readings accepted", ["line"], registry=registry)
-        self.parts = Counter("andon_parts", "Parts counted", ["line", "kind"], registry=registry)
         self.rejected = Counter(
             "andon_events_rejected", "Readings rejected, by reason", ["line", "reason"], registry=registry
         )
@@ -88,24 +88,38 @@ class Metrics:
             "andon_events_unstorable", "Accepted readings the database refused to store, by line",
             ["line"], registry=registry,
         )
-        # Labelled children by line (and kind), looked up once: prometheus_client's labels() costs more than
-        # the count it increments, and the intake takes every reading.
-        self._accepted: dict[str, Any] = {}
-        self._parts: dict[tuple[str, str], Any] = {}
+        # What every accepted reading adds to: plain numbers (the intake lock serialises them), read when
+        # /metrics is scraped. A prometheus_client counter takes a lock and checks its labels at every step,
+        # which cost more than the count it counts.
+        self.accepted: dict[str, int] = {}
+        self.parts: dict[tuple[str, str], int] = {}
+        registry.register(_IntakeCounters(self))
 
     def accept(self, line_id: str) -> None:
-        """Count one accepted reading of a line."""
-        child = self._accepted.get(line_id)
-        if child is None:
-            child = self._accepted[line_id] = self.accepted.labels(line_id)
-        child.inc()
+        """Count one accepted reading of a line (under the plant's intake lock)."""
+        self.accepted[line_id] = self.accepted.get(line_id, 0) + 1
 
     def count_parts(self, line_id: str, kind: str, parts: int) -> None:
-        """Count parts of a kind (good, scrap) on a line."""
-        child = self._parts.get((line_id, kind))
-        if child is None:
-            child = self._parts[(line_id, kind)] = self.parts.labels(line_id, kind)
-        child.inc(parts)
+        """Count parts of a kind (good, scrap) on a line (under the plant's intake lock)."""
+        key = (line_id, kind)
+        self.parts[key] = self.parts.get(key, 0) + parts
+
+
+class _IntakeCounters(Collector):
+    """``andon_events_accepted_total`` and ``andon_parts_total``, from the plant's plain numbers."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        accepted = CounterMetricFamily("andon_events_accepted", "Readings accepted", labels=["line"])
+        for line, value in sorted(dict(self.metrics.accepted).items()):
+            accepted.add_metric([line], value)
+        parts = CounterMetricFamily("andon_parts", "Parts counted", labels=["line", "kind"])
+        for (line, kind), value in sorted(dict(self.metrics.parts).items()):
+            parts.add_metric([line, kind], value)
+        yield accepted
+        yield parts
 
 
 class Plant:

@@ -254,12 +254,25 @@ class Thresholds:
         """Return the stop time: configured, else three takts (None without a takt)."""
         if self.stop_after_seconds is not None:
             return self.stop_after_seconds
-        return _three_takts(takt) if takt is not None else None
+        if takt is None:
+            return None
+        last = _last_three_takts  # the state asks on every count, mostly with the plan's one takt object
+        return last[1] if last[0] is takt else _three_takts(takt)
 
 
-@functools.lru_cache(maxsize=256)  # a line has a takt or a few; the state asks on every count
 def _three_takts(takt: Fraction) -> float:
+    global _last_three_takts  # noqa: PLW0603 - one (takt, value) pair, replaced whole: safe from any thread
+    value = _three_takts_of(takt)
+    _last_three_takts = (takt, value)
+    return value
+
+
+@functools.lru_cache(maxsize=256)  # a line has a takt or a few (a Fraction's hash is slow: compared by identity first)
+def _three_takts_of(takt: Fraction) -> float:
     return float(3 * takt)
+
+
+_last_three_takts: tuple[Fraction | None, float] = (None, 0.0)
 
 
 @dataclass
