@@ -119,3 +119,26 @@ def test_a_split_and_a_late_count_show_in_the_next_state(line: Any) -> None:
     for minute in ("06:23", "06:24"):
         assert brief(count(services, clock, at(minute))["stop_prompt"]) == ("06:10:00", "06:15:00", False, True)
     assert brief(count(services, clock, at("06:25"))["stop_prompt"]) == ("06:15:00", "06:20:00", False, True)
+
+
+def test_a_count_read_just_now_keeps_the_stops_though_its_time_rounds_up_to_the_next_millisecond(line: Any) -> None:
+    services, clock = line
+    states = services.states
+    count(services, clock, at("06:00"))
+    assert states._kept["line1"].until == at("06:03")
+    # The search is made again at 06:03, when a count comes in just then. Count times are kept to the
+    # millisecond: 06:03:00.0006 is kept as 06:03:00.001, ahead of the clock. Time alone still opens no stop
+    # before 06:03:00.001 + 180 s, so the states after it reuse the search.
+    clock.set(at("06:03", 0.0006))
+    services.plant.intake("line1", "http", 1, ts=clock.now(), event_id="rounded up")
+    assert states.document("line1")["stop"] is None
+    kept = states._kept["line1"]
+    assert (kept.since, kept.until) == (at("06:03", 0.0006), pytest.approx(at("06:06", 0.001), abs=1e-6))
+    clock.set(at("06:03", 0.0008))
+    assert states.document("line1")["stop"] is None
+    assert states._kept["line1"] is kept
+    # A count truly ahead of the clock (a device's clock a second fast) gives no such promise.
+    clock.set(at("06:06", 2))
+    services.plant.intake("line1", "http", 1, ts=at("06:06", 3), event_id="ahead")
+    states.document("line1")
+    assert states._kept["line1"].until == states._kept["line1"].since == at("06:06", 2)
