@@ -160,8 +160,8 @@ class Store:
         dialect_insert = pg_insert if self.engine.dialect.name == "postgresql" else sqlite_insert
         with self.write_lock, self.engine.begin() as conn:
             if batch.events:
-                # One prepared statement for the whole batch, straight to the driver: no SQL compiled per
-                # batch. The in-memory id check comes first; the unique index guards older ids.
+                # A few prepared multi-row statements, straight to the driver: no SQL compiled per batch.
+                # The in-memory id check comes first; the unique index guards older ids.
                 self._insert_events.run(conn, [
                     (e.line_id, e.source_id, e.ts, e.received_at, e.count, e.kind, e.event_id, e.flags, e.reason)
                     for e in batch.events
