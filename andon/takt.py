@@ -7,7 +7,6 @@ is ``plan(end) - plan(start)``.
 
 from __future__ import annotations
 
-import functools
 import math
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
@@ -256,23 +255,23 @@ class Thresholds:
             return self.stop_after_seconds
         if takt is None:
             return None
-        last = _last_three_takts  # the state asks on every count, mostly with the plan's one takt object
-        return last[1] if last[0] is takt else _three_takts(takt)
+        # Asked on every count, with the takt object of the line's plan: found by identity (a Fraction's hash is
+        # slow), the object kept with its value so its id cannot be another's.
+        kept = _three_takts_by_id.get(id(takt))
+        if kept is not None and kept[0] is takt:
+            return kept[1]
+        return _three_takts(takt)
+
+
+_three_takts_by_id: dict[int, tuple[Fraction, float]] = {}
 
 
 def _three_takts(takt: Fraction) -> float:
-    global _last_three_takts  # noqa: PLW0603 - one (takt, value) pair, replaced whole: safe from any thread
-    value = _three_takts_of(takt)
-    _last_three_takts = (takt, value)
+    value = float(3 * takt)
+    if len(_three_takts_by_id) >= 1024:  # plans come and go with shifts: start again now and then
+        _three_takts_by_id.clear()
+    _three_takts_by_id[id(takt)] = (takt, value)
     return value
-
-
-@functools.lru_cache(maxsize=256)  # a line has a takt or a few (a Fraction's hash is slow: compared by identity first)
-def _three_takts_of(takt: Fraction) -> float:
-    return float(3 * takt)
-
-
-_last_three_takts: tuple[Fraction | None, float] = (None, 0.0)
 
 
 @dataclass
